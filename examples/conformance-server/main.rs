@@ -1,0 +1,27 @@
+//! A server implementing the contract of the official MCP conformance suite:
+//! the tools, resources and prompts its scenarios call, with the exact outputs
+//! they check. Serves stdio.
+//!
+//! ```text
+//! cargo run --example conformance-server
+//! ```
+
+mod catalog;
+mod input_required;
+mod tools;
+
+use mcp_server::Server;
+
+/// The server with every tool, prompt and resource of the contract.
+fn conformance_server() -> Server {
+    let server = Server::new("mcp-conformance-test-server", "1.0.0");
+    let server = tools::register(server);
+    let server = input_required::register(server);
+    catalog::register(server)
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter("warn").init();
+    conformance_server().serve_stdio().await
+}

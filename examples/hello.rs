@@ -1,0 +1,13 @@
+//! The smallest server: one tool, served over stdio.
+use mcp_server::{tool, Server};
+
+/// Adds two numbers.
+#[tool]
+async fn add(a: i64, b: i64) -> i64 {
+    a + b
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    Server::new("hello", "1.0.0").tool(add).serve_stdio().await
+}

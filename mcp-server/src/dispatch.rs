@@ -1,0 +1,451 @@
+//! Method routing shared by every transport and both eras.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use mcp_core::jsonrpc::{ErrorResponse, Message, Request, Response};
+use mcp_core::types::{
+    methods, CallToolRequestParams, ClientCapabilities, CompleteRequestParams, CompleteResult,
+    Completion, DiscoverResult, GetPromptRequestParams, Implementation, InputRequiredResult, JsonObject,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, LoggingLevel,
+    PaginatedRequestParams, ReadResourceRequestParams, ResultType, SetLevelRequestParams, SubscribeRequestParams,
+    UnsubscribeRequestParams,
+};
+use mcp_core::{meta, Identity, McpError, ProtocolVersion, RequestId};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::ask::{lock, merge_answers};
+use crate::context::{Context, LogGate, Outbound, RequestInfo};
+use crate::mrtr::{self, Binding};
+use crate::server::Server;
+use crate::session::Session;
+
+/// How a request ended, before a transport writes it out.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    /// A result object.
+    Result(Value),
+    /// A JSON-RPC error.
+    Error(McpError),
+    /// The caller lacks these scopes: an HTTP transport answers 403.
+    InsufficientScope(Vec<String>),
+    /// Cancelled: nothing may be sent.
+    Cancelled,
+}
+
+impl Reply {
+    /// The message for the client, if any.
+    pub(crate) fn into_message(self, id: RequestId, version: ProtocolVersion) -> Option<Message> {
+        match self {
+            Self::Result(result) => Some(Message::Response(Response::new(id, result))),
+            Self::Error(error) => Some(Message::Error(ErrorResponse::new(Some(id), error.to_error_object(version)))),
+            Self::InsufficientScope(scopes) => {
+                let error = McpError::Other {
+                    code: mcp_core::error::codes::INVALID_REQUEST,
+                    message: format!("insufficient scope: requires {}", scopes.join(" ")),
+                    data: Some(serde_json::json!({ "requiredScopes": scopes })),
+                };
+                Some(Message::Error(ErrorResponse::new(Some(id), error.to_error_object(version))))
+            }
+            Self::Cancelled => None,
+        }
+    }
+}
+
+/// What the transport knows about the request's surroundings.
+#[derive(Debug, Clone)]
+pub(crate) struct Scope {
+    pub(crate) version: ProtocolVersion,
+    pub(crate) client_capabilities: Arc<ClientCapabilities>,
+    pub(crate) client_info: Option<Arc<Implementation>>,
+    pub(crate) log_gate: LogGate,
+    pub(crate) identity: Option<Arc<Identity>>,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) session: Option<Arc<Session>>,
+    pub(crate) outbound: Option<Outbound>,
+}
+
+/// The `_meta` of a modern (2026-07-28) request.
+#[derive(Debug, Clone)]
+pub(crate) struct ModernMeta {
+    pub(crate) version: ProtocolVersion,
+    pub(crate) client_capabilities: Arc<ClientCapabilities>,
+    pub(crate) client_info: Option<Arc<Implementation>>,
+    pub(crate) log_level: Option<LoggingLevel>,
+}
+
+/// The `_meta` object of a request's params.
+pub(crate) fn request_meta(params: Option<&Value>) -> Option<&JsonObject> {
+    params?.get("_meta")?.as_object()
+}
+
+/// Whether a request speaks the modern era: it names its version in `_meta`.
+pub(crate) fn is_modern_request(params: Option<&Value>) -> bool {
+    request_meta(params).is_some_and(|m| m.contains_key(meta::PROTOCOL_VERSION))
+}
+
+/// Reads and checks the modern `_meta` (SEP-2575): protocol version and client
+/// capabilities are required (`-32602`); an unknown version is `-32022`.
+pub(crate) fn modern_meta(params: Option<&Value>) -> Result<ModernMeta, McpError> {
+    let m = request_meta(params).ok_or_else(|| McpError::invalid_params("missing _meta"))?;
+    let version = m
+        .get(meta::PROTOCOL_VERSION)
+        .and_then(Value::as_str)
+        .ok_or_else(|| McpError::invalid_params(format!("_meta is missing {}", meta::PROTOCOL_VERSION)))?;
+    let version = match version.parse::<ProtocolVersion>() {
+        Ok(v) if v.is_modern() => v,
+        _ => return Err(McpError::UnsupportedProtocolVersion { requested: version.to_owned() }),
+    };
+    let capabilities = m
+        .get(meta::CLIENT_CAPABILITIES)
+        .ok_or_else(|| McpError::invalid_params(format!("_meta is missing {}", meta::CLIENT_CAPABILITIES)))?;
+    let client_capabilities: ClientCapabilities = serde_json::from_value(capabilities.clone())
+        .map_err(|e| McpError::invalid_params(format!("{}: {e}", meta::CLIENT_CAPABILITIES)))?;
+    let client_info =
+        m.get(meta::CLIENT_INFO).and_then(|v| serde_json::from_value::<Implementation>(v.clone()).ok()).map(Arc::new);
+    let log_level = match m.get(meta::LOG_LEVEL) {
+        None => None,
+        Some(level) => Some(
+            serde_json::from_value::<LoggingLevel>(level.clone())
+                .map_err(|_| McpError::invalid_params(format!("unknown log level {level}")))?,
+        ),
+    };
+    Ok(ModernMeta { version, client_capabilities: Arc::new(client_capabilities), client_info, log_level })
+}
+
+fn parse_params<T: DeserializeOwned + Default>(params: Option<Value>) -> Result<T, McpError> {
+    match params {
+        None => Ok(T::default()),
+        Some(p) => serde_json::from_value(p).map_err(|e| McpError::invalid_params(e.to_string())),
+    }
+}
+
+fn to_value(result: &impl Serialize) -> Reply {
+    match serde_json::to_value(result) {
+        Ok(v) => Reply::Result(v),
+        Err(e) => Reply::Error(McpError::internal(format!("result could not be serialized: {e}"))),
+    }
+}
+
+fn progress_token(params: Option<&Value>) -> Option<RequestId> {
+    request_meta(params)?.get(meta::PROGRESS_TOKEN).and_then(RequestId::from_value)
+}
+
+/// Which results are cacheable in 2026-07-28 (SEP-2549).
+fn is_cacheable(method: &str) -> bool {
+    matches!(
+        method,
+        methods::SERVER_DISCOVER
+            | methods::TOOLS_LIST
+            | methods::PROMPTS_LIST
+            | methods::RESOURCES_LIST
+            | methods::RESOURCES_TEMPLATES_LIST
+            | methods::RESOURCES_READ
+    )
+}
+
+impl Server {
+    /// Handles one request of either era. Legacy-only methods (`initialize`,
+    /// notifications) are the session's business, not this one's.
+    pub(crate) async fn dispatch(&self, request: Request, scope: Scope) -> Reply {
+        let method = request.method.clone();
+        let modern = scope.version.is_modern();
+        let private = scope.identity.is_some();
+        let reply = self.route(request, scope).await;
+        match reply {
+            Reply::Result(mut value) if modern => {
+                self.decorate_modern(&mut value, is_cacheable(&method), private);
+                Reply::Result(value)
+            }
+            other => other,
+        }
+    }
+
+    async fn route(&self, request: Request, scope: Scope) -> Reply {
+        let Request { id, method, params } = request;
+        let modern = scope.version.is_modern();
+        let info = RequestInfo {
+            id,
+            version: scope.version,
+            progress_token: progress_token(params.as_ref()),
+            client_capabilities: scope.client_capabilities,
+            client_info: scope.client_info,
+            log_gate: scope.log_gate,
+            identity: scope.identity,
+            cancel: scope.cancel,
+            session: scope.session,
+            outbound: scope.outbound,
+        };
+        let result = match method.as_str() {
+            methods::PING if !modern => Ok(Reply::Result(serde_json::json!({}))),
+            methods::SERVER_DISCOVER => Ok(self.discover()),
+            methods::TOOLS_LIST => self.list_tools(params, info.identity.as_deref()),
+            methods::TOOLS_CALL => return self.call_tool(params, info).await,
+            methods::PROMPTS_LIST => self.list_prompts(params, info.identity.as_deref()),
+            methods::PROMPTS_GET => return self.get_prompt(params, info).await,
+            methods::RESOURCES_LIST => self.list_resources(params, info.identity.as_deref()),
+            methods::RESOURCES_TEMPLATES_LIST => self.list_templates(params, info.identity.as_deref()),
+            methods::RESOURCES_READ => return self.read_resource(params, info).await,
+            methods::RESOURCES_SUBSCRIBE if !modern => self.subscribe(params, &info, true),
+            methods::RESOURCES_UNSUBSCRIBE if !modern => self.subscribe(params, &info, false),
+            methods::LOGGING_SET_LEVEL if !modern => self.set_level(params, &info),
+            methods::COMPLETION_COMPLETE => return self.complete(params, info).await,
+            other => Err(McpError::method_not_found(other)),
+        };
+        result.unwrap_or_else(Reply::Error)
+    }
+
+    /// Adds `resultType`, `serverInfo` and, where cacheable, `ttlMs` and `cacheScope`.
+    fn decorate_modern(&self, value: &mut Value, cacheable: bool, private: bool) {
+        let Value::Object(map) = value else { return };
+        map.entry("resultType").or_insert_with(|| Value::String("complete".into()));
+        let settings = self.settings();
+        if let Ok(info) = serde_json::to_value(&*settings.info) {
+            let meta = map.entry("_meta").or_insert_with(|| Value::Object(JsonObject::new()));
+            if let Value::Object(meta) = meta {
+                meta.insert(meta::SERVER_INFO.into(), info);
+            }
+        }
+        let complete = map.get("resultType").and_then(Value::as_str) == Some("complete");
+        if cacheable && complete {
+            let ttl = u64::try_from(settings.cache_ttl.as_millis()).unwrap_or(u64::MAX);
+            map.entry("ttlMs").or_insert_with(|| Value::from(ttl));
+            let scope = if private { "private" } else { "public" };
+            map.entry("cacheScope").or_insert_with(|| Value::String(scope.into()));
+        }
+    }
+
+    fn discover(&self) -> Reply {
+        let settings = self.settings();
+        to_value(&DiscoverResult {
+            supported_versions: mcp_core::ProtocolVersion::supported_strings(),
+            capabilities: self.capabilities(),
+            instructions: settings.instructions.clone(),
+            ..DiscoverResult::default()
+        })
+    }
+
+    fn list_tools(&self, params: Option<Value>, who: Option<&Identity>) -> Result<Reply, McpError> {
+        let p: PaginatedRequestParams = parse_params(params)?;
+        let page_size = self.settings().page_size;
+        let page = self.registry().tools.page(p.cursor.as_deref(), page_size, |t| allowed(who, &t.scopes))?;
+        let tools = page.items.iter().map(|t| t.definition.clone()).collect();
+        Ok(to_value(&ListToolsResult { tools, next_cursor: page.next_cursor, ..ListToolsResult::default() }))
+    }
+
+    fn list_prompts(&self, params: Option<Value>, who: Option<&Identity>) -> Result<Reply, McpError> {
+        let p: PaginatedRequestParams = parse_params(params)?;
+        let page_size = self.settings().page_size;
+        let page = self.registry().prompts.page(p.cursor.as_deref(), page_size, |t| allowed(who, &t.scopes))?;
+        let prompts = page.items.iter().map(|t| t.definition.clone()).collect();
+        Ok(to_value(&ListPromptsResult { prompts, next_cursor: page.next_cursor, ..ListPromptsResult::default() }))
+    }
+
+    fn list_resources(&self, params: Option<Value>, who: Option<&Identity>) -> Result<Reply, McpError> {
+        let p: PaginatedRequestParams = parse_params(params)?;
+        let page_size = self.settings().page_size;
+        let page = self.registry().resources.page(p.cursor.as_deref(), page_size, |r| allowed(who, &r.scopes))?;
+        let resources = page.items.iter().filter_map(|r| r.resource().cloned()).collect();
+        Ok(to_value(&ListResourcesResult { resources, next_cursor: page.next_cursor, ..Default::default() }))
+    }
+
+    fn list_templates(&self, params: Option<Value>, who: Option<&Identity>) -> Result<Reply, McpError> {
+        let p: PaginatedRequestParams = parse_params(params)?;
+        let page_size = self.settings().page_size;
+        let page = self.registry().templates.page(p.cursor.as_deref(), page_size, |r| allowed(who, &r.scopes))?;
+        let resource_templates = page.items.iter().filter_map(|r| r.template().cloned()).collect();
+        Ok(to_value(&ListResourceTemplatesResult {
+            resource_templates,
+            next_cursor: page.next_cursor,
+            ..Default::default()
+        }))
+    }
+
+    async fn call_tool(&self, params: Option<Value>, info: RequestInfo) -> Reply {
+        let p: CallToolRequestParams = match parse_params(params) {
+            Ok(p) => p,
+            Err(e) => return Reply::Error(e),
+        };
+        let Some(route) = self.registry().tools.get(&p.name).cloned() else {
+            return Reply::Error(McpError::invalid_params(format!("Unknown tool: {}", p.name)));
+        };
+        if let Some(missing) = missing_scopes(info.identity.as_deref(), &route.scopes) {
+            return Reply::InsufficientScope(missing);
+        }
+        let binding_target = p.name.clone();
+        let arguments = p.arguments.unwrap_or_default();
+        self.interactive(methods::TOOLS_CALL, &binding_target, p.request_state, p.input_responses, info, |ctx| {
+            async move { to_value(&route.call(arguments, ctx).await) }
+        })
+        .await
+    }
+
+    async fn get_prompt(&self, params: Option<Value>, info: RequestInfo) -> Reply {
+        let p: GetPromptRequestParams = match parse_params(params) {
+            Ok(p) => p,
+            Err(e) => return Reply::Error(e),
+        };
+        let Some(route) = self.registry().prompts.get(&p.name).cloned() else {
+            return Reply::Error(McpError::invalid_params(format!("Unknown prompt: {}", p.name)));
+        };
+        if let Some(missing) = missing_scopes(info.identity.as_deref(), &route.scopes) {
+            return Reply::InsufficientScope(missing);
+        }
+        let name = p.name.clone();
+        let arguments: BTreeMap<String, String> = p.arguments.unwrap_or_default();
+        self.interactive(methods::PROMPTS_GET, &name, p.request_state, p.input_responses, info, |ctx| async move {
+            match route.get(arguments, ctx).await {
+                Ok(result) => to_value(&result),
+                Err(e) => Reply::Error(e),
+            }
+        })
+        .await
+    }
+
+    async fn read_resource(&self, params: Option<Value>, info: RequestInfo) -> Reply {
+        let p: ReadResourceRequestParams = match parse_params(params) {
+            Ok(p) => p,
+            Err(e) => return Reply::Error(e),
+        };
+        let found = {
+            let registry = self.registry();
+            match registry.resources.get(&p.uri) {
+                Some(route) => Some((route.clone(), BTreeMap::new())),
+                None => registry.templates.iter().find_map(|r| r.match_uri(&p.uri).map(|vars| (r.clone(), vars))),
+            }
+        };
+        let Some((route, variables)) = found else {
+            return Reply::Error(McpError::resource_not_found(p.uri));
+        };
+        if let Some(missing) = missing_scopes(info.identity.as_deref(), &route.scopes) {
+            return Reply::InsufficientScope(missing);
+        }
+        let uri = p.uri.clone();
+        self.interactive(methods::RESOURCES_READ, &p.uri, p.request_state, p.input_responses, info, |ctx| {
+            async move {
+                match route.read(uri, variables, ctx).await {
+                    Ok(result) => to_value(&result),
+                    Err(e) => Reply::Error(e),
+                }
+            }
+        })
+        .await
+    }
+
+    /// Runs a handler that may ask the client for input, honouring
+    /// cancellation, and turns unanswered questions into an
+    /// `InputRequiredResult` (modern era).
+    async fn interactive<F, Fut>(
+        &self,
+        method: &str,
+        target: &str,
+        request_state: Option<String>,
+        input_responses: Option<JsonObject>,
+        info: RequestInfo,
+        run: F,
+    ) -> Reply
+    where
+        F: FnOnce(Context) -> Fut,
+        Fut: Future<Output = Reply>,
+    {
+        let modern = info.version.is_modern();
+        let settings = self.settings();
+        let subject = info.identity.as_ref().map(|i| i.subject.clone());
+        let binding = Binding { method, target, subject: subject.as_deref() };
+        let mut answers = JsonObject::new();
+        if modern {
+            if let Some(state) = request_state.as_deref() {
+                match mrtr::open(&settings.request_state_key, binding, state) {
+                    Ok(previous) => answers = previous,
+                    Err(e) => return Reply::Error(McpError::invalid_params(e.to_string())),
+                }
+            }
+            answers = merge_answers(answers, input_responses);
+        }
+        let cancel = info.cancel.clone();
+        let version = info.version;
+        let ctx = Context::new(self.clone(), info, answers);
+        let exchange = ctx.input.clone();
+        let reply = tokio::select! {
+            reply = run(ctx) => reply,
+            () = cancel.cancelled() => return Reply::Cancelled,
+        };
+        let mut exchange = lock(&exchange);
+        if let Some(problem) = exchange.malformed.take() {
+            return Reply::Error(McpError::invalid_params(problem));
+        }
+        if !version.is_modern() {
+            return reply;
+        }
+        if !exchange.missing_capabilities.is_empty() {
+            let required = Value::Object(std::mem::take(&mut exchange.missing_capabilities));
+            return Reply::Error(McpError::MissingClientCapability { required });
+        }
+        if exchange.missing.is_empty() {
+            return reply;
+        }
+        let state = mrtr::seal(&settings.request_state_key, binding, &exchange.answers, settings.request_state_ttl);
+        to_value(&InputRequiredResult {
+            result_type: ResultType::InputRequired,
+            input_requests: Some(std::mem::take(&mut exchange.missing)),
+            request_state: Some(state),
+            meta: None,
+        })
+    }
+
+    fn subscribe(&self, params: Option<Value>, info: &RequestInfo, on: bool) -> Result<Reply, McpError> {
+        let session = info.session.as_ref().ok_or_else(|| McpError::method_not_found("resources/subscribe"))?;
+        if on {
+            let p: SubscribeRequestParams = parse_required(params)?;
+            session.subscribe(p.uri);
+        } else {
+            let p: UnsubscribeRequestParams = parse_required(params)?;
+            session.unsubscribe(&p.uri);
+        }
+        Ok(Reply::Result(serde_json::json!({})))
+    }
+
+    fn set_level(&self, params: Option<Value>, info: &RequestInfo) -> Result<Reply, McpError> {
+        let p: SetLevelRequestParams = parse_required(params)?;
+        if let Some(session) = &info.session {
+            session.set_log_level(p.level);
+        }
+        Ok(Reply::Result(serde_json::json!({})))
+    }
+
+    async fn complete(&self, params: Option<Value>, info: RequestInfo) -> Reply {
+        let p: CompleteRequestParams = match parse_required(params) {
+            Ok(p) => p,
+            Err(e) => return Reply::Error(e),
+        };
+        let completion = match self.completion_handler() {
+            Some(handler) => match handler(p, Context::new(self.clone(), info, JsonObject::new())).await {
+                Ok(c) => c,
+                Err(e) => return Reply::Error(e),
+            },
+            None => Completion { values: Vec::new(), total: Some(0), has_more: Some(false) },
+        };
+        to_value(&CompleteResult { completion, ..CompleteResult::default() })
+    }
+}
+
+fn parse_required<T: DeserializeOwned>(params: Option<Value>) -> Result<T, McpError> {
+    let params = params.ok_or_else(|| McpError::invalid_params("missing params"))?;
+    serde_json::from_value(params).map_err(|e| McpError::invalid_params(e.to_string()))
+}
+
+/// Whether `who` may see and use something needing `scopes`. Without an
+/// identity (auth off) everything is allowed.
+fn allowed(who: Option<&Identity>, scopes: &[String]) -> bool {
+    who.is_none_or(|who| who.has_all_scopes(scopes))
+}
+
+fn missing_scopes(who: Option<&Identity>, scopes: &[String]) -> Option<Vec<String>> {
+    let who = who?;
+    let missing: Vec<String> = who.missing_scopes(scopes).into_iter().map(str::to_owned).collect();
+    (!missing.is_empty()).then_some(missing)
+}

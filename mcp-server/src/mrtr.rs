@@ -1,0 +1,167 @@
+//! Sealed `requestState` for multi round-trip requests (2026-07-28).
+//!
+//! The client echoes `requestState` back verbatim, so it is attacker-controlled
+//! (SEP-2322: MUST be integrity-protected when it influences behaviour). Ours
+//! carries the answers gathered in earlier rounds and is bound to the method,
+//! the tool/prompt/resource name, the caller's subject and an expiry, all under
+//! an HMAC-SHA256 tag checked in constant time.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use mcp_core::types::JsonObject;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Longest `requestState` accepted, before any decoding.
+const MAX_STATE_LEN: usize = 256 * 1024;
+
+/// The secret that seals request state. Random per process by default; set the
+/// same key on every instance behind a load balancer.
+#[derive(Clone)]
+pub struct RequestStateKey([u8; 32]);
+
+impl std::fmt::Debug for RequestStateKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RequestStateKey(..)")
+    }
+}
+
+impl RequestStateKey {
+    /// A fresh random key.
+    pub fn random() -> Self {
+        Self(rand::random())
+    }
+
+    /// A key from 32 bytes of secret material.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+}
+
+/// What a sealed state is bound to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Binding<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) target: &'a str,
+    pub(crate) subject: Option<&'a str>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Sealed {
+    /// Method.
+    m: String,
+    /// Tool or prompt name, or resource URI.
+    t: String,
+    /// Subject of the caller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    s: Option<String>,
+    /// Expiry, seconds since the Unix epoch.
+    e: u64,
+    /// Answers so far.
+    a: JsonObject,
+}
+
+/// Why a `requestState` was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(crate) enum StateError {
+    #[error("requestState is malformed")]
+    Malformed,
+    #[error("requestState failed its integrity check")]
+    Tampered,
+    #[error("requestState has expired")]
+    Expired,
+    #[error("requestState belongs to a different request or caller")]
+    WrongBinding,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+fn mac(key: &RequestStateKey) -> HmacSha256 {
+    // HMAC accepts keys of any length, so this cannot fail.
+    <HmacSha256 as Mac>::new_from_slice(&key.0).unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
+}
+
+pub(crate) fn seal(key: &RequestStateKey, binding: Binding<'_>, answers: &JsonObject, ttl: Duration) -> String {
+    let sealed = Sealed {
+        m: binding.method.to_owned(),
+        t: binding.target.to_owned(),
+        s: binding.subject.map(str::to_owned),
+        e: now_secs().saturating_add(ttl.as_secs()),
+        a: answers.clone(),
+    };
+    let payload = serde_json::to_vec(&sealed).unwrap_or_default();
+    let mut mac = mac(key);
+    mac.update(&payload);
+    let tag = mac.finalize().into_bytes();
+    format!("{}.{}", URL_SAFE_NO_PAD.encode(&payload), URL_SAFE_NO_PAD.encode(tag))
+}
+
+pub(crate) fn open(key: &RequestStateKey, binding: Binding<'_>, state: &str) -> Result<JsonObject, StateError> {
+    if state.len() > MAX_STATE_LEN {
+        return Err(StateError::Malformed);
+    }
+    let (payload, tag) = state.split_once('.').ok_or(StateError::Malformed)?;
+    let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| StateError::Malformed)?;
+    let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| StateError::Malformed)?;
+    let mut mac = mac(key);
+    mac.update(&payload);
+    // Constant-time comparison of the tag.
+    mac.verify_slice(&tag).map_err(|_| StateError::Tampered)?;
+    let sealed: Sealed = serde_json::from_slice(&payload).map_err(|_| StateError::Malformed)?;
+    if sealed.e < now_secs() {
+        return Err(StateError::Expired);
+    }
+    if sealed.m != binding.method || sealed.t != binding.target || sealed.s.as_deref() != binding.subject {
+        return Err(StateError::WrongBinding);
+    }
+    Ok(sealed.a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const BINDING: Binding<'static> = Binding { method: "tools/call", target: "t", subject: Some("alice") };
+
+    fn answers() -> JsonObject {
+        json!({"step1": {"action": "accept"}}).as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn sealed_state_opens_with_the_same_binding() {
+        let key = RequestStateKey::random();
+        let state = seal(&key, BINDING, &answers(), Duration::from_secs(60));
+        assert_eq!(open(&key, BINDING, &state), Ok(answers()));
+    }
+
+    #[test]
+    fn tampering_and_rebinding_are_refused() {
+        let key = RequestStateKey::random();
+        let state = seal(&key, BINDING, &answers(), Duration::from_secs(60));
+        assert!(open(&key, BINDING, &format!("{state}-TAMPERED")).is_err());
+        let (payload, tag) = state.split_once('.').unwrap();
+        let mut forged = URL_SAFE_NO_PAD.decode(payload).unwrap();
+        forged[3] ^= 1;
+        let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode(forged));
+        assert_eq!(open(&key, BINDING, &forged), Err(StateError::Tampered));
+        let other = Binding { subject: Some("mallory"), ..BINDING };
+        assert_eq!(open(&key, other, &state), Err(StateError::WrongBinding));
+        assert_eq!(open(&RequestStateKey::random(), BINDING, &state), Err(StateError::Tampered));
+    }
+
+    #[test]
+    fn expired_state_is_refused() {
+        let key = RequestStateKey::random();
+        let state = seal(&key, BINDING, &answers(), Duration::ZERO);
+        std::thread::sleep(Duration::from_millis(1100));
+        assert_eq!(open(&key, BINDING, &state), Err(StateError::Expired));
+    }
+}

@@ -1,0 +1,130 @@
+//! JSON Schemas for tool input and output, and argument validation.
+
+use mcp_core::types::JsonObject;
+use schemars::JsonSchema;
+use serde_json::Value;
+
+/// The JSON Schema of `T` as a standalone document (JSON Schema 2020-12, the
+/// MCP default dialect, so no `$schema` key is emitted).
+pub(crate) fn type_schema_for<T: JsonSchema>() -> JsonObject {
+    let schema = schemars::generate::SchemaSettings::draft2020_12().into_generator().into_root_schema_for::<T>();
+    let mut object = match schema.to_value() {
+        Value::Object(map) => map,
+        // `true` accepts anything: an empty object schema says the same.
+        _ => JsonObject::new(),
+    };
+    object.remove("$schema");
+    object
+}
+
+/// The input schema of an arguments type: always an object schema, with the
+/// generated type name dropped.
+pub(crate) fn input_schema_for<T: JsonSchema>() -> JsonObject {
+    let mut object = type_schema_for::<T>();
+    object.remove("title");
+    object.insert("type".into(), Value::String("object".into()));
+    object.entry("properties").or_insert_with(|| Value::Object(JsonObject::new()));
+    object
+}
+
+/// MCP output schemas must describe an object. A schema that does not is
+/// wrapped as `{"result": schema}`; the flag says whether that happened.
+pub(crate) fn object_output_schema(mut schema: JsonObject) -> (JsonObject, bool) {
+    if schema.get("type").and_then(Value::as_str) == Some("object") {
+        return (schema, false);
+    }
+    let defs = schema.remove("$defs");
+    schema.remove("title");
+    let mut properties = JsonObject::new();
+    properties.insert("result".into(), Value::Object(schema));
+    let mut wrapped = JsonObject::new();
+    wrapped.insert("type".into(), "object".into());
+    wrapped.insert("properties".into(), Value::Object(properties));
+    wrapped.insert("required".into(), Value::Array(vec!["result".into()]));
+    if let Some(defs) = defs {
+        wrapped.insert("$defs".into(), defs);
+    }
+    (wrapped, true)
+}
+
+/// Checks call arguments against a tool's input schema. External references
+/// are never fetched: the validator is built without any network resolver.
+#[derive(Debug)]
+pub(crate) enum ArgumentValidator {
+    Ready(Box<jsonschema::Validator>),
+    /// The tool's schema itself is invalid; every call fails with this message.
+    BrokenSchema(String),
+}
+
+/// How many validation errors one message lists at most.
+const MAX_REPORTED_ERRORS: usize = 5;
+
+impl ArgumentValidator {
+    pub(crate) fn new(schema: &JsonObject) -> Self {
+        match jsonschema::validator_for(&Value::Object(schema.clone())) {
+            Ok(v) => Self::Ready(Box::new(v)),
+            Err(e) => Self::BrokenSchema(format!("the tool's input schema is invalid: {e}")),
+        }
+    }
+
+    /// `Err` carries a message suitable for an `isError` result.
+    pub(crate) fn validate(&self, arguments: &JsonObject) -> Result<(), String> {
+        let validator = match self {
+            Self::Ready(v) => v,
+            Self::BrokenSchema(message) => return Err(message.clone()),
+        };
+        let instance = Value::Object(arguments.clone());
+        let problems: Vec<String> = validator
+            .iter_errors(&instance)
+            .take(MAX_REPORTED_ERRORS)
+            .map(|e| {
+                let path = e.instance_path().to_string();
+                if path.is_empty() { e.to_string() } else { format!("{path}: {e}") }
+            })
+            .collect();
+        if problems.is_empty() { Ok(()) } else { Err(format!("Invalid arguments: {}", problems.join("; "))) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[allow(dead_code)]
+    #[derive(JsonSchema)]
+    struct Args {
+        /// The left operand.
+        a: i64,
+        b: Option<String>,
+    }
+
+    #[test]
+    fn input_schema_marks_options_optional() {
+        let schema = input_schema_for::<Args>();
+        assert_eq!(schema["type"], "object");
+        assert_eq!(schema["required"], json!(["a"]));
+        assert_eq!(schema["properties"]["a"]["description"], "The left operand.");
+        assert!(!schema.contains_key("title"));
+        assert!(!schema.contains_key("$schema"));
+    }
+
+    #[test]
+    fn primitive_output_is_wrapped() {
+        let (schema, wrapped) = object_output_schema(type_schema_for::<i64>());
+        assert!(wrapped);
+        assert_eq!(schema["properties"]["result"]["type"], "integer");
+        let (_, wrapped) = object_output_schema(input_schema_for::<Args>());
+        assert!(!wrapped);
+    }
+
+    #[test]
+    fn validation_reports_wrong_types() {
+        let validator = ArgumentValidator::new(&input_schema_for::<Args>());
+        assert!(validator.validate(json!({"a": 1}).as_object().unwrap()).is_ok());
+        let err = validator.validate(json!({"a": "x"}).as_object().unwrap()).unwrap_err();
+        assert!(err.contains("/a"), "{err}");
+        let err = validator.validate(json!({}).as_object().unwrap()).unwrap_err();
+        assert!(err.contains("\"a\" is a required property"), "{err}");
+    }
+}

@@ -1,0 +1,160 @@
+//! Legacy-era session state: what `initialize` negotiated, the session-wide
+//! log level, resource subscriptions, in-flight requests (for
+//! `notifications/cancelled`) and server→client requests awaiting an answer.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use mcp_core::jsonrpc::{ErrorObject, RequestId};
+use mcp_core::types::{ClientCapabilities, Implementation, LoggingLevel};
+use mcp_core::ProtocolVersion;
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+/// What `initialize` settled.
+#[derive(Debug, Clone)]
+pub(crate) struct Negotiated {
+    pub(crate) version: ProtocolVersion,
+    pub(crate) client_capabilities: Arc<ClientCapabilities>,
+    pub(crate) client_info: Arc<Implementation>,
+}
+
+type PendingReply = oneshot::Sender<Result<Value, ErrorObject>>;
+
+/// One legacy session (a stdio process, or one `Mcp-Session-Id`).
+#[derive(Debug, Default)]
+pub(crate) struct Session {
+    negotiated: OnceLock<Negotiated>,
+    initialized: AtomicBool,
+    /// `NO_LEVEL` until `logging/setLevel`; then the index of the level.
+    log_level: AtomicU8,
+    subscriptions: Mutex<HashSet<String>>,
+    in_flight: Mutex<HashMap<RequestId, CancellationToken>>,
+    pending: Mutex<HashMap<RequestId, PendingReply>>,
+    next_request_id: AtomicI64,
+}
+
+const NO_LEVEL: u8 = u8::MAX;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A poisoned lock only means another task panicked mid-update of a plain
+    // collection; the data is still usable.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Session {
+    pub(crate) fn new() -> Self {
+        Self { log_level: AtomicU8::new(NO_LEVEL), ..Self::default() }
+    }
+
+    /// Records the outcome of `initialize`; `false` if the session was already initialized.
+    pub(crate) fn negotiate(&self, negotiated: Negotiated) -> bool {
+        self.negotiated.set(negotiated).is_ok()
+    }
+
+    pub(crate) fn negotiated(&self) -> Option<&Negotiated> {
+        self.negotiated.get()
+    }
+
+    pub(crate) fn mark_initialized(&self) {
+        self.initialized.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn set_log_level(&self, level: LoggingLevel) {
+        self.log_level.store(level as u8, Ordering::Relaxed);
+    }
+
+    /// Whether a message at `level` should reach the client.
+    pub(crate) fn wants_log(&self, level: LoggingLevel) -> bool {
+        match self.log_level.load(Ordering::Relaxed) {
+            NO_LEVEL => true,
+            min => level as u8 >= min,
+        }
+    }
+
+    pub(crate) fn subscribe(&self, uri: String) {
+        lock(&self.subscriptions).insert(uri);
+    }
+
+    pub(crate) fn unsubscribe(&self, uri: &str) {
+        lock(&self.subscriptions).remove(uri);
+    }
+
+    pub(crate) fn is_subscribed(&self, uri: &str) -> bool {
+        lock(&self.subscriptions).contains(uri)
+    }
+
+    /// Registers an incoming request so `notifications/cancelled` can reach it.
+    pub(crate) fn begin_request(&self, id: RequestId) -> CancellationToken {
+        let token = CancellationToken::new();
+        lock(&self.in_flight).insert(id, token.clone());
+        token
+    }
+
+    pub(crate) fn end_request(&self, id: &RequestId) {
+        lock(&self.in_flight).remove(id);
+    }
+
+    /// Cancels an in-flight request; unknown ids are ignored, as the spec allows.
+    pub(crate) fn cancel_request(&self, id: &RequestId) {
+        if let Some(token) = lock(&self.in_flight).remove(id) {
+            token.cancel();
+        }
+    }
+
+    /// Cancels everything in flight (the connection is gone).
+    pub(crate) fn cancel_all(&self) {
+        for (_, token) in lock(&self.in_flight).drain() {
+            token.cancel();
+        }
+        lock(&self.pending).clear();
+    }
+
+    /// Allocates an id for a server→client request and a slot for its answer.
+    pub(crate) fn register_outgoing(&self) -> (RequestId, oneshot::Receiver<Result<Value, ErrorObject>>) {
+        let id = RequestId::Number(self.next_request_id.fetch_add(1, Ordering::Relaxed));
+        let (tx, rx) = oneshot::channel();
+        lock(&self.pending).insert(id.clone(), tx);
+        (id, rx)
+    }
+
+    pub(crate) fn forget_outgoing(&self, id: &RequestId) {
+        lock(&self.pending).remove(id);
+    }
+
+    /// Delivers the client's answer to a server→client request. Returns
+    /// `false` when no request with that id is waiting.
+    pub(crate) fn complete_outgoing(&self, id: &RequestId, answer: Result<Value, ErrorObject>) -> bool {
+        match lock(&self.pending).remove(id) {
+            Some(tx) => tx.send(answer).is_ok(),
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_level_filters_after_set_level() {
+        let s = Session::new();
+        assert!(s.wants_log(LoggingLevel::Debug));
+        s.set_log_level(LoggingLevel::Warning);
+        assert!(!s.wants_log(LoggingLevel::Info));
+        assert!(s.wants_log(LoggingLevel::Error));
+    }
+
+    #[test]
+    fn cancel_reaches_only_the_named_request() {
+        let s = Session::new();
+        let a = s.begin_request(RequestId::Number(1));
+        let b = s.begin_request(RequestId::Number(2));
+        s.cancel_request(&RequestId::Number(1));
+        s.cancel_request(&RequestId::String("unknown".into()));
+        assert!(a.is_cancelled());
+        assert!(!b.is_cancelled());
+    }
+}

@@ -1,0 +1,5 @@
+//! Transports: how messages reach the server.
+//!
+//! - [`stdio`]: newline-delimited JSON-RPC on standard input and output.
+
+pub mod stdio;
