@@ -33,13 +33,6 @@ use crate::server::Server;
 /// Longest line accepted on stdin; a longer one is answered with a parse error.
 pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 
-/// What goes out: single messages, or the answers to one batch.
-#[derive(Debug)]
-enum Outgoing {
-    One(Message),
-    Batch(Vec<Message>),
-}
-
 impl Server {
     /// Serves this server on the process's stdin and stdout until stdin closes.
     pub async fn serve_stdio(self) -> io::Result<()> {
@@ -53,19 +46,11 @@ impl Server {
         W: AsyncWrite + Unpin + Send + 'static,
     {
         let connection = Connection::new(self.clone(), None);
-        let (out_tx, out_rx) = mpsc::channel::<Outgoing>(256);
-        let (msg_tx, mut msg_rx) = mpsc::channel::<Message>(256);
-        let writer_task = tokio::spawn(write_loop(writer, out_rx));
-
-        // Messages sent by handlers (notifications, server requests) and replies share one writer.
-        let forward_tx = out_tx.clone();
-        let forwarder = tokio::spawn(async move {
-            while let Some(message) = msg_rx.recv().await {
-                if forward_tx.send(Outgoing::One(message)).await.is_err() {
-                    break;
-                }
-            }
-        });
+        // Replies travel on the same channel as the notifications a handler
+        // sends, so a request's notifications always precede its response.
+        let (msg_tx, msg_rx) = mpsc::channel::<Message>(256);
+        let (batch_tx, batch_rx) = mpsc::channel::<Vec<Message>>(16);
+        let writer_task = tokio::spawn(write_loop(writer, msg_rx, batch_rx));
 
         let mut changes = self.subscribe_changes();
         let change_conn = connection.clone();
@@ -88,7 +73,7 @@ impl Server {
                 LineRead::Eof => break,
                 LineRead::TooLong => {
                     let error = error_without_id(codes::PARSE_ERROR, "Parse error: message too large");
-                    let _ = out_tx.send(Outgoing::One(error)).await;
+                    let _ = msg_tx.send(error).await;
                     continue;
                 }
                 LineRead::Line if line.iter().all(u8::is_ascii_whitespace) => continue,
@@ -96,13 +81,13 @@ impl Server {
             }
             match parse(&line) {
                 Err(e) => {
-                    let _ = out_tx.send(Outgoing::One(Message::Error(e.to_response()))).await;
+                    let _ = msg_tx.send(Message::Error(e.to_response())).await;
                 }
                 Ok(Incoming::Single(message)) => {
-                    handle_single(&connection, message, &msg_tx, &out_tx, &mut tasks);
+                    handle_single(&connection, message, &msg_tx, &mut tasks);
                 }
                 Ok(Incoming::Batch(items)) => {
-                    handle_batch(&connection, items, &msg_tx, &out_tx, &mut tasks);
+                    handle_batch(&connection, items, &msg_tx, &batch_tx, &mut tasks);
                 }
             }
             // Reap finished tasks so the set does not grow.
@@ -115,8 +100,7 @@ impl Server {
         while tasks.join_next().await.is_some() {}
         change_task.abort();
         drop(msg_tx);
-        let _ = forwarder.await;
-        drop(out_tx);
+        drop(batch_tx);
         writer_task.await.map_err(io::Error::other)?
     }
 }
@@ -125,17 +109,15 @@ fn handle_single(
     connection: &Connection,
     message: Message,
     msg_tx: &mpsc::Sender<Message>,
-    out_tx: &mpsc::Sender<Outgoing>,
     tasks: &mut JoinSet<()>,
 ) {
     match message {
         Message::Request(request) => {
             let connection = connection.clone();
             let msg_tx = msg_tx.clone();
-            let out_tx = out_tx.clone();
             tasks.spawn(async move {
-                if let Some(reply) = connection.handle_request(request, msg_tx).await {
-                    let _ = out_tx.send(Outgoing::One(reply)).await;
+                if let Some(reply) = connection.handle_request(request, msg_tx.clone()).await {
+                    let _ = msg_tx.send(reply).await;
                 }
             });
         }
@@ -148,20 +130,23 @@ fn handle_batch(
     connection: &Connection,
     items: Vec<Result<Message, FramingError>>,
     msg_tx: &mpsc::Sender<Message>,
-    out_tx: &mpsc::Sender<Outgoing>,
+    batch_tx: &mpsc::Sender<Vec<Message>>,
     tasks: &mut JoinSet<()>,
 ) {
+    let msg_tx = msg_tx.clone();
     if !connection.allows_batching() {
-        let error = error_without_id(codes::INVALID_REQUEST, "Invalid Request: batches are not allowed in this protocol version");
-        let out_tx = out_tx.clone();
+        // Batches exist only in 2025-03-26.
+        let error = error_without_id(
+            codes::INVALID_REQUEST,
+            "Invalid Request: batches are not allowed in this protocol version",
+        );
         tasks.spawn(async move {
-            let _ = out_tx.send(Outgoing::One(error)).await;
+            let _ = msg_tx.send(error).await;
         });
         return;
     }
     let connection = connection.clone();
-    let msg_tx = msg_tx.clone();
-    let out_tx = out_tx.clone();
+    let batch_tx = batch_tx.clone();
     tasks.spawn(async move {
         let mut replies = Vec::new();
         let mut pending = JoinSet::new();
@@ -183,7 +168,7 @@ fn handle_batch(
             }
         }
         if !replies.is_empty() {
-            let _ = out_tx.send(Outgoing::Batch(replies)).await;
+            let _ = batch_tx.send(replies).await;
         }
     });
 }
@@ -233,13 +218,18 @@ async fn read_line_limited<R: AsyncBufRead + Unpin>(reader: &mut R, line: &mut V
     }
 }
 
-async fn write_loop<W: AsyncWrite + Unpin>(mut writer: W, mut rx: mpsc::Receiver<Outgoing>) -> io::Result<()> {
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut writer: W,
+    mut messages: mpsc::Receiver<Message>,
+    mut batches: mpsc::Receiver<Vec<Message>>,
+) -> io::Result<()> {
     let mut buffer = Vec::with_capacity(4096);
-    while let Some(outgoing) = rx.recv().await {
+    loop {
         buffer.clear();
-        let written = match &outgoing {
-            Outgoing::One(message) => serde_json::to_writer(&mut buffer, message),
-            Outgoing::Batch(messages) => serde_json::to_writer(&mut buffer, messages),
+        let written = tokio::select! {
+            Some(message) = messages.recv() => serde_json::to_writer(&mut buffer, &message),
+            Some(batch) = batches.recv() => serde_json::to_writer(&mut buffer, &batch),
+            else => return Ok(()),
         };
         if let Err(e) = written {
             tracing::error!(error = %e, "could not serialize an outgoing message");
@@ -249,7 +239,6 @@ async fn write_loop<W: AsyncWrite + Unpin>(mut writer: W, mut rx: mpsc::Receiver
         writer.write_all(&buffer).await?;
         writer.flush().await?;
     }
-    Ok(())
 }
 
 #[cfg(test)]
