@@ -1,5 +1,5 @@
 //! The smallest server: one tool, served over stdio.
-use mcp_server::{tool, Server};
+use mcp_server::{Server, tool};
 
 /// Adds two numbers.
 #[tool]

@@ -23,7 +23,11 @@ async fn watched_resource() -> &'static str {
 }
 
 /// Data for an id.
-#[resource(uri_template = "test://template/{id}/data", name = "template-data", mime_type = "application/json")]
+#[resource(
+    uri_template = "test://template/{id}/data",
+    name = "template-data",
+    mime_type = "application/json"
+)]
 async fn template_data(id: String) -> String {
     let id = serde_json::Value::String(id);
     format!(r#"{{"id":{id},"templateTest":true,"data":"Data for ID: {}"}}"#, id.as_str().unwrap_or_default())

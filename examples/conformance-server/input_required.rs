@@ -3,7 +3,7 @@
 
 use mcp_server::ask::{AskError, InputBatch};
 use mcp_server::prelude::*;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::tools::object;
 
@@ -79,7 +79,8 @@ async fn test_input_required_result_multiple_inputs(ctx: Context) -> Result<Stri
 #[tool]
 async fn test_input_required_result_multi_round(ctx: Context) -> Result<String, AskError> {
     let name = ctx.elicit("step1", ask_name()).await?;
-    let schema = json!({"type": "object", "properties": {"color": {"type": "string"}}, "required": ["color"]});
+    let schema =
+        json!({"type": "object", "properties": {"color": {"type": "string"}}, "required": ["color"]});
     let color = ctx.elicit("step2", ElicitRequestParams::form("Favourite colour?", object(schema))).await?;
     Ok(format!("name={}, color={}", field(&name, "name"), field(&color, "color")))
 }
@@ -109,8 +110,10 @@ async fn test_input_required_result_capabilities(ctx: Context) -> Result<String,
 /// A prompt that first asks the user for context.
 #[prompt]
 async fn test_input_required_result_prompt(ctx: Context) -> Result<Vec<PromptMessage>, McpError> {
-    let schema = json!({"type": "object", "properties": {"context": {"type": "string"}}, "required": ["context"]});
-    let answer = ctx.elicit("user_context", ElicitRequestParams::form("Any context?", object(schema))).await?;
+    let schema =
+        json!({"type": "object", "properties": {"context": {"type": "string"}}, "required": ["context"]});
+    let answer =
+        ctx.elicit("user_context", ElicitRequestParams::form("Any context?", object(schema))).await?;
     let context = field(&answer, "context").as_str().unwrap_or_default().to_owned();
     Ok(vec![PromptMessage::user_text(format!("Use this context: {context}"))])
 }

@@ -7,7 +7,7 @@ use mcp_server::prelude::*;
 use mcp_server::tool::{ToolCall, ToolRoute};
 use schemars::JsonSchema;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// A 1×1 red PNG.
 pub(crate) const PNG: &str =
@@ -91,10 +91,12 @@ async fn test_tool_with_progress(ctx: Context) -> String {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-    ctx.progress_token().map(|t| match t {
-        RequestId::String(s) => s.clone(),
-        RequestId::Number(n) => n.to_string(),
-    }).unwrap_or_default()
+    ctx.progress_token()
+        .map(|t| match t {
+            RequestId::String(s) => s.clone(),
+            RequestId::Number(n) => n.to_string(),
+        })
+        .unwrap_or_default()
 }
 
 /// Always fails.
@@ -105,7 +107,10 @@ async fn test_error_handling() -> Result<String, String> {
 
 /// Asks the client's model to answer a prompt.
 #[tool]
-async fn test_sampling(ctx: Context, #[arg(description = "The prompt to send")] prompt: String) -> Result<String, AskError> {
+async fn test_sampling(
+    ctx: Context,
+    #[arg(description = "The prompt to send")] prompt: String,
+) -> Result<String, AskError> {
     let params = CreateMessageRequestParams::new(vec![SamplingMessage::user_text(prompt)], 100);
     let result = ctx.sample("sampling", params).await?;
     Ok(format!("LLM response: {}", result.text().unwrap_or_default()))
@@ -127,7 +132,10 @@ fn describe(result: &ElicitResult) -> String {
 
 /// Asks the user for information.
 #[tool]
-async fn test_elicitation(ctx: Context, #[arg(description = "What to ask")] message: String) -> Result<String, AskError> {
+async fn test_elicitation(
+    ctx: Context,
+    #[arg(description = "What to ask")] message: String,
+) -> Result<String, AskError> {
     let schema = json!({
         "type": "object",
         "properties": {"response": {"type": "string", "description": "User's response"}},

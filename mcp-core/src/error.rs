@@ -120,7 +120,9 @@ impl McpError {
             Self::ResourceNotFound { .. } => codes::RESOURCE_NOT_FOUND,
             Self::HeaderMismatch(_) => codes::HEADER_MISMATCH,
             Self::MissingClientCapability { .. } => codes::MISSING_REQUIRED_CLIENT_CAPABILITY,
-            Self::UnsupportedProtocolVersion { .. } if version.is_modern() => codes::UNSUPPORTED_PROTOCOL_VERSION,
+            Self::UnsupportedProtocolVersion { .. } if version.is_modern() => {
+                codes::UNSUPPORTED_PROTOCOL_VERSION
+            }
             Self::UnsupportedProtocolVersion { .. } => codes::INVALID_PARAMS,
             Self::Other { code, .. } => *code,
         }
@@ -146,7 +148,9 @@ impl McpError {
     pub fn is_transport_rejection(&self) -> bool {
         matches!(
             self,
-            Self::HeaderMismatch(_) | Self::MissingClientCapability { .. } | Self::UnsupportedProtocolVersion { .. }
+            Self::HeaderMismatch(_)
+                | Self::MissingClientCapability { .. }
+                | Self::UnsupportedProtocolVersion { .. }
         )
     }
 }

@@ -272,7 +272,9 @@ impl FramingError {
     /// ```
     pub fn to_response(&self) -> ErrorResponse {
         match self {
-            Self::Parse(_) => ErrorResponse::new(None, ErrorObject::new(codes::PARSE_ERROR, self.to_string())),
+            Self::Parse(_) => {
+                ErrorResponse::new(None, ErrorObject::new(codes::PARSE_ERROR, self.to_string()))
+            }
             Self::InvalidRequest { id, .. } => {
                 ErrorResponse::new(id.clone(), ErrorObject::new(codes::INVALID_REQUEST, self.to_string()))
             }
@@ -291,7 +293,8 @@ impl FramingError {
 pub fn parse(bytes: &[u8]) -> Result<Incoming, FramingError> {
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'[') {
-        let values: Vec<Value> = serde_json::from_slice(bytes).map_err(|e| FramingError::Parse(e.to_string()))?;
+        let values: Vec<Value> =
+            serde_json::from_slice(bytes).map_err(|e| FramingError::Parse(e.to_string()))?;
         if values.is_empty() {
             return Err(FramingError::invalid(None, "empty batch"));
         }
@@ -301,7 +304,8 @@ pub fn parse(bytes: &[u8]) -> Result<Incoming, FramingError> {
         Ok(message) => Ok(Incoming::Single(message)),
         Err(e) if e.is_data() => {
             // Valid JSON, wrong shape: read it again loosely to recover the id.
-            let value: Value = serde_json::from_slice(bytes).map_err(|e| FramingError::Parse(e.to_string()))?;
+            let value: Value =
+                serde_json::from_slice(bytes).map_err(|e| FramingError::Parse(e.to_string()))?;
             message_from_value(value).map(Incoming::Single)
         }
         Err(e) => Err(FramingError::Parse(e.to_string())),
@@ -400,9 +404,7 @@ impl RawMessage {
 
 impl<'de> Deserialize<'de> for Message {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        RawMessage::deserialize(deserializer)?
-            .into_message()
-            .map_err(de::Error::custom)
+        RawMessage::deserialize(deserializer)?.into_message().map_err(de::Error::custom)
     }
 }
 
@@ -493,10 +495,16 @@ mod tests {
     #[test]
     fn wrong_shapes_are_invalid_requests() {
         assert_eq!(invalid_id(br#"{"jsonrpc":"1.0","id":4,"method":"x"}"#), Some(RequestId::Number(4)));
-        assert_eq!(invalid_id(br#"{"jsonrpc":"2.0","id":"k","method":7}"#), Some(RequestId::String("k".into())));
+        assert_eq!(
+            invalid_id(br#"{"jsonrpc":"2.0","id":"k","method":7}"#),
+            Some(RequestId::String("k".into()))
+        );
         assert_eq!(invalid_id(br#"{"jsonrpc":"2.0","id":null,"method":"x"}"#), None);
         assert_eq!(invalid_id(br#"{"jsonrpc":"2.0","id":1.5,"method":"x"}"#), None);
-        assert_eq!(invalid_id(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":3}"#), Some(RequestId::Number(1)));
+        assert_eq!(
+            invalid_id(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":3}"#),
+            Some(RequestId::Number(1))
+        );
         assert_eq!(invalid_id(br#"{"jsonrpc":"2.0","id":1}"#), Some(RequestId::Number(1)));
         assert_eq!(invalid_id(b"\"hello\""), None);
     }

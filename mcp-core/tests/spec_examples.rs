@@ -119,10 +119,11 @@ fn check_typed(type_name: &str, value: &Value) -> Result<(), String> {
         "CreateTaskResult" => roundtrip::<CreateTaskResult>(value),
         "GetTaskResult" | "CancelTaskResult" => roundtrip::<GetTaskResult>(value),
         "ListTasksResult" => roundtrip::<ListTasksResult>(value),
-        "ContentBlock" | "TextContent" | "ImageContent" | "AudioContent" | "EmbeddedResource" | "ResourceLink" => {
-            roundtrip::<ContentBlock>(value)
+        "ContentBlock" | "TextContent" | "ImageContent" | "AudioContent" | "EmbeddedResource"
+        | "ResourceLink" => roundtrip::<ContentBlock>(value),
+        "SamplingContentBlock" | "ToolUseContent" | "ToolResultContent" => {
+            roundtrip::<SamplingContentBlock>(value)
         }
-        "SamplingContentBlock" | "ToolUseContent" | "ToolResultContent" => roundtrip::<SamplingContentBlock>(value),
         "ClientCapabilities" => roundtrip::<ClientCapabilities>(value),
         "ServerCapabilities" => roundtrip::<ServerCapabilities>(value),
         "PrimitiveSchemaDefinition"
@@ -159,12 +160,15 @@ fn check_envelope(type_name: &str, value: &Value) -> Result<(), String> {
         Message::Notification(n) => {
             let rebuilt = match ServerNotification::from_notification(&n) {
                 Ok(typed) => typed.into_notification(),
-                Err(_) => ClientNotification::from_notification(&n).map_err(|e| e.to_string())?.into_notification(),
+                Err(_) => {
+                    ClientNotification::from_notification(&n).map_err(|e| e.to_string())?.into_notification()
+                }
             };
             same_json(value, &serde_json::to_value(&rebuilt).map_err(|e| e.to_string())?)
         }
         Message::Response(resp) => {
-            let result_type = type_name.strip_suffix("Response").ok_or("a response fixture must end in Response")?;
+            let result_type =
+                type_name.strip_suffix("Response").ok_or("a response fixture must end in Response")?;
             check_typed(result_type, &resp.result)
         }
         Message::Error(_) => Ok(()),
@@ -189,7 +193,13 @@ fn check_bundle(bundle: &str) -> usize {
             Err(e) => failures.push(format!("{} ({}): {e}", ex.source, ex.r#type)),
         }
     }
-    assert!(failures.is_empty(), "{} of {} examples failed:\n{}", failures.len(), examples.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} examples failed:\n{}",
+        failures.len(),
+        examples.len(),
+        failures.join("\n")
+    );
     checked
 }
 

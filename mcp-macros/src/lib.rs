@@ -12,15 +12,15 @@
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
 use quote::{format_ident, quote};
-use syn::{parse_macro_input, ImplItem, ItemFn, ItemImpl};
+use syn::{ImplItem, ItemFn, ItemImpl, parse_macro_input};
 
 mod options;
 mod params;
 mod routes;
 
-use options::{doc_text, parse_inner, PromptOptions, ResourceOptions, ToolOptions};
+use options::{PromptOptions, ResourceOptions, ToolOptions, doc_text, parse_inner};
 use params::{check_signature, return_type, take_params};
-use routes::{prompt_route, resource_route, tool_route, Handler};
+use routes::{Handler, prompt_route, resource_route, tool_route};
 
 /// Declares a tool from an async function.
 ///
@@ -39,7 +39,9 @@ pub fn tool(attr: TokenStream, item: TokenStream) -> TokenStream {
     let parser = syn::meta::parser(|meta| options.parse(meta));
     parse_macro_input!(attr with parser);
     let function = parse_macro_input!(item as ItemFn);
-    expand_free(function, "tool", |h| tool_route(h, &options)).unwrap_or_else(syn::Error::into_compile_error).into()
+    expand_free(function, "tool", |h| tool_route(h, &options))
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }
 
 /// Declares a prompt from an async function whose parameters are its

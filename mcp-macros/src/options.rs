@@ -77,7 +77,8 @@ pub(crate) struct ToolOptions {
     pub(crate) annotations: Vec<(syn::Ident, TokenStream)>,
 }
 
-const ANNOTATION_FLAGS: [&str; 4] = ["read_only_hint", "destructive_hint", "idempotent_hint", "open_world_hint"];
+const ANNOTATION_FLAGS: [&str; 4] =
+    ["read_only_hint", "destructive_hint", "idempotent_hint", "open_world_hint"];
 
 impl ToolOptions {
     pub(crate) fn parse(&mut self, meta: ParseNestedMeta<'_>) -> syn::Result<()> {
@@ -95,8 +96,10 @@ impl ToolOptions {
                     self.annotations.push((ident, quote!(::std::option::Option::Some(#value))));
                 } else if key == "title" {
                     let value: LitStr = inner.value()?.parse()?;
-                    self.annotations
-                        .push((ident, quote!(::std::option::Option::Some(::std::string::String::from(#value)))));
+                    self.annotations.push((
+                        ident,
+                        quote!(::std::option::Option::Some(::std::string::String::from(#value))),
+                    ));
                 } else {
                     return Err(inner.error(format!(
                         "unknown annotation `{key}`; expected one of title, {}",
@@ -106,7 +109,8 @@ impl ToolOptions {
                 Ok(())
             });
         }
-        Err(meta.error("unknown #[tool] option; expected name, title, description, annotations, icons or scopes"))
+        Err(meta
+            .error("unknown #[tool] option; expected name, title, description, annotations, icons or scopes"))
     }
 }
 
@@ -193,7 +197,9 @@ pub(crate) fn check_tool_name(name: &str, span: Span) -> syn::Result<()> {
     } else {
         Err(syn::Error::new(
             span,
-            format!("invalid tool name {name:?}: use 1 to 128 characters from A-Z, a-z, 0-9, '_', '-' and '.'"),
+            format!(
+                "invalid tool name {name:?}: use 1 to 128 characters from A-Z, a-z, 0-9, '_', '-' and '.'"
+            ),
         ))
     }
 }

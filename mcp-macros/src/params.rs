@@ -84,14 +84,19 @@ pub(crate) fn take_params(sig: &mut Signature) -> syn::Result<Params> {
                 })?;
             }
         }
-        typed.attrs.retain(|a| !(a.path().is_ident("doc") || a.path().is_ident("arg") || a.path().is_ident("extract")));
+        typed.attrs.retain(|a| {
+            !(a.path().is_ident("doc") || a.path().is_ident("arg") || a.path().is_ident("extract"))
+        });
         let ty = (*typed.ty).clone();
         if forced_extractor || is_extractor_type(&ty) {
             list.push(Param::Extractor { ty });
             continue;
         }
         let Pat::Ident(pat) = &*typed.pat else {
-            return Err(syn::Error::new_spanned(&typed.pat, "tool arguments need a plain name; it names the JSON property"));
+            return Err(syn::Error::new_spanned(
+                &typed.pat,
+                "tool arguments need a plain name; it names the JSON property",
+            ));
         };
         list.push(Param::Argument { ident: pat.ident.clone(), ty, doc: description.or(doc), rename });
     }
@@ -99,7 +104,9 @@ pub(crate) fn take_params(sig: &mut Signature) -> syn::Result<Params> {
 }
 
 impl Params {
-    pub(crate) fn arguments(&self) -> impl Iterator<Item = (&Ident, &Type, &Option<String>, &Option<LitStr>)> {
+    pub(crate) fn arguments(
+        &self,
+    ) -> impl Iterator<Item = (&Ident, &Type, &Option<String>, &Option<LitStr>)> {
         self.list.iter().filter_map(|p| match p {
             Param::Argument { ident, ty, doc, rename } => Some((ident, ty, doc, rename)),
             Param::Extractor { .. } => None,
@@ -115,7 +122,8 @@ impl Params {
             quote_spanned!(ty.span()=> #doc #rename #default #ident: #ty)
         });
         let schema_derive = with_schema.then(|| quote!(::mcp_server::__private::schemars::JsonSchema,));
-        let schema_crate = with_schema.then(|| quote!(#[schemars(crate = "::mcp_server::__private::schemars")]));
+        let schema_crate =
+            with_schema.then(|| quote!(#[schemars(crate = "::mcp_server::__private::schemars")]));
         quote! {
             #[derive(::mcp_server::__private::serde::Deserialize, #schema_derive)]
             #[serde(crate = "::mcp_server::__private::serde")]
@@ -177,7 +185,10 @@ pub(crate) fn return_type(sig: &Signature) -> syn::Result<Type> {
         syn::ReturnType::Default => Ok(syn::parse_quote!(())),
         syn::ReturnType::Type(_, ty) => {
             if matches!(**ty, Type::ImplTrait(_)) {
-                return Err(syn::Error::new_spanned(ty, "name the return type; `impl Trait` cannot be inspected"));
+                return Err(syn::Error::new_spanned(
+                    ty,
+                    "name the return type; `impl Trait` cannot be inspected",
+                ));
             }
             Ok((**ty).clone())
         }

@@ -4,8 +4,8 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::{Ident, LitStr, Type};
 
-use crate::options::{check_tool_name, PromptOptions, ResourceOptions, ToolOptions};
-use crate::params::{option_inner, Params};
+use crate::options::{PromptOptions, ResourceOptions, ToolOptions, check_tool_name};
+use crate::params::{Params, option_inner};
 
 /// How the generated handler reaches the user's function.
 pub(crate) struct Handler<'a> {
@@ -42,7 +42,8 @@ pub(crate) fn tool_route(h: &Handler<'_>, options: &ToolOptions) -> syn::Result<
             ::std::result::Result::Err(output) => return output,
         }
     });
-    let on_error = quote!(::mcp_server::__private::ToolOutput::Failed(::std::string::ToString::to_string(&__e)));
+    let on_error =
+        quote!(::mcp_server::__private::ToolOutput::Failed(::std::string::ToString::to_string(&__e)));
     let extract = h.params.extract(quote!(__call.context()), &on_error);
     let ret = &h.ret;
     let call = h.call();
@@ -70,7 +71,7 @@ pub(crate) fn tool_route(h: &Handler<'_>, options: &ToolOptions) -> syn::Result<
                     #destructure
                     #extract
                     let __out: #ret = #call;
-                    (&&&&::mcp_server::__private::OutputKind::<#ret>::new()).into_tool_output(__out)
+                    (&&&&::mcp_server::__private::OutputKind::<#ret>::new()).tool_output(__out)
                 })
             },
         )
@@ -140,7 +141,10 @@ fn template_variables(template: &LitStr) -> syn::Result<Vec<String>> {
     Ok(names)
 }
 
-pub(crate) fn resource_route(h: &Handler<'_>, options: &ResourceOptions) -> syn::Result<(String, TokenStream)> {
+pub(crate) fn resource_route(
+    h: &Handler<'_>,
+    options: &ResourceOptions,
+) -> syn::Result<(String, TokenStream)> {
     let name = route_name(&options.common.name, h.fn_name);
     let (key, constructor) = match (&options.uri, &options.uri_template) {
         (Some(uri), None) => {

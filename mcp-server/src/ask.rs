@@ -25,12 +25,12 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use mcp_core::McpError;
 use mcp_core::jsonrpc::{Message, Request};
 use mcp_core::types::{
-    methods, CreateMessageRequestParams, CreateMessageResult, ElicitMode, ElicitRequestParams, ElicitResult,
-    InputRequest, JsonObject, ListRootsResult,
+    CreateMessageRequestParams, CreateMessageResult, ElicitMode, ElicitRequestParams, ElicitResult,
+    InputRequest, JsonObject, ListRootsResult, methods,
 };
-use mcp_core::McpError;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -172,7 +172,9 @@ fn missing_capability(context: &Context, request: &InputRequest) -> Option<(&'st
         InputRequest::Elicitation { .. } => {
             (!caps.supports_elicitation_form()).then(|| ("elicitation", serde_json::json!({})))
         }
-        InputRequest::Sampling { .. } => (!caps.supports_sampling()).then(|| ("sampling", serde_json::json!({}))),
+        InputRequest::Sampling { .. } => {
+            (!caps.supports_sampling()).then(|| ("sampling", serde_json::json!({})))
+        }
         InputRequest::ListRoots { .. } => (!caps.supports_roots()).then(|| ("roots", serde_json::json!({}))),
     }
 }
@@ -231,7 +233,11 @@ impl Context {
                 return Err(AskError::Unsupported(label));
             }
         }
-        if self.protocol_version().is_modern() { self.ask_by_retry(batch) } else { self.ask_by_request(batch).await }
+        if self.protocol_version().is_modern() {
+            self.ask_by_retry(batch)
+        } else {
+            self.ask_by_request(batch).await
+        }
     }
 
     /// Modern era: answer from what the client sent, or record the question.
@@ -266,7 +272,8 @@ impl Context {
         let mut answers = Map::new();
         for (key, request) in batch.requests {
             let (id, reply) = session.register_outgoing();
-            let message = Message::Request(Request::new(id.clone(), method_of(&request), params_of(&request)));
+            let message =
+                Message::Request(Request::new(id.clone(), method_of(&request), params_of(&request)));
             if outbound.send(message).await.is_err() {
                 session.forget_outgoing(&id);
                 return Err(AskError::Disconnected);

@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use mcp_core::jsonrpc::{ErrorObject, ErrorResponse, Message, Notification, Request, Response};
 use mcp_core::types::{
-    methods, CancelledNotificationParams, InitializeRequestParams, InitializeResult, ResourceUpdatedNotificationParams,
+    CancelledNotificationParams, InitializeRequestParams, InitializeResult,
+    ResourceUpdatedNotificationParams, methods,
 };
 use mcp_core::{Identity, McpError, ProtocolVersion};
 use serde_json::Value;
 
 use crate::context::{LogGate, Outbound};
-use crate::dispatch::{is_modern_request, modern_meta, Reply, Scope};
+use crate::dispatch::{Reply, Scope, is_modern_request, modern_meta};
 use crate::server::{Change, Server};
 use crate::session::{Negotiated, Session};
 
@@ -46,9 +47,11 @@ impl Connection {
         }
         let Some(negotiated) = self.session.negotiated().cloned() else {
             if request.method == methods::PING {
-                return Reply::Result(Value::Object(Default::default())).into_message(id, self.legacy_version());
+                return Reply::Result(Value::Object(Default::default()))
+                    .into_message(id, self.legacy_version());
             }
-            let error = McpError::InvalidRequest("the session is not initialized: send initialize first".into());
+            let error =
+                McpError::InvalidRequest("the session is not initialized: send initialize first".into());
             return Reply::Error(error).into_message(id, self.legacy_version());
         };
         let cancel = self.session.begin_request(id.clone());
@@ -75,8 +78,11 @@ impl Connection {
         };
         if matches!(
             request.method.as_str(),
-            methods::INITIALIZE | methods::PING | methods::LOGGING_SET_LEVEL
-                | methods::RESOURCES_SUBSCRIBE | methods::RESOURCES_UNSUBSCRIBE
+            methods::INITIALIZE
+                | methods::PING
+                | methods::LOGGING_SET_LEVEL
+                | methods::RESOURCES_SUBSCRIBE
+                | methods::RESOURCES_UNSUBSCRIBE
         ) {
             return Reply::Error(McpError::method_not_found(&request.method)).into_message(id, meta.version);
         }
@@ -130,9 +136,9 @@ impl Connection {
         match notification.method.as_str() {
             methods::NOTIFICATION_INITIALIZED => self.session.mark_initialized(),
             methods::NOTIFICATION_CANCELLED => {
-                let params = notification.params.and_then(|p| {
-                    serde_json::from_value::<CancelledNotificationParams>(p).ok()
-                });
+                let params = notification
+                    .params
+                    .and_then(|p| serde_json::from_value::<CancelledNotificationParams>(p).ok());
                 // Invalid cancellations are ignored (the spec says SHOULD ignore).
                 if let Some(id) = params.and_then(|p| p.request_id) {
                     self.session.cancel_request(&id);

@@ -16,11 +16,11 @@ use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 
 use mcp_core::jsonrpc::{Message, Notification, RequestId};
+use mcp_core::types::methods;
 use mcp_core::types::{
     ClientCapabilities, Implementation, InputRequests, JsonObject, LoggingLevel,
     LoggingMessageNotificationParams, ProgressNotificationParams, ProgressToken,
 };
-use mcp_core::types::methods;
 use mcp_core::{Identity, McpError, ProtocolVersion};
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -165,7 +165,8 @@ impl Context {
             return;
         }
         let Ok(data) = serde_json::to_value(data) else { return };
-        let params = LoggingMessageNotificationParams { level, logger: logger.map(str::to_owned), data, meta: None };
+        let params =
+            LoggingMessageNotificationParams { level, logger: logger.map(str::to_owned), data, meta: None };
         self.notify(methods::NOTIFICATION_MESSAGE, &params).await;
     }
 
@@ -221,7 +222,10 @@ impl FromContext for Option<Identity> {
 
 impl FromContext for Identity {
     fn from_context(context: &Context) -> Result<Self, McpError> {
-        context.identity().cloned().ok_or_else(|| McpError::internal("this operation needs an authenticated caller"))
+        context
+            .identity()
+            .cloned()
+            .ok_or_else(|| McpError::internal("this operation needs an authenticated caller"))
     }
 }
 

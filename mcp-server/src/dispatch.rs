@@ -6,15 +6,15 @@ use std::sync::Arc;
 
 use mcp_core::jsonrpc::{ErrorResponse, Message, Request, Response};
 use mcp_core::types::{
-    methods, CallToolRequestParams, ClientCapabilities, CompleteRequestParams, CompleteResult,
-    Completion, DiscoverResult, GetPromptRequestParams, Implementation, InputRequiredResult, JsonObject,
+    CallToolRequestParams, ClientCapabilities, CompleteRequestParams, CompleteResult, Completion,
+    DiscoverResult, GetPromptRequestParams, Implementation, InputRequiredResult, JsonObject,
     ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, LoggingLevel,
-    PaginatedRequestParams, ReadResourceRequestParams, ResultType, SetLevelRequestParams, SubscribeRequestParams,
-    UnsubscribeRequestParams,
+    PaginatedRequestParams, ReadResourceRequestParams, ResultType, SetLevelRequestParams,
+    SubscribeRequestParams, UnsubscribeRequestParams, methods,
 };
-use mcp_core::{meta, Identity, McpError, ProtocolVersion, RequestId};
-use serde::de::DeserializeOwned;
+use mcp_core::{Identity, McpError, ProtocolVersion, RequestId, meta};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -42,7 +42,9 @@ impl Reply {
     pub(crate) fn into_message(self, id: RequestId, version: ProtocolVersion) -> Option<Message> {
         match self {
             Self::Result(result) => Some(Message::Response(Response::new(id, result))),
-            Self::Error(error) => Some(Message::Error(ErrorResponse::new(Some(id), error.to_error_object(version)))),
+            Self::Error(error) => {
+                Some(Message::Error(ErrorResponse::new(Some(id), error.to_error_object(version))))
+            }
             Self::InsufficientScope(scopes) => {
                 let error = McpError::Other {
                     code: mcp_core::error::codes::INVALID_REQUEST,
@@ -105,8 +107,10 @@ pub(crate) fn modern_meta(params: Option<&Value>) -> Result<ModernMeta, McpError
         .ok_or_else(|| McpError::invalid_params(format!("_meta is missing {}", meta::CLIENT_CAPABILITIES)))?;
     let client_capabilities: ClientCapabilities = serde_json::from_value(capabilities.clone())
         .map_err(|e| McpError::invalid_params(format!("{}: {e}", meta::CLIENT_CAPABILITIES)))?;
-    let client_info =
-        m.get(meta::CLIENT_INFO).and_then(|v| serde_json::from_value::<Implementation>(v.clone()).ok()).map(Arc::new);
+    let client_info = m
+        .get(meta::CLIENT_INFO)
+        .and_then(|v| serde_json::from_value::<Implementation>(v.clone()).ok())
+        .map(Arc::new);
     let log_level = match m.get(meta::LOG_LEVEL) {
         None => None,
         Some(level) => Some(
@@ -240,15 +244,21 @@ impl Server {
     fn list_prompts(&self, params: Option<Value>, who: Option<&Identity>) -> Result<Reply, McpError> {
         let p: PaginatedRequestParams = parse_params(params)?;
         let page_size = self.settings().page_size;
-        let page = self.registry().prompts.page(p.cursor.as_deref(), page_size, |t| allowed(who, &t.scopes))?;
+        let page =
+            self.registry().prompts.page(p.cursor.as_deref(), page_size, |t| allowed(who, &t.scopes))?;
         let prompts = page.items.iter().map(|t| t.definition.clone()).collect();
-        Ok(to_value(&ListPromptsResult { prompts, next_cursor: page.next_cursor, ..ListPromptsResult::default() }))
+        Ok(to_value(&ListPromptsResult {
+            prompts,
+            next_cursor: page.next_cursor,
+            ..ListPromptsResult::default()
+        }))
     }
 
     fn list_resources(&self, params: Option<Value>, who: Option<&Identity>) -> Result<Reply, McpError> {
         let p: PaginatedRequestParams = parse_params(params)?;
         let page_size = self.settings().page_size;
-        let page = self.registry().resources.page(p.cursor.as_deref(), page_size, |r| allowed(who, &r.scopes))?;
+        let page =
+            self.registry().resources.page(p.cursor.as_deref(), page_size, |r| allowed(who, &r.scopes))?;
         let resources = page.items.iter().filter_map(|r| r.resource().cloned()).collect();
         Ok(to_value(&ListResourcesResult { resources, next_cursor: page.next_cursor, ..Default::default() }))
     }
@@ -256,7 +266,8 @@ impl Server {
     fn list_templates(&self, params: Option<Value>, who: Option<&Identity>) -> Result<Reply, McpError> {
         let p: PaginatedRequestParams = parse_params(params)?;
         let page_size = self.settings().page_size;
-        let page = self.registry().templates.page(p.cursor.as_deref(), page_size, |r| allowed(who, &r.scopes))?;
+        let page =
+            self.registry().templates.page(p.cursor.as_deref(), page_size, |r| allowed(who, &r.scopes))?;
         let resource_templates = page.items.iter().filter_map(|r| r.template().cloned()).collect();
         Ok(to_value(&ListResourceTemplatesResult {
             resource_templates,
@@ -278,9 +289,14 @@ impl Server {
         }
         let binding_target = p.name.clone();
         let arguments = p.arguments.unwrap_or_default();
-        self.interactive(methods::TOOLS_CALL, &binding_target, p.request_state, p.input_responses, info, |ctx| {
-            async move { to_value(&route.call(arguments, ctx).await) }
-        })
+        self.interactive(
+            methods::TOOLS_CALL,
+            &binding_target,
+            p.request_state,
+            p.input_responses,
+            info,
+            |ctx| async move { to_value(&route.call(arguments, ctx).await) },
+        )
         .await
     }
 
@@ -297,12 +313,19 @@ impl Server {
         }
         let name = p.name.clone();
         let arguments: BTreeMap<String, String> = p.arguments.unwrap_or_default();
-        self.interactive(methods::PROMPTS_GET, &name, p.request_state, p.input_responses, info, |ctx| async move {
-            match route.get(arguments, ctx).await {
-                Ok(result) => to_value(&result),
-                Err(e) => Reply::Error(e),
-            }
-        })
+        self.interactive(
+            methods::PROMPTS_GET,
+            &name,
+            p.request_state,
+            p.input_responses,
+            info,
+            |ctx| async move {
+                match route.get(arguments, ctx).await {
+                    Ok(result) => to_value(&result),
+                    Err(e) => Reply::Error(e),
+                }
+            },
+        )
         .await
     }
 
@@ -315,7 +338,9 @@ impl Server {
             let registry = self.registry();
             match registry.resources.get(&p.uri) {
                 Some(route) => Some((route.clone(), BTreeMap::new())),
-                None => registry.templates.iter().find_map(|r| r.match_uri(&p.uri).map(|vars| (r.clone(), vars))),
+                None => {
+                    registry.templates.iter().find_map(|r| r.match_uri(&p.uri).map(|vars| (r.clone(), vars)))
+                }
             }
         };
         let Some((route, variables)) = found else {
@@ -325,14 +350,19 @@ impl Server {
             return Reply::InsufficientScope(missing);
         }
         let uri = p.uri.clone();
-        self.interactive(methods::RESOURCES_READ, &p.uri, p.request_state, p.input_responses, info, |ctx| {
-            async move {
+        self.interactive(
+            methods::RESOURCES_READ,
+            &p.uri,
+            p.request_state,
+            p.input_responses,
+            info,
+            |ctx| async move {
                 match route.read(uri, variables, ctx).await {
                     Ok(result) => to_value(&result),
                     Err(e) => Reply::Error(e),
                 }
-            }
-        })
+            },
+        )
         .await
     }
 
@@ -388,7 +418,8 @@ impl Server {
         if exchange.missing.is_empty() {
             return reply;
         }
-        let state = mrtr::seal(&settings.request_state_key, binding, &exchange.answers, settings.request_state_ttl);
+        let state =
+            mrtr::seal(&settings.request_state_key, binding, &exchange.answers, settings.request_state_ttl);
         to_value(&InputRequiredResult {
             result_type: ResultType::InputRequired,
             input_requests: Some(std::mem::take(&mut exchange.missing)),
@@ -398,7 +429,8 @@ impl Server {
     }
 
     fn subscribe(&self, params: Option<Value>, info: &RequestInfo, on: bool) -> Result<Reply, McpError> {
-        let session = info.session.as_ref().ok_or_else(|| McpError::method_not_found("resources/subscribe"))?;
+        let session =
+            info.session.as_ref().ok_or_else(|| McpError::method_not_found("resources/subscribe"))?;
         if on {
             let p: SubscribeRequestParams = parse_required(params)?;
             session.subscribe(p.uri);

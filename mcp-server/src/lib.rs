@@ -96,9 +96,9 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// The usual imports.
 pub mod prelude {
     pub use crate::ask::{AskError, InputBatch};
-    pub use crate::core::types::*;
     pub use crate::core::RequestId;
-    pub use crate::{prompt, resource, router, tool, Context, Identity, McpError, Server, State};
+    pub use crate::core::types::*;
+    pub use crate::{Context, Identity, McpError, Server, State, prompt, resource, router, tool};
 }
 
 #[doc(hidden)]
@@ -111,7 +111,7 @@ pub mod __private {
     pub use crate::prompt::{IntoGetPromptResult, IntoPromptRoute, PromptCall, PromptRoute};
     pub use crate::resource::{IntoReadResourceResult, IntoResourceRoute, ResourceCall, ResourceRoute};
     pub use crate::tool::{
-        ContentOutput, FallibleStructuredOutput, IntoToolRoute, OutputKind, StructuredOutput, ToolCall, ToolOutput,
-        ToolRoute,
+        ContentOutput, FallibleStructuredOutput, IntoToolRoute, OutputKind, StructuredOutput, ToolCall,
+        ToolOutput, ToolRoute,
     };
 }

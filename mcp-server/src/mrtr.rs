@@ -88,7 +88,12 @@ fn mac(key: &RequestStateKey) -> HmacSha256 {
     <HmacSha256 as Mac>::new_from_slice(&key.0).unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
 }
 
-pub(crate) fn seal(key: &RequestStateKey, binding: Binding<'_>, answers: &JsonObject, ttl: Duration) -> String {
+pub(crate) fn seal(
+    key: &RequestStateKey,
+    binding: Binding<'_>,
+    answers: &JsonObject,
+    ttl: Duration,
+) -> String {
     let sealed = Sealed {
         m: binding.method.to_owned(),
         t: binding.target.to_owned(),
@@ -103,7 +108,11 @@ pub(crate) fn seal(key: &RequestStateKey, binding: Binding<'_>, answers: &JsonOb
     format!("{}.{}", URL_SAFE_NO_PAD.encode(&payload), URL_SAFE_NO_PAD.encode(tag))
 }
 
-pub(crate) fn open(key: &RequestStateKey, binding: Binding<'_>, state: &str) -> Result<JsonObject, StateError> {
+pub(crate) fn open(
+    key: &RequestStateKey,
+    binding: Binding<'_>,
+    state: &str,
+) -> Result<JsonObject, StateError> {
     if state.len() > MAX_STATE_LEN {
         return Err(StateError::Malformed);
     }

@@ -143,7 +143,10 @@ impl PromptRoute {
     ) -> Result<GetPromptResult, McpError> {
         for argument in self.definition.arguments.iter().flatten() {
             if argument.required == Some(true) && !arguments.contains_key(&argument.name) {
-                return Err(McpError::invalid_params(format!("missing required argument {:?}", argument.name)));
+                return Err(McpError::invalid_params(format!(
+                    "missing required argument {:?}",
+                    argument.name
+                )));
             }
         }
         (self.handler)(PromptCall { arguments, context }).await

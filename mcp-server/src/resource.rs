@@ -63,7 +63,8 @@ impl ResourceCall {
     }
 }
 
-type ResourceFn = dyn Fn(ResourceCall) -> BoxFuture<'static, Result<ReadResourceResult, McpError>> + Send + Sync;
+type ResourceFn =
+    dyn Fn(ResourceCall) -> BoxFuture<'static, Result<ReadResourceResult, McpError>> + Send + Sync;
 
 /// Whether a route serves one URI or a family of URIs.
 #[derive(Debug, Clone)]
@@ -130,9 +131,16 @@ impl ResourceRoute {
         R: IntoReadResourceResult,
     {
         let parsed = UriTemplate::parse(uri_template)?;
-        let template =
-            ResourceTemplate { uri_template: uri_template.to_owned(), name: name.into(), ..ResourceTemplate::default() };
-        Ok(Self { kind: ResourceKind::Template(template, parsed), scopes: Vec::new(), handler: boxed(handler) })
+        let template = ResourceTemplate {
+            uri_template: uri_template.to_owned(),
+            name: name.into(),
+            ..ResourceTemplate::default()
+        };
+        Ok(Self {
+            kind: ResourceKind::Template(template, parsed),
+            scopes: Vec::new(),
+            handler: boxed(handler),
+        })
     }
 
     /// Sets the description.
@@ -256,7 +264,11 @@ pub struct Blob(pub Vec<u8>);
 /// read and the route's MIME type.
 pub trait IntoReadResourceResult {
     /// Performs the conversion.
-    fn into_read_resource_result(self, uri: &str, mime_type: Option<&str>) -> Result<ReadResourceResult, McpError>;
+    fn into_read_resource_result(
+        self,
+        uri: &str,
+        mime_type: Option<&str>,
+    ) -> Result<ReadResourceResult, McpError>;
 }
 
 fn one(contents: ResourceContents) -> Result<ReadResourceResult, McpError> {
@@ -279,22 +291,38 @@ impl IntoReadResourceResult for Vec<ResourceContents> {
     }
 }
 impl IntoReadResourceResult for String {
-    fn into_read_resource_result(self, uri: &str, mime: Option<&str>) -> Result<ReadResourceResult, McpError> {
+    fn into_read_resource_result(
+        self,
+        uri: &str,
+        mime: Option<&str>,
+    ) -> Result<ReadResourceResult, McpError> {
         one(ResourceContents::text(uri, mime.unwrap_or("text/plain"), self))
     }
 }
 impl IntoReadResourceResult for &'static str {
-    fn into_read_resource_result(self, uri: &str, mime: Option<&str>) -> Result<ReadResourceResult, McpError> {
+    fn into_read_resource_result(
+        self,
+        uri: &str,
+        mime: Option<&str>,
+    ) -> Result<ReadResourceResult, McpError> {
         self.to_owned().into_read_resource_result(uri, mime)
     }
 }
 impl IntoReadResourceResult for Blob {
-    fn into_read_resource_result(self, uri: &str, mime: Option<&str>) -> Result<ReadResourceResult, McpError> {
+    fn into_read_resource_result(
+        self,
+        uri: &str,
+        mime: Option<&str>,
+    ) -> Result<ReadResourceResult, McpError> {
         one(ResourceContents::blob(uri, mime.unwrap_or("application/octet-stream"), STANDARD.encode(self.0)))
     }
 }
 impl<T: IntoReadResourceResult, E: Into<McpError>> IntoReadResourceResult for Result<T, E> {
-    fn into_read_resource_result(self, uri: &str, mime: Option<&str>) -> Result<ReadResourceResult, McpError> {
+    fn into_read_resource_result(
+        self,
+        uri: &str,
+        mime: Option<&str>,
+    ) -> Result<ReadResourceResult, McpError> {
         self.map_err(Into::into)?.into_read_resource_result(uri, mime)
     }
 }

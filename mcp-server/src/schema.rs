@@ -7,7 +7,8 @@ use serde_json::Value;
 /// The JSON Schema of `T` as a standalone document (JSON Schema 2020-12, the
 /// MCP default dialect, so no `$schema` key is emitted).
 pub(crate) fn type_schema_for<T: JsonSchema>() -> JsonObject {
-    let schema = schemars::generate::SchemaSettings::draft2020_12().into_generator().into_root_schema_for::<T>();
+    let schema =
+        schemars::generate::SchemaSettings::draft2020_12().into_generator().into_root_schema_for::<T>();
     let mut object = match schema.to_value() {
         Value::Object(map) => map,
         // `true` accepts anything: an empty object schema says the same.

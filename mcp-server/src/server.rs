@@ -6,13 +6,14 @@ use std::future::Future;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use mcp_core::types::{
-    CompleteRequestParams, Completion, Implementation, PromptsCapability, ResourcesCapability, ServerCapabilities,
-    ToolsCapability,
-};
 use mcp_core::McpError;
+use mcp_core::types::{
+    CompleteRequestParams, Completion, Implementation, PromptsCapability, ResourcesCapability,
+    ServerCapabilities, ToolsCapability,
+};
 use tokio::sync::broadcast;
 
+use crate::BoxFuture;
 use crate::context::Context;
 use crate::mrtr::RequestStateKey;
 use crate::prompt::{IntoPromptRoute, PromptRoute};
@@ -20,7 +21,6 @@ use crate::registry::Catalog;
 use crate::resource::{IntoResourceRoute, ResourceRoute};
 use crate::routes::{IntoRoutes, Routes};
 use crate::tool::{IntoToolRoute, ToolRoute};
-use crate::BoxFuture;
 
 /// A change clients may want to hear about.
 #[derive(Debug, Clone, PartialEq, Eq)]

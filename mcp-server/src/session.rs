@@ -6,9 +6,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use mcp_core::ProtocolVersion;
 use mcp_core::jsonrpc::{ErrorObject, RequestId};
 use mcp_core::types::{ClientCapabilities, Implementation, LoggingLevel};
-use mcp_core::ProtocolVersion;
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;

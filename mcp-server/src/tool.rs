@@ -27,9 +27,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::BoxFuture;
 use crate::context::Context;
 use crate::schema::{self, ArgumentValidator};
-use crate::BoxFuture;
 
 /// One call of a tool, handed to its handler.
 #[derive(Debug)]
@@ -83,7 +83,10 @@ pub struct ToolRoute {
 
 impl std::fmt::Debug for ToolRoute {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ToolRoute").field("definition", &self.definition).field("scopes", &self.scopes).finish()
+        f.debug_struct("ToolRoute")
+            .field("definition", &self.definition)
+            .field("scopes", &self.scopes)
+            .finish()
     }
 }
 
@@ -284,7 +287,7 @@ impl<T: IntoCallToolResult, E: Display> IntoCallToolResult for Result<T, E> {
 /// Chooses, at compile time, how a `#[tool]` function's return type becomes a
 /// result: as plain content (see [`IntoCallToolResult`]) or as structured
 /// output with an `outputSchema`. Used by the macros through auto-ref
-/// resolution: `(&&&OutputKind::<R>::new()).into_tool_output(value)`.
+/// resolution: `(&&&OutputKind::<R>::new()).tool_output(value)`.
 #[derive(Debug)]
 pub struct OutputKind<T>(PhantomData<fn() -> T>);
 
@@ -305,12 +308,12 @@ pub trait ContentOutput {
         None
     }
     /// Converts the value.
-    fn into_tool_output(&self, value: Self::Value) -> ToolOutput;
+    fn tool_output(&self, value: Self::Value) -> ToolOutput;
 }
 
 impl<T: IntoCallToolResult> ContentOutput for &&&OutputKind<T> {
     type Value = T;
-    fn into_tool_output(&self, value: T) -> ToolOutput {
+    fn tool_output(&self, value: T) -> ToolOutput {
         ToolOutput::Result(value.into_call_tool_result())
     }
 }
@@ -322,7 +325,7 @@ pub trait FallibleStructuredOutput {
     /// The schema of the success type.
     fn output_type_schema(&self) -> Option<JsonObject>;
     /// Converts the value.
-    fn into_tool_output(&self, value: Self::Value) -> ToolOutput;
+    fn tool_output(&self, value: Self::Value) -> ToolOutput;
 }
 
 impl<T: Serialize + JsonSchema, E: Display> FallibleStructuredOutput for &&OutputKind<Result<T, E>> {
@@ -330,7 +333,7 @@ impl<T: Serialize + JsonSchema, E: Display> FallibleStructuredOutput for &&Outpu
     fn output_type_schema(&self) -> Option<JsonObject> {
         Some(schema::type_schema_for::<T>())
     }
-    fn into_tool_output(&self, value: Result<T, E>) -> ToolOutput {
+    fn tool_output(&self, value: Result<T, E>) -> ToolOutput {
         match value {
             Ok(v) => structured(&v),
             Err(e) => ToolOutput::Failed(e.to_string()),
@@ -345,7 +348,7 @@ pub trait StructuredOutput {
     /// The schema of the type.
     fn output_type_schema(&self) -> Option<JsonObject>;
     /// Converts the value.
-    fn into_tool_output(&self, value: Self::Value) -> ToolOutput;
+    fn tool_output(&self, value: Self::Value) -> ToolOutput;
 }
 
 impl<T: Serialize + JsonSchema> StructuredOutput for &OutputKind<T> {
@@ -353,7 +356,7 @@ impl<T: Serialize + JsonSchema> StructuredOutput for &OutputKind<T> {
     fn output_type_schema(&self) -> Option<JsonObject> {
         Some(schema::type_schema_for::<T>())
     }
-    fn into_tool_output(&self, value: T) -> ToolOutput {
+    fn tool_output(&self, value: T) -> ToolOutput {
         structured(&value)
     }
 }

@@ -139,12 +139,20 @@ impl ContentBlock {
     /// assert_eq!(v["mimeType"], "image/png");
     /// ```
     pub fn image(data: impl Into<String>, mime_type: impl Into<String>) -> Self {
-        Self::Image(ImageContent { data: data.into(), mime_type: mime_type.into(), ..ImageContent::default() })
+        Self::Image(ImageContent {
+            data: data.into(),
+            mime_type: mime_type.into(),
+            ..ImageContent::default()
+        })
     }
 
     /// An audio block from base64 data and a MIME type.
     pub fn audio(data: impl Into<String>, mime_type: impl Into<String>) -> Self {
-        Self::Audio(AudioContent { data: data.into(), mime_type: mime_type.into(), ..AudioContent::default() })
+        Self::Audio(AudioContent {
+            data: data.into(),
+            mime_type: mime_type.into(),
+            ..AudioContent::default()
+        })
     }
 
     /// An embedded resource block.

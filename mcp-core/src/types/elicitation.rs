@@ -69,7 +69,11 @@ impl ElicitRequestParams {
     /// let p = ElicitRequestParams::url("Connect your account", "https://example.com/connect", "el-1");
     /// assert_eq!(p.elicitation_id.as_deref(), Some("el-1"));
     /// ```
-    pub fn url(message: impl Into<String>, url: impl Into<String>, elicitation_id: impl Into<String>) -> Self {
+    pub fn url(
+        message: impl Into<String>,
+        url: impl Into<String>,
+        elicitation_id: impl Into<String>,
+    ) -> Self {
         Self {
             mode: Some(ElicitMode::Url),
             message: message.into(),

@@ -81,10 +81,7 @@ impl FromStr for LoggingLevel {
     type Err = UnknownLoggingLevel;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|l| l.as_str() == s)
-            .ok_or_else(|| UnknownLoggingLevel(s.to_owned()))
+        Self::ALL.into_iter().find(|l| l.as_str() == s).ok_or_else(|| UnknownLoggingLevel(s.to_owned()))
     }
 }
 

@@ -313,7 +313,8 @@ mod tests {
     fn unions_serialize_as_method_and_params() {
         let n = ServerNotification::ToolListChanged(NotificationParams::default());
         assert_eq!(serde_json::to_value(&n).unwrap(), json!({"method": "notifications/tools/list_changed"}));
-        let back: ServerNotification = serde_json::from_value(json!({"method": "notifications/tools/list_changed"})).unwrap();
+        let back: ServerNotification =
+            serde_json::from_value(json!({"method": "notifications/tools/list_changed"})).unwrap();
         assert_eq!(back, n);
     }
 
@@ -322,6 +323,9 @@ mod tests {
         let req = ClientRequest::CallTool(CallToolRequestParams::new("add")).into_request(7);
         assert_eq!(req.method, "tools/call");
         assert_eq!(req.params, Some(json!({"name": "add"})));
-        assert_eq!(ClientRequest::from_request(&req).unwrap(), ClientRequest::CallTool(CallToolRequestParams::new("add")));
+        assert_eq!(
+            ClientRequest::from_request(&req).unwrap(),
+            ClientRequest::CallTool(CallToolRequestParams::new("add"))
+        );
     }
 }

@@ -4,7 +4,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::serde_util::compact_opt_f64;
-use super::{AudioContent, ContentBlock, ImageContent, JsonObject, Meta, Role, TaskMetadata, TextContent, Tool};
+use super::{
+    AudioContent, ContentBlock, ImageContent, JsonObject, Meta, Role, TaskMetadata, TextContent, Tool,
+};
 
 /// Params of `sampling/createMessage`.
 ///

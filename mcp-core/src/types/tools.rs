@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    CacheScope, ContentBlock, Cursor, Icon, InputResponses, JsonObject, Meta, ResultType, TaskMetadata, TaskSupport,
+    CacheScope, ContentBlock, Cursor, Icon, InputResponses, JsonObject, Meta, ResultType, TaskMetadata,
+    TaskSupport,
 };
 
 /// A tool the client may call.

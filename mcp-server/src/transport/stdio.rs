@@ -22,12 +22,12 @@
 use std::io;
 
 use mcp_core::error::codes;
-use mcp_core::jsonrpc::{parse, FramingError, Incoming, Message};
+use mcp_core::jsonrpc::{FramingError, Incoming, Message, parse};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use crate::connection::{error_without_id, Connection};
+use crate::connection::{Connection, error_without_id};
 use crate::server::Server;
 
 /// Longest line accepted on stdin; a longer one is answered with a parse error.
@@ -57,10 +57,10 @@ impl Server {
         let change_tx = msg_tx.clone();
         let change_task = tokio::spawn(async move {
             while let Ok(change) = changes.recv().await {
-                if let Some(note) = change_conn.change_notification(&change) {
-                    if change_tx.send(note).await.is_err() {
-                        break;
-                    }
+                if let Some(note) = change_conn.change_notification(&change)
+                    && change_tx.send(note).await.is_err()
+                {
+                    break;
                 }
             }
         });
@@ -181,7 +181,10 @@ enum LineRead {
 
 /// Reads one line (without its newline) into `line`, refusing to buffer more
 /// than [`MAX_LINE_BYTES`]: the rest of an overlong line is skipped.
-async fn read_line_limited<R: AsyncBufRead + Unpin>(reader: &mut R, line: &mut Vec<u8>) -> io::Result<LineRead> {
+async fn read_line_limited<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    line: &mut Vec<u8>,
+) -> io::Result<LineRead> {
     line.clear();
     let mut too_long = false;
     loop {
