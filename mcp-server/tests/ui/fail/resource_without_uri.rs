@@ -1,0 +1,8 @@
+use mcp_server::resource;
+
+#[resource]
+async fn orphan() -> String {
+    String::new()
+}
+
+fn main() {}
