@@ -21,7 +21,9 @@ use interaction::*;
 use strategies::*;
 
 /// typed → JSON text → typed gives back the same value.
-fn json_roundtrip<T: Serialize + DeserializeOwned + PartialEq + Debug>(value: &T) -> Result<(), TestCaseError> {
+fn json_roundtrip<T: Serialize + DeserializeOwned + PartialEq + Debug>(
+    value: &T,
+) -> Result<(), TestCaseError> {
     let text = serde_json::to_string(value).map_err(|e| TestCaseError::fail(e.to_string()))?;
     let back: T = serde_json::from_str(&text).map_err(|e| TestCaseError::fail(format!("{e} in {text}")))?;
     prop_assert_eq!(&back, value, "via {}", text);
@@ -123,5 +125,6 @@ result_roundtrips! {
         .prop_map(|(result_type, tasks, next_cursor, meta)| ListTasksResult { result_type, tasks, next_cursor, meta });
     subscriptions_listen_results_round_trip: (result_type(), meta())
         .prop_map(|(result_type, meta)| SubscriptionsListenResult { result_type, meta });
+    elicitation_schemas_round_trip: elicitation_schema();
     empty_results_round_trip: (result_type(), meta()).prop_map(|(result_type, meta)| EmptyResult { result_type, meta });
 }

@@ -101,6 +101,18 @@ where
     })
 }
 
+/// Sets a field that fixed resources and templates share.
+macro_rules! set_on_kind {
+    ($route:ident, $field:ident, $value:expr) => {{
+        let value = $value;
+        match &mut $route.kind {
+            ResourceKind::Fixed(r) => r.$field = value,
+            ResourceKind::Template(t, _) => t.$field = value,
+        }
+        $route
+    }};
+}
+
 impl ResourceRoute {
     /// A resource at a fixed URI.
     ///
@@ -146,45 +158,25 @@ impl ResourceRoute {
     /// Sets the description.
     #[must_use]
     pub fn description(mut self, description: impl Into<String>) -> Self {
-        let d = Some(description.into());
-        match &mut self.kind {
-            ResourceKind::Fixed(r) => r.description = d,
-            ResourceKind::Template(t, _) => t.description = d,
-        }
-        self
+        set_on_kind!(self, description, Some(description.into()))
     }
 
     /// Sets the title.
     #[must_use]
     pub fn title(mut self, title: impl Into<String>) -> Self {
-        let t = Some(title.into());
-        match &mut self.kind {
-            ResourceKind::Fixed(r) => r.title = t,
-            ResourceKind::Template(rt, _) => rt.title = t,
-        }
-        self
+        set_on_kind!(self, title, Some(title.into()))
     }
 
     /// Sets the MIME type, used for the contents too when the handler returns bare text or bytes.
     #[must_use]
     pub fn mime_type(mut self, mime_type: impl Into<String>) -> Self {
-        let m = Some(mime_type.into());
-        match &mut self.kind {
-            ResourceKind::Fixed(r) => r.mime_type = m,
-            ResourceKind::Template(t, _) => t.mime_type = m,
-        }
-        self
+        set_on_kind!(self, mime_type, Some(mime_type.into()))
     }
 
     /// Sets icons.
     #[must_use]
     pub fn icons(mut self, icons: Vec<Icon>) -> Self {
-        let i = Some(icons);
-        match &mut self.kind {
-            ResourceKind::Fixed(r) => r.icons = i,
-            ResourceKind::Template(t, _) => t.icons = i,
-        }
-        self
+        set_on_kind!(self, icons, Some(icons))
     }
 
     /// Requires these OAuth scopes.

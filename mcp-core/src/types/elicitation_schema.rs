@@ -437,3 +437,52 @@ pub struct TitledMultiSelectEnumSchema {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<Vec<String>>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> PrimitiveSchemaDefinition {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn fields_are_told_apart_by_their_members() {
+        use PrimitiveSchemaDefinition as P;
+        assert!(matches!(parse(json!({"type": "string"})), P::String(_)));
+        assert!(matches!(parse(json!({"type": "string", "enum": ["a"]})), P::UntitledSingleSelect(_)));
+        assert!(matches!(
+            parse(json!({"type": "string", "enum": ["a"], "enumNames": ["A"]})),
+            P::LegacyTitledEnum(_)
+        ));
+        assert!(matches!(
+            parse(json!({"type": "string", "oneOf": [{"const": "a", "title": "A"}]})),
+            P::TitledSingleSelect(_)
+        ));
+        assert!(matches!(
+            parse(json!({"type": "integer"})),
+            P::Number(NumberSchema { r#type: NumberType::Integer, .. })
+        ));
+        assert!(matches!(parse(json!({"type": "boolean"})), P::Boolean(_)));
+        assert!(matches!(
+            parse(json!({"type": "array", "items": {"type": "string", "enum": ["a"]}})),
+            P::UntitledMultiSelect(_)
+        ));
+        assert!(matches!(
+            parse(json!({"type": "array", "items": {"anyOf": [{"const": "a", "title": "A"}]}})),
+            P::TitledMultiSelect(_)
+        ));
+        assert!(serde_json::from_value::<PrimitiveSchemaDefinition>(json!({"type": "object"})).is_err());
+    }
+
+    #[test]
+    fn a_schema_reads_back_from_its_object() {
+        let schema = ElicitationSchema::new()
+            .required_property("age", PrimitiveSchemaDefinition::integer())
+            .property("color", PrimitiveSchemaDefinition::single_select(["red", "green"]));
+        let object = JsonObject::from(schema.clone());
+        assert_eq!(object["properties"]["color"]["enum"], json!(["red", "green"]));
+        assert_eq!(ElicitationSchema::from_object(&object).unwrap(), schema);
+    }
+}

@@ -12,10 +12,12 @@
 //! - `_meta` is the `meta` field;
 //! - unknown fields are ignored on input;
 //! - results carry an optional `resultType` ([`ResultType`]), which the
-//!   2026-07-28 revision requires and earlier ones leave out.
+//!   2026-07-28 revision requires and earlier ones leave out;
+//! - a few members are required but nullable (`Task::ttl`,
+//!   `DetailedTask::ttl_ms`): they are always written, `null` for `None`.
 //!
 //! ```
-//! use mcp_core::types::{CallToolResult, ClientRequest, ContentBlock};
+//! use mcp_core::types::{CallToolResult, ClientRequest};
 //! use serde_json::json;
 //!
 //! let req = ClientRequest::from_parts("tools/call", Some(json!({"name": "add", "arguments": {"a": 1}}))).unwrap();
@@ -25,7 +27,6 @@
 //! let result = CallToolResult::text("3");
 //! assert_eq!(serde_json::to_value(&result).unwrap(), json!({"content": [{"type": "text", "text": "3"}]}));
 //! assert_eq!(result.content[0].as_text(), Some("3"));
-//! # let _ = ContentBlock::text("x");
 //! ```
 
 /// A JSON object.

@@ -9,8 +9,12 @@ use proptest::prelude::*;
 use crate::strategies::*;
 
 pub(crate) fn sampling_block() -> BoxedStrategy<SamplingContentBlock> {
-    let tool_use = (text(), text(), object(), meta())
-        .prop_map(|(id, name, input, meta)| ToolUseContent { id, name, input, meta });
+    let tool_use = (text(), text(), object(), meta()).prop_map(|(id, name, input, meta)| ToolUseContent {
+        id,
+        name,
+        input,
+        meta,
+    });
     let tool_result = (text(), vec(content_block(), 0..2), of(json_not_null()), of(any::<bool>()), meta())
         .prop_map(|(tool_use_id, content, structured_content, is_error, meta)| ToolResultContent {
             tool_use_id,
@@ -38,8 +42,11 @@ pub(crate) fn sampling_content() -> BoxedStrategy<SamplingContent> {
 }
 
 pub(crate) fn create_message_params() -> BoxedStrategy<CreateMessageRequestParams> {
-    let message = (role(), sampling_content(), meta())
-        .prop_map(|(role, content, meta)| SamplingMessage { role, content, meta });
+    let message = (role(), sampling_content(), meta()).prop_map(|(role, content, meta)| SamplingMessage {
+        role,
+        content,
+        meta,
+    });
     let hint = opt_text().prop_map(|name| ModelHint { name });
     let preferences = (of(vec(hint, 0..2)), of(float()), of(float()), of(float())).prop_map(
         |(hints, cost_priority, speed_priority, intelligence_priority)| ModelPreferences {
@@ -54,11 +61,19 @@ pub(crate) fn create_message_params() -> BoxedStrategy<CreateMessageRequestParam
         Just(IncludeContext::ThisServer),
         Just(IncludeContext::AllServers)
     ];
-    let choice_mode = prop_oneof![Just(ToolChoiceMode::Auto), Just(ToolChoiceMode::Required), Just(ToolChoiceMode::None)];
+    let choice_mode =
+        prop_oneof![Just(ToolChoiceMode::Auto), Just(ToolChoiceMode::Required), Just(ToolChoiceMode::None)];
     let choice = of(choice_mode).prop_map(|mode| ToolChoice { mode });
     (
         (vec(message, 0..3), of(preferences), opt_text(), of(include), of(float()), small_u64()),
-        (of(vec(text(), 0..2)), of(json_not_null()), of(vec(tool(), 0..2)), of(choice), task_metadata(), meta()),
+        (
+            of(vec(text(), 0..2)),
+            of(json_not_null()),
+            of(vec(tool(), 0..2)),
+            of(choice),
+            task_metadata(),
+            meta(),
+        ),
     )
         .prop_map(
             |(
@@ -97,21 +112,18 @@ pub(crate) fn create_message_result() -> BoxedStrategy<CreateMessageResult> {
 pub(crate) fn elicit_params() -> BoxedStrategy<ElicitRequestParams> {
     let mode = of(prop_oneof![Just(ElicitMode::Form), Just(ElicitMode::Url)]);
     ((mode, text(), of(object())), (opt_text(), opt_text(), task_metadata(), meta()))
-        .prop_map(|((mode, message, requested_schema), (url, elicitation_id, task, meta))| ElicitRequestParams {
-            mode,
-            message,
-            requested_schema,
-            url,
-            elicitation_id,
-            task,
-            meta,
+        .prop_map(|((mode, message, requested_schema), (url, elicitation_id, task, meta))| {
+            ElicitRequestParams { mode, message, requested_schema, url, elicitation_id, task, meta }
         })
         .boxed()
 }
 
 pub(crate) fn elicit_result() -> BoxedStrategy<ElicitResult> {
-    let action = prop_oneof![Just(ElicitAction::Accept), Just(ElicitAction::Decline), Just(ElicitAction::Cancel)];
-    (action, of(object()), meta()).prop_map(|(action, content, meta)| ElicitResult { action, content, meta }).boxed()
+    let action =
+        prop_oneof![Just(ElicitAction::Accept), Just(ElicitAction::Decline), Just(ElicitAction::Cancel)];
+    (action, of(object()), meta())
+        .prop_map(|(action, content, meta)| ElicitResult { action, content, meta })
+        .boxed()
 }
 
 pub(crate) fn list_roots_result() -> BoxedStrategy<ListRootsResult> {
@@ -207,7 +219,13 @@ pub(crate) fn subscription_filter() -> BoxedStrategy<SubscriptionFilter> {
     let flag = || of(any::<bool>());
     (flag(), flag(), flag(), of(vec(text(), 0..2)), of(vec(text(), 0..2)))
         .prop_map(
-            |(tools_list_changed, prompts_list_changed, resources_list_changed, resource_subscriptions, task_ids)| {
+            |(
+                tools_list_changed,
+                prompts_list_changed,
+                resources_list_changed,
+                resource_subscriptions,
+                task_ids,
+            )| {
                 SubscriptionFilter {
                     tools_list_changed,
                     prompts_list_changed,
@@ -244,10 +262,28 @@ pub(crate) fn initialize_result() -> BoxedStrategy<InitializeResult> {
 }
 
 pub(crate) fn discover_result() -> BoxedStrategy<DiscoverResult> {
-    (result_type(), vec(text(), 0..3), server_capabilities(), opt_text(), of(small_u64()), cache_scope(), meta())
-        .prop_map(|(result_type, supported_versions, capabilities, instructions, ttl_ms, cache_scope, meta)| {
-            DiscoverResult { result_type, supported_versions, capabilities, instructions, ttl_ms, cache_scope, meta }
-        })
+    (
+        result_type(),
+        vec(text(), 0..3),
+        server_capabilities(),
+        opt_text(),
+        of(small_u64()),
+        cache_scope(),
+        meta(),
+    )
+        .prop_map(
+            |(result_type, supported_versions, capabilities, instructions, ttl_ms, cache_scope, meta)| {
+                DiscoverResult {
+                    result_type,
+                    supported_versions,
+                    capabilities,
+                    instructions,
+                    ttl_ms,
+                    cache_scope,
+                    meta,
+                }
+            },
+        )
         .boxed()
 }
 
@@ -285,7 +321,8 @@ pub(crate) fn client_request() -> BoxedStrategy<ClientRequest> {
         (text(), meta()).prop_map(|(uri, meta)| R::Subscribe(SubscribeRequestParams { uri, meta })),
         (text(), meta()).prop_map(|(uri, meta)| R::Unsubscribe(UnsubscribeRequestParams { uri, meta })),
         complete_params().prop_map(R::Complete),
-        (logging_level(), meta()).prop_map(|(level, meta)| R::SetLevel(SetLevelRequestParams { level, meta })),
+        (logging_level(), meta())
+            .prop_map(|(level, meta)| R::SetLevel(SetLevelRequestParams { level, meta })),
         (subscription_filter(), meta()).prop_map(|(notifications, meta)| {
             R::SubscriptionsListen(SubscriptionsListenRequestParams { notifications, meta })
         }),
@@ -329,13 +366,15 @@ pub(crate) fn server_request() -> BoxedStrategy<ServerRequest> {
 
 pub(crate) fn server_notification() -> BoxedStrategy<ServerNotification> {
     use ServerNotification as N;
-    let log = (logging_level(), opt_text(), json(), meta())
-        .prop_map(|(level, logger, data, meta)| LoggingMessageNotificationParams { level, logger, data, meta });
+    let log = (logging_level(), opt_text(), json(), meta()).prop_map(|(level, logger, data, meta)| {
+        LoggingMessageNotificationParams { level, logger, data, meta }
+    });
     prop_oneof![
         cancelled_params().prop_map(N::Cancelled),
         progress_params().prop_map(N::Progress),
         log.prop_map(N::LoggingMessage),
-        (text(), meta()).prop_map(|(uri, meta)| N::ResourceUpdated(ResourceUpdatedNotificationParams { uri, meta })),
+        (text(), meta())
+            .prop_map(|(uri, meta)| N::ResourceUpdated(ResourceUpdatedNotificationParams { uri, meta })),
         notification_params().prop_map(N::ResourceListChanged),
         notification_params().prop_map(N::ToolListChanged),
         notification_params().prop_map(N::PromptListChanged),
@@ -349,4 +388,90 @@ pub(crate) fn server_notification() -> BoxedStrategy<ServerNotification> {
         detailed_task().prop_map(N::Tasks),
     ]
     .boxed()
+}
+
+pub(crate) fn elicitation_schema() -> BoxedStrategy<ElicitationSchema> {
+    let titled = || vec((text(), text()).prop_map(|(value, title)| EnumOption { value, title }), 0..3);
+    let field = prop_oneof![
+        (opt_text(), of(0u64..10), of(0u64..10), opt_text(), opt_text()).prop_map(
+            |(title, min_length, max_length, pattern, default)| {
+                PrimitiveSchemaDefinition::String(StringSchema {
+                    title,
+                    min_length,
+                    max_length,
+                    pattern,
+                    default,
+                    ..StringSchema::default()
+                })
+            }
+        ),
+        (
+            prop_oneof![Just(NumberType::Number), Just(NumberType::Integer)],
+            of(float()),
+            of(float()),
+            of(float())
+        )
+            .prop_map(|(r#type, minimum, maximum, default)| {
+                PrimitiveSchemaDefinition::Number(NumberSchema {
+                    r#type,
+                    minimum,
+                    maximum,
+                    default,
+                    ..NumberSchema::default()
+                })
+            }),
+        (opt_text(), of(any::<bool>())).prop_map(|(description, default)| {
+            PrimitiveSchemaDefinition::Boolean(BooleanSchema {
+                description,
+                default,
+                ..BooleanSchema::default()
+            })
+        }),
+        (vec(text(), 0..3), opt_text()).prop_map(|(enum_values, default)| {
+            PrimitiveSchemaDefinition::UntitledSingleSelect(UntitledSingleSelectEnumSchema {
+                enum_values,
+                default,
+                ..UntitledSingleSelectEnumSchema::default()
+            })
+        }),
+        (titled(), opt_text()).prop_map(|(one_of, default)| {
+            PrimitiveSchemaDefinition::TitledSingleSelect(TitledSingleSelectEnumSchema {
+                one_of,
+                default,
+                ..TitledSingleSelectEnumSchema::default()
+            })
+        }),
+        (vec(text(), 0..3), vec(text(), 0..3)).prop_map(|(enum_values, enum_names)| {
+            PrimitiveSchemaDefinition::LegacyTitledEnum(LegacyTitledEnumSchema {
+                enum_values,
+                enum_names,
+                ..LegacyTitledEnumSchema::default()
+            })
+        }),
+        (vec(text(), 0..3), of(0u64..5), of(vec(text(), 0..2))).prop_map(
+            |(enum_values, min_items, default)| {
+                PrimitiveSchemaDefinition::UntitledMultiSelect(UntitledMultiSelectEnumSchema {
+                    min_items,
+                    items: UntitledEnumItems { enum_values, ..UntitledEnumItems::default() },
+                    default,
+                    ..UntitledMultiSelectEnumSchema::default()
+                })
+            }
+        ),
+        (titled(), of(0u64..5)).prop_map(|(any_of, max_items)| {
+            PrimitiveSchemaDefinition::TitledMultiSelect(TitledMultiSelectEnumSchema {
+                max_items,
+                items: TitledEnumItems { any_of },
+                ..TitledMultiSelectEnumSchema::default()
+            })
+        }),
+    ];
+    (opt_text(), btree_map(text(), field, 0..4), of(vec(text(), 0..2)))
+        .prop_map(|(schema, properties, required)| ElicitationSchema {
+            schema,
+            properties,
+            required,
+            ..ElicitationSchema::default()
+        })
+        .boxed()
 }

@@ -88,9 +88,8 @@ pub(crate) fn role() -> BoxedStrategy<Role> {
 }
 
 pub(crate) fn annotations() -> BoxedStrategy<Option<Annotations>> {
-    of((of(vec(role(), 0..3)), of(float()), opt_text()).prop_map(|(audience, priority, last_modified)| {
-        Annotations { audience, priority, last_modified }
-    }))
+    of((of(vec(role(), 0..3)), of(float()), opt_text())
+        .prop_map(|(audience, priority, last_modified)| Annotations { audience, priority, last_modified }))
     .boxed()
 }
 
@@ -102,7 +101,9 @@ pub(crate) fn icons() -> BoxedStrategy<Option<Vec<Icon>>> {
 }
 
 pub(crate) fn text_content() -> BoxedStrategy<TextContent> {
-    (text(), annotations(), meta()).prop_map(|(text, annotations, meta)| TextContent { text, annotations, meta }).boxed()
+    (text(), annotations(), meta())
+        .prop_map(|(text, annotations, meta)| TextContent { text, annotations, meta })
+        .boxed()
 }
 
 pub(crate) fn image_content() -> BoxedStrategy<ImageContent> {
@@ -171,21 +172,32 @@ pub(crate) fn task_metadata() -> BoxedStrategy<Option<TaskMetadata>> {
 }
 
 pub(crate) fn tool() -> BoxedStrategy<Tool> {
-    let hints = (opt_text(), of(any::<bool>()), of(any::<bool>()), of(any::<bool>()), of(any::<bool>())).prop_map(
-        |(title, read_only_hint, destructive_hint, idempotent_hint, open_world_hint)| ToolAnnotations {
-            title,
-            read_only_hint,
-            destructive_hint,
-            idempotent_hint,
-            open_world_hint,
-        },
-    );
-    let support = prop_oneof![Just(TaskSupport::Forbidden), Just(TaskSupport::Optional), Just(TaskSupport::Required)];
+    let hints = (opt_text(), of(any::<bool>()), of(any::<bool>()), of(any::<bool>()), of(any::<bool>()))
+        .prop_map(|(title, read_only_hint, destructive_hint, idempotent_hint, open_world_hint)| {
+            ToolAnnotations { title, read_only_hint, destructive_hint, idempotent_hint, open_world_hint }
+        });
+    let support =
+        prop_oneof![Just(TaskSupport::Forbidden), Just(TaskSupport::Optional), Just(TaskSupport::Required)];
     let execution = of(support).prop_map(|task_support| ToolExecution { task_support });
     ((text(), opt_text(), opt_text(), object(), of(object())), (of(hints), icons(), of(execution), meta()))
-        .prop_map(|((name, title, description, input_schema, output_schema), (annotations, icons, execution, meta))| {
-            Tool { name, title, description, input_schema, output_schema, annotations, icons, execution, meta }
-        })
+        .prop_map(
+            |(
+                (name, title, description, input_schema, output_schema),
+                (annotations, icons, execution, meta),
+            )| {
+                Tool {
+                    name,
+                    title,
+                    description,
+                    input_schema,
+                    output_schema,
+                    annotations,
+                    icons,
+                    execution,
+                    meta,
+                }
+            },
+        )
         .boxed()
 }
 
@@ -244,8 +256,9 @@ pub(crate) fn list_tools_result() -> BoxedStrategy<ListToolsResult> {
 }
 
 pub(crate) fn prompt() -> BoxedStrategy<Prompt> {
-    let argument = (text(), opt_text(), opt_text(), of(any::<bool>()))
-        .prop_map(|(name, title, description, required)| PromptArgument { name, title, description, required });
+    let argument = (text(), opt_text(), opt_text(), of(any::<bool>())).prop_map(
+        |(name, title, description, required)| PromptArgument { name, title, description, required },
+    );
     (text(), opt_text(), opt_text(), of(vec(argument, 0..3)), icons(), meta())
         .prop_map(|(name, title, description, arguments, icons, meta)| Prompt {
             name,
@@ -311,7 +324,14 @@ pub(crate) fn list_resources_result() -> BoxedStrategy<ListResourcesResult> {
 pub(crate) fn list_resource_templates_result() -> BoxedStrategy<ListResourceTemplatesResult> {
     (result_type(), vec(resource_template(), 0..3), opt_text(), of(small_u64()), cache_scope(), meta())
         .prop_map(|(result_type, resource_templates, next_cursor, ttl_ms, cache_scope, meta)| {
-            ListResourceTemplatesResult { result_type, resource_templates, next_cursor, ttl_ms, cache_scope, meta }
+            ListResourceTemplatesResult {
+                result_type,
+                resource_templates,
+                next_cursor,
+                ttl_ms,
+                cache_scope,
+                meta,
+            }
         })
         .boxed()
 }
@@ -384,8 +404,10 @@ pub(crate) fn implementation() -> BoxedStrategy<Implementation> {
 
 pub(crate) fn client_capabilities() -> BoxedStrategy<ClientCapabilities> {
     let roots = of(of(any::<bool>()).prop_map(|list_changed| RootsCapability { list_changed }));
-    let sampling = of((of(object()), of(object())).prop_map(|(context, tools)| SamplingCapability { context, tools }));
-    let elicitation = of((of(object()), of(object())).prop_map(|(form, url)| ElicitationCapability { form, url }));
+    let sampling =
+        of((of(object()), of(object())).prop_map(|(context, tools)| SamplingCapability { context, tools }));
+    let elicitation =
+        of((of(object()), of(object())).prop_map(|(form, url)| ElicitationCapability { form, url }));
     (of(object()), roots, sampling, elicitation, of(json_not_null()), of(object()))
         .prop_map(|(experimental, roots, sampling, elicitation, tasks, extensions)| ClientCapabilities {
             experimental,
@@ -401,12 +423,27 @@ pub(crate) fn client_capabilities() -> BoxedStrategy<ClientCapabilities> {
 pub(crate) fn server_capabilities() -> BoxedStrategy<ServerCapabilities> {
     let flag = || of(any::<bool>());
     let prompts = of(flag().prop_map(|list_changed| PromptsCapability { list_changed }));
-    let resources =
-        of((flag(), flag()).prop_map(|(subscribe, list_changed)| ResourcesCapability { subscribe, list_changed }));
+    let resources = of((flag(), flag())
+        .prop_map(|(subscribe, list_changed)| ResourcesCapability { subscribe, list_changed }));
     let tools = of(flag().prop_map(|list_changed| ToolsCapability { list_changed }));
-    ((of(object()), of(object()), of(object())), (prompts, resources, tools), (of(json_not_null()), of(object())))
-        .prop_map(|((experimental, logging, completions), (prompts, resources, tools), (tasks, extensions))| {
-            ServerCapabilities { experimental, logging, completions, prompts, resources, tools, tasks, extensions }
-        })
+    (
+        (of(object()), of(object()), of(object())),
+        (prompts, resources, tools),
+        (of(json_not_null()), of(object())),
+    )
+        .prop_map(
+            |((experimental, logging, completions), (prompts, resources, tools), (tasks, extensions))| {
+                ServerCapabilities {
+                    experimental,
+                    logging,
+                    completions,
+                    prompts,
+                    resources,
+                    tools,
+                    tasks,
+                    extensions,
+                }
+            },
+        )
         .boxed()
 }
