@@ -108,7 +108,7 @@ where
     let params = take_params(&mut function.sig)?;
     if params.has_receiver {
         return Err(syn::Error::new_spanned(
-            &function.sig.inputs,
+            function.sig.receiver(),
             format!("a #[{kind}] method needs #[mcp_server::router] on its impl block"),
         ));
     }
@@ -237,9 +237,10 @@ fn expand_router(mut block: ItemImpl) -> syn::Result<TokenStream2> {
             fn into_routes(self) -> ::mcp_server::Routes {
                 let __this = ::std::sync::Arc::new(self);
                 ::mcp_server::Routes {
-                    tools: ::std::vec![#(#tools),*],
-                    prompts: ::std::vec![#(#prompts),*],
-                    resources: ::std::vec![#(#resources),*],
+                    // Each route's `move` closure takes its own handle on the value.
+                    tools: ::std::vec![#({ let __this = ::std::clone::Clone::clone(&__this); #tools }),*],
+                    prompts: ::std::vec![#({ let __this = ::std::clone::Clone::clone(&__this); #prompts }),*],
+                    resources: ::std::vec![#({ let __this = ::std::clone::Clone::clone(&__this); #resources }),*],
                 }
             }
         }

@@ -190,16 +190,19 @@ pub(crate) fn doc_text(attrs: &[Attribute]) -> Option<String> {
 
 /// SPEC §6.1: tool names are 1–128 characters of `[A-Za-z0-9_.-]`.
 pub(crate) fn check_tool_name(name: &str, span: Span) -> syn::Result<()> {
-    let valid = (1..=128).contains(&name.len())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if valid {
-        Ok(())
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    let problem = if let Some(c) = name.chars().find(|c| !allowed(*c)) {
+        format!("invalid tool name {name:?}: {c:?} is not allowed")
+    } else if name.is_empty() {
+        "invalid tool name: it is empty".to_owned()
+    } else if name.len() > 128 {
+        // Only ASCII is allowed, so bytes are characters.
+        format!("invalid tool name: it is {} characters long, more than 128", name.len())
     } else {
-        Err(syn::Error::new(
-            span,
-            format!(
-                "invalid tool name {name:?}: use 1 to 128 characters from A-Z, a-z, 0-9, '_', '-' and '.'"
-            ),
-        ))
-    }
+        return Ok(());
+    };
+    Err(syn::Error::new(
+        span,
+        format!("{problem}; use 1 to 128 characters from A-Z, a-z, 0-9, '_', '-' and '.'"),
+    ))
 }

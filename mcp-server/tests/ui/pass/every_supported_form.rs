@@ -66,6 +66,12 @@ impl Notes {
         self.prefix.len() + text.chars().count()
     }
 
+    /// An associated function (no `&self`) works too.
+    #[tool]
+    async fn version() -> &'static str {
+        "1.0.0"
+    }
+
     /// Summarizes a note.
     #[prompt(name = "summarize")]
     async fn summary(&self, note: String) -> String {
@@ -94,12 +100,12 @@ fn main() {
         .resource(item)
         .routes(Notes::default());
 
-    assert_eq!(server.tool_names(), ["get_weather", "shout", "count"]);
+    assert_eq!(server.tool_names(), ["get_weather", "shout", "count", "version"]);
     assert_eq!(server.prompt_names(), ["greet", "summarize"]);
-    let uris = server.resource_uris();
-    for key in ["test://fixed", "test://items/{id}", "notes://{id}"] {
-        assert!(uris.iter().any(|u| u == key), "{key} missing from {uris:?}");
-    }
+    assert_eq!(server.resource_uris(), ["test://fixed"]);
+    // Templates are not listed by `resource_uris`; removing one proves it was registered.
+    assert!(server.remove_resource("test://items/{id}"));
+    assert!(server.remove_resource("notes://{id}"));
 
     let route = weather.into_tool_route();
     let definition = route.definition();
