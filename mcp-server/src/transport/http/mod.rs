@@ -1,0 +1,147 @@
+//! The Streamable HTTP transport: one endpoint (conventionally `/mcp`) that
+//! serves both protocol eras.
+//!
+//! - **Modern** (2026-07-28) requests are stateless POSTs: the
+//!   `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name` headers are checked
+//!   against the body, and each request is answered with JSON, or with an SSE
+//!   stream when the handler sends notifications first. Closing that stream
+//!   cancels the request.
+//! - **Legacy** (2025-03-26 to 2025-11-25) clients `initialize` a session
+//!   (`Mcp-Session-Id`), may open a GET stream for `list_changed`
+//!   notifications, and end the session with DELETE.
+//!
+//! ```no_run
+//! use mcp_server::{tool, Server};
+//!
+//! /// Says hello.
+//! #[tool]
+//! async fn hello() -> &'static str {
+//!     "Hello!"
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     Server::new("hello", "1.0.0").tool(hello).serve_http("127.0.0.1:8080").await
+//! }
+//! ```
+
+mod headers;
+mod post;
+mod reply;
+mod sessions;
+
+use std::convert::Infallible;
+use std::io;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use http::{Method, Request, Response, StatusCode, header};
+use tokio::net::{TcpListener, ToSocketAddrs};
+
+use crate::BoxFuture;
+use crate::server::Server;
+use sessions::Sessions;
+
+/// Largest POST body accepted; a larger one is answered with 413.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// The Streamable HTTP endpoint of a [`Server`], as a [`tower::Service`].
+///
+/// Cheap to clone; clones share the legacy sessions. Mount it with
+/// `axum::Router::new().route_service("/mcp", server.streamable_http())`.
+#[derive(Debug, Clone)]
+pub struct StreamableHttp {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    server: Server,
+    sessions: Sessions,
+}
+
+impl StreamableHttp {
+    /// The endpoint for `server`.
+    pub fn new(server: Server) -> Self {
+        Self { inner: Arc::new(Inner { server, sessions: Sessions::default() }) }
+    }
+
+    /// How many legacy sessions are open.
+    pub fn session_count(&self) -> usize {
+        self.inner.sessions.len()
+    }
+
+    async fn handle(self, request: Request<Body>) -> Response<Body> {
+        match *request.method() {
+            Method::POST => post::handle(&self.inner, request).await,
+            Method::GET => self.get(request),
+            Method::DELETE => self.delete(request),
+            _ => method_not_allowed(),
+        }
+    }
+
+    /// GET: a legacy session's stream of server notifications.
+    fn get(&self, request: Request<Body>) -> Response<Body> {
+        let Some(id) = headers::session_id(request.headers()) else {
+            return method_not_allowed();
+        };
+        match self.inner.sessions.get(&id) {
+            Some(session) => reply::notification_stream(&self.inner.server, session),
+            None => reply::status(StatusCode::NOT_FOUND),
+        }
+    }
+
+    /// DELETE: ends a legacy session.
+    fn delete(&self, request: Request<Body>) -> Response<Body> {
+        let Some(id) = headers::session_id(request.headers()) else {
+            return method_not_allowed();
+        };
+        if self.inner.sessions.end(&id) {
+            reply::status(StatusCode::NO_CONTENT)
+        } else {
+            reply::status(StatusCode::NOT_FOUND)
+        }
+    }
+}
+
+fn method_not_allowed() -> Response<Body> {
+    let mut response = reply::status(StatusCode::METHOD_NOT_ALLOWED);
+    response.headers_mut().insert(header::ALLOW, http::HeaderValue::from_static("GET, POST, DELETE"));
+    response
+}
+
+impl tower::Service<Request<Body>> for StreamableHttp {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.handle(request).await) })
+    }
+}
+
+impl Server {
+    /// This server's Streamable HTTP endpoint, to mount in a router.
+    pub fn streamable_http(&self) -> StreamableHttp {
+        StreamableHttp::new(self.clone())
+    }
+
+    /// Serves this server over Streamable HTTP at `/mcp` on `addr` until the
+    /// listener fails.
+    pub async fn serve_http(self, addr: impl ToSocketAddrs) -> io::Result<()> {
+        use axum::serve::ListenerExt;
+        let listener = TcpListener::bind(addr).await?.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
+        let router = axum::Router::new().route_service("/mcp", self.streamable_http());
+        axum::serve(listener, router).await
+    }
+}
