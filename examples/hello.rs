@@ -1,4 +1,5 @@
-//! The smallest server: one tool, served over stdio.
+//! The smallest server: one tool. Serves stdio, or Streamable HTTP with
+//! `--bind 127.0.0.1:8080` (see `--help`).
 use mcp_server::{Server, tool};
 
 /// Adds two numbers.
@@ -8,6 +9,6 @@ async fn add(a: i64, b: i64) -> i64 {
 }
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
-    Server::new("hello", "1.0.0").tool(add).serve_stdio().await
+async fn main() -> Result<(), mcp_server::ServeError> {
+    Server::new("hello", "1.0.0").tool(add).serve_from_args().await
 }

@@ -1,9 +1,9 @@
 //! A server implementing the contract of the official MCP conformance suite:
 //! the tools, resources and prompts its scenarios call, with the exact outputs
-//! they check. Serves stdio.
+//! they check. Serves stdio, or HTTP with `--bind`:
 //!
 //! ```text
-//! cargo run --example conformance-server
+//! cargo run --release --example conformance-server -- --bind 127.0.0.1:3000
 //! ```
 
 mod catalog;
@@ -21,7 +21,7 @@ fn conformance_server() -> Server {
 }
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
+async fn main() -> Result<(), mcp_server::ServeError> {
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter("warn").init();
-    conformance_server().serve_stdio().await
+    conformance_server().serve_from_args().await
 }

@@ -65,6 +65,7 @@
 //! ones with an `InputRequiredResult` whose `requestState` is sealed ([`mrtr`]).
 
 pub mod ask;
+pub mod config;
 mod connection;
 pub mod context;
 mod dispatch;
@@ -74,6 +75,7 @@ mod registry;
 pub mod resource;
 pub mod routes;
 mod schema;
+mod serve;
 pub mod server;
 mod session;
 pub mod tool;
@@ -88,6 +90,7 @@ pub use mcp_core as core;
 pub use mcp_core::{Identity, McpError};
 pub use mcp_macros::{prompt, resource, router, tool};
 pub use routes::{IntoRoutes, Routes};
+pub use serve::ServeError;
 pub use server::Server;
 
 /// A boxed, sendable future.

@@ -25,6 +25,8 @@
 //! }
 //! ```
 
+mod app;
+mod guard;
 mod headers;
 mod post;
 mod reply;
@@ -41,6 +43,8 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 
 use crate::BoxFuture;
 use crate::server::Server;
+pub use app::cors_layer;
+pub use guard::{HostOriginGuard, HostOriginGuardLayer, HostOriginPolicy, Refusal};
 use sessions::Sessions;
 
 /// Largest POST body accepted; a larger one is answered with 413.

@@ -1,0 +1,108 @@
+//! Running a server from configuration: stdio, or the HTTP application with
+//! graceful shutdown.
+
+use std::io;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{CommandLine, Config, ConfigError};
+use crate::server::Server;
+
+/// Why serving stopped with an error.
+#[derive(thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The transport failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+}
+
+// `main` prints the Debug form of its error: make it the readable message.
+impl std::fmt::Debug for ServeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+impl Server {
+    /// Serves as `config` says: Streamable HTTP when `server.bind` is set,
+    /// otherwise stdio.
+    pub async fn serve(self, config: Config) -> Result<(), ServeError> {
+        let Some(addr) = config.bind_addr()? else {
+            return Ok(self.serve_stdio().await?);
+        };
+        let app = self.http_app(&config)?;
+        let listener = TcpListener::bind(addr).await?;
+        tracing::info!(address = %listener.local_addr()?, path = %config.server.path, "serving MCP over HTTP");
+        let grace = Duration::from_secs(config.http.shutdown_grace_secs);
+        serve_until_signal(listener, app, grace).await?;
+        Ok(())
+    }
+
+    /// Reads `--config`, `--bind` and `--print-config` from the command line
+    /// (and `MCP_*` overrides from the environment), then [`serve`](Self::serve)s.
+    pub async fn serve_from_args(self) -> Result<(), ServeError> {
+        let cli = CommandLine::parse(std::env::args().skip(1))?;
+        let config = cli.load()?;
+        if cli.print_config {
+            let text = serde_json::to_string_pretty(&config).map_err(io::Error::other)?;
+            println!("{text}");
+            return Ok(());
+        }
+        self.serve(config).await
+    }
+}
+
+/// Serves until Ctrl-C or SIGTERM, then stops accepting, lets in-flight
+/// requests finish for up to `grace`, and returns.
+pub(crate) async fn serve_until_signal(listener: TcpListener, app: axum::Router, grace: Duration) -> io::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        // Replies written in several small writes would stall without it.
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
+    let stop = CancellationToken::new();
+    let signal_stop = stop.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: draining in-flight requests");
+        signal_stop.cancel();
+    });
+    let server = axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
+    tokio::select! {
+        result = server.into_future() => result,
+        () = async { stop.cancelled().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!("shutdown grace period over; closing the remaining connections");
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
