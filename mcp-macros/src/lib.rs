@@ -33,6 +33,11 @@ use routes::{Handler, prompt_route, resource_route, tool_route};
 /// `Identity`, `Option<Identity>`, `CancellationToken`, or any parameter marked
 /// `#[extract]`). Describe an argument with `#[arg(description = "...")]` and
 /// rename its JSON property with `#[arg(rename = "...")]`.
+///
+/// The function becomes a unit struct of the same name (pass it to
+/// `Server::tool`), and its body stays callable as `name::call(...)`. As with
+/// any unit struct, a `let name = ...` in the same scope is read as a pattern
+/// naming the struct, so pick another variable name.
 #[proc_macro_attribute]
 pub fn tool(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mut options = ToolOptions::default();

@@ -279,8 +279,9 @@ impl Context {
                 return Err(AskError::Disconnected);
             }
             let outcome = tokio::select! {
-                reply = reply => reply.map_err(|_| AskError::Disconnected),
+                biased;
                 () = self.info.cancel.cancelled() => Err(AskError::Cancelled),
+                reply = reply => reply.map_err(|_| AskError::Disconnected),
                 () = tokio::time::sleep(CLIENT_ANSWER_TIMEOUT) => Err(AskError::TimedOut),
             };
             session.forget_outgoing(&id);

@@ -187,7 +187,7 @@ impl Server {
         let result = match method.as_str() {
             methods::PING if !modern => Ok(Reply::Result(serde_json::json!({}))),
             methods::SERVER_DISCOVER => Ok(self.discover()),
-            methods::TOOLS_LIST => self.list_tools(params, info.identity.as_deref()),
+            methods::TOOLS_LIST => self.list_tools(params, info.identity.as_deref(), info.version),
             methods::TOOLS_CALL => return self.call_tool(params, info).await,
             methods::PROMPTS_LIST => self.list_prompts(params, info.identity.as_deref()),
             methods::PROMPTS_GET => return self.get_prompt(params, info).await,
@@ -233,11 +233,27 @@ impl Server {
         })
     }
 
-    fn list_tools(&self, params: Option<Value>, who: Option<&Identity>) -> Result<Reply, McpError> {
+    fn list_tools(
+        &self,
+        params: Option<Value>,
+        who: Option<&Identity>,
+        version: ProtocolVersion,
+    ) -> Result<Reply, McpError> {
         let p: PaginatedRequestParams = parse_params(params)?;
         let page_size = self.settings().page_size;
         let page = self.registry().tools.page(p.cursor.as_deref(), page_size, |t| allowed(who, &t.scopes))?;
-        let tools = page.items.iter().map(|t| t.definition.clone()).collect();
+        let structured = version.has_structured_output();
+        let tools = page
+            .items
+            .iter()
+            .map(|t| {
+                let mut tool = t.definition.clone();
+                if !structured {
+                    tool.output_schema = None; // Structured output arrived in 2025-06-18.
+                }
+                tool
+            })
+            .collect();
         Ok(to_value(&ListToolsResult { tools, next_cursor: page.next_cursor, ..ListToolsResult::default() }))
     }
 
@@ -401,9 +417,15 @@ impl Server {
         let ctx = Context::new(self.clone(), info, answers);
         let exchange = ctx.input.clone();
         let reply = tokio::select! {
-            reply = run(ctx) => reply,
+            biased;
             () = cancel.cancelled() => return Reply::Cancelled,
+            reply = run(ctx) => reply,
         };
+        // A cancellation that raced the handler's last step still wins: nothing
+        // may be sent for a cancelled request.
+        if cancel.is_cancelled() {
+            return Reply::Cancelled;
+        }
         let mut exchange = lock(&exchange);
         if let Some(problem) = exchange.malformed.take() {
             return Reply::Error(McpError::invalid_params(problem));

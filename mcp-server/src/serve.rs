@@ -36,11 +36,17 @@ impl Server {
         let Some(addr) = config.bind_addr()? else {
             return Ok(self.serve_stdio().await?);
         };
-        let app = self.http_app(&config)?;
+        let (app, legacy) = self.http_app_parts(&config)?;
         let listener = TcpListener::bind(addr).await?;
         tracing::info!(address = %listener.local_addr()?, path = %config.server.path, "serving MCP over HTTP");
         let grace = Duration::from_secs(config.http.shutdown_grace_secs);
-        serve_until_signal(listener, app, grace).await?;
+        // Open SSE streams never end by themselves: close them so draining can finish.
+        let close_streams = move || {
+            if let Some(legacy) = &legacy {
+                legacy.close_all();
+            }
+        };
+        serve_until_signal(listener, app, grace, close_streams).await?;
         Ok(())
     }
 
@@ -60,7 +66,12 @@ impl Server {
 
 /// Serves until Ctrl-C or SIGTERM, then stops accepting, lets in-flight
 /// requests finish for up to `grace`, and returns.
-pub(crate) async fn serve_until_signal(listener: TcpListener, app: axum::Router, grace: Duration) -> io::Result<()> {
+pub(crate) async fn serve_until_signal(
+    listener: TcpListener,
+    app: axum::Router,
+    grace: Duration,
+    on_shutdown: impl FnOnce() + Send + 'static,
+) -> io::Result<()> {
     use axum::serve::ListenerExt;
     let listener = listener.tap_io(|tcp| {
         // Replies written in several small writes would stall without it.
@@ -74,6 +85,7 @@ pub(crate) async fn serve_until_signal(listener: TcpListener, app: axum::Router,
         shutdown_signal().await;
         tracing::info!("shutting down: draining in-flight requests");
         signal_stop.cancel();
+        on_shutdown();
     });
     let server = axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
     tokio::select! {

@@ -8,6 +8,7 @@ use http::{HeaderName, Method, StatusCode};
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 
+use super::LegacySse;
 use super::guard::{HostOriginGuardLayer, HostOriginPolicy};
 use crate::config::{Config, ConfigError};
 use crate::server::Server;
@@ -38,14 +39,26 @@ impl Server {
     /// # let _ = app;
     /// ```
     pub fn http_app(&self, config: &Config) -> Result<Router, ConfigError> {
+        Ok(self.http_app_parts(config)?.0)
+    }
+
+    /// The application and, when enabled, the legacy HTTP+SSE endpoint (whose
+    /// open streams a shutdown must close).
+    pub(crate) fn http_app_parts(&self, config: &Config) -> Result<(Router, Option<LegacySse>), ConfigError> {
         let bound = config.bind_addr()?;
         let policy = HostOriginPolicy::from_config(config, bound);
         let endpoint = self.streamable_http();
-        let app = Router::new().route_service(&config.server.path, endpoint);
+        let mut app = Router::new().route_service(&config.server.path, endpoint);
+        let legacy = config.http.legacy_sse.then(|| self.legacy_sse());
+        if let Some(legacy) = &legacy {
+            // Merged before the layers, so the guard and CORS cover it too.
+            app = app.merge(legacy.router());
+        }
         let timeout = Duration::from_secs(config.http.request_timeout_secs.max(1));
-        Ok(app
+        let app = app
             .layer(HostOriginGuardLayer::new(policy))
             .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
-            .layer(cors_layer()))
+            .layer(cors_layer());
+        Ok((app, legacy))
     }
 }

@@ -26,8 +26,11 @@
 //! ```
 
 mod app;
+mod event_store;
 mod guard;
 mod headers;
+mod legacy_sse;
+mod listen;
 mod post;
 mod reply;
 mod sessions;
@@ -44,7 +47,13 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 use crate::BoxFuture;
 use crate::server::Server;
 pub use app::cors_layer;
+pub use event_store::{
+    DEFAULT_BYTES_PER_SESSION, DEFAULT_EVENTS_PER_STREAM, DEFAULT_STREAMS_PER_SESSION, EventStore,
+    InMemoryEventStore, StoredEvent,
+};
 pub use guard::{HostOriginGuard, HostOriginGuardLayer, HostOriginPolicy, Refusal};
+pub use legacy_sse::{DEFAULT_MAX_SSE_SESSIONS, DEFAULT_SSE_KEEP_ALIVE, LegacySse};
+pub use sessions::HttpOptions;
 use sessions::Sessions;
 
 /// Largest POST body accepted; a larger one is answered with 413.
@@ -63,12 +72,18 @@ pub struct StreamableHttp {
 struct Inner {
     server: Server,
     sessions: Sessions,
+    options: HttpOptions,
 }
 
 impl StreamableHttp {
-    /// The endpoint for `server`.
+    /// The endpoint for `server`, with the default [`HttpOptions`].
     pub fn new(server: Server) -> Self {
-        Self { inner: Arc::new(Inner { server, sessions: Sessions::default() }) }
+        Self::with_options(server, HttpOptions::default())
+    }
+
+    /// The endpoint for `server`, with `options` for its legacy sessions and streams.
+    pub fn with_options(server: Server, options: HttpOptions) -> Self {
+        Self { inner: Arc::new(Inner { server, sessions: Sessions::new(&options), options }) }
     }
 
     /// How many legacy sessions are open.
@@ -77,6 +92,7 @@ impl StreamableHttp {
     }
 
     async fn handle(self, request: Request<Body>) -> Response<Body> {
+        self.inner.sessions.start_reaper();
         match *request.method() {
             Method::POST => post::handle(&self.inner, request).await,
             Method::GET => self.get(request),
@@ -91,7 +107,9 @@ impl StreamableHttp {
             return method_not_allowed();
         };
         match self.inner.sessions.get(&id) {
-            Some(session) => reply::notification_stream(&self.inner.server, session),
+            Some(session) => {
+                reply::get_stream(&self.inner.server, &self.inner.options, session, request.headers())
+            }
             None => reply::status(StatusCode::NOT_FOUND),
         }
     }

@@ -1,17 +1,21 @@
-//! POST: one JSON-RPC message per request, of either era.
+//! POST: one JSON-RPC message per request, of either era, or a batch in a
+//! 2025-03-26 session.
+
+use std::sync::Arc;
 
 use axum::body::Body;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use mcp_core::error::codes;
-use mcp_core::jsonrpc::{Incoming, Message, parse};
+use mcp_core::jsonrpc::{ErrorObject, ErrorResponse, FramingError, Incoming, Message, RequestId, parse};
 use mcp_core::types::methods;
 use mcp_core::{McpError, ProtocolVersion};
 use tokio::sync::mpsc;
 
 use super::headers::{self, SESSION_ID};
 use super::reply::{self, OUTBOUND_CAPACITY, Running};
-use super::{Inner, MAX_BODY_BYTES};
+use super::sessions::OpenSession;
+use super::{Inner, MAX_BODY_BYTES, listen};
 use crate::connection::Connection;
 
 /// Handles a POST to the endpoint.
@@ -26,10 +30,7 @@ pub(super) async fn handle(inner: &Inner, request: Request<Body>) -> Response<Bo
     };
     let message = match parse(&bytes) {
         Ok(Incoming::Single(message)) => message,
-        Ok(Incoming::Batch(_)) => {
-            let text = "Invalid Request: batches are not supported over HTTP";
-            return reply::error(StatusCode::BAD_REQUEST, None, codes::INVALID_REQUEST, text);
-        }
+        Ok(Incoming::Batch(items)) => return batch(inner, &parts.headers, items).await,
         Err(e) => return reply::json(StatusCode::BAD_REQUEST, &Message::Error(e.to_response())),
     };
     let params = match &message {
@@ -82,10 +83,6 @@ fn modern_status(message: &Message) -> StatusCode {
     }
 }
 
-fn legacy_status(_: &Message) -> StatusCode {
-    StatusCode::OK
-}
-
 /// A stateless 2026-07-28 message.
 async fn modern(inner: &Inner, headers: &HeaderMap, message: Message) -> Response<Body> {
     let request = match message {
@@ -100,6 +97,9 @@ async fn modern(inner: &Inner, headers: &HeaderMap, message: Message) -> Respons
         let error = e.to_error_object(ProtocolVersion::LATEST);
         let body = mcp_core::jsonrpc::ErrorResponse::new(Some(request.id), error);
         return reply::json(StatusCode::BAD_REQUEST, &Message::Error(body));
+    }
+    if request.method == methods::SUBSCRIPTIONS_LISTEN {
+        return listen::handle(&inner.server, request, inner.options.keep_alive);
     }
     // A fresh connection per request: nothing is shared between requests, and
     // closing it cancels exactly this one.
@@ -119,12 +119,8 @@ async fn legacy(inner: &Inner, headers: &HeaderMap, message: Message) -> Respons
         Message::Request(r) => Some(r.id.clone()),
         _ => None,
     };
-    if let Some(version) = headers::protocol_version(headers)
-        && !version.parse::<ProtocolVersion>().is_ok_and(|v| !v.is_modern())
-    {
-        let error = McpError::UnsupportedProtocolVersion { requested: version.to_owned() };
-        let text = format!("Bad Request: unsupported MCP-Protocol-Version: {error}");
-        return reply::error(StatusCode::BAD_REQUEST, id, codes::INVALID_REQUEST, &text);
+    if let Some(refusal) = check_legacy_version(headers, id.clone()) {
+        return refusal;
     }
     let message = match message {
         Message::Request(request) if request.method == methods::INITIALIZE => {
@@ -132,46 +128,153 @@ async fn legacy(inner: &Inner, headers: &HeaderMap, message: Message) -> Respons
         }
         other => other,
     };
-    let Some(session_id) = headers::session_id(headers) else {
-        let text = "Bad Request: Mcp-Session-Id header is required";
-        return reply::error(StatusCode::BAD_REQUEST, id, codes::INVALID_REQUEST, text);
-    };
-    let Some(connection) = inner.sessions.get(&session_id).map(|s| s.connection) else {
-        let text = "Session not found";
-        return reply::error(StatusCode::NOT_FOUND, id, codes::INVALID_REQUEST, text);
+    let session = match session(inner, headers, id) {
+        Ok(session) => session,
+        Err(refusal) => return *refusal,
     };
     match message {
         Message::Request(request) => {
-            let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
-            let id = request.id.clone();
-            let handling = async move { connection.handle_request(request, tx).await };
             // Legacy: a closed stream is not a cancellation (SPEC §3.2).
-            Running::start(id, handling, rx, None).respond(legacy_status).await
+            reply::legacy_request(&inner.options, session, request, accepts_sse(headers)).await
         }
         Message::Notification(notification) => {
-            connection.handle_notification(notification);
+            session.connection.handle_notification(notification);
             reply::status(StatusCode::ACCEPTED)
         }
         answer @ (Message::Response(_) | Message::Error(_)) => {
-            connection.handle_answer(answer);
+            session.connection.handle_answer(answer);
             reply::status(StatusCode::ACCEPTED)
         }
     }
 }
 
-/// `initialize` opens a session; its id goes back in `Mcp-Session-Id`.
+/// A legacy `MCP-Protocol-Version` header, when there is one, must name a
+/// legacy revision: the 400 refusal otherwise.
+fn check_legacy_version(headers: &HeaderMap, id: Option<RequestId>) -> Option<Response<Body>> {
+    let version = headers::protocol_version(headers)?;
+    if version.parse::<ProtocolVersion>().is_ok_and(|v| !v.is_modern()) {
+        return None;
+    }
+    let error = McpError::UnsupportedProtocolVersion { requested: version.to_owned() };
+    let text = format!("Bad Request: unsupported MCP-Protocol-Version: {error}");
+    Some(reply::error(StatusCode::BAD_REQUEST, id, codes::INVALID_REQUEST, &text))
+}
+
+/// The session named by `Mcp-Session-Id`: 400 without the header, 404 for an
+/// unknown or ended session.
+fn session(
+    inner: &Inner,
+    headers: &HeaderMap,
+    id: Option<RequestId>,
+) -> Result<Arc<OpenSession>, Box<Response<Body>>> {
+    let Some(session_id) = headers::session_id(headers) else {
+        let text = "Bad Request: Mcp-Session-Id header is required";
+        return Err(Box::new(reply::error(StatusCode::BAD_REQUEST, id, codes::INVALID_REQUEST, text)));
+    };
+    inner.sessions.get(&session_id).ok_or_else(|| {
+        Box::new(reply::error(StatusCode::NOT_FOUND, id, codes::INVALID_REQUEST, "Session not found"))
+    })
+}
+
+/// Whether the client takes an SSE answer: `Accept` is absent or names
+/// `text/event-stream` (or a wildcard covering it).
+fn accepts_sse(headers: &HeaderMap) -> bool {
+    let mut accepts = headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).peekable();
+    if accepts.peek().is_none() {
+        return true;
+    }
+    accepts.flat_map(|v| v.split(',')).any(|item| {
+        let range = item.split(';').next().unwrap_or_default().trim();
+        ["text/event-stream", "text/*", "*/*"].iter().any(|r| range.eq_ignore_ascii_case(r))
+    })
+}
+
+/// `initialize` opens a session; its id goes back in `Mcp-Session-Id`. At
+/// the session cap the least recently used idle session makes room; when all
+/// are busy the answer is 503 with a JSON-RPC error.
 async fn initialize(inner: &Inner, request: mcp_core::jsonrpc::Request) -> Response<Body> {
+    let id = request.id.clone();
     let connection = Connection::new(inner.server.clone(), None);
     let (tx, _rx) = mpsc::channel(1);
     let Some(answer) = connection.handle_request(request, tx).await else {
         return reply::status(StatusCode::NO_CONTENT);
     };
+    if !matches!(answer, Message::Response(_)) {
+        return reply::json(StatusCode::OK, &answer);
+    }
+    let Ok(session) = inner.sessions.insert(connection) else {
+        tracing::warn!(max = inner.options.max_sessions, "initialize refused: every session is busy");
+        let text = "Service Unavailable: too many open sessions, try again later";
+        let mut response =
+            reply::error(StatusCode::SERVICE_UNAVAILABLE, Some(id), codes::INTERNAL_ERROR, text);
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return response;
+    };
     let mut response = reply::json(StatusCode::OK, &answer);
-    if matches!(answer, Message::Response(_)) {
-        let session_id = inner.sessions.insert(connection);
-        if let Ok(value) = HeaderValue::from_str(&session_id) {
-            response.headers_mut().insert(SESSION_ID, value);
-        }
+    if let Ok(value) = HeaderValue::from_str(&session.id) {
+        response.headers_mut().insert(SESSION_ID, value);
     }
     response
+}
+
+/// A JSON-RPC batch: accepted only in a session that negotiated 2025-03-26
+/// (SPEC §1), answered with a JSON array of the responses, or 202 when it
+/// holds only notifications and responses. Messages a handler sends meanwhile
+/// have no stream to go on and are dropped; asking the client fails.
+async fn batch(
+    inner: &Inner,
+    headers: &HeaderMap,
+    items: Vec<Result<Message, FramingError>>,
+) -> Response<Body> {
+    let refuse = || {
+        let text = "Invalid Request: batches are only accepted in sessions that negotiated 2025-03-26";
+        reply::error(StatusCode::BAD_REQUEST, None, codes::INVALID_REQUEST, text)
+    };
+    if check_legacy_version(headers, None).is_some() {
+        return refuse();
+    }
+    let Some(session_id) = headers::session_id(headers) else { return refuse() };
+    let Some(session) = inner.sessions.get(&session_id) else {
+        return reply::error(StatusCode::NOT_FOUND, None, codes::INVALID_REQUEST, "Session not found");
+    };
+    if !session.connection.allows_batching() {
+        return refuse();
+    }
+    let _busy = session.busy();
+    let mut answers = Vec::new();
+    let mut running = Vec::new();
+    for item in items {
+        match item {
+            Err(e) => answers.push(Message::Error(e.to_response())),
+            Ok(Message::Request(request)) if request.method == methods::INITIALIZE => {
+                let error = ErrorObject::new(
+                    codes::INVALID_REQUEST,
+                    "Invalid Request: initialize may not be batched",
+                );
+                answers.push(Message::Error(ErrorResponse::new(Some(request.id), error)));
+            }
+            Ok(Message::Request(request)) => {
+                let connection = session.connection.clone();
+                let (tx, _) = mpsc::channel(1);
+                let id = request.id.clone();
+                running.push((id, tokio::spawn(async move { connection.handle_request(request, tx).await })));
+            }
+            Ok(Message::Notification(notification)) => session.connection.handle_notification(notification),
+            Ok(answer) => session.connection.handle_answer(answer),
+        }
+    }
+    for (id, task) in running {
+        match task.await {
+            Ok(Some(answer)) => answers.push(answer),
+            Ok(None) => {}
+            Err(_) => {
+                let error = ErrorObject::new(codes::INTERNAL_ERROR, "the request handler failed");
+                answers.push(Message::Error(ErrorResponse::new(Some(id), error)));
+            }
+        }
+    }
+    if answers.is_empty() {
+        return reply::status(StatusCode::ACCEPTED);
+    }
+    reply::json_body(StatusCode::OK, serde_json::to_vec(&answers).unwrap_or_default())
 }

@@ -1,24 +1,52 @@
-//! Writing answers: a single JSON body, or an SSE stream when the handler
-//! sends messages before its response.
+//! Writing answers: a single JSON body, or an SSE stream.
+//!
+//! - **Modern** requests ([`Running`]): JSON when the response comes first,
+//!   SSE when the handler sends messages first. Closing the stream cancels
+//!   the request (SPEC §3.1); nothing is kept.
+//! - **Legacy** requests ([`legacy_request`]): the handler runs in its own
+//!   task, and once the answer is an SSE stream that task numbers every
+//!   message and writes it to the session's event store. The POST connection,
+//!   and any `GET` + `Last-Event-ID` that resumes the stream later, read from
+//!   there, so a broken connection neither cancels the request nor loses its
+//!   messages (SPEC §3.2). In 2025-11-25 sessions the stream opens with a
+//!   priming event (an id, `retry:`, empty data) and, when polling is
+//!   configured, the server closes the connection early and the client comes
+//!   back for the rest.
+//! - A session's **standalone** `GET` stream ([`get_stream`]) carries its
+//!   `list_changed` and resource update notifications, numbered and stored the
+//!   same way.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::Future;
+use std::io::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use axum::body::Body;
 use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use mcp_core::error::codes;
-use mcp_core::jsonrpc::{ErrorObject, ErrorResponse, Message, RequestId};
-use tokio::sync::{broadcast, mpsc, oneshot};
-use tokio::task::AbortHandle;
+use mcp_core::jsonrpc::{ErrorObject, ErrorResponse, Message, Request, RequestId};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::task::{AbortHandle, JoinError, JoinHandle};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
-use super::sessions::OpenSession;
+use super::event_store::{EventId, is_standalone};
+use super::sessions::{Busy, HttpOptions, OpenSession};
 use crate::connection::Connection;
-use crate::server::Server;
+use crate::server::{Change, Server};
 
 /// How many messages a handler may queue ahead of the HTTP writer.
 pub(super) const OUTBOUND_CAPACITY: usize = 64;
+
+/// The `Last-Event-ID` request header.
+const LAST_EVENT_ID: &str = "last-event-id";
+
+/// A comment line that keeps a silent stream open.
+const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
 
 /// An empty response with `status`.
 pub(super) fn status(status: StatusCode) -> Response<Body> {
@@ -29,7 +57,11 @@ pub(super) fn status(status: StatusCode) -> Response<Body> {
 
 /// One message as an `application/json` body.
 pub(super) fn json(status: StatusCode, message: &Message) -> Response<Body> {
-    let body = serde_json::to_vec(message).unwrap_or_default();
+    json_body(status, serde_json::to_vec(message).unwrap_or_default())
+}
+
+/// Serialized JSON as an `application/json` body.
+pub(super) fn json_body(status: StatusCode, body: Vec<u8>) -> Response<Body> {
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -41,24 +73,64 @@ pub(super) fn error(status: StatusCode, id: Option<RequestId>, code: i32, messag
     json(status, &Message::Error(ErrorResponse::new(id, ErrorObject::new(code, message))))
 }
 
-/// One SSE event carrying `message` on a single `data:` line.
-fn frame(message: &Message) -> Bytes {
-    let mut out = b"event: message\ndata: ".to_vec();
-    if serde_json::to_writer(&mut out, message).is_err() {
-        tracing::error!("could not serialize an outgoing message");
-        return Bytes::new();
+/// One message serialized on a single line.
+fn serialize(message: &Message) -> Option<Bytes> {
+    match serde_json::to_vec(message) {
+        Ok(data) => Some(Bytes::from(data)),
+        Err(e) => {
+            tracing::error!(error = %e, "could not serialize an outgoing message");
+            None
+        }
     }
+}
+
+/// One SSE event carrying `message` on a single `data:` line, without an id.
+pub(super) fn frame(message: &Message) -> Bytes {
+    let Some(data) = serialize(message) else { return Bytes::new() };
+    let mut out = Vec::with_capacity(data.len() + 24);
+    out.extend_from_slice(b"event: message\ndata: ");
+    out.extend_from_slice(&data);
     out.extend_from_slice(b"\n\n");
     Bytes::from(out)
 }
 
-fn sse_response(body: Body) -> Response<Body> {
+/// One SSE event with an id.
+fn event_frame(id: EventId, data: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(data.len() + 64);
+    let _ = write!(out, "id: {id}\nevent: message\ndata: ");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
+
+/// The priming event: an id to resume from, the reconnection delay, no data.
+fn priming_frame(id: EventId, retry: Duration) -> Bytes {
+    Bytes::from(format!("id: {id}\nretry: {}\ndata:\n\n", retry.as_millis()))
+}
+
+/// A `text/event-stream` response around `body`.
+pub(super) fn sse_response(body: Body) -> Response<Body> {
     let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
+}
+
+/// Sleeps for `duration`, or forever.
+pub(super) async fn sleep_for(duration: Option<Duration>) {
+    match duration {
+        Some(duration) => tokio::time::sleep(duration).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Stops a modern request when its response is dropped unfinished (the
@@ -78,7 +150,7 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// A request running in its own task, with the messages it sends meanwhile.
+/// A modern request running in its own task, with the messages it sends meanwhile.
 #[derive(Debug)]
 pub(super) struct Running {
     id: RequestId,
@@ -89,8 +161,8 @@ pub(super) struct Running {
 
 impl Running {
     /// Runs `handling` (which sends its messages to the sender paired with
-    /// `outbound`). With `cancel_with`, a dropped response cancels it
-    /// (modern); without, it runs to the end (legacy).
+    /// `outbound`). With `cancel_with`, a dropped response cancels it;
+    /// without, it runs to the end.
     pub(super) fn start<F>(
         id: RequestId,
         handling: F,
@@ -114,7 +186,7 @@ impl Running {
         let first = tokio::select! {
             biased;
             Some(message) = self.outbound.recv() => Err(message),
-            done = &mut self.done => Ok(finish(&self.id, done)),
+            done = &mut self.done => Ok(finish(&self.id, done.ok())),
         };
         match first {
             Ok(last) => {
@@ -145,9 +217,10 @@ impl Running {
     }
 }
 
-/// The final message of a request; an internal error when its task panicked.
-fn finish(id: &RequestId, done: Result<Option<Message>, oneshot::error::RecvError>) -> Option<Message> {
-    done.unwrap_or_else(|_| {
+/// The final message of a request; an internal error when its task failed
+/// (`done` is `None`).
+fn finish(id: &RequestId, done: Option<Option<Message>>) -> Option<Message> {
+    done.unwrap_or_else(|| {
         let error = ErrorObject::new(codes::INTERNAL_ERROR, "the request handler failed");
         Some(Message::Error(ErrorResponse::new(Some(id.clone()), error)))
     })
@@ -173,7 +246,7 @@ impl SseState {
                 biased;
                 Some(message) = running.outbound.recv() => return Some(message),
                 done = &mut running.done => {
-                    let last = finish(&running.id, done);
+                    let last = finish(&running.id, done.ok());
                     while let Ok(message) = running.outbound.try_recv() {
                         self.queue.push_back(message);
                     }
@@ -185,26 +258,340 @@ impl SseState {
     }
 }
 
-/// A legacy session's GET stream: its `list_changed` and resource update
-/// notifications, until the client disconnects or the session ends.
-pub(super) fn notification_stream(server: &Server, session: OpenSession) -> Response<Body> {
-    let changes = server.subscribe_changes();
-    let stream = futures_util::stream::unfold((changes, session), |(mut changes, session)| async move {
-        loop {
-            let change = tokio::select! {
-                () = session.ended.cancelled() => return None,
-                change = changes.recv() => change,
+/// How a legacy request's answer begins.
+enum Decision {
+    /// A single JSON body (or nothing, when the request was cancelled).
+    Json(Option<Message>),
+    /// An SSE stream, recorded in the event store as `stream`.
+    Sse { stream: u64, written: watch::Receiver<u64> },
+}
+
+/// Answers a legacy request. The answer is JSON when the handler finishes
+/// within [`HttpOptions::json_window`] without sending anything first, and an
+/// SSE stream otherwise (`sse_ok`: the client accepts one). The request runs
+/// to its end whatever happens to the connection.
+pub(super) async fn legacy_request(
+    options: &HttpOptions,
+    session: Arc<OpenSession>,
+    request: Request,
+    sse_ok: bool,
+) -> Response<Body> {
+    let id = request.id.clone();
+    let (tx, outbound) = mpsc::channel(OUTBOUND_CAPACITY);
+    let connection = session.connection.clone();
+    let handler = tokio::spawn(async move { connection.handle_request(request, tx).await });
+    let (decide, decision) = oneshot::channel();
+    let window = sse_ok.then_some(options.json_window);
+    let busy = session.busy();
+    tokio::spawn(record(session.clone(), busy, id.clone(), handler, outbound, decide, window));
+    match decision.await {
+        Ok(Decision::Json(Some(message))) => json(StatusCode::OK, &message),
+        Ok(Decision::Json(None)) => status(StatusCode::NO_CONTENT),
+        Ok(Decision::Sse { stream, written }) => {
+            let primes = session.primes();
+            let mut prelude = VecDeque::new();
+            if primes {
+                prelude.push_back(priming_frame(EventId { stream, seq: 0 }, options.retry_interval));
+            }
+            let deadline = options.close_streams_after.filter(|_| primes).map(|after| Instant::now() + after);
+            let reader = StreamReader {
+                _busy: session.busy(),
+                session,
+                stream,
+                cursor: 0,
+                written: Some(written),
+                prelude,
+                deadline,
+                keep_alive: options.keep_alive,
             };
-            match change {
-                Ok(change) => {
-                    if let Some(note) = session.connection.change_notification(&change) {
-                        return Some((Ok::<_, Infallible>(frame(&note)), (changes, session)));
-                    }
+            sse_response(reader.into_body())
+        }
+        Err(_) => {
+            let text = "the request handler failed";
+            error(StatusCode::INTERNAL_SERVER_ERROR, Some(id), codes::INTERNAL_ERROR, text)
+        }
+    }
+}
+
+/// Numbers and stores the messages of one request stream.
+struct Recorder {
+    session: Arc<OpenSession>,
+    stream: u64,
+    seq: u64,
+    written: watch::Sender<u64>,
+}
+
+impl Recorder {
+    fn write(&mut self, message: &Message) {
+        let Some(data) = serialize(message) else { return };
+        self.seq += 1;
+        self.session.append(self.stream, self.seq, data);
+        self.written.send_replace(self.seq);
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        // Everything is in the store: readers finish from there.
+        self.session.close_request_stream(self.stream);
+    }
+}
+
+fn joined(id: &RequestId, done: Result<Option<Message>, JoinError>) -> Option<Message> {
+    finish(id, done.ok())
+}
+
+/// Runs alongside a legacy request's handler: decides how the answer begins,
+/// then, for an SSE answer, writes each message to the event store.
+async fn record(
+    session: Arc<OpenSession>,
+    _busy: Busy,
+    id: RequestId,
+    mut handler: JoinHandle<Option<Message>>,
+    mut outbound: mpsc::Receiver<Message>,
+    decide: oneshot::Sender<Decision>,
+    window: Option<Duration>,
+) {
+    let mut queue = Vec::new();
+    // `Some(last)` once the handler finished; `last` is `None` when cancelled.
+    let mut finished: Option<Option<Message>> = None;
+    let timer = sleep_for(window);
+    tokio::pin!(timer);
+    tokio::select! {
+        biased;
+        done = &mut handler => {
+            let last = joined(&id, done);
+            while let Ok(message) = outbound.try_recv() {
+                queue.push(message);
+            }
+            if queue.is_empty() {
+                let _ = decide.send(Decision::Json(last));
+                return;
+            }
+            finished = Some(last);
+        }
+        Some(message) = outbound.recv() => queue.push(message),
+        () = &mut timer => {}
+    }
+    let (stream, written) = session.open_request_stream();
+    let mut recorder = Recorder { session, stream, seq: 0, written };
+    let _ = decide.send(Decision::Sse { stream, written: recorder.written.subscribe() });
+    for message in &queue {
+        recorder.write(message);
+    }
+    if let Some(last) = finished {
+        if let Some(last) = &last {
+            recorder.write(last);
+        }
+        return;
+    }
+    loop {
+        tokio::select! {
+            biased;
+            Some(message) = outbound.recv() => recorder.write(&message),
+            done = &mut handler => {
+                while let Ok(message) = outbound.try_recv() {
+                    recorder.write(&message);
                 }
-                Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => return None,
+                if let Some(last) = joined(&id, done) {
+                    recorder.write(&last);
+                }
+                return;
             }
         }
+    }
+}
+
+/// Reads one request stream from the event store: from the POST that
+/// started it, or from a `GET` resuming it.
+struct StreamReader {
+    session: Arc<OpenSession>,
+    stream: u64,
+    /// The last sequence number read.
+    cursor: u64,
+    /// While the stream is being written: the last sequence number written.
+    written: Option<watch::Receiver<u64>>,
+    /// Frames ready to go.
+    prelude: VecDeque<Bytes>,
+    /// Polling: when to close the connection if the stream is still going.
+    deadline: Option<Instant>,
+    keep_alive: Option<Duration>,
+    /// Held for its effect: the session is not idle while this stream is open.
+    _busy: Busy,
+}
+
+impl StreamReader {
+    async fn next(&mut self) -> Option<Bytes> {
+        loop {
+            if let Some(frame) = self.prelude.pop_front() {
+                return Some(frame);
+            }
+            if let Some(written) = &mut self.written {
+                written.borrow_and_update();
+            }
+            let store = self.session.store();
+            if let Some(events) = store.events_after(&self.session.id, self.stream, self.cursor)
+                && !events.is_empty()
+            {
+                for event in events {
+                    self.cursor = event.seq;
+                    self.prelude
+                        .push_back(event_frame(EventId { stream: self.stream, seq: event.seq }, &event.data));
+                }
+                continue;
+            }
+            let written = self.written.as_mut()?;
+            tokio::select! {
+                changed = written.changed() => {
+                    if changed.is_err() {
+                        // Complete: one last look at the store, then the end.
+                        self.written = None;
+                    }
+                }
+                () = self.session.ended.cancelled() => return None,
+                () = sleep_until(self.deadline) => return None,
+                () = sleep_for(self.keep_alive) => return Some(Bytes::from_static(KEEP_ALIVE)),
+            }
+        }
+    }
+
+    fn into_body(self) -> Body {
+        let stream = futures_util::stream::unfold(self, |mut reader| async move {
+            let frame = reader.next().await?;
+            Some((Ok::<_, Infallible>(frame), reader))
+        });
+        Body::from_stream(stream)
+    }
+}
+
+/// `GET` on a session: its standalone stream, or, with `Last-Event-ID`, the
+/// rest of the stream that id belongs to. An id of another stream kind,
+/// session or server resumes nothing: the answer is an empty stream.
+pub(super) fn get_stream(
+    server: &Server,
+    options: &HttpOptions,
+    session: Arc<OpenSession>,
+    headers: &HeaderMap,
+) -> Response<Body> {
+    let Some(last) = headers.get(LAST_EVENT_ID) else {
+        return standalone(server, options, session, None);
+    };
+    match last.to_str().ok().and_then(EventId::parse) {
+        Some(id) if id.stream == session.standalone => standalone(server, options, session, Some(id.seq)),
+        Some(id) if !is_standalone(id.stream) => resume(options, session, id),
+        _ => sse_response(Body::empty()),
+    }
+}
+
+/// The rest of a request stream, after `from`.
+fn resume(options: &HttpOptions, session: Arc<OpenSession>, from: EventId) -> Response<Body> {
+    let written = session.follow(from.stream);
+    let known =
+        written.is_some() || session.store().events_after(&session.id, from.stream, from.seq).is_some();
+    if !known {
+        return sse_response(Body::empty());
+    }
+    let deadline =
+        options.close_streams_after.filter(|_| session.primes()).map(|after| Instant::now() + after);
+    let reader = StreamReader {
+        _busy: session.busy(),
+        session,
+        stream: from.stream,
+        cursor: from.seq,
+        written,
+        prelude: VecDeque::new(),
+        deadline,
+        keep_alive: options.keep_alive,
+    };
+    sse_response(reader.into_body())
+}
+
+/// The session's standalone stream: replayed after `after` when resuming,
+/// then live until the client leaves, another `GET` takes the stream over,
+/// or the session ends.
+fn standalone(
+    server: &Server,
+    options: &HttpOptions,
+    session: Arc<OpenSession>,
+    after: Option<u64>,
+) -> Response<Body> {
+    // Subscribe before replaying, so nothing falls in between.
+    let changes = server.subscribe_changes();
+    let attached = session.attach();
+    let mut prelude = VecDeque::new();
+    match after {
+        None if session.primes() => {
+            let seq = session.standalone_seq.load(Ordering::Acquire);
+            prelude.push_back(priming_frame(
+                EventId { stream: session.standalone, seq },
+                options.retry_interval,
+            ));
+        }
+        None => {}
+        Some(after) => {
+            let events = session.store().events_after(&session.id, session.standalone, after);
+            for event in events.unwrap_or_default() {
+                let id = EventId { stream: session.standalone, seq: event.seq };
+                prelude.push_back(event_frame(id, &event.data));
+            }
+        }
+    }
+    let reader = StandaloneReader {
+        _busy: session.busy(),
+        session,
+        changes,
+        prelude,
+        attached,
+        keep_alive: options.keep_alive,
+    };
+    let body = futures_util::stream::unfold(reader, |mut reader| async move {
+        let frame = reader.next().await?;
+        Some((Ok::<_, Infallible>(frame), reader))
     });
-    sse_response(Body::from_stream(stream))
+    sse_response(Body::from_stream(body))
+}
+
+struct StandaloneReader {
+    session: Arc<OpenSession>,
+    changes: broadcast::Receiver<Change>,
+    prelude: VecDeque<Bytes>,
+    /// Fires when another connection takes the stream over or the session ends.
+    attached: CancellationToken,
+    keep_alive: Option<Duration>,
+    /// Held for its effect: the session is not idle while this stream is open.
+    _busy: Busy,
+}
+
+impl StandaloneReader {
+    async fn next(&mut self) -> Option<Bytes> {
+        loop {
+            if let Some(frame) = self.prelude.pop_front() {
+                return Some(frame);
+            }
+            tokio::select! {
+                () = self.attached.cancelled() => return None,
+                change = self.changes.recv() => match change {
+                    Ok(change) => self.push(&change),
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        // Some changes were missed: say that everything may have changed.
+                        for change in [Change::Tools, Change::Prompts, Change::Resources] {
+                            self.push(&change);
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+                () = sleep_for(self.keep_alive) => return Some(Bytes::from_static(KEEP_ALIVE)),
+            }
+        }
+    }
+
+    /// Numbers, stores and queues the notification `change` becomes, if any.
+    fn push(&mut self, change: &Change) {
+        let session = &self.session;
+        let Some(note) = session.connection.change_notification(change) else { return };
+        let Some(data) = serialize(&note) else { return };
+        let seq = session.standalone_seq.fetch_add(1, Ordering::AcqRel) + 1;
+        session.append(session.standalone, seq, data.clone());
+        self.prelude.push_back(event_frame(EventId { stream: session.standalone, seq }, &data));
+    }
 }

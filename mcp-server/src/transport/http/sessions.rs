@@ -1,54 +1,418 @@
-//! Legacy sessions, by `Mcp-Session-Id`.
+//! Legacy sessions, by `Mcp-Session-Id`, and their lifecycle: an idle timeout,
+//! a cap on how many are open, and a background task that reaps idle ones.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use mcp_core::ProtocolVersion;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::event_store::{EventStore, InMemoryEventStore, new_stream_id};
 use crate::connection::Connection;
 
-/// One open legacy session.
+/// How the Streamable HTTP transport runs legacy sessions and their streams.
+///
+/// Build one from [`HttpOptions::default`] with the setters and hand it to
+/// [`StreamableHttp::with_options`](super::StreamableHttp::with_options):
+///
+/// ```
+/// use std::time::Duration;
+/// use mcp_server::Server;
+/// use mcp_server::transport::http::{HttpOptions, StreamableHttp};
+///
+/// let options = HttpOptions::default()
+///     .idle_timeout(Duration::from_secs(120))
+///     .max_sessions(1_000)
+///     .close_streams_after(Some(Duration::ZERO));
+/// let endpoint = StreamableHttp::with_options(Server::new("demo", "1.0.0"), options);
+/// assert_eq!(endpoint.session_count(), 0);
+/// ```
 #[derive(Debug, Clone)]
-pub(super) struct OpenSession {
-    pub(super) connection: Connection,
-    /// Fires when the session ends, closing its GET streams.
-    pub(super) ended: CancellationToken,
+#[non_exhaustive]
+pub struct HttpOptions {
+    /// A session with no request, stream or running handler for this long is
+    /// ended; its id then gets 404. Ten minutes by default.
+    pub idle_timeout: Duration,
+    /// The most legacy sessions open at once; 10,000 by default. An
+    /// `initialize` at the cap ends the least recently used idle session to
+    /// make room; when every session is busy it is refused with 503 and a
+    /// JSON-RPC error.
+    pub max_sessions: usize,
+    /// The `retry:` sent with the priming event of 2025-11-25 streams: how long
+    /// a client waits before reconnecting. One second by default.
+    pub retry_interval: Duration,
+    /// How long a request of a 2025-11-25 session may run and still be
+    /// answered with a single JSON body. Past it the answer becomes an SSE
+    /// stream that opens with a priming event, so a client whose connection
+    /// breaks can resume it. 50 ms by default.
+    pub json_window: Duration,
+    /// Polling (2025-11-25 sessions): close a request's SSE connection this
+    /// long after it opened when the response has not been sent yet; the
+    /// client reconnects with `GET` + `Last-Event-ID` after `retry_interval`
+    /// and gets the rest. `Some(Duration::ZERO)` closes right after the
+    /// priming event and whatever is already there. `None` (the default)
+    /// keeps connections open until the response.
+    pub close_streams_after: Option<Duration>,
+    /// How often a silent SSE stream gets a `:` comment line, so proxies keep
+    /// it open and a vanished client is noticed. 15 s by default; `None` for never.
+    pub keep_alive: Option<Duration>,
+    /// Where events of legacy streams are kept for resumption. An
+    /// [`InMemoryEventStore`] with its default bounds unless replaced.
+    pub event_store: Arc<dyn EventStore>,
 }
 
-/// The open legacy sessions.
-#[derive(Debug, Default)]
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(600),
+            max_sessions: 10_000,
+            retry_interval: Duration::from_secs(1),
+            json_window: Duration::from_millis(50),
+            close_streams_after: None,
+            keep_alive: Some(Duration::from_secs(15)),
+            event_store: Arc::new(InMemoryEventStore::default()),
+        }
+    }
+}
+
+impl HttpOptions {
+    /// Sets [`idle_timeout`](Self::idle_timeout).
+    #[must_use]
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Sets [`max_sessions`](Self::max_sessions) (at least 1).
+    #[must_use]
+    pub fn max_sessions(mut self, max: usize) -> Self {
+        self.max_sessions = max.max(1);
+        self
+    }
+
+    /// Sets [`retry_interval`](Self::retry_interval).
+    #[must_use]
+    pub fn retry_interval(mut self, interval: Duration) -> Self {
+        self.retry_interval = interval;
+        self
+    }
+
+    /// Sets [`json_window`](Self::json_window).
+    #[must_use]
+    pub fn json_window(mut self, window: Duration) -> Self {
+        self.json_window = window;
+        self
+    }
+
+    /// Sets [`close_streams_after`](Self::close_streams_after).
+    #[must_use]
+    pub fn close_streams_after(mut self, after: Option<Duration>) -> Self {
+        self.close_streams_after = after;
+        self
+    }
+
+    /// Sets [`keep_alive`](Self::keep_alive).
+    #[must_use]
+    pub fn keep_alive(mut self, every: Option<Duration>) -> Self {
+        self.keep_alive = every;
+        self
+    }
+
+    /// Sets [`event_store`](Self::event_store).
+    #[must_use]
+    pub fn event_store(mut self, store: Arc<dyn EventStore>) -> Self {
+        self.event_store = store;
+        self
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One open legacy session.
+#[derive(Debug)]
+pub(super) struct OpenSession {
+    pub(super) id: Arc<str>,
+    pub(super) connection: Connection,
+    /// Fires when the session ends, closing its streams.
+    pub(super) ended: CancellationToken,
+    store: Arc<dyn EventStore>,
+    /// `false` once the session ended: nothing more is stored for it.
+    storing: Mutex<bool>,
+    epoch: Instant,
+    /// Milliseconds since `epoch` of the last activity.
+    last_active: AtomicU64,
+    /// Requests running and streams open.
+    busy: AtomicUsize,
+    /// The session's standalone (GET) stream and its last sequence number.
+    pub(super) standalone: u64,
+    pub(super) standalone_seq: AtomicU64,
+    /// The GET connection carrying the standalone stream now, if any.
+    attached: Mutex<Option<CancellationToken>>,
+    /// Request streams still being written: the last sequence number written.
+    live: Mutex<HashMap<u64, watch::Receiver<u64>>>,
+}
+
+impl OpenSession {
+    fn millis(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn touch(&self) {
+        self.last_active.store(self.millis(), Ordering::Relaxed);
+    }
+
+    /// Marks the session busy (not idle) until the guard drops.
+    pub(super) fn busy(self: &Arc<Self>) -> Busy {
+        self.busy.fetch_add(1, Ordering::AcqRel);
+        self.touch();
+        Busy(self.clone())
+    }
+
+    /// The negotiated version, once `initialize` succeeded.
+    pub(super) fn version(&self) -> Option<ProtocolVersion> {
+        self.connection.session.negotiated().map(|n| n.version)
+    }
+
+    /// Whether streams of this session open with a priming event and may be
+    /// closed before their end (2025-11-25 polling).
+    pub(super) fn primes(&self) -> bool {
+        self.version().is_some_and(|v| v >= ProtocolVersion::V2025_11_25)
+    }
+
+    pub(super) fn store(&self) -> &dyn EventStore {
+        &*self.store
+    }
+
+    /// Stores an event, unless the session has ended.
+    pub(super) fn append(&self, stream: u64, seq: u64, data: Bytes) {
+        let storing = lock(&self.storing);
+        if *storing {
+            self.store.append(&self.id, stream, seq, data);
+        }
+    }
+
+    /// Registers a request stream that is being written.
+    pub(super) fn open_request_stream(&self) -> (u64, watch::Sender<u64>) {
+        let stream = new_stream_id(false);
+        let (tx, rx) = watch::channel(0);
+        lock(&self.live).insert(stream, rx);
+        (stream, tx)
+    }
+
+    /// The request stream is complete: everything is in the store.
+    pub(super) fn close_request_stream(&self, stream: u64) {
+        lock(&self.live).remove(&stream);
+    }
+
+    /// Follows a request stream still being written; `None` once it is complete.
+    pub(super) fn follow(&self, stream: u64) -> Option<watch::Receiver<u64>> {
+        lock(&self.live).get(&stream).cloned()
+    }
+
+    /// Makes the caller's connection the one carrying the standalone stream;
+    /// the previous one, if any, is closed (a message goes on one stream only).
+    pub(super) fn attach(&self) -> CancellationToken {
+        let token = self.ended.child_token();
+        if let Some(previous) = lock(&self.attached).replace(token.clone()) {
+            previous.cancel();
+        }
+        token
+    }
+
+    fn end(&self) {
+        *lock(&self.storing) = false;
+        self.store.remove_session(&self.id);
+        self.connection.close();
+        self.ended.cancel();
+        lock(&self.live).clear();
+    }
+}
+
+/// Keeps a session from being idle while alive.
+#[derive(Debug)]
+pub(super) struct Busy(Arc<OpenSession>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// `initialize` found every session busy at the cap.
+#[derive(Debug)]
+pub(super) struct Full;
+
+/// The open legacy sessions. Dropping this ends them all and stops the reaper.
+#[derive(Debug)]
 pub(super) struct Sessions {
-    map: Mutex<HashMap<String, OpenSession>>,
+    shared: Arc<Shared>,
+    reaper: OnceLock<()>,
+    stop: CancellationToken,
+}
+
+#[derive(Debug)]
+struct Shared {
+    map: Mutex<HashMap<Arc<str>, Arc<OpenSession>>>,
+    epoch: Instant,
+    idle_timeout: Duration,
+    max: usize,
+    store: Arc<dyn EventStore>,
 }
 
 impl Sessions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, OpenSession>> {
-        self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    pub(super) fn new(options: &HttpOptions) -> Self {
+        let shared = Shared {
+            map: Mutex::new(HashMap::new()),
+            epoch: Instant::now(),
+            idle_timeout: options.idle_timeout,
+            max: options.max_sessions.max(1),
+            store: options.event_store.clone(),
+        };
+        Self { shared: Arc::new(shared), reaper: OnceLock::new(), stop: CancellationToken::new() }
     }
 
-    /// Stores a new session and returns its id.
-    pub(super) fn insert(&self, connection: Connection) -> String {
-        let id = new_session_id();
-        let session = OpenSession { connection, ended: CancellationToken::new() };
-        self.lock().insert(id.clone(), session);
-        id
+    /// Starts the task that ends idle sessions, once, from inside the runtime.
+    /// It holds only a weak reference and stops when this is dropped.
+    pub(super) fn start_reaper(&self) {
+        self.reaper.get_or_init(|| {
+            let shared = Arc::downgrade(&self.shared);
+            let every =
+                (self.shared.idle_timeout / 4).clamp(Duration::from_millis(20), Duration::from_secs(30));
+            tokio::spawn(reap_every(shared, every, self.stop.clone()));
+        });
     }
 
-    pub(super) fn get(&self, id: &str) -> Option<OpenSession> {
-        self.lock().get(id).cloned()
+    /// Stores a new session, making room at the cap by ending the least
+    /// recently used idle session.
+    pub(super) fn insert(&self, connection: Connection) -> Result<Arc<OpenSession>, Full> {
+        let shared = &self.shared;
+        let id: Arc<str> = new_session_id().into();
+        let session = Arc::new(OpenSession {
+            id: id.clone(),
+            connection,
+            ended: CancellationToken::new(),
+            store: shared.store.clone(),
+            storing: Mutex::new(true),
+            epoch: shared.epoch,
+            last_active: AtomicU64::new(0),
+            busy: AtomicUsize::new(0),
+            standalone: new_stream_id(true),
+            standalone_seq: AtomicU64::new(0),
+            attached: Mutex::new(None),
+            live: Mutex::new(HashMap::new()),
+        });
+        session.touch();
+        let evicted = {
+            let mut map = lock(&shared.map);
+            let evicted = if map.len() >= shared.max {
+                let lru = map
+                    .values()
+                    .filter(|s| s.busy.load(Ordering::Acquire) == 0)
+                    .min_by_key(|s| s.last_active.load(Ordering::Relaxed))
+                    .map(|s| s.id.clone());
+                match lru {
+                    Some(lru) => map.remove(&lru),
+                    None => return Err(Full),
+                }
+            } else {
+                None
+            };
+            map.insert(id, session.clone());
+            evicted
+        };
+        if let Some(evicted) = evicted {
+            tracing::info!(
+                max = shared.max,
+                "session cap reached: ended the least recently used idle session"
+            );
+            evicted.end();
+        }
+        Ok(session)
     }
 
-    /// Ends a session: in-flight requests and GET streams are cancelled.
+    /// The session with this id, marked as active now.
+    pub(super) fn get(&self, id: &str) -> Option<Arc<OpenSession>> {
+        // Touching under the map lock orders this with the reaper: a session
+        // handed out here is not reaped as idle at the same moment.
+        let map = lock(&self.shared.map);
+        let session = map.get(id)?.clone();
+        session.touch();
+        Some(session)
+    }
+
+    /// Ends a session: in-flight requests and streams are cancelled, its
+    /// stored events dropped.
     pub(super) fn end(&self, id: &str) -> bool {
-        let Some(session) = self.lock().remove(id) else { return false };
-        session.connection.close();
-        session.ended.cancel();
+        let Some(session) = lock(&self.shared.map).remove(id) else { return false };
+        session.end();
         true
     }
 
     pub(super) fn len(&self) -> usize {
-        self.lock().len()
+        lock(&self.shared.map).len()
+    }
+}
+
+impl Shared {
+    /// Ends the sessions idle for longer than the timeout.
+    fn reap(&self) {
+        let expired: Vec<Arc<OpenSession>> = {
+            let mut map = lock(&self.map);
+            let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let timeout = u64::try_from(self.idle_timeout.as_millis()).unwrap_or(u64::MAX);
+            let ids: Vec<Arc<str>> = map
+                .values()
+                .filter(|s| {
+                    s.busy.load(Ordering::Acquire) == 0
+                        && now.saturating_sub(s.last_active.load(Ordering::Relaxed)) >= timeout
+                })
+                .map(|s| s.id.clone())
+                .collect();
+            let expired = ids.iter().filter_map(|id| map.remove(id)).collect();
+            if map.capacity() > 64 && map.len() < map.capacity() / 4 {
+                map.shrink_to_fit();
+            }
+            expired
+        };
+        if !expired.is_empty() {
+            tracing::debug!(count = expired.len(), "ended idle sessions");
+        }
+        for session in expired {
+            session.end();
+        }
+    }
+
+    fn end_all(&self) {
+        let all: Vec<Arc<OpenSession>> = lock(&self.map).drain().map(|(_, s)| s).collect();
+        for session in all {
+            session.end();
+        }
+    }
+}
+
+async fn reap_every(shared: Weak<Shared>, every: Duration, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        let Some(shared) = shared.upgrade() else { return };
+        shared.reap();
+    }
+}
+
+impl Drop for Sessions {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        self.shared.end_all();
     }
 }
 
@@ -64,6 +428,7 @@ fn new_session_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::Server;
 
     #[test]
     fn session_ids_are_visible_ascii_and_distinct() {
@@ -71,5 +436,57 @@ mod tests {
         assert_eq!(a.len(), 64);
         assert!(a.bytes().all(|b| (0x21..=0x7e).contains(&b)));
         assert_ne!(a, new_session_id());
+    }
+
+    fn connection() -> Connection {
+        Connection::new(Server::new("t", "0"), None)
+    }
+
+    #[test]
+    fn the_cap_evicts_the_least_recently_used_idle_session_or_refuses() {
+        let sessions = Sessions::new(&HttpOptions::default().max_sessions(2));
+        let a = sessions.insert(connection()).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        let b = sessions.insert(connection()).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(sessions.get(&a.id).is_some(), "a is now the most recently used");
+        let c = sessions.insert(connection()).unwrap();
+        assert!(sessions.get(&b.id).is_none(), "b was the least recently used");
+        assert!(b.ended.is_cancelled());
+        assert_eq!(sessions.len(), 2);
+
+        let _busy_a = a.busy();
+        let _busy_c = c.busy();
+        assert!(matches!(sessions.insert(connection()), Err(Full)));
+        assert_eq!(sessions.len(), 2);
+    }
+
+    #[test]
+    fn idle_sessions_are_reaped_but_busy_ones_are_not() {
+        let sessions = Sessions::new(&HttpOptions::default().idle_timeout(Duration::from_millis(10)));
+        let idle = sessions.insert(connection()).unwrap();
+        let working = sessions.insert(connection()).unwrap();
+        let busy = working.busy();
+        std::thread::sleep(Duration::from_millis(20));
+        sessions.shared.reap();
+        assert!(sessions.get(&idle.id).is_none());
+        assert!(idle.ended.is_cancelled());
+        assert!(sessions.get(&working.id).is_some());
+        drop(busy);
+        std::thread::sleep(Duration::from_millis(20));
+        sessions.shared.reap();
+        assert_eq!(sessions.len(), 0);
+    }
+
+    #[test]
+    fn an_ended_session_stores_nothing_more() {
+        let store = Arc::new(InMemoryEventStore::default());
+        let sessions = Sessions::new(&HttpOptions::default().event_store(store.clone()));
+        let session = sessions.insert(connection()).unwrap();
+        session.append(2, 1, "a".into());
+        assert_eq!(store.session_count(), 1);
+        assert!(sessions.end(&session.id));
+        session.append(2, 2, "b".into());
+        assert_eq!(store.session_count(), 0);
     }
 }

@@ -1,0 +1,519 @@
+//! The deprecated HTTP+SSE transport of protocol revision 2024-11-05
+//! (SPEC §3.3), for clients that predate Streamable HTTP.
+//!
+//! A client opens `GET /sse` and keeps it open: that stream is its session.
+//! The first event, `endpoint`, names the URL for its messages
+//! (`/messages?sessionId=…`). Each message is POSTed there on its own and
+//! answered `202 Accepted` at once; the reply, like every other server→client
+//! message (notifications, `elicitation/create` and other server requests),
+//! arrives later as a `message` event on the stream. Closing the stream ends
+//! the session and cancels whatever it still has running.
+//!
+//! The same tools, prompts and resources serve this transport; whichever
+//! legacy revision `initialize` negotiates shapes the replies.
+//!
+//! ```no_run
+//! use mcp_server::{tool, Server};
+//!
+//! /// Says hello.
+//! #[tool]
+//! async fn hello() -> &'static str {
+//!     "Hello!"
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let server = Server::new("hello", "1.0.0").tool(hello);
+//!     // Streamable HTTP at /mcp, and the old endpoints beside it (SPEC §3.3 back-compat).
+//!     let app = axum::Router::new()
+//!         .route_service("/mcp", server.streamable_http())
+//!         .merge(server.legacy_sse().router());
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//!     axum::serve(listener, app).await
+//! }
+//! ```
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{NestedPath, State};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use mcp_core::error::codes;
+use mcp_core::jsonrpc::{Incoming, Message, parse};
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::{Interval, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use super::MAX_BODY_BYTES;
+use super::reply::{self, OUTBOUND_CAPACITY};
+use crate::connection::Connection;
+use crate::server::{Change, Server};
+
+/// How many SSE sessions may be open at once unless
+/// [`LegacySse::with_max_sessions`] says otherwise; beyond it `GET /sse` is
+/// answered with 503.
+pub const DEFAULT_MAX_SSE_SESSIONS: usize = 1_000;
+
+/// How often an idle SSE stream gets a keep-alive comment unless
+/// [`LegacySse::with_keep_alive`] says otherwise.
+pub const DEFAULT_SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// The query parameter of the message endpoint that names the session.
+const SESSION_PARAM: &str = "sessionId";
+
+/// The HTTP+SSE (2024-11-05) endpoints of a [`Server`]: `GET /sse` and
+/// `POST /messages`.
+///
+/// Each `GET /sse` is one session: its first event is `endpoint`, whose data
+/// is the URL to POST messages to (`/messages?sessionId=<64 hex digits>`).
+/// A POST there is answered `202 Accepted` at once (400 for a missing
+/// session id or bad JSON, 404 for an unknown session, 415 when not
+/// `application/json`, 413 beyond [`MAX_BODY_BYTES`]); the reply, and every
+/// other server→client message, arrives as a `message` event on the stream.
+/// Closing the stream ends the session and cancels its running requests.
+///
+/// Cheap to clone; clones share the open sessions. Build one with
+/// [`Server::legacy_sse`] and mount [`router`](Self::router) beside the
+/// Streamable HTTP endpoint (SPEC §3.3 asks servers to keep serving old
+/// clients this way). The router does not check `Host` or `Origin` itself:
+/// put it under the same [`HostOriginGuardLayer`](super::HostOriginGuardLayer)
+/// as the rest of the application.
+///
+/// ```
+/// use std::time::Duration;
+/// use mcp_server::Server;
+///
+/// let server = Server::new("demo", "1.0.0");
+/// let legacy = server
+///     .legacy_sse()
+///     .with_max_sessions(100)
+///     .with_keep_alive(Duration::from_secs(30));
+/// let app: axum::Router = axum::Router::new().nest("/legacy", legacy.router());
+/// assert_eq!(legacy.session_count(), 0);
+/// # let _ = app;
+/// ```
+#[derive(Debug, Clone)]
+pub struct LegacySse {
+    server: Server,
+    sessions: Arc<Sessions>,
+    endpoint_prefix: Option<Arc<str>>,
+    max_sessions: usize,
+    keep_alive: Duration,
+}
+
+impl LegacySse {
+    /// The endpoints for `server`, with the default limits.
+    ///
+    /// ```
+    /// use mcp_server::Server;
+    /// use mcp_server::transport::http::LegacySse;
+    ///
+    /// let legacy = LegacySse::new(Server::new("demo", "1.0.0"));
+    /// assert_eq!(legacy.session_count(), 0);
+    /// ```
+    pub fn new(server: Server) -> Self {
+        Self {
+            server,
+            sessions: Arc::default(),
+            endpoint_prefix: None,
+            max_sessions: DEFAULT_MAX_SSE_SESSIONS,
+            keep_alive: DEFAULT_SSE_KEEP_ALIVE,
+        }
+    }
+
+    /// The path the router is reachable at, as the client sees it, for the
+    /// URL of the `endpoint` event: with prefix `/legacy` it is
+    /// `/legacy/messages?sessionId=…`. `""` and `"/"` both mean the root.
+    ///
+    /// Without it the prefix is the path the router is
+    /// [nested](axum::Router::nest) at, or the root when it is merged. Set it
+    /// when a proxy rewrites paths in front of the server.
+    ///
+    /// ```
+    /// use mcp_server::Server;
+    ///
+    /// let legacy = Server::new("demo", "1.0.0").legacy_sse().with_endpoint_prefix("/api/mcp-legacy");
+    /// # let _ = legacy;
+    /// ```
+    #[must_use]
+    pub fn with_endpoint_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.endpoint_prefix = Some(Arc::from(prefix.into()));
+        self
+    }
+
+    /// How many SSE sessions may be open at once; `GET /sse` beyond that is
+    /// answered with 503 Service Unavailable. The default is
+    /// [`DEFAULT_MAX_SSE_SESSIONS`].
+    ///
+    /// ```
+    /// use mcp_server::Server;
+    ///
+    /// let legacy = Server::new("demo", "1.0.0").legacy_sse().with_max_sessions(10);
+    /// # let _ = legacy;
+    /// ```
+    #[must_use]
+    pub fn with_max_sessions(mut self, max: usize) -> Self {
+        self.max_sessions = max;
+        self
+    }
+
+    /// How often an SSE stream gets a keep-alive comment (`: keep-alive`), so
+    /// proxies do not close idle streams and a vanished client is noticed.
+    /// The default is [`DEFAULT_SSE_KEEP_ALIVE`]; zero is taken as one millisecond.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mcp_server::Server;
+    ///
+    /// let legacy = Server::new("demo", "1.0.0").legacy_sse().with_keep_alive(Duration::from_secs(5));
+    /// # let _ = legacy;
+    /// ```
+    #[must_use]
+    pub fn with_keep_alive(mut self, every: Duration) -> Self {
+        self.keep_alive = every.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How many SSE sessions are open.
+    ///
+    /// ```
+    /// use mcp_server::Server;
+    ///
+    /// assert_eq!(Server::new("demo", "1.0.0").legacy_sse().session_count(), 0);
+    /// ```
+    pub fn session_count(&self) -> usize {
+        self.sessions.lock().len()
+    }
+
+    /// Ends every open session now: their streams finish and their running
+    /// requests are cancelled. Call it when shutting down, since SSE streams
+    /// would otherwise hold a graceful shutdown open until its grace period
+    /// runs out.
+    ///
+    /// ```
+    /// use mcp_server::Server;
+    ///
+    /// let legacy = Server::new("demo", "1.0.0").legacy_sse();
+    /// legacy.close_all();
+    /// assert_eq!(legacy.session_count(), 0);
+    /// ```
+    pub fn close_all(&self) {
+        let closed: Vec<SseSession> = self.sessions.lock().drain().map(|(_, session)| session).collect();
+        for session in closed {
+            session.connection.close();
+            session.ended.cancel();
+        }
+    }
+
+    /// `GET /sse` and `POST /messages`, with relative paths, to
+    /// [merge](axum::Router::merge) or [nest](axum::Router::nest) into an
+    /// application. Other methods on those paths get 405.
+    ///
+    /// ```
+    /// use mcp_server::Server;
+    ///
+    /// let server = Server::new("demo", "1.0.0");
+    /// let app: axum::Router = axum::Router::new()
+    ///     .route_service("/mcp", server.streamable_http())
+    ///     .merge(server.legacy_sse().router());
+    /// # let _ = app;
+    /// ```
+    pub fn router(&self) -> axum::Router {
+        axum::Router::new()
+            .route("/sse", axum::routing::get(open_stream))
+            .route("/messages", axum::routing::post(post_message))
+            .with_state(self.clone())
+    }
+
+    /// The URL the `endpoint` event names for session `id`.
+    /// `nested` is where axum says the router is nested.
+    fn endpoint_url(&self, nested: Option<&str>, id: &str) -> String {
+        let prefix = self.endpoint_prefix.as_deref().or(nested).unwrap_or("");
+        format!("{}/messages?{SESSION_PARAM}={id}", prefix.trim_end_matches('/'))
+    }
+}
+
+impl Server {
+    /// This server's HTTP+SSE (2024-11-05) endpoints, to mount beside
+    /// [`streamable_http`](Server::streamable_http) for old clients.
+    ///
+    /// ```
+    /// use mcp_server::Server;
+    ///
+    /// let server = Server::new("demo", "1.0.0");
+    /// let app: axum::Router = axum::Router::new().merge(server.legacy_sse().router());
+    /// # let _ = app;
+    /// ```
+    pub fn legacy_sse(&self) -> LegacySse {
+        LegacySse::new(self.clone())
+    }
+}
+
+/// One open SSE session.
+#[derive(Debug, Clone)]
+struct SseSession {
+    connection: Connection,
+    /// Feeds the session's SSE stream.
+    outbound: mpsc::Sender<Message>,
+    /// Fires when the stream is gone: running requests stop.
+    ended: CancellationToken,
+}
+
+/// The open SSE sessions, by id.
+#[derive(Debug, Default)]
+struct Sessions {
+    map: Mutex<HashMap<String, SseSession>>,
+}
+
+impl Sessions {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, SseSession>> {
+        self.map.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn get(&self, id: &str) -> Option<SseSession> {
+        self.lock().get(id).cloned()
+    }
+}
+
+/// Ends its session when the SSE stream is dropped, which is how a client's
+/// disconnect shows: the session is forgotten (its id then gets 404) and its
+/// in-flight requests and pending server→client requests are cancelled.
+#[derive(Debug)]
+struct EndOnDrop {
+    sessions: Arc<Sessions>,
+    id: String,
+    session: SseSession,
+}
+
+impl Drop for EndOnDrop {
+    fn drop(&mut self) {
+        self.sessions.lock().remove(&self.id);
+        self.session.connection.close();
+        self.session.ended.cancel();
+        tracing::debug!(session = %self.id, "legacy SSE session closed");
+    }
+}
+
+/// `GET /sse`: opens a session whose stream starts with the `endpoint` event.
+async fn open_stream(State(this): State<LegacySse>, request: Request<Body>) -> Response<Body> {
+    let (outbound, receiver) = mpsc::channel(OUTBOUND_CAPACITY);
+    let session = SseSession {
+        connection: Connection::new(this.server.clone(), None),
+        outbound,
+        ended: CancellationToken::new(),
+    };
+    let id = new_session_id();
+    {
+        let mut map = this.sessions.lock();
+        if map.len() >= this.max_sessions {
+            drop(map);
+            tracing::warn!(max = this.max_sessions, "legacy SSE session refused: too many open");
+            let mut response = reply::status(StatusCode::SERVICE_UNAVAILABLE);
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            return response;
+        }
+        map.insert(id.clone(), session.clone());
+    }
+    tracing::debug!(session = %id, "legacy SSE session opened");
+    let endpoint = this.endpoint_url(request.extensions().get::<NestedPath>().map(NestedPath::as_str), &id);
+    let mut keep_alive =
+        tokio::time::interval_at(tokio::time::Instant::now() + this.keep_alive, this.keep_alive);
+    keep_alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let stream = SessionStream {
+        endpoint: Some(event("endpoint", &endpoint)),
+        outbound: receiver,
+        changes: Some(this.server.subscribe_changes()),
+        keep_alive,
+        guard: EndOnDrop { sessions: this.sessions.clone(), id, session },
+    };
+    let body = futures_util::stream::unfold(stream, |mut stream| async move {
+        let chunk = stream.next().await?;
+        Some((Ok::<_, Infallible>(chunk), stream))
+    });
+    reply::sse_response(Body::from_stream(body))
+}
+
+/// The state of one session's SSE stream.
+struct SessionStream {
+    /// The `endpoint` event, until it is sent.
+    endpoint: Option<Bytes>,
+    outbound: mpsc::Receiver<Message>,
+    /// `list_changed` and resource updates; `None` once the server is gone.
+    changes: Option<broadcast::Receiver<Change>>,
+    keep_alive: Interval,
+    guard: EndOnDrop,
+}
+
+impl SessionStream {
+    /// The next chunk to write; `None` ends the stream.
+    async fn next(&mut self) -> Option<Bytes> {
+        if let Some(endpoint) = self.endpoint.take() {
+            return Some(endpoint);
+        }
+        loop {
+            tokio::select! {
+                biased;
+                () = self.guard.session.ended.cancelled() => return None,
+                Some(message) = self.outbound.recv() => return Some(reply::frame(&message)),
+                change = recv_change(&mut self.changes), if self.changes.is_some() => match change {
+                    Ok(change) => {
+                        if let Some(note) = self.guard.session.connection.change_notification(&change) {
+                            return Some(reply::frame(&note));
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::debug!(missed, "legacy SSE session missed change notifications");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => self.changes = None,
+                },
+                _ = self.keep_alive.tick() => return Some(Bytes::from_static(b": keep-alive\n\n")),
+            }
+        }
+    }
+}
+
+async fn recv_change(
+    changes: &mut Option<broadcast::Receiver<Change>>,
+) -> Result<Change, broadcast::error::RecvError> {
+    match changes {
+        Some(changes) => changes.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// `POST /messages?sessionId=…`: one JSON-RPC message for a session, accepted
+/// with 202; whatever it causes is written to the session's SSE stream.
+async fn post_message(State(this): State<LegacySse>, request: Request<Body>) -> Response<Body> {
+    let (parts, body) = request.into_parts();
+    let Some(id) = session_param(parts.uri.query()) else {
+        let text = "Bad Request: the sessionId query parameter is required";
+        return reply::error(StatusCode::BAD_REQUEST, None, codes::INVALID_REQUEST, text);
+    };
+    let Some(session) = this.sessions.get(id) else {
+        return reply::error(StatusCode::NOT_FOUND, None, codes::INVALID_REQUEST, "Session not found");
+    };
+    if !is_json(&parts.headers) {
+        return reply::status(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+    let bytes = match read_body(&parts.headers, body).await {
+        Ok(bytes) => bytes,
+        Err(response) => return response,
+    };
+    let message = match parse(&bytes) {
+        Ok(Incoming::Single(message)) => message,
+        Ok(Incoming::Batch(_)) => {
+            // SSE clients parse each event as one message, so a batch reply
+            // could not be delivered; 2024-11-05 has no batches anyway.
+            let text = "Invalid Request: batches are not supported on this transport";
+            return reply::error(StatusCode::BAD_REQUEST, None, codes::INVALID_REQUEST, text);
+        }
+        Err(e) => return reply::json(StatusCode::BAD_REQUEST, &Message::Error(e.to_response())),
+    };
+    match message {
+        Message::Request(request) => {
+            let SseSession { connection, outbound, ended } = session;
+            tokio::spawn(async move {
+                let handling = async {
+                    if let Some(answer) = connection.handle_request(request, outbound.clone()).await {
+                        // Fails only when the stream is gone, and then nobody is listening.
+                        let _ = outbound.send(answer).await;
+                    }
+                };
+                // The stream closing drops the handler wherever it waits.
+                tokio::select! {
+                    () = ended.cancelled() => {}
+                    () = handling => {}
+                }
+            });
+        }
+        Message::Notification(notification) => session.connection.handle_notification(notification),
+        answer @ (Message::Response(_) | Message::Error(_)) => session.connection.handle_answer(answer),
+    }
+    reply::status(StatusCode::ACCEPTED)
+}
+
+/// The value of the `sessionId` query parameter, when present and non-empty.
+fn session_param(query: Option<&str>) -> Option<&str> {
+    query?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find_map(|(key, value)| (key == SESSION_PARAM && !value.is_empty()).then_some(value))
+}
+
+/// `Content-Type: application/json`, parameters (charset) allowed.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// The body, at most [`MAX_BODY_BYTES`]; 413 beyond.
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Response<Body>> {
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(reply::status(StatusCode::PAYLOAD_TOO_LARGE));
+    }
+    match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(reply::status(StatusCode::PAYLOAD_TOO_LARGE))
+        }
+        Err(_) => Err(reply::status(StatusCode::BAD_REQUEST)),
+    }
+}
+
+/// An SSE event named `name` whose data is one line.
+fn event(name: &str, data: &str) -> Bytes {
+    Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
+}
+
+/// 32 random bytes as lowercase hex.
+fn new_session_id() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_parameter_is_found_among_others() {
+        assert_eq!(session_param(Some("sessionId=abc")), Some("abc"));
+        assert_eq!(session_param(Some("x=1&sessionId=abc&y")), Some("abc"));
+        assert_eq!(session_param(Some("sessionId=")), None);
+        assert_eq!(session_param(Some("session_id=abc")), None);
+        assert_eq!(session_param(None), None);
+    }
+
+    #[test]
+    fn the_endpoint_follows_the_prefix() {
+        let legacy = LegacySse::new(Server::new("t", "0"));
+        assert_eq!(legacy.endpoint_url(None, "ab"), "/messages?sessionId=ab");
+        assert_eq!(legacy.endpoint_url(Some("/legacy"), "ab"), "/legacy/messages?sessionId=ab");
+        let legacy = legacy.with_endpoint_prefix("/");
+        assert_eq!(legacy.endpoint_url(Some("/legacy"), "ab"), "/messages?sessionId=ab");
+        let legacy = legacy.with_endpoint_prefix("/api/");
+        assert_eq!(legacy.endpoint_url(None, "ab"), "/api/messages?sessionId=ab");
+    }
+
+    #[test]
+    fn session_ids_are_64_hex_digits() {
+        let id = new_session_id();
+        assert_eq!(id.len(), 64);
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(id, new_session_id());
+    }
+}
