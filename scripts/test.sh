@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: Rust unit, doc, compile-fail and end-to-end tests,
-# the interop suite with the official TypeScript SDK client, then lints.
+# the interop suite with the official TypeScript SDK client, the official conformance
+# suite against the conformance-server example over HTTP, then lints.
 # Needs: the Rust toolchain (with clippy and rustfmt), Node.js >= 20 and npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,10 @@ cargo build --workspace --examples
 cargo test --workspace
 
 (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error && npm test)
+# The official conformance suite (0.1.16 and 0.2.0-alpha.12, on a pinned Node 22) over HTTP,
+# against the debug build made above (behaviour is the same; it saves a release build).
+CONFORMANCE_PROFILE=debug ./scripts/conformance.sh
+(cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error && npm test)
 
 cargo clippy --workspace --all-targets -- -D warnings
 cargo fmt --all --check

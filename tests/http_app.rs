@@ -21,12 +21,12 @@ async fn slow(millis: u64) -> String {
 
 /// Starts the app on a loopback port with these `MCP_*` overrides.
 async fn start(overrides: &[(&str, &str)]) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+    let addr = listener.local_addr().expect("the bound address");
     let mut env: Vec<(String, String)> = vec![("MCP_SERVER__BIND".into(), addr.to_string())];
     env.extend(overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let config = Config::from_sources(None, env).unwrap();
-    let app = Server::new("app-test", "1.0.0").tool(slow).http_app(&config).unwrap();
+    let config = Config::from_sources(None, env).expect("a valid configuration");
+    let app = Server::new("app-test", "1.0.0").tool(slow).http_app(&config).expect("the app builds");
     tokio::spawn(async move { axum::serve(listener, app).await });
     format!("http://{addr}/mcp")
 }
@@ -53,7 +53,8 @@ fn modern_post(client: &Client, url: &str, body: &Value) -> reqwest::RequestBuil
 async fn foreign_host_and_origin_are_refused_with_the_setting_to_change() {
     let url = start(&[]).await;
     let client = Client::new();
-    let response = modern_post(&client, &url, &discover_body()).header("host", "evil.example.com").send().await.unwrap();
+    let response =
+        modern_post(&client, &url, &discover_body()).header("host", "evil.example.com").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let body: Value = response.json().await.unwrap();
     let message = body["error"]["message"].as_str().unwrap();
@@ -61,27 +62,41 @@ async fn foreign_host_and_origin_are_refused_with_the_setting_to_change() {
     assert!(message.contains("MCP_HTTP__ALLOWED_HOSTS"), "{message}");
     assert_eq!(body["id"], Value::Null);
 
-    let response =
-        modern_post(&client, &url, &discover_body()).header("origin", "http://evil.example.com").send().await.unwrap();
+    let response = modern_post(&client, &url, &discover_body())
+        .header("origin", "http://evil.example.com")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let body: Value = response.json().await.unwrap();
     assert!(body["error"]["message"].as_str().unwrap().contains("http.allowed_origins"));
 
     // Loopback origins are fine by default on a loopback bind, and the server kept serving.
-    let response =
-        modern_post(&client, &url, &discover_body()).header("origin", "http://localhost:5173").send().await.unwrap();
+    let response = modern_post(&client, &url, &discover_body())
+        .header("origin", "http://localhost:5173")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
 
 #[tokio::test]
 async fn configured_origins_replace_the_loopback_default() {
-    let url = start(&[("MCP_HTTP__ALLOWED_ORIGINS", "https://app.example.com"), ("MCP_HTTP__ALLOWED_HOSTS", "*")]).await;
+    let url =
+        start(&[("MCP_HTTP__ALLOWED_ORIGINS", "https://app.example.com"), ("MCP_HTTP__ALLOWED_HOSTS", "*")])
+            .await;
     let client = Client::new();
-    let allowed =
-        modern_post(&client, &url, &discover_body()).header("origin", "https://app.example.com").send().await.unwrap();
+    let allowed = modern_post(&client, &url, &discover_body())
+        .header("origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(allowed.status(), StatusCode::OK);
-    let refused =
-        modern_post(&client, &url, &discover_body()).header("origin", "http://localhost:5173").send().await.unwrap();
+    let refused = modern_post(&client, &url, &discover_body())
+        .header("origin", "http://localhost:5173")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
 }
 
@@ -93,7 +108,10 @@ async fn cors_preflight_is_answered_and_exposes_mcp_headers() {
         .request(reqwest::Method::OPTIONS, &url)
         .header("origin", "http://localhost:5173")
         .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "authorization, mcp-protocol-version, mcp-session-id, mcp-param-region")
+        .header(
+            "access-control-request-headers",
+            "authorization, mcp-protocol-version, mcp-session-id, mcp-param-region",
+        )
         .send()
         .await
         .unwrap();
@@ -102,8 +120,11 @@ async fn cors_preflight_is_answered_and_exposes_mcp_headers() {
     for header in ["authorization", "mcp-protocol-version", "mcp-session-id", "mcp-param-region"] {
         assert!(allowed.contains(header), "{header} not allowed: {allowed}");
     }
-    let response =
-        modern_post(&client, &url, &discover_body()).header("origin", "http://localhost:5173").send().await.unwrap();
+    let response = modern_post(&client, &url, &discover_body())
+        .header("origin", "http://localhost:5173")
+        .send()
+        .await
+        .unwrap();
     let exposed = response.headers()["access-control-expose-headers"].to_str().unwrap().to_ascii_lowercase();
     assert!(exposed.contains("mcp-session-id") && exposed.contains("www-authenticate"), "{exposed}");
 }
@@ -142,11 +163,12 @@ async fn bad_input_gets_the_named_errors_and_the_server_keeps_serving() {
     let wrong_type = post(discover_body().to_string(), "text/plain").send().await.unwrap();
     assert_eq!(wrong_type.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
-    let unknown_session = post(json!({"jsonrpc":"2.0","id":1,"method":"tools/list"}).to_string(), "application/json")
-        .header("mcp-session-id", "no-such-session")
-        .send()
-        .await
-        .unwrap();
+    let unknown_session =
+        post(json!({"jsonrpc":"2.0","id":1,"method":"tools/list"}).to_string(), "application/json")
+            .header("mcp-session-id", "no-such-session")
+            .send()
+            .await
+            .unwrap();
     assert_eq!(unknown_session.status(), StatusCode::NOT_FOUND);
 
     let ok = modern_post(&client, &url, &discover_body()).send().await.unwrap();

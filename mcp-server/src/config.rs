@@ -144,7 +144,9 @@ fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Err
         Many(Vec<String>),
     }
     Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(s) => s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        OneOrMany::One(s) => {
+            s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+        }
         OneOrMany::Many(v) => v,
     })
 }
@@ -206,8 +208,9 @@ impl Config {
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
         let mut table = match file {
-            Some((origin, text)) => toml::from_str::<toml::Table>(text)
-                .map_err(|e| ConfigError::Invalid { origin: Some(origin.to_owned()), message: e.to_string() })?,
+            Some((origin, text)) => toml::from_str::<toml::Table>(text).map_err(|e| {
+                ConfigError::Invalid { origin: Some(origin.to_owned()), message: e.to_string() }
+            })?,
             None => toml::Table::new(),
         };
         let mut overridden = Vec::new();
@@ -251,7 +254,10 @@ impl Config {
             }
         }
         if self.http.max_body_bytes == 0 {
-            return Err(ConfigError::Value { key: "http.max_body_bytes", message: "must be more than 0".into() });
+            return Err(ConfigError::Value {
+                key: "http.max_body_bytes",
+                message: "must be more than 0".into(),
+            });
         }
         Ok(())
     }
@@ -332,7 +338,10 @@ impl CommandLine {
                 _ => (arg.clone(), None),
             };
             let mut value = |name: &str| {
-                inline.clone().or_else(|| args.next()).ok_or_else(|| ConfigError::Usage(format!("{name} needs a value\n{USAGE}")))
+                inline
+                    .clone()
+                    .or_else(|| args.next())
+                    .ok_or_else(|| ConfigError::Usage(format!("{name} needs a value\n{USAGE}")))
             };
             match flag.as_str() {
                 "--config" => cli.config = Some(PathBuf::from(value("--config")?)),
@@ -395,7 +404,9 @@ mod tests {
 
     #[test]
     fn endpoint_url_joins_public_url_and_path() {
-        let config = Config::from_sources(None, env(&[("MCP_SERVER__PUBLIC_URL", "https://mcp.example.com/")])).unwrap();
+        let config =
+            Config::from_sources(None, env(&[("MCP_SERVER__PUBLIC_URL", "https://mcp.example.com/")]))
+                .unwrap();
         assert_eq!(config.endpoint_url().as_deref(), Some("https://mcp.example.com/mcp"));
     }
 }

