@@ -20,7 +20,7 @@ pub const DEFAULT_EVENTS_PER_STREAM: usize = 256;
 /// How many streams [`InMemoryEventStore::default`] keeps per session.
 pub const DEFAULT_STREAMS_PER_SESSION: usize = 16;
 /// How many bytes of event data [`InMemoryEventStore::default`] keeps per session.
-pub const DEFAULT_BYTES_PER_SESSION: usize = 1024 * 1024;
+pub const DEFAULT_BYTES_PER_SESSION: usize = 256 * 1024;
 
 /// One stored SSE event.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -82,6 +82,10 @@ impl StreamableHttp {
     }
 
     /// The endpoint for `server`, with `options` for its legacy sessions and streams.
+    ///
+    /// Idle sessions are ended by a background task started with the first
+    /// request; it stops when the last clone of the endpoint is dropped, which
+    /// also ends the sessions still open.
     pub fn with_options(server: Server, options: HttpOptions) -> Self {
         Self { inner: Arc::new(Inner { server, sessions: Sessions::new(&options), options }) }
     }

@@ -4,12 +4,13 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use mcp_core::ProtocolVersion;
 use tokio::sync::watch;
+use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::event_store::{EventStore, InMemoryEventStore, new_stream_id};
@@ -254,7 +255,8 @@ pub(super) struct Full;
 #[derive(Debug)]
 pub(super) struct Sessions {
     shared: Arc<Shared>,
-    reaper: OnceLock<()>,
+    /// The reaper task, once started.
+    reaper: Mutex<Option<AbortHandle>>,
     stop: CancellationToken,
 }
 
@@ -276,18 +278,20 @@ impl Sessions {
             max: options.max_sessions.max(1),
             store: options.event_store.clone(),
         };
-        Self { shared: Arc::new(shared), reaper: OnceLock::new(), stop: CancellationToken::new() }
+        Self { shared: Arc::new(shared), reaper: Mutex::new(None), stop: CancellationToken::new() }
     }
 
-    /// Starts the task that ends idle sessions, once, from inside the runtime.
-    /// It holds only a weak reference and stops when this is dropped.
+    /// Starts the task that ends idle sessions, from inside the runtime, unless
+    /// it runs already (again if the runtime it ran on is gone). It holds
+    /// only a weak reference and stops when this is dropped.
     pub(super) fn start_reaper(&self) {
-        self.reaper.get_or_init(|| {
-            let shared = Arc::downgrade(&self.shared);
-            let every =
-                (self.shared.idle_timeout / 4).clamp(Duration::from_millis(20), Duration::from_secs(30));
-            tokio::spawn(reap_every(shared, every, self.stop.clone()));
-        });
+        let mut reaper = lock(&self.reaper);
+        if reaper.as_ref().is_some_and(|task| !task.is_finished()) {
+            return;
+        }
+        let shared = Arc::downgrade(&self.shared);
+        let every = (self.shared.idle_timeout / 4).clamp(Duration::from_millis(20), Duration::from_secs(30));
+        *reaper = Some(tokio::spawn(reap_every(shared, every, self.stop.clone())).abort_handle());
     }
 
     /// Stores a new session, making room at the cap by ending the least
@@ -476,6 +480,26 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         sessions.shared.reap();
         assert_eq!(sessions.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_reaper_stops_when_the_sessions_go() {
+        let sessions = Sessions::new(&HttpOptions::default().idle_timeout(Duration::from_millis(40)));
+        let session = sessions.insert(connection()).unwrap();
+        sessions.start_reaper();
+        sessions.start_reaper();
+        let task = lock(&sessions.reaper).clone().unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(session.ended.is_cancelled(), "the reaper ended the idle session");
+        assert!(!task.is_finished());
+        drop(sessions);
+        for _ in 0..100 {
+            if task.is_finished() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the reaper outlived its sessions");
     }
 
     #[test]
