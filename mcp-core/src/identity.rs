@@ -61,3 +61,16 @@ impl Identity {
         needed.iter().map(AsRef::as_ref).filter(|s| !self.has_scope(s)).collect()
     }
 }
+
+/// A response extension by which a service says "this caller lacks scope".
+///
+/// An auth layer in front (such as `mcp-auth`) turns a response carrying it
+/// into `403` with `WWW-Authenticate: Bearer error="insufficient_scope",
+/// scope="…"` (RFC 6750 §3.1). List **every** scope the operation needs, not
+/// only the missing ones, so the client can ask for them in one step (MCP
+/// 2026-07-28, SEP-2350).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InsufficientScope {
+    /// The scopes the operation needs.
+    pub scopes: Vec<String>,
+}
