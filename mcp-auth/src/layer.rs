@@ -1,0 +1,392 @@
+//! The tower layer: serves protected-resource metadata, demands a bearer
+//! token everywhere else, hands the caller's [`Identity`] to the service, and
+//! turns the service's [`InsufficientScope`] into a `403` challenge.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::{Body, HttpBody};
+use bytes::Bytes;
+use http::header::{
+    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
+    ACCESS_CONTROL_MAX_AGE, ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap,
+};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use mcp_core::Identity;
+use mcp_core::identity::InsufficientScope;
+use tower::{Layer, Service};
+
+use crate::challenge::{BearerChallenge, BearerError};
+use crate::error::{ConfigError, TokenError};
+use crate::metadata::{PROTECTED_RESOURCE_WELL_KNOWN, ProtectedResourceMetadata, published_scopes};
+use crate::resource_server::ResourceServer;
+
+/// A boxed, sendable future, as [`TokenVerifier`] returns.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Something that turns a bearer token into an [`Identity`].
+///
+/// [`ResourceServer`] is the built-in one; implement this to guard a service
+/// with tokens checked some other way, and build the layer with
+/// [`AuthLayer::with_verifier`].
+pub trait TokenVerifier: Send + Sync + fmt::Debug + 'static {
+    /// Checks `token` (never log it) and says who presented it.
+    fn verify<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Identity, TokenError>>;
+}
+
+/// Guards any HTTP service with bearer tokens (RFC 6750) and publishes the
+/// protected-resource metadata (RFC 9728).
+///
+/// For each request:
+/// - `GET`/`HEAD`/`OPTIONS` on `/.well-known/oauth-protected-resource` and on
+///   its path-inserted form for the resource (such as
+///   `/.well-known/oauth-protected-resource/mcp`) answer the metadata, with
+///   CORS `*` and no authentication; other methods get `405` with `Allow`.
+/// - Other `/.well-known/` paths and every `OPTIONS` request (CORS preflight)
+///   pass through untouched.
+/// - Everything else needs `Authorization: Bearer <token>`. Without one:
+///   `401` and `WWW-Authenticate: Bearer resource_metadata="…", scope="…"`;
+///   with a bad one: `401 error="invalid_token"`. With a good one, the
+///   caller's [`Identity`] is put into the request extensions.
+/// - When the service's response carries the [`InsufficientScope`]
+///   extension, it is replaced by `403 error="insufficient_scope"` naming
+///   the scopes.
+///
+/// Apply it where it sees the request's full path, such as
+/// `axum::Router::layer`, around a service that expects `http` requests.
+#[derive(Clone, Debug)]
+pub struct AuthLayer {
+    gate: Arc<Gate>,
+}
+
+#[derive(Clone, Debug)]
+struct Gate {
+    verifier: Arc<dyn TokenVerifier>,
+    metadata_body: Bytes,
+    /// Request paths of the metadata, without a trailing slash.
+    metadata_paths: Vec<String>,
+    metadata_url: String,
+    /// Scopes offered in `401` challenges.
+    challenge_scopes: Vec<String>,
+    required_scopes: Vec<String>,
+}
+
+impl AuthLayer {
+    /// The layer for a [`ResourceServer`]: its metadata, its required scopes.
+    pub fn new(resource_server: ResourceServer) -> Self {
+        let metadata = resource_server.protected_resource_metadata().clone();
+        let (url, paths) = resource_server.well_known();
+        let (url, paths) = (url.to_owned(), paths.to_vec());
+        let required = resource_server.required_scopes().to_vec();
+        Self { gate: Arc::new(Gate::new(Arc::new(resource_server), &metadata, url, &paths, required)) }
+    }
+
+    /// A layer with any [`TokenVerifier`], publishing `metadata`.
+    pub fn with_verifier(
+        verifier: impl TokenVerifier,
+        metadata: ProtectedResourceMetadata,
+    ) -> Result<Self, ConfigError> {
+        let url = metadata.metadata_url()?;
+        let paths = metadata.well_known_paths()?;
+        Ok(Self { gate: Arc::new(Gate::new(Arc::new(verifier), &metadata, url, &paths, Vec::new())) })
+    }
+
+    /// Scopes every request needs (`403 insufficient_scope` without them),
+    /// replacing those the resource server was configured with.
+    #[must_use]
+    pub fn with_required_scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
+        Arc::make_mut(&mut self.gate).required_scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The URL of the protected-resource metadata, as sent in challenges.
+    pub fn metadata_url(&self) -> &str {
+        &self.gate.metadata_url
+    }
+}
+
+impl Gate {
+    fn new(
+        verifier: Arc<dyn TokenVerifier>,
+        metadata: &ProtectedResourceMetadata,
+        metadata_url: String,
+        paths: &[String],
+        required_scopes: Vec<String>,
+    ) -> Self {
+        let metadata_body = Bytes::from(serde_json::to_vec(metadata).unwrap_or_default());
+        Self {
+            verifier,
+            metadata_body,
+            metadata_paths: paths.iter().map(|p| p.trim_end_matches('/').to_owned()).collect(),
+            metadata_url,
+            challenge_scopes: published_scopes(metadata.scopes_supported.iter().cloned()),
+            required_scopes,
+        }
+    }
+
+    fn route(&self, method: &Method, path: &str) -> Route {
+        if let Some(rest) = path.strip_prefix(PROTECTED_RESOURCE_WELL_KNOWN)
+            && (rest.is_empty() || rest.starts_with('/'))
+        {
+            // A trailing slash is tolerated.
+            let trimmed = path.trim_end_matches('/');
+            return if self.metadata_paths.iter().any(|p| p == trimmed) {
+                Route::Metadata
+            } else {
+                Route::NotFound
+            };
+        }
+        // Well-known URIs (RFC 8615) are public; preflight comes before auth.
+        if path.starts_with("/.well-known/") || method == Method::OPTIONS {
+            return Route::Pass;
+        }
+        Route::Protected
+    }
+
+    /// RFC 9728 §3.1 / §3.2: the document, without authentication, readable cross-origin.
+    fn metadata_response(&self, method: &Method) -> Response<Body> {
+        const ALLOWED: &str = "GET, HEAD, OPTIONS";
+        let (status, body) = match *method {
+            Method::GET => (StatusCode::OK, Body::from(self.metadata_body.clone())),
+            Method::HEAD => (StatusCode::OK, Body::empty()),
+            Method::OPTIONS => (StatusCode::NO_CONTENT, Body::empty()),
+            _ => (StatusCode::METHOD_NOT_ALLOWED, Body::empty()),
+        };
+        let mut response = Response::new(body);
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        match status {
+            StatusCode::OK => {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                headers.insert(CONTENT_LENGTH, HeaderValue::from(self.metadata_body.len()));
+                headers.insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+            }
+            StatusCode::NO_CONTENT => {
+                headers.insert(ALLOW, HeaderValue::from_static(ALLOWED));
+                headers.insert(ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(ALLOWED));
+                headers.insert(ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("*"));
+                headers.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+            }
+            _ => {
+                headers.insert(ALLOW, HeaderValue::from_static(ALLOWED));
+            }
+        }
+        response
+    }
+
+    fn challenge(&self) -> BearerChallenge {
+        BearerChallenge::new().with_resource_metadata(&self.metadata_url)
+    }
+
+    /// RFC 6750 §3.1: no token at all, so no error code; only where to get one.
+    fn missing(&self) -> Response<Body> {
+        let mut response = self.challenge().with_scope(self.challenge_scopes.iter().cloned()).into_response();
+        let body = serde_json::json!({
+            "error_description": "This resource needs an OAuth 2.0 bearer token in the Authorization header \
+                                  (RFC 6750); the WWW-Authenticate header says where to get one",
+        });
+        *response.body_mut() = Body::from(body.to_string());
+        response
+    }
+
+    fn invalid(&self, error: BearerError, description: &str) -> Response<Body> {
+        self.challenge()
+            .with_error(error)
+            .with_description(description)
+            .with_scope(self.challenge_scopes.iter().cloned())
+            .into_response()
+    }
+
+    /// RFC 6750 §3.1 `insufficient_scope`, naming every scope the operation
+    /// needs (MCP SEP-2350), never `offline_access` (SEP-2207).
+    fn insufficient(&self, needed: &[String]) -> Response<Body> {
+        let scopes = published_scopes(needed.iter().cloned());
+        self.challenge()
+            .with_error(BearerError::InsufficientScope)
+            .with_description(format!("This operation needs the scopes: {}", scopes.join(" ")))
+            .with_scope(scopes)
+            .into_response()
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Route {
+    Metadata,
+    NotFound,
+    Pass,
+    Protected,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Presented<'a> {
+    Missing,
+    Token(&'a str),
+    Malformed,
+    Several,
+}
+
+/// RFC 6750 §2.1: the token only ever comes from `Authorization: Bearer`,
+/// never from the query or the body.
+fn presented(headers: &HeaderMap) -> Presented<'_> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else { return Presented::Missing };
+    if values.next().is_some() {
+        return Presented::Several;
+    }
+    let Ok(value) = value.to_str() else { return Presented::Malformed };
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        // Another scheme (Basic, …) carries no bearer token: treated as none.
+        return Presented::Missing;
+    }
+    let token = rest.trim_matches(' ');
+    if is_b64token(token) { Presented::Token(token) } else { Presented::Malformed }
+}
+
+/// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty() && body.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService { inner, gate: self.gate.clone() }
+    }
+}
+
+/// The service [`AuthLayer`] wraps around `S`.
+#[derive(Clone, Debug)]
+pub struct AuthService<S> {
+    inner: S,
+    gate: Arc<Gate>,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for AuthService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: HttpBody<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<axum::BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Response<Body>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        // The clone that was driven to readiness serves this request.
+        let ready = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, ready);
+        let gate = self.gate.clone();
+        Box::pin(async move {
+            match gate.route(request.method(), request.uri().path()) {
+                Route::Metadata => return Ok(gate.metadata_response(request.method())),
+                Route::NotFound => return Ok(not_found()),
+                Route::Pass => return inner.call(request).await.map(|r| r.map(Body::new)),
+                Route::Protected => {}
+            }
+            let token = match presented(request.headers()) {
+                Presented::Token(token) => token.to_owned(),
+                Presented::Missing => return Ok(gate.missing()),
+                Presented::Malformed => {
+                    let why = "The Authorization header is not a valid Bearer token";
+                    return Ok(gate.invalid(BearerError::InvalidToken, why));
+                }
+                // RFC 6750 §3.1: more than one way of presenting a token is a bad request.
+                Presented::Several => {
+                    let why = "Send exactly one Authorization header";
+                    return Ok(gate.invalid(BearerError::InvalidRequest, why));
+                }
+            };
+            let identity = match gate.verifier.verify(&token).await {
+                Ok(identity) => identity,
+                Err(error) => {
+                    // The reason, never the token; upstream failures were
+                    // logged as warnings where they happened.
+                    tracing::debug!(reason = %error, "mcp-auth: bearer token refused");
+                    return Ok(gate.invalid(BearerError::InvalidToken, error.description()));
+                }
+            };
+            drop(token);
+            if !identity.has_all_scopes(&gate.required_scopes) {
+                return Ok(gate.insufficient(&gate.required_scopes));
+            }
+            request.extensions_mut().insert(identity);
+            let response = inner.call(request).await?;
+            if let Some(needed) = response.extensions().get::<InsufficientScope>() {
+                return Ok(gate.insufficient(&needed.scopes));
+            }
+            Ok(response.map(Body::new))
+        })
+    }
+}
+
+fn not_found() -> Response<Body> {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response.headers_mut().insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for v in values {
+            map.append(AUTHORIZATION, HeaderValue::from_str(v).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn bearer_header_forms() {
+        assert_eq!(presented(&headers(&[])), Presented::Missing);
+        assert_eq!(presented(&headers(&["Bearer abc.def-ghi_~+/=="])), Presented::Token("abc.def-ghi_~+/=="));
+        assert_eq!(presented(&headers(&["bearer abc"])), Presented::Token("abc"));
+        assert_eq!(presented(&headers(&["Basic dXNlcjpwdw=="])), Presented::Missing);
+        assert_eq!(presented(&headers(&["Bearer"])), Presented::Malformed);
+        assert_eq!(presented(&headers(&["Bearer "])), Presented::Malformed);
+        assert_eq!(presented(&headers(&["Bearer a b"])), Presented::Malformed);
+        assert_eq!(presented(&headers(&["Bearer a\"b"])), Presented::Malformed);
+        assert_eq!(presented(&headers(&["Bearer =="])), Presented::Malformed);
+        assert_eq!(presented(&headers(&["Bearer a", "Bearer b"])), Presented::Several);
+    }
+
+    #[derive(Debug)]
+    struct Nobody;
+    impl TokenVerifier for Nobody {
+        fn verify<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Identity, TokenError>> {
+            Box::pin(async { Err(TokenError::Opaque) })
+        }
+    }
+
+    #[test]
+    fn routes() {
+        let metadata = ProtectedResourceMetadata::new("https://mcp.example.com/mcp", "https://idp");
+        let layer = AuthLayer::with_verifier(Nobody, metadata).unwrap();
+        let gate = &layer.gate;
+        let route = |m: Method, p: &str| gate.route(&m, p);
+        assert_eq!(route(Method::GET, "/.well-known/oauth-protected-resource/mcp"), Route::Metadata);
+        assert_eq!(route(Method::GET, "/.well-known/oauth-protected-resource/mcp/"), Route::Metadata);
+        assert_eq!(route(Method::POST, "/.well-known/oauth-protected-resource"), Route::Metadata);
+        assert_eq!(route(Method::GET, "/.well-known/oauth-protected-resource/other"), Route::NotFound);
+        assert_eq!(route(Method::GET, "/.well-known/oauth-protected-resourcex"), Route::Pass);
+        assert_eq!(route(Method::GET, "/.well-known/oauth-authorization-server"), Route::Pass);
+        assert_eq!(route(Method::OPTIONS, "/mcp"), Route::Pass);
+        assert_eq!(route(Method::POST, "/mcp"), Route::Protected);
+        assert_eq!(route(Method::GET, "/anything"), Route::Protected);
+        assert_eq!(layer.metadata_url(), "https://mcp.example.com/.well-known/oauth-protected-resource/mcp");
+    }
+}
