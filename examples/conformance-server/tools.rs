@@ -215,6 +215,14 @@ async fn test_structured_content(#[arg(description = "City name")] city: String)
     Weather { city, temperature_c: 21.5, conditions: "sunny".into() }
 }
 
+/// Echoes a value that modern clients also send in the `Mcp-Param-Custom` header.
+#[tool]
+async fn test_header_param(
+    #[arg(header = "Custom", description = "Mirrored in a header")] value: String,
+) -> String {
+    format!("Header parameter: {value}")
+}
+
 /// Answers after a pause, so a client can reconnect mid-call.
 #[tool]
 async fn test_reconnection() -> &'static str {
@@ -300,6 +308,7 @@ pub(crate) fn register(server: Server) -> Server {
         .tool(test_elicitation_sep1330_enums)
         .tool(test_streaming_elicitation)
         .tool(test_structured_content)
+        .tool(test_header_param)
         .tool(test_reconnection)
         .tool(test_trigger_tool_change)
         .tool(test_trigger_prompt_change)

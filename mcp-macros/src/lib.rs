@@ -32,7 +32,10 @@ use routes::{Handler, prompt_route, resource_route, tool_route};
 /// Parameters are tool arguments, except extractors (`Context`, `State<T>`,
 /// `Identity`, `Option<Identity>`, `CancellationToken`, or any parameter marked
 /// `#[extract]`). Describe an argument with `#[arg(description = "...")]` and
-/// rename its JSON property with `#[arg(rename = "...")]`.
+/// rename its JSON property with `#[arg(rename = "...")]`. `#[arg(header =
+/// "Region")]` marks a string, integer or boolean argument as `x-mcp-header`:
+/// modern clients mirror it in an `Mcp-Param-Region` header, which the HTTP
+/// transport checks against the body.
 ///
 /// The function becomes a unit struct of the same name (pass it to
 /// `Server::tool`), and its body stays callable as `name::call(...)`. As with

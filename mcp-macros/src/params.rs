@@ -13,7 +13,7 @@ use crate::options::doc_text;
 const EXTRACTORS: [&str; 5] = ["Context", "State", "Identity", "CancellationToken", "Extension"];
 
 pub(crate) enum Param {
-    Argument { ident: Ident, ty: Type, doc: Option<String>, rename: Option<LitStr> },
+    Argument { ident: Ident, ty: Type, doc: Option<String>, rename: Option<LitStr>, header: Option<LitStr> },
     Extractor { ty: Type },
 }
 
@@ -66,6 +66,7 @@ pub(crate) fn take_params(sig: &mut Signature) -> syn::Result<Params> {
         };
         let doc = doc_text(&typed.attrs);
         let mut rename = None;
+        let mut header = None;
         let mut description = None;
         let mut forced_extractor = false;
         for attr in &typed.attrs {
@@ -77,8 +78,24 @@ pub(crate) fn take_params(sig: &mut Signature) -> syn::Result<Params> {
                         description = Some(meta.value()?.parse::<LitStr>()?.value());
                     } else if meta.path.is_ident("rename") {
                         rename = Some(meta.value()?.parse::<LitStr>()?);
+                    } else if meta.path.is_ident("header") {
+                        let name = meta.value()?.parse::<LitStr>()?;
+                        let valid = !name.value().is_empty()
+                            && name
+                                .value()
+                                .bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+                        if !valid {
+                            return Err(syn::Error::new_spanned(
+                                name,
+                                "a header name must be an RFC 9110 token",
+                            ));
+                        }
+                        header = Some(name);
                     } else {
-                        return Err(meta.error("unknown #[arg] option; expected description or rename"));
+                        return Err(
+                            meta.error("unknown #[arg] option; expected description, rename or header")
+                        );
                     }
                     Ok(())
                 })?;
@@ -98,7 +115,7 @@ pub(crate) fn take_params(sig: &mut Signature) -> syn::Result<Params> {
                 "tool arguments need a plain name; it names the JSON property",
             ));
         };
-        list.push(Param::Argument { ident: pat.ident.clone(), ty, doc: description.or(doc), rename });
+        list.push(Param::Argument { ident: pat.ident.clone(), ty, doc: description.or(doc), rename, header });
     }
     Ok(Params { has_receiver, list })
 }
@@ -108,8 +125,15 @@ impl Params {
         &self,
     ) -> impl Iterator<Item = (&Ident, &Type, &Option<String>, &Option<LitStr>)> {
         self.list.iter().filter_map(|p| match p {
-            Param::Argument { ident, ty, doc, rename } => Some((ident, ty, doc, rename)),
+            Param::Argument { ident, ty, doc, rename, .. } => Some((ident, ty, doc, rename)),
             Param::Extractor { .. } => None,
+        })
+    }
+
+    fn header_of(&self, ident: &Ident) -> Option<&LitStr> {
+        self.list.iter().find_map(|p| match p {
+            Param::Argument { ident: i, header, .. } if i == ident => header.as_ref(),
+            _ => None,
         })
     }
 
@@ -119,7 +143,12 @@ impl Params {
             let doc = doc.as_ref().map(|d| quote!(#[doc = #d]));
             let rename = rename.as_ref().map(|r| quote!(#[serde(rename = #r)]));
             let default = crate::params::option_inner(ty).map(|_| quote!(#[serde(default)]));
-            quote_spanned!(ty.span()=> #doc #rename #default #ident: #ty)
+            // `x-mcp-header`: clients mirror the argument in `Mcp-Param-<name>` (2026-07-28).
+            let header = with_schema
+                .then(|| self.header_of(ident))
+                .flatten()
+                .map(|h| quote!(#[schemars(extend("x-mcp-header" = #h))]));
+            quote_spanned!(ty.span()=> #doc #rename #default #header #ident: #ty)
         });
         let schema_derive = with_schema.then(|| quote!(::mcp_server::__private::schemars::JsonSchema,));
         let schema_crate =

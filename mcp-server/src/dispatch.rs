@@ -492,6 +492,35 @@ fn parse_required<T: DeserializeOwned>(params: Option<Value>) -> Result<T, McpEr
     serde_json::from_value(params).map_err(|e| McpError::invalid_params(e.to_string()))
 }
 
+impl Server {
+    /// When `who` lacks a scope that `method` on its target needs: every scope
+    /// the target needs (so the client can ask for all of them at once,
+    /// SEP-2350). Transports with an auth layer answer this with 403 before
+    /// running anything.
+    pub(crate) fn scope_challenge(
+        &self,
+        method: &str,
+        params: Option<&Value>,
+        who: &Identity,
+    ) -> Option<Vec<String>> {
+        let key = |k: &str| params.and_then(|p| p.get(k)).and_then(Value::as_str);
+        let registry = self.registry();
+        let scopes: Vec<String> = match method {
+            methods::TOOLS_CALL => registry.tools.get(key("name")?)?.scopes.clone(),
+            methods::PROMPTS_GET => registry.prompts.get(key("name")?)?.scopes.clone(),
+            methods::RESOURCES_READ => {
+                let uri = key("uri")?;
+                match registry.resources.get(uri) {
+                    Some(route) => route.scopes.clone(),
+                    None => registry.templates.iter().find(|r| r.match_uri(uri).is_some())?.scopes.clone(),
+                }
+            }
+            _ => return None,
+        };
+        (!who.has_all_scopes(&scopes)).then_some(scopes)
+    }
+}
+
 /// Whether `who` may see and use something needing `scopes`. Without an
 /// identity (auth off) everything is allowed.
 fn allowed(who: Option<&Identity>, scopes: &[String]) -> bool {

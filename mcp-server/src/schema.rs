@@ -48,6 +48,74 @@ pub(crate) fn object_output_schema(mut schema: JsonObject) -> (JsonObject, bool)
     (wrapped, true)
 }
 
+/// The JSON type of a tool argument mirrored in a header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeaderParamKind {
+    String,
+    Integer,
+    Boolean,
+}
+
+/// A tool argument the client mirrors in an `Mcp-Param-{header}` header
+/// (`x-mcp-header`, 2026-07-28), so intermediaries can route on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HeaderParam {
+    /// The header suffix as declared.
+    pub(crate) header: String,
+    /// The chain of `properties` keys leading to the argument.
+    pub(crate) path: Vec<String>,
+    pub(crate) kind: HeaderParamKind,
+}
+
+/// RFC 9110 `tchar`.
+fn is_token(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// The `x-mcp-header` arguments of an input schema. Declarations that break
+/// the spec's rules (not an RFC 9110 token, duplicate ignoring case, not a
+/// string/integer/boolean) are left out with a warning.
+pub(crate) fn header_params(schema: &JsonObject) -> Vec<HeaderParam> {
+    let mut found = Vec::new();
+    collect_header_params(schema, &mut Vec::new(), &mut found);
+    let mut valid: Vec<HeaderParam> = Vec::new();
+    for param in found {
+        let duplicate = valid.iter().any(|p| p.header.eq_ignore_ascii_case(&param.header));
+        if !is_token(&param.header) || duplicate {
+            tracing::warn!(header = %param.header, "ignoring an invalid or duplicate x-mcp-header declaration");
+            continue;
+        }
+        valid.push(param);
+    }
+    valid
+}
+
+fn collect_header_params(schema: &JsonObject, path: &mut Vec<String>, out: &mut Vec<HeaderParam>) {
+    // Only chains of `properties` count: never items, combinators, conditionals or $ref.
+    let Some(Value::Object(properties)) = schema.get("properties") else { return };
+    for (name, property) in properties {
+        let Value::Object(property) = property else { continue };
+        path.push(name.clone());
+        if let Some(header) = property.get("x-mcp-header").and_then(Value::as_str) {
+            let kind = match property.get("type").and_then(Value::as_str) {
+                Some("string") => Some(HeaderParamKind::String),
+                Some("integer") => Some(HeaderParamKind::Integer),
+                Some("boolean") => Some(HeaderParamKind::Boolean),
+                _ => None,
+            };
+            match kind {
+                Some(kind) => out.push(HeaderParam { header: header.to_owned(), path: path.clone(), kind }),
+                None => tracing::warn!(
+                    header,
+                    "x-mcp-header is only allowed on string, integer or boolean arguments"
+                ),
+            }
+        }
+        collect_header_params(property, path, out);
+        path.pop();
+    }
+}
+
 /// Checks call arguments against a tool's input schema. External references
 /// are never fetched: the validator is built without any network resolver.
 #[derive(Debug)]
@@ -117,6 +185,21 @@ mod tests {
         assert_eq!(schema["properties"]["result"]["type"], "integer");
         let (_, wrapped) = object_output_schema(input_schema_for::<Args>());
         assert!(!wrapped);
+    }
+
+    #[test]
+    fn header_params_follow_properties_only_and_valid_names() {
+        let schema = json!({"type": "object", "properties": {
+            "region": {"type": "string", "x-mcp-header": "Region"},
+            "again": {"type": "string", "x-mcp-header": "region"},
+            "ratio": {"type": "number", "x-mcp-header": "Ratio"},
+            "bad": {"type": "string", "x-mcp-header": "Bad Name"},
+            "nested": {"type": "object", "properties": {"id": {"type": "integer", "x-mcp-header": "Id"}}},
+            "list": {"type": "array", "items": {"type": "string", "x-mcp-header": "Item"}},
+        }});
+        let params = header_params(schema.as_object().unwrap());
+        let names: Vec<_> = params.iter().map(|p| (p.header.as_str(), p.path.join("."))).collect();
+        assert_eq!(names, [("Region", "region".to_string()), ("Id", "nested.id".to_string())]);
     }
 
     #[test]

@@ -56,11 +56,34 @@ impl Server {
         let cli = CommandLine::parse(std::env::args().skip(1))?;
         let config = cli.load()?;
         if cli.print_config {
-            let text = serde_json::to_string_pretty(&config).map_err(io::Error::other)?;
+            let mut effective = serde_json::to_value(&config).map_err(io::Error::other)?;
+            mask_secrets(&mut effective);
+            let text = serde_json::to_string_pretty(&effective).map_err(io::Error::other)?;
             println!("{text}");
             return Ok(());
         }
         self.serve(config).await
+    }
+}
+
+/// Replaces the value of every key naming a secret (`client_secret`,
+/// `secret`, `password`, `private_key`…) so printed configuration leaks nothing.
+fn mask_secrets(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                let key = key.to_ascii_lowercase();
+                if ["secret", "password", "private_key", "token"].iter().any(|s| key.contains(s))
+                    && !v.is_null()
+                {
+                    *v = serde_json::Value::String("***".into());
+                } else {
+                    mask_secrets(v);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(mask_secrets),
+        _ => {}
     }
 }
 
@@ -116,5 +139,20 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printed_configuration_hides_secrets() {
+        let mut value = serde_json::json!({"auth": {"resource_server": {"introspection": {
+            "client_id": "rs", "client_secret": "hunter2"}}}, "server": {"bind": "127.0.0.1:1"}});
+        mask_secrets(&mut value);
+        assert_eq!(value["auth"]["resource_server"]["introspection"]["client_secret"], "***");
+        assert_eq!(value["auth"]["resource_server"]["introspection"]["client_id"], "rs");
+        assert_eq!(value["server"]["bind"], "127.0.0.1:1");
     }
 }

@@ -349,6 +349,11 @@ impl Server {
         }
     }
 
+    /// The route of a tool.
+    pub(crate) fn tool_route(&self, name: &str) -> Option<Arc<ToolRoute>> {
+        self.registry().tools.get(name).cloned()
+    }
+
     /// Whether a tool by this name exists.
     pub fn has_tool(&self, name: &str) -> bool {
         self.registry().tools.contains(name)

@@ -29,7 +29,7 @@ use serde_json::Value;
 
 use crate::BoxFuture;
 use crate::context::Context;
-use crate::schema::{self, ArgumentValidator};
+use crate::schema::{self, ArgumentValidator, HeaderParam};
 
 /// One call of a tool, handed to its handler.
 #[derive(Debug)]
@@ -79,6 +79,7 @@ pub struct ToolRoute {
     wraps_output: bool,
     handler: Arc<ToolFn>,
     validator: Arc<OnceLock<ArgumentValidator>>,
+    header_params: Arc<OnceLock<Vec<HeaderParam>>>,
 }
 
 impl std::fmt::Debug for ToolRoute {
@@ -116,6 +117,7 @@ impl ToolRoute {
             wraps_output: false,
             handler: Arc::new(handler),
             validator: Arc::new(OnceLock::new()),
+            header_params: Arc::new(OnceLock::new()),
         }
     }
 
@@ -179,6 +181,11 @@ impl ToolRoute {
     /// The definition shown by `tools/list`.
     pub fn definition(&self) -> &Tool {
         &self.definition
+    }
+
+    /// The arguments mirrored in `Mcp-Param-*` headers.
+    pub(crate) fn header_params(&self) -> &[HeaderParam] {
+        self.header_params.get_or_init(|| schema::header_params(&self.definition.input_schema))
     }
 
     /// The scopes a caller needs.

@@ -8,8 +8,8 @@ use http::{HeaderName, Method, StatusCode};
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 
-use super::LegacySse;
 use super::guard::{HostOriginGuardLayer, HostOriginPolicy};
+use super::{HttpOptions, LegacySse, StreamableHttp};
 use crate::config::{Config, ConfigError};
 use crate::server::Server;
 
@@ -47,18 +47,70 @@ impl Server {
     pub(crate) fn http_app_parts(&self, config: &Config) -> Result<(Router, Option<LegacySse>), ConfigError> {
         let bound = config.bind_addr()?;
         let policy = HostOriginPolicy::from_config(config, bound);
-        let endpoint = self.streamable_http();
+        let options = HttpOptions::default()
+            .idle_timeout(Duration::from_secs(config.sessions.idle_timeout_secs.max(1)))
+            .max_sessions(config.sessions.max_sessions)
+            .max_body_bytes(config.http.max_body_bytes);
+        let endpoint = StreamableHttp::with_options(self.clone(), options);
         let mut app = Router::new().route_service(&config.server.path, endpoint);
         let legacy = config.http.legacy_sse.then(|| self.legacy_sse());
         if let Some(legacy) = &legacy {
             // Merged before the layers, so the guard and CORS cover it too.
             app = app.merge(legacy.router());
         }
+        // Auth sits inside the guard, the timeout and CORS, so preflight is answered before it.
+        let app = match auth_layer(config)? {
+            Some(layer) => app.layer(layer),
+            None => app,
+        };
         let timeout = Duration::from_secs(config.http.request_timeout_secs.max(1));
         let app = app
             .layer(HostOriginGuardLayer::new(policy))
             .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
             .layer(cors_layer());
         Ok((app, legacy))
+    }
+}
+
+/// The auth layer `[auth] mode` asks for: `"none"` (the default) or
+/// `"resource_server"` (bearer tokens from `[auth.resource_server] issuer`).
+fn auth_layer(config: &Config) -> Result<Option<mcp_auth::AuthLayer>, ConfigError> {
+    let mode = match config.auth.get("mode") {
+        None => "none",
+        Some(toml::Value::String(mode)) => mode.as_str(),
+        Some(other) => {
+            return Err(ConfigError::Value {
+                key: "auth.mode",
+                message: format!("{other:?} must be a string"),
+            });
+        }
+    };
+    match mode {
+        "none" => Ok(None),
+        "resource_server" => {
+            let canonical = config.endpoint_url().ok_or_else(|| ConfigError::Value {
+                key: "server.public_url",
+                message: "auth mode \"resource_server\" needs the canonical URL: set server.public_url \
+                          (MCP_SERVER__PUBLIC_URL), e.g. \"https://mcp.example.com\""
+                    .into(),
+            })?;
+            let section = config
+                .auth
+                .get("resource_server")
+                .cloned()
+                .unwrap_or_else(|| toml::Value::Table(toml::Table::new()));
+            let rs_config: mcp_auth::ResourceServerConfig =
+                section.try_into().map_err(|e: toml::de::Error| ConfigError::Invalid {
+                    origin: Some("[auth.resource_server]".into()),
+                    message: e.message().to_owned(),
+                })?;
+            let server = mcp_auth::ResourceServer::new(rs_config, &canonical)
+                .map_err(|e| ConfigError::Value { key: "auth.resource_server", message: e.to_string() })?;
+            Ok(Some(server.layer()))
+        }
+        other => Err(ConfigError::Value {
+            key: "auth.mode",
+            message: format!("{other:?} is not a mode; use \"none\" or \"resource_server\""),
+        }),
     }
 }

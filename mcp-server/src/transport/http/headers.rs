@@ -9,6 +9,7 @@ use mcp_core::{McpError, ProtocolVersion, meta};
 use serde_json::Value;
 
 use crate::dispatch::{ModernMeta, modern_meta, request_meta};
+use crate::schema::{HeaderParam, HeaderParamKind};
 
 pub(super) const PROTOCOL_VERSION: &str = "mcp-protocol-version";
 pub(super) const SESSION_ID: &str = "mcp-session-id";
@@ -103,6 +104,46 @@ fn check_name(headers: &HeaderMap, request: &Request) -> Result<(), McpError> {
     Ok(())
 }
 
+/// Checks the `Mcp-Param-*` headers of a `tools/call` against the arguments
+/// (SPEC §3.1): an argument present in the body needs its header, with an
+/// equal value (base64 sentinel decoded; integers compared numerically); an
+/// absent or null argument needs none.
+pub(super) fn check_params(
+    headers: &HeaderMap,
+    arguments: Option<&Value>,
+    params: &[HeaderParam],
+) -> Result<(), McpError> {
+    for param in params {
+        let body = param.path.iter().try_fold(arguments, |v, key| Some(v?.get(key)));
+        let Some(body) = body.flatten().filter(|v| !v.is_null()) else { continue };
+        let name = format!("mcp-param-{}", param.header);
+        let raw = value(headers, &name)?.ok_or_else(|| {
+            McpError::HeaderMismatch(format!("the Mcp-Param-{} header is missing", param.header))
+        })?;
+        let sent = decode_sentinel(raw).ok_or_else(|| {
+            McpError::HeaderMismatch(format!(
+                "the Mcp-Param-{} header has an invalid base64 value",
+                param.header
+            ))
+        })?;
+        let matches = match param.kind {
+            HeaderParamKind::String => body.as_str() == Some(sent.as_str()),
+            HeaderParamKind::Boolean => body.as_bool().map(|b| b.to_string()) == Some(sent.clone()),
+            HeaderParamKind::Integer => {
+                let number: Option<f64> = sent.parse().ok();
+                number.is_some_and(|n| body.as_f64() == Some(n))
+            }
+        };
+        if !matches {
+            return Err(McpError::HeaderMismatch(format!(
+                "Mcp-Param-{} header {sent:?} differs from the argument {body}",
+                param.header
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Decodes the `=?base64?…?=` form of a header value; other values are
 /// returned as they are. `None` when the encoded form is invalid.
 pub(super) fn decode_sentinel(raw: &str) -> Option<String> {
@@ -116,6 +157,34 @@ pub(super) fn decode_sentinel(raw: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn param_headers_must_match_present_arguments() {
+        let params = [
+            HeaderParam {
+                header: "Region".into(),
+                path: vec!["region".into()],
+                kind: HeaderParamKind::String,
+            },
+            HeaderParam {
+                header: "Count".into(),
+                path: vec!["count".into()],
+                kind: HeaderParamKind::Integer,
+            },
+        ];
+        let mut headers = HeaderMap::new();
+        headers.insert("mcp-param-region", "=?base64?SGVsbG8=?=".parse().unwrap());
+        headers.insert("mcp-param-count", "42.0".parse().unwrap());
+        let args = serde_json::json!({"region": "Hello", "count": 42});
+        assert!(check_params(&headers, Some(&args), &params).is_ok());
+        let args = serde_json::json!({"region": "Bye", "count": 42});
+        assert!(check_params(&headers, Some(&args), &params).is_err());
+        let absent = serde_json::json!({"region": "Hello", "count": null});
+        headers.remove("mcp-param-count");
+        assert!(check_params(&headers, Some(&absent), &params).is_ok(), "null arguments need no header");
+        headers.insert("mcp-param-region", "=?base64?SGVsbG8?=".parse().unwrap());
+        assert!(check_params(&headers, Some(&absent), &params).is_err(), "bad padding is refused");
+    }
 
     #[test]
     fn sentinel_values_are_decoded() {

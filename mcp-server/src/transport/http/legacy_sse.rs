@@ -35,15 +35,13 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{NestedPath, State};
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use http::{HeaderValue, Request, Response, StatusCode, header};
 use mcp_core::error::codes;
 use mcp_core::jsonrpc::{Incoming, Message, parse};
 use tokio::sync::{broadcast, mpsc};
@@ -51,6 +49,7 @@ use tokio::time::{Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use super::MAX_BODY_BYTES;
+use super::common::{caller, insufficient_scope, is_json, new_session_id, read_body, same_principal};
 use super::reply::{self, OUTBOUND_CAPACITY};
 use crate::connection::Connection;
 use crate::server::{Change, Server};
@@ -304,7 +303,7 @@ impl Drop for EndOnDrop {
 async fn open_stream(State(this): State<LegacySse>, request: Request<Body>) -> Response<Body> {
     let (outbound, receiver) = mpsc::channel(OUTBOUND_CAPACITY);
     let session = SseSession {
-        connection: Connection::new(this.server.clone(), None),
+        connection: Connection::new(this.server.clone(), caller(request.extensions())),
         outbound,
         ended: CancellationToken::new(),
     };
@@ -395,13 +394,16 @@ async fn post_message(State(this): State<LegacySse>, request: Request<Body>) -> 
         let text = "Bad Request: the sessionId query parameter is required";
         return reply::error(StatusCode::BAD_REQUEST, None, codes::INVALID_REQUEST, text);
     };
-    let Some(session) = this.sessions.get(id) else {
+    let who = caller(&parts.extensions);
+    let session =
+        this.sessions.get(id).filter(|s| same_principal(s.connection.identity.as_deref(), who.as_deref()));
+    let Some(session) = session else {
         return reply::error(StatusCode::NOT_FOUND, None, codes::INVALID_REQUEST, "Session not found");
     };
     if !is_json(&parts.headers) {
         return reply::status(StatusCode::UNSUPPORTED_MEDIA_TYPE);
     }
-    let bytes = match read_body(&parts.headers, body).await {
+    let bytes = match read_body(&parts.headers, body, MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,
         Err(response) => return response,
     };
@@ -417,6 +419,12 @@ async fn post_message(State(this): State<LegacySse>, request: Request<Body>) -> 
     };
     match message {
         Message::Request(request) => {
+            if let Some(who) = &who
+                && let Some(scopes) =
+                    this.server.scope_challenge(&request.method, request.params.as_ref(), who)
+            {
+                return insufficient_scope(Some(request.id), scopes);
+            }
             let SseSession { connection, outbound, ended } = session;
             tokio::spawn(async move {
                 let handling = async {
@@ -446,43 +454,9 @@ fn session_param(query: Option<&str>) -> Option<&str> {
         .find_map(|(key, value)| (key == SESSION_PARAM && !value.is_empty()).then_some(value))
 }
 
-/// `Content-Type: application/json`, parameters (charset) allowed.
-fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
-}
-
-/// The body, at most [`MAX_BODY_BYTES`]; 413 beyond.
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Response<Body>> {
-    let declared =
-        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return Err(reply::status(StatusCode::PAYLOAD_TOO_LARGE));
-    }
-    match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(reply::status(StatusCode::PAYLOAD_TOO_LARGE))
-        }
-        Err(_) => Err(reply::status(StatusCode::BAD_REQUEST)),
-    }
-}
-
 /// An SSE event named `name` whose data is one line.
 fn event(name: &str, data: &str) -> Bytes {
     Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
-}
-
-/// 32 random bytes as lowercase hex.
-fn new_session_id() -> String {
-    let bytes: [u8; 32] = rand::random();
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 #[cfg(test)]

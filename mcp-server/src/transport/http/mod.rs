@@ -26,6 +26,7 @@
 //! ```
 
 mod app;
+mod common;
 mod event_store;
 mod guard;
 mod headers;

@@ -5,32 +5,33 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use mcp_core::error::codes;
 use mcp_core::jsonrpc::{ErrorObject, ErrorResponse, FramingError, Incoming, Message, RequestId, parse};
 use mcp_core::types::methods;
-use mcp_core::{McpError, ProtocolVersion};
+use mcp_core::{Identity, McpError, ProtocolVersion};
 use tokio::sync::mpsc;
 
+use super::common::{caller, insufficient_scope, is_json, read_body, same_principal};
 use super::headers::{self, SESSION_ID};
 use super::reply::{self, OUTBOUND_CAPACITY, Running};
 use super::sessions::OpenSession;
-use super::{Inner, MAX_BODY_BYTES, listen};
+use super::{Inner, listen};
 use crate::connection::Connection;
 
 /// Handles a POST to the endpoint.
 pub(super) async fn handle(inner: &Inner, request: Request<Body>) -> Response<Body> {
     let (parts, body) = request.into_parts();
+    let who = caller(&parts.extensions);
     if !is_json(&parts.headers) {
         return reply::status(StatusCode::UNSUPPORTED_MEDIA_TYPE);
     }
-    let bytes = match read_body(&parts.headers, body).await {
+    let bytes = match read_body(&parts.headers, body, inner.options.max_body_bytes).await {
         Ok(bytes) => bytes,
         Err(response) => return response,
     };
     let message = match parse(&bytes) {
         Ok(Incoming::Single(message)) => message,
-        Ok(Incoming::Batch(items)) => return batch(inner, &parts.headers, items).await,
+        Ok(Incoming::Batch(items)) => return batch(inner, &parts.headers, items, who).await,
         Err(e) => return reply::json(StatusCode::BAD_REQUEST, &Message::Error(e.to_response())),
     };
     let params = match &message {
@@ -39,33 +40,9 @@ pub(super) async fn handle(inner: &Inner, request: Request<Body>) -> Response<Bo
         _ => None,
     };
     if headers::is_modern(&parts.headers, params) {
-        modern(inner, &parts.headers, message).await
+        modern(inner, &parts.headers, message, who).await
     } else {
-        legacy(inner, &parts.headers, message).await
-    }
-}
-
-/// `Content-Type: application/json`, parameters (charset) allowed.
-fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
-}
-
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<bytes::Bytes, Response<Body>> {
-    let declared =
-        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return Err(reply::status(StatusCode::PAYLOAD_TOO_LARGE));
-    }
-    match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(reply::status(StatusCode::PAYLOAD_TOO_LARGE))
-        }
-        Err(_) => Err(reply::status(StatusCode::BAD_REQUEST)),
+        legacy(inner, &parts.headers, message, who).await
     }
 }
 
@@ -84,7 +61,12 @@ fn modern_status(message: &Message) -> StatusCode {
 }
 
 /// A stateless 2026-07-28 message.
-async fn modern(inner: &Inner, headers: &HeaderMap, message: Message) -> Response<Body> {
+async fn modern(
+    inner: &Inner,
+    headers: &HeaderMap,
+    message: Message,
+    who: Option<Arc<Identity>>,
+) -> Response<Body> {
     let request = match message {
         Message::Request(request) => request,
         Message::Notification(_) => return reply::status(StatusCode::ACCEPTED),
@@ -98,12 +80,19 @@ async fn modern(inner: &Inner, headers: &HeaderMap, message: Message) -> Respons
         let body = mcp_core::jsonrpc::ErrorResponse::new(Some(request.id), error);
         return reply::json(StatusCode::BAD_REQUEST, &Message::Error(body));
     }
+    if let Err(e) = check_header_params(inner, headers, &request) {
+        let body = ErrorResponse::new(Some(request.id), e.to_error_object(ProtocolVersion::LATEST));
+        return reply::json(StatusCode::BAD_REQUEST, &Message::Error(body));
+    }
+    if let Some(refusal) = scope_refusal(inner, &request, who.as_deref()) {
+        return refusal;
+    }
     if request.method == methods::SUBSCRIPTIONS_LISTEN {
         return listen::handle(&inner.server, request, inner.options.keep_alive);
     }
     // A fresh connection per request: nothing is shared between requests, and
     // closing it cancels exactly this one.
-    let connection = Connection::new(inner.server.clone(), None);
+    let connection = Connection::new(inner.server.clone(), who);
     let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
     let id = request.id.clone();
     let handling = {
@@ -114,7 +103,12 @@ async fn modern(inner: &Inner, headers: &HeaderMap, message: Message) -> Respons
 }
 
 /// A legacy (session) message.
-async fn legacy(inner: &Inner, headers: &HeaderMap, message: Message) -> Response<Body> {
+async fn legacy(
+    inner: &Inner,
+    headers: &HeaderMap,
+    message: Message,
+    who: Option<Arc<Identity>>,
+) -> Response<Body> {
     let id = match &message {
         Message::Request(r) => Some(r.id.clone()),
         _ => None,
@@ -124,16 +118,19 @@ async fn legacy(inner: &Inner, headers: &HeaderMap, message: Message) -> Respons
     }
     let message = match message {
         Message::Request(request) if request.method == methods::INITIALIZE => {
-            return initialize(inner, request).await;
+            return initialize(inner, request, who).await;
         }
         other => other,
     };
-    let session = match session(inner, headers, id) {
+    let session = match session(inner, headers, id, who.as_deref()) {
         Ok(session) => session,
         Err(refusal) => return *refusal,
     };
     match message {
         Message::Request(request) => {
+            if let Some(refusal) = scope_refusal(inner, &request, who.as_deref()) {
+                return refusal;
+            }
             // Legacy: a closed stream is not a cancellation (SPEC §3.2).
             reply::legacy_request(&inner.options, session, request, accepts_sse(headers)).await
         }
@@ -166,14 +163,48 @@ fn session(
     inner: &Inner,
     headers: &HeaderMap,
     id: Option<RequestId>,
+    who: Option<&Identity>,
 ) -> Result<Arc<OpenSession>, Box<Response<Body>>> {
     let Some(session_id) = headers::session_id(headers) else {
         let text = "Bad Request: Mcp-Session-Id header is required";
         return Err(Box::new(reply::error(StatusCode::BAD_REQUEST, id, codes::INVALID_REQUEST, text)));
     };
-    inner.sessions.get(&session_id).ok_or_else(|| {
-        Box::new(reply::error(StatusCode::NOT_FOUND, id, codes::INVALID_REQUEST, "Session not found"))
-    })
+    // Another caller's session is answered as if it did not exist.
+    inner
+        .sessions
+        .get(&session_id)
+        .filter(|s| same_principal(s.connection.identity.as_deref(), who))
+        .ok_or_else(|| {
+            Box::new(reply::error(StatusCode::NOT_FOUND, id, codes::INVALID_REQUEST, "Session not found"))
+        })
+}
+
+/// 403 before anything runs when the caller lacks a scope the target needs.
+fn scope_refusal(
+    inner: &Inner,
+    request: &mcp_core::jsonrpc::Request,
+    who: Option<&Identity>,
+) -> Option<Response<Body>> {
+    let scopes = inner.server.scope_challenge(&request.method, request.params.as_ref(), who?)?;
+    Some(insufficient_scope(Some(request.id.clone()), scopes))
+}
+
+/// The `Mcp-Param-*` headers of a modern `tools/call` (SPEC §3.1).
+fn check_header_params(
+    inner: &Inner,
+    headers: &HeaderMap,
+    request: &mcp_core::jsonrpc::Request,
+) -> Result<(), McpError> {
+    if request.method != methods::TOOLS_CALL {
+        return Ok(());
+    }
+    let params = request.params.as_ref();
+    let Some(route) =
+        params.and_then(|p| p.get("name")).and_then(|n| n.as_str()).and_then(|n| inner.server.tool_route(n))
+    else {
+        return Ok(()); // An unknown tool is the handler's -32602.
+    };
+    headers::check_params(headers, params.and_then(|p| p.get("arguments")), route.header_params())
 }
 
 /// Whether the client takes an SSE answer: `Accept` is absent or names
@@ -192,9 +223,13 @@ fn accepts_sse(headers: &HeaderMap) -> bool {
 /// `initialize` opens a session; its id goes back in `Mcp-Session-Id`. At
 /// the session cap the least recently used idle session makes room; when all
 /// are busy the answer is 503 with a JSON-RPC error.
-async fn initialize(inner: &Inner, request: mcp_core::jsonrpc::Request) -> Response<Body> {
+async fn initialize(
+    inner: &Inner,
+    request: mcp_core::jsonrpc::Request,
+    who: Option<Arc<Identity>>,
+) -> Response<Body> {
     let id = request.id.clone();
-    let connection = Connection::new(inner.server.clone(), None);
+    let connection = Connection::new(inner.server.clone(), who);
     let (tx, _rx) = mpsc::channel(1);
     let Some(answer) = connection.handle_request(request, tx).await else {
         return reply::status(StatusCode::NO_CONTENT);
@@ -225,6 +260,7 @@ async fn batch(
     inner: &Inner,
     headers: &HeaderMap,
     items: Vec<Result<Message, FramingError>>,
+    who: Option<Arc<Identity>>,
 ) -> Response<Body> {
     let refuse = || {
         let text = "Invalid Request: batches are only accepted in sessions that negotiated 2025-03-26";
@@ -234,7 +270,11 @@ async fn batch(
         return refuse();
     }
     let Some(session_id) = headers::session_id(headers) else { return refuse() };
-    let Some(session) = inner.sessions.get(&session_id) else {
+    let session = inner
+        .sessions
+        .get(&session_id)
+        .filter(|s| same_principal(s.connection.identity.as_deref(), who.as_deref()));
+    let Some(session) = session else {
         return reply::error(StatusCode::NOT_FOUND, None, codes::INVALID_REQUEST, "Session not found");
     };
     if !session.connection.allows_batching() {

@@ -2,7 +2,6 @@
 //! a cap on how many are open, and a background task that reaps idle ones.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
@@ -13,6 +12,7 @@ use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::common::new_session_id;
 use super::event_store::{EventStore, InMemoryEventStore, new_stream_id};
 use crate::connection::Connection;
 
@@ -62,6 +62,8 @@ pub struct HttpOptions {
     /// How often a silent SSE stream gets a `:` comment line, so proxies keep
     /// it open and a vanished client is noticed. 15 s by default; `None` for never.
     pub keep_alive: Option<Duration>,
+    /// Largest accepted POST body, in bytes; larger ones get 413. 4 MiB by default.
+    pub max_body_bytes: usize,
     /// Where events of legacy streams are kept for resumption. An
     /// [`InMemoryEventStore`] with its default bounds unless replaced.
     pub event_store: Arc<dyn EventStore>,
@@ -76,6 +78,7 @@ impl Default for HttpOptions {
             json_window: Duration::from_millis(50),
             close_streams_after: None,
             keep_alive: Some(Duration::from_secs(15)),
+            max_body_bytes: super::MAX_BODY_BYTES,
             event_store: Arc::new(InMemoryEventStore::default()),
         }
     }
@@ -121,6 +124,13 @@ impl HttpOptions {
     #[must_use]
     pub fn keep_alive(mut self, every: Option<Duration>) -> Self {
         self.keep_alive = every;
+        self
+    }
+
+    /// Sets [`max_body_bytes`](Self::max_body_bytes).
+    #[must_use]
+    pub fn max_body_bytes(mut self, limit: usize) -> Self {
+        self.max_body_bytes = limit.max(1);
         self
     }
 
@@ -418,15 +428,6 @@ impl Drop for Sessions {
         self.stop.cancel();
         self.shared.end_all();
     }
-}
-
-/// 32 random bytes as lowercase hex: visible ASCII, unguessable.
-fn new_session_id() -> String {
-    let bytes: [u8; 32] = rand::random();
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,102 @@
+//! Small pieces both HTTP endpoints (Streamable HTTP and HTTP+SSE) share.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::{HeaderMap, Response, StatusCode, header};
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use mcp_core::Identity;
+use mcp_core::error::codes;
+use mcp_core::identity::InsufficientScope;
+use mcp_core::jsonrpc::RequestId;
+
+use super::reply;
+
+/// `Content-Type: application/json`, parameters (charset) allowed.
+pub(super) fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// The body, at most `limit` bytes; 413 beyond, by `Content-Length` or as read.
+pub(super) async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, Response<Body>> {
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(reply::status(StatusCode::PAYLOAD_TOO_LARGE));
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(reply::status(StatusCode::PAYLOAD_TOO_LARGE))
+        }
+        Err(_) => Err(reply::status(StatusCode::BAD_REQUEST)),
+    }
+}
+
+/// 32 random bytes as lowercase hex: visible ASCII, unguessable.
+pub(super) fn new_session_id() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// The authenticated caller the auth layer put on the request, if any.
+pub(super) fn caller(extensions: &http::Extensions) -> Option<Arc<Identity>> {
+    extensions.get::<Identity>().cloned().map(Arc::new)
+}
+
+/// Whether a request's caller is the one who opened a session. Session ids
+/// are not credentials: a session answers only its owner (SPEC §4.2).
+pub(super) fn same_principal(owner: Option<&Identity>, caller: Option<&Identity>) -> bool {
+    match (owner, caller) {
+        (None, None) => true,
+        (Some(owner), Some(caller)) => owner.subject == caller.subject,
+        _ => false,
+    }
+}
+
+/// 403 for a caller lacking scope: a JSON-RPC error for the client, and the
+/// [`InsufficientScope`] extension from which the auth layer builds the
+/// `WWW-Authenticate` challenge naming every scope needed.
+pub(super) fn insufficient_scope(id: Option<RequestId>, scopes: Vec<String>) -> Response<Body> {
+    let text = format!("Forbidden: this operation needs the scopes {}", scopes.join(" "));
+    let mut response = reply::error(StatusCode::FORBIDDEN, id, codes::INVALID_REQUEST, &text);
+    response.extensions_mut().insert(InsufficientScope { scopes });
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_answer_only_their_owner() {
+        let alice = Identity::new("alice");
+        let bob = Identity::new("bob");
+        assert!(same_principal(None, None));
+        assert!(same_principal(Some(&alice), Some(&alice.clone().with_scopes(["x"]))));
+        assert!(!same_principal(Some(&alice), Some(&bob)));
+        assert!(!same_principal(Some(&alice), None));
+        assert!(!same_principal(None, Some(&bob)));
+    }
+
+    #[test]
+    fn session_ids_are_visible_ascii_and_distinct() {
+        let (a, b) = (new_session_id(), new_session_id());
+        assert_eq!(a.len(), 64);
+        assert!(a.bytes().all(|c| (0x21..=0x7e).contains(&c)));
+        assert_ne!(a, b);
+    }
+}
