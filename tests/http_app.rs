@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use mcp_server::config::Config;
-use mcp_server::{Server, tool};
+use mcp_server::{Context, Server, tool};
 use mcp_tests::{example_path, modern_meta};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
@@ -19,6 +19,13 @@ async fn slow(millis: u64) -> String {
     format!("slept {millis} ms")
 }
 
+/// Reports progress, then answers.
+#[tool]
+async fn chatty(ctx: Context) -> &'static str {
+    ctx.progress(1.0, Some(1.0), None).await;
+    "done"
+}
+
 /// Starts the app on a loopback port with these `MCP_*` overrides.
 async fn start(overrides: &[(&str, &str)]) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
@@ -26,7 +33,8 @@ async fn start(overrides: &[(&str, &str)]) -> String {
     let mut env: Vec<(String, String)> = vec![("MCP_SERVER__BIND".into(), addr.to_string())];
     env.extend(overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let config = Config::from_sources(None, env).expect("a valid configuration");
-    let app = Server::new("app-test", "1.0.0").tool(slow).http_app(&config).expect("the app builds");
+    let app =
+        Server::new("app-test", "1.0.0").tool(slow).tool(chatty).http_app(&config).expect("the app builds");
     tokio::spawn(async move { axum::serve(listener, app).await });
     format!("http://{addr}/mcp")
 }
@@ -215,4 +223,34 @@ async fn sigterm_drains_in_flight_requests_before_exit() {
     let status = tokio::time::timeout(Duration::from_secs(5), child.wait()).await.expect("exits").unwrap();
     assert!(status.success(), "{status:?}");
     assert!(modern_post(&client, &url, &discover_body()).send().await.is_err(), "no longer listening");
+}
+
+fn content_type(response: &reqwest::Response) -> String {
+    response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn response_mode_is_chosen_by_configuration() {
+    let mut meta = modern_meta(json!({}));
+    meta["progressToken"] = json!("p1");
+    let chatty_call = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {
+        "name": "chatty", "arguments": {}, "_meta": meta}});
+    let client = Client::new();
+
+    let auto = start(&[]).await;
+    let streamed = modern_post(&client, &auto, &chatty_call).send().await.unwrap();
+    assert!(content_type(&streamed).starts_with("text/event-stream"), "auto streams when progress is sent");
+    let plain = modern_post(&client, &auto, &discover_body()).send().await.unwrap();
+    assert!(content_type(&plain).starts_with("application/json"), "auto answers JSON otherwise");
+
+    let json_only = start(&[("MCP_HTTP__RESPONSE_MODE", "json")]).await;
+    let answered = modern_post(&client, &json_only, &chatty_call).send().await.unwrap();
+    assert!(content_type(&answered).starts_with("application/json"));
+    let body: Value = answered.json().await.unwrap();
+    assert_eq!(body["result"]["content"][0]["text"], "done");
+
+    let sse_only = start(&[("MCP_HTTP__RESPONSE_MODE", "sse")]).await;
+    let streamed = modern_post(&client, &sse_only, &discover_body()).send().await.unwrap();
+    assert!(content_type(&streamed).starts_with("text/event-stream"));
+    assert!(streamed.text().await.unwrap().contains("supportedVersions"));
 }

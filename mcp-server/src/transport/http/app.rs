@@ -50,7 +50,8 @@ impl Server {
         let options = HttpOptions::default()
             .idle_timeout(Duration::from_secs(config.sessions.idle_timeout_secs.max(1)))
             .max_sessions(config.sessions.max_sessions)
-            .max_body_bytes(config.http.max_body_bytes);
+            .max_body_bytes(config.http.max_body_bytes)
+            .response_mode(config.http.response_mode);
         let endpoint = StreamableHttp::with_options(self.clone(), options);
         let mut app = Router::new().route_service(&config.server.path, endpoint);
         let legacy = config.http.legacy_sse.then(|| self.legacy_sse());

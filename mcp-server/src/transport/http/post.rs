@@ -99,7 +99,9 @@ async fn modern(
         let connection = connection.clone();
         async move { connection.handle_request(request, tx).await }
     };
-    Running::start(id, handling, rx, Some(connection)).respond(modern_status).await
+    Running::start(id, handling, rx, Some(connection))
+        .respond(modern_status, inner.options.response_mode)
+        .await
 }
 
 /// A legacy (session) message.

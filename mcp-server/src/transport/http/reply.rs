@@ -36,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::event_store::{EventId, is_standalone};
 use super::sessions::{Busy, HttpOptions, OpenSession};
+use crate::config::ResponseMode;
 use crate::connection::Connection;
 use crate::server::{Change, Server};
 
@@ -182,7 +183,29 @@ impl Running {
 
     /// JSON when the response comes before anything else, SSE otherwise.
     /// `status_of` picks the status of a JSON answer.
-    pub(super) async fn respond(mut self, status_of: fn(&Message) -> StatusCode) -> Response<Body> {
+    pub(super) async fn respond(
+        mut self,
+        status_of: fn(&Message) -> StatusCode,
+        mode: ResponseMode,
+    ) -> Response<Body> {
+        match mode {
+            ResponseMode::Auto => {}
+            ResponseMode::Sse => return self.into_sse(VecDeque::new(), false),
+            ResponseMode::Json => {
+                // Messages sent meanwhile have nowhere to go: drain and drop them.
+                let last = loop {
+                    tokio::select! {
+                        biased;
+                        Some(_) = self.outbound.recv() => {}
+                        done = &mut self.done => break finish(&self.id, done.ok()),
+                    }
+                };
+                return match last {
+                    Some(last) => json(status_of(&last), &last),
+                    None => status(StatusCode::NO_CONTENT),
+                };
+            }
+        }
         let first = tokio::select! {
             biased;
             Some(message) = self.outbound.recv() => Err(message),
@@ -281,9 +304,17 @@ pub(super) async fn legacy_request(
     let connection = session.connection.clone();
     let handler = tokio::spawn(async move { connection.handle_request(request, tx).await });
     let (decide, decision) = oneshot::channel();
-    let window = sse_ok.then_some(options.json_window);
+    let json_only = !sse_ok || options.response_mode == ResponseMode::Json;
+    let window = match options.response_mode {
+        ResponseMode::Sse => Some(Duration::ZERO),
+        _ => Some(options.json_window),
+    };
     let busy = session.busy();
-    tokio::spawn(record(session.clone(), busy, id.clone(), handler, outbound, decide, window));
+    if json_only {
+        tokio::spawn(answer_with_json(id.clone(), handler, outbound, decide));
+    } else {
+        tokio::spawn(record(session.clone(), busy, id.clone(), handler, outbound, decide, window));
+    }
     match decision.await {
         Ok(Decision::Json(Some(message))) => json(StatusCode::OK, &message),
         Ok(Decision::Json(None)) => status(StatusCode::NO_CONTENT),
@@ -400,6 +431,24 @@ async fn record(
             }
         }
     }
+}
+
+/// For clients that take only JSON (or `response_mode = "json"`): the final
+/// message as one body; whatever the handler sends before it is dropped.
+async fn answer_with_json(
+    id: RequestId,
+    mut handler: JoinHandle<Option<Message>>,
+    mut outbound: mpsc::Receiver<Message>,
+    decide: oneshot::Sender<Decision>,
+) {
+    let last = loop {
+        tokio::select! {
+            biased;
+            Some(_) = outbound.recv() => {}
+            done = &mut handler => break joined(&id, done),
+        }
+    };
+    let _ = decide.send(Decision::Json(last));
 }
 
 /// Reads one request stream from the event store: from the POST that

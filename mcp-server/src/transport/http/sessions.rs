@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::common::new_session_id;
 use super::event_store::{EventStore, InMemoryEventStore, new_stream_id};
+use crate::config::ResponseMode;
 use crate::connection::Connection;
 
 /// How the Streamable HTTP transport runs legacy sessions and their streams.
@@ -64,6 +65,8 @@ pub struct HttpOptions {
     pub keep_alive: Option<Duration>,
     /// Largest accepted POST body, in bytes; larger ones get 413. 4 MiB by default.
     pub max_body_bytes: usize,
+    /// JSON or SSE answers; by default JSON when the handler sends nothing first.
+    pub response_mode: ResponseMode,
     /// Where events of legacy streams are kept for resumption. An
     /// [`InMemoryEventStore`] with its default bounds unless replaced.
     pub event_store: Arc<dyn EventStore>,
@@ -79,6 +82,7 @@ impl Default for HttpOptions {
             close_streams_after: None,
             keep_alive: Some(Duration::from_secs(15)),
             max_body_bytes: super::MAX_BODY_BYTES,
+            response_mode: ResponseMode::Auto,
             event_store: Arc::new(InMemoryEventStore::default()),
         }
     }
@@ -124,6 +128,13 @@ impl HttpOptions {
     #[must_use]
     pub fn keep_alive(mut self, every: Option<Duration>) -> Self {
         self.keep_alive = every;
+        self
+    }
+
+    /// Sets [`response_mode`](Self::response_mode).
+    #[must_use]
+    pub fn response_mode(mut self, mode: ResponseMode) -> Self {
+        self.response_mode = mode;
         self
     }
 
