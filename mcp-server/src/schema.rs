@@ -78,14 +78,13 @@ fn is_token(name: &str) -> bool {
 pub(crate) fn header_params(schema: &JsonObject) -> Vec<HeaderParam> {
     let mut found = Vec::new();
     collect_header_params(schema, &mut Vec::new(), &mut found);
-    let mut valid: Vec<HeaderParam> = Vec::new();
-    for param in found {
-        let duplicate = valid.iter().any(|p| p.header.eq_ignore_ascii_case(&param.header));
-        if !is_token(&param.header) || duplicate {
+    // A name declared twice (ignoring case) is ambiguous: neither declaration counts.
+    let declared = |name: &str| found.iter().filter(|p| p.header.eq_ignore_ascii_case(name)).count();
+    let valid = found.iter().filter(|p| is_token(&p.header) && declared(&p.header) == 1).cloned().collect();
+    for param in &found {
+        if !is_token(&param.header) || declared(&param.header) > 1 {
             tracing::warn!(header = %param.header, "ignoring an invalid or duplicate x-mcp-header declaration");
-            continue;
         }
-        valid.push(param);
     }
     valid
 }
@@ -199,7 +198,7 @@ mod tests {
         }});
         let params = header_params(schema.as_object().unwrap());
         let names: Vec<_> = params.iter().map(|p| (p.header.as_str(), p.path.join("."))).collect();
-        assert_eq!(names, [("Region", "region".to_string()), ("Id", "nested.id".to_string())]);
+        assert_eq!(names, [("Id", "nested.id".to_string())], "duplicates, numbers, bad names and items are out");
     }
 
     #[test]
