@@ -29,8 +29,8 @@ use std::path::{Path, PathBuf};
 use serde::de::Deserializer;
 use serde::{Deserialize, Serialize};
 
-/// The whole configuration.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// The whole configuration. Its `Debug` form hides secrets.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Config {
@@ -42,6 +42,36 @@ pub struct Config {
     pub sessions: SessionsSection,
     /// Authorization settings, read by the auth layer (`mcp-auth`).
     pub auth: toml::Table,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown = serde_json::to_value(self).map_err(|_| std::fmt::Error)?;
+        mask_secrets(&mut shown);
+        write!(f, "Config {shown}")
+    }
+}
+
+/// Replaces the value of every key naming a secret (`client_secret`,
+/// `password`, `private_key`, `request_state_key`…), so printed or logged
+/// configuration leaks nothing.
+pub(crate) fn mask_secrets(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                let key = key.to_ascii_lowercase();
+                let secret =
+                    ["secret", "password", "private_key", "token", "_key"].iter().any(|s| key.contains(s));
+                if secret && !v.is_null() {
+                    *v = serde_json::Value::String("***".into());
+                } else {
+                    mask_secrets(v);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(mask_secrets),
+        _ => {}
+    }
 }
 
 /// `[server]`
@@ -57,11 +87,15 @@ pub struct ServerSection {
     pub public_url: Option<String>,
     /// The path of the MCP endpoint.
     pub path: String,
+    /// The secret sealing multi round-trip `requestState`: 32 bytes, base64.
+    /// Give every instance behind one load balancer the same key; without
+    /// one, each process makes a random key.
+    pub request_state_key: Option<String>,
 }
 
 impl Default for ServerSection {
     fn default() -> Self {
-        Self { bind: None, public_url: None, path: "/mcp".into() }
+        Self { bind: None, public_url: None, path: "/mcp".into(), request_state_key: None }
     }
 }
 
@@ -253,6 +287,7 @@ impl Config {
                 });
             }
         }
+        self.request_state_key()?;
         if self.http.max_body_bytes == 0 {
             return Err(ConfigError::Value {
                 key: "http.max_body_bytes",
@@ -271,6 +306,18 @@ impl Config {
                 message: format!("{text:?} is not an IP address and port, e.g. \"127.0.0.1:8080\""),
             }),
         }
+    }
+
+    /// The configured `server.request_state_key`, decoded.
+    pub fn request_state_key(&self) -> Result<Option<crate::mrtr::RequestStateKey>, ConfigError> {
+        use base64::Engine as _;
+        let Some(text) = &self.server.request_state_key else { return Ok(None) };
+        let bytes = base64::engine::general_purpose::STANDARD.decode(text.trim()).ok();
+        let key: Option<[u8; 32]> = bytes.and_then(|b| b.try_into().ok());
+        key.map(|k| Some(crate::mrtr::RequestStateKey::from_bytes(k))).ok_or(ConfigError::Value {
+            key: "server.request_state_key",
+            message: "must be 32 bytes in base64, e.g. the output of `openssl rand -base64 32`".into(),
+        })
     }
 
     /// The canonical URL of the MCP endpoint, when `server.public_url` is set.

@@ -156,13 +156,18 @@ impl Server {
     /// Handles one request of either era. Legacy-only methods (`initialize`,
     /// notifications) are the session's business, not this one's.
     pub(crate) async fn dispatch(&self, request: Request, scope: Scope) -> Reply {
-        let method = request.method.clone();
+        // Retries of multi round-trip requests must not be cached (SEP-2549).
+        let is_retry = request
+            .params
+            .as_ref()
+            .is_some_and(|p| p.get("inputResponses").is_some() || p.get("requestState").is_some());
+        let cacheable = is_cacheable(&request.method) && !is_retry;
         let modern = scope.version.is_modern();
         let private = scope.identity.is_some();
         let reply = self.route(request, scope).await;
         match reply {
             Reply::Result(mut value) if modern => {
-                self.decorate_modern(&mut value, is_cacheable(&method), private);
+                self.decorate_modern(&mut value, cacheable, private);
                 Reply::Result(value)
             }
             other => other,

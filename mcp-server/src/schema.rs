@@ -198,7 +198,11 @@ mod tests {
         }});
         let params = header_params(schema.as_object().unwrap());
         let names: Vec<_> = params.iter().map(|p| (p.header.as_str(), p.path.join("."))).collect();
-        assert_eq!(names, [("Id", "nested.id".to_string())], "duplicates, numbers, bad names and items are out");
+        assert_eq!(
+            names,
+            [("Id", "nested.id".to_string())],
+            "duplicates, numbers, bad names and items are out"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{CommandLine, Config, ConfigError};
+use crate::config::{CommandLine, Config, ConfigError, mask_secrets};
 use crate::server::Server;
 
 /// Why serving stopped with an error.
@@ -33,6 +33,14 @@ impl Server {
     /// Serves as `config` says: Streamable HTTP when `server.bind` is set,
     /// otherwise stdio.
     pub async fn serve(self, config: Config) -> Result<(), ServeError> {
+        let server = match config.request_state_key()? {
+            Some(key) => self.request_state_key(key),
+            None => self,
+        };
+        server.serve_configured(config).await
+    }
+
+    async fn serve_configured(self, config: Config) -> Result<(), ServeError> {
         let Some(addr) = config.bind_addr()? else {
             return Ok(self.serve_stdio().await?);
         };
@@ -63,27 +71,6 @@ impl Server {
             return Ok(());
         }
         self.serve(config).await
-    }
-}
-
-/// Replaces the value of every key naming a secret (`client_secret`,
-/// `secret`, `password`, `private_key`…) so printed configuration leaks nothing.
-fn mask_secrets(value: &mut serde_json::Value) {
-    match value {
-        serde_json::Value::Object(map) => {
-            for (key, v) in map.iter_mut() {
-                let key = key.to_ascii_lowercase();
-                if ["secret", "password", "private_key", "token"].iter().any(|s| key.contains(s))
-                    && !v.is_null()
-                {
-                    *v = serde_json::Value::String("***".into());
-                } else {
-                    mask_secrets(v);
-                }
-            }
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(mask_secrets),
-        _ => {}
     }
 }
 

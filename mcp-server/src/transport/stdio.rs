@@ -28,7 +28,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::connection::{Connection, error_without_id};
-use crate::server::Server;
+use crate::server::{Change, Server};
 
 /// Longest line accepted on stdin; a longer one is answered with a parse error.
 pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
@@ -56,15 +56,23 @@ impl Server {
         let change_conn = connection.clone();
         let change_tx = msg_tx.clone();
         let change_task = tokio::spawn(async move {
-            while let Ok(change) = changes.recv().await {
-                if let Some(note) = change_conn.change_notification(&change)
-                    && change_tx.send(note).await.is_err()
-                {
-                    break;
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                let changes_now = match changes.recv().await {
+                    Ok(change) => vec![change],
+                    // Missed some: everything may have changed.
+                    Err(RecvError::Lagged(_)) => vec![Change::Tools, Change::Prompts, Change::Resources],
+                    Err(RecvError::Closed) => break,
+                };
+                for change in changes_now {
+                    if let Some(note) = change_conn.change_notification(&change)
+                        && change_tx.send(note).await.is_err()
+                    {
+                        return;
+                    }
                 }
             }
         });
-
         let mut tasks = JoinSet::new();
         let mut reader = BufReader::new(reader);
         let mut line = Vec::new();

@@ -47,8 +47,6 @@ pub struct Refusal {
     pub setting: &'static str,
 }
 
-const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
-
 /// Splits `host[:port]` (or `[v6]:port`) into the lower-case host and the port text.
 fn split_authority(authority: &str) -> (String, Option<&str>) {
     let authority = authority.trim();
@@ -66,8 +64,11 @@ fn split_authority(authority: &str) -> (String, Option<&str>) {
     (host.to_ascii_lowercase(), port)
 }
 
+/// `localhost`, or a literal loopback IP address. A name that merely starts
+/// with `127.` (`127.evil.example`) is not loopback: an attacker could rebind it.
 fn is_loopback_host(host: &str) -> bool {
-    LOOPBACK_HOSTS.contains(&host) || host.starts_with("127.")
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    host == "localhost" || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 impl HostOriginPolicy {
@@ -242,6 +243,9 @@ mod tests {
         let refused = p.check(&headers("localhost", Some("http://evil.example.com"))).unwrap_err();
         assert_eq!((refused.header, refused.setting), ("Origin", "http.allowed_origins"));
         assert!(p.check(&headers("localhost.evil.com", None)).is_err());
+        assert!(p.check(&headers("127.evil.example:8080", None)).is_err(), "a 127. prefix is not loopback");
+        assert!(p.check(&headers("localhost", Some("http://127.evil.example:8080"))).is_err());
+        assert!(p.check(&headers("127.0.0.2:1", None)).is_ok());
     }
 
     #[test]

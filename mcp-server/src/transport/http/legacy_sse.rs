@@ -425,7 +425,12 @@ async fn post_message(State(this): State<LegacySse>, request: Request<Body>) -> 
             {
                 return insufficient_scope(Some(request.id), scopes);
             }
-            let SseSession { connection, outbound, ended } = session;
+            let SseSession { mut connection, outbound, ended } = session;
+            // This request runs as the caller its token names now (a stepped-up token
+            // brings its wider scopes), not as the token that opened the stream.
+            if who.is_some() {
+                connection.identity = who;
+            }
             tokio::spawn(async move {
                 let handling = async {
                     if let Some(answer) = connection.handle_request(request, outbound.clone()).await {

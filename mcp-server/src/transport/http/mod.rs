@@ -111,7 +111,10 @@ impl StreamableHttp {
         let Some(id) = headers::session_id(request.headers()) else {
             return method_not_allowed();
         };
-        match self.inner.sessions.get(&id) {
+        // Like POST: a session answers only the caller who opened it (SPEC §4.2).
+        let who = common::caller(request.extensions());
+        let session = self.inner.sessions.get(&id).filter(|s| same_owner(s, who.as_deref()));
+        match session {
             Some(session) => {
                 reply::get_stream(&self.inner.server, &self.inner.options, session, request.headers())
             }
@@ -124,12 +127,19 @@ impl StreamableHttp {
         let Some(id) = headers::session_id(request.headers()) else {
             return method_not_allowed();
         };
-        if self.inner.sessions.end(&id) {
+        let who = common::caller(request.extensions());
+        if self.inner.sessions.get(&id).is_some_and(|s| same_owner(&s, who.as_deref()))
+            && self.inner.sessions.end(&id)
+        {
             reply::status(StatusCode::NO_CONTENT)
         } else {
             reply::status(StatusCode::NOT_FOUND)
         }
     }
+}
+
+fn same_owner(session: &sessions::OpenSession, who: Option<&mcp_core::Identity>) -> bool {
+    common::same_principal(session.connection.identity.as_deref(), who)
 }
 
 fn method_not_allowed() -> Response<Body> {
@@ -154,21 +164,31 @@ impl tower::Service<Request<Body>> for StreamableHttp {
 }
 
 impl Server {
-    /// This server's Streamable HTTP endpoint, to mount in a router.
+    /// This server's Streamable HTTP endpoint, to mount in your own router.
+    ///
+    /// It does not check `Host` or `Origin` by itself: put a
+    /// [`HostOriginGuardLayer`] in front (as [`Server::http_app`] does), since
+    /// MCP servers must validate `Origin` against DNS rebinding.
     pub fn streamable_http(&self) -> StreamableHttp {
         StreamableHttp::new(self.clone())
     }
 
-    /// Serves this server over Streamable HTTP at `/mcp` on `addr` until the
-    /// listener fails.
+    /// Serves this server over Streamable HTTP at `/mcp` (and HTTP+SSE at
+    /// `/sse`) on `addr` until Ctrl-C or SIGTERM, with the default hardening:
+    /// bound to loopback, only loopback `Host`/`Origin` values are accepted;
+    /// elsewhere use [`Server::serve`] with a configuration naming the allowed
+    /// hosts or the public URL.
     pub async fn serve_http(self, addr: impl ToSocketAddrs) -> io::Result<()> {
-        use axum::serve::ListenerExt;
-        let listener = TcpListener::bind(addr).await?.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        let listener = TcpListener::bind(addr).await?;
+        let mut config = crate::config::Config::default();
+        config.server.bind = Some(listener.local_addr()?.to_string());
+        let (app, legacy) = self.http_app_parts(&config).map_err(io::Error::other)?;
+        let grace = std::time::Duration::from_secs(config.http.shutdown_grace_secs);
+        crate::serve::serve_until_signal(listener, app, grace, move || {
+            if let Some(legacy) = legacy {
+                legacy.close_all();
             }
-        });
-        let router = axum::Router::new().route_service("/mcp", self.streamable_http());
-        axum::serve(listener, router).await
+        })
+        .await
     }
 }

@@ -134,7 +134,7 @@ async fn legacy(
                 return refusal;
             }
             // Legacy: a closed stream is not a cancellation (SPEC §3.2).
-            reply::legacy_request(&inner.options, session, request, accepts_sse(headers)).await
+            reply::legacy_request(&inner.options, session, request, who, accepts_sse(headers)).await
         }
         Message::Notification(notification) => {
             session.connection.handle_notification(notification);
@@ -282,6 +282,27 @@ async fn batch(
     if !session.connection.allows_batching() {
         return refuse();
     }
+    // Step-up applies to the whole batch: one 403 naming every scope its requests need.
+    if let Some(who) = who.as_deref() {
+        let mut needed: Vec<String> = Vec::new();
+        for request in items.iter().filter_map(|i| match i {
+            Ok(Message::Request(r)) => Some(r),
+            _ => None,
+        }) {
+            for scope in inner
+                .server
+                .scope_challenge(&request.method, request.params.as_ref(), who)
+                .unwrap_or_default()
+            {
+                if !needed.contains(&scope) {
+                    needed.push(scope);
+                }
+            }
+        }
+        if !needed.is_empty() {
+            return insufficient_scope(None, needed);
+        }
+    }
     let _busy = session.busy();
     let mut answers = Vec::new();
     let mut running = Vec::new();
@@ -296,7 +317,11 @@ async fn batch(
                 answers.push(Message::Error(ErrorResponse::new(Some(request.id), error)));
             }
             Ok(Message::Request(request)) => {
-                let connection = session.connection.clone();
+                let mut connection = session.connection.clone();
+                // Each request runs as the caller its own token names.
+                if who.is_some() {
+                    connection.identity = who.clone();
+                }
                 let (tx, _) = mpsc::channel(1);
                 let id = request.id.clone();
                 running.push((id, tokio::spawn(async move { connection.handle_request(request, tx).await })));

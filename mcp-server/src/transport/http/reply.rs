@@ -27,6 +27,7 @@ use std::time::Duration;
 use axum::body::Body;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use mcp_core::Identity;
 use mcp_core::error::codes;
 use mcp_core::jsonrpc::{ErrorObject, ErrorResponse, Message, Request, RequestId};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -297,11 +298,17 @@ pub(super) async fn legacy_request(
     options: &HttpOptions,
     session: Arc<OpenSession>,
     request: Request,
+    who: Option<Arc<Identity>>,
     sse_ok: bool,
 ) -> Response<Body> {
     let id = request.id.clone();
     let (tx, outbound) = mpsc::channel(OUTBOUND_CAPACITY);
-    let connection = session.connection.clone();
+    let mut connection = session.connection.clone();
+    // The request runs as the caller its own token names (a stepped-up token
+    // brings its wider scopes), not as the token that opened the session.
+    if who.is_some() {
+        connection.identity = who;
+    }
     let handler = tokio::spawn(async move { connection.handle_request(request, tx).await });
     let (decide, decision) = oneshot::channel();
     let json_only = !sse_ok || options.response_mode == ResponseMode::Json;
