@@ -286,3 +286,24 @@ async fn list_changes_reach_initialized_clients() {
         tools["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].clone()).collect();
     assert!(names.contains(&json!("test_dynamic_tool")));
 }
+
+#[tokio::test]
+async fn structured_output_is_only_sent_to_clients_that_know_it() {
+    let call = json!({"name": "test_structured_content", "arguments": {"city": "Oslo"}});
+    for (version, structured) in [("2025-03-26", false), ("2025-06-18", true)] {
+        let mut server = StdioServer::start(SERVER);
+        server.initialize(version, json!({})).await;
+        let tools = server.request(1, "tools/list", json!({})).await;
+        let tool = tools["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "test_structured_content")
+            .cloned()
+            .unwrap();
+        assert_eq!(tool.get("outputSchema").is_some(), structured, "{version}");
+        let result = server.request(2, "tools/call", call.clone()).await["result"].clone();
+        assert_eq!(result.get("structuredContent").is_some(), structured, "{version}");
+        assert!(result["content"][0]["text"].as_str().unwrap().contains("Oslo"), "the text block stays");
+    }
+}

@@ -310,13 +310,22 @@ impl Server {
         }
         let binding_target = p.name.clone();
         let arguments = p.arguments.unwrap_or_default();
+        let bound = Value::Object(arguments.clone());
+        let structured = info.version.has_structured_output();
         self.interactive(
             methods::TOOLS_CALL,
             &binding_target,
+            &bound,
             p.request_state,
             p.input_responses,
             info,
-            |ctx| async move { to_value(&route.call(arguments, ctx).await) },
+            |ctx| async move {
+                let mut result = route.call(arguments, ctx).await;
+                if !structured {
+                    result.structured_content = None; // Structured output arrived in 2025-06-18.
+                }
+                to_value(&result)
+            },
         )
         .await
     }
@@ -334,9 +343,11 @@ impl Server {
         }
         let name = p.name.clone();
         let arguments: BTreeMap<String, String> = p.arguments.unwrap_or_default();
+        let bound = serde_json::to_value(&arguments).unwrap_or_default();
         self.interactive(
             methods::PROMPTS_GET,
             &name,
+            &bound,
             p.request_state,
             p.input_responses,
             info,
@@ -374,6 +385,7 @@ impl Server {
         self.interactive(
             methods::RESOURCES_READ,
             &p.uri,
+            &Value::Null,
             p.request_state,
             p.input_responses,
             info,
@@ -390,10 +402,12 @@ impl Server {
     /// Runs a handler that may ask the client for input, honouring
     /// cancellation, and turns unanswered questions into an
     /// `InputRequiredResult` (modern era).
+    #[allow(clippy::too_many_arguments)]
     async fn interactive<F, Fut>(
         &self,
         method: &str,
         target: &str,
+        arguments: &Value,
         request_state: Option<String>,
         input_responses: Option<JsonObject>,
         info: RequestInfo,
@@ -406,7 +420,8 @@ impl Server {
         let modern = info.version.is_modern();
         let settings = self.settings();
         let subject = info.identity.as_ref().map(|i| i.subject.clone());
-        let binding = Binding { method, target, subject: subject.as_deref() };
+        let digest = mrtr::arguments_digest(arguments);
+        let binding = Binding { method, target, subject: subject.as_deref(), arguments: &digest };
         let mut answers = JsonObject::new();
         if modern {
             if let Some(state) = request_state.as_deref() {

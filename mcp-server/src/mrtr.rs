@@ -49,6 +49,42 @@ pub(crate) struct Binding<'a> {
     pub(crate) method: &'a str,
     pub(crate) target: &'a str,
     pub(crate) subject: Option<&'a str>,
+    /// [`arguments_digest`] of the call's arguments: answers given for one
+    /// set of arguments cannot be replayed into another.
+    pub(crate) arguments: &'a str,
+}
+
+/// A SHA-256 over a canonical form of `value` (object keys sorted), hex.
+pub(crate) fn arguments_digest(value: &serde_json::Value) -> String {
+    use sha2::Digest as _;
+    fn feed(hasher: &mut Sha256, value: &serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                hasher.update(b"{");
+                for key in keys {
+                    feed(hasher, &serde_json::Value::String(key.clone()));
+                    hasher.update(b":");
+                    feed(hasher, &map[key.as_str()]);
+                    hasher.update(b",");
+                }
+                hasher.update(b"}");
+            }
+            serde_json::Value::Array(items) => {
+                hasher.update(b"[");
+                for item in items {
+                    feed(hasher, item);
+                    hasher.update(b",");
+                }
+                hasher.update(b"]");
+            }
+            scalar => hasher.update(scalar.to_string().as_bytes()),
+        }
+    }
+    let mut hasher = Sha256::new();
+    feed(&mut hasher, value);
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[derive(Serialize, Deserialize)]
@@ -60,6 +96,8 @@ struct Sealed {
     /// Subject of the caller.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     s: Option<String>,
+    /// Digest of the arguments.
+    d: String,
     /// Expiry, seconds since the Unix epoch.
     e: u64,
     /// Answers so far.
@@ -98,6 +136,7 @@ pub(crate) fn seal(
         m: binding.method.to_owned(),
         t: binding.target.to_owned(),
         s: binding.subject.map(str::to_owned),
+        d: binding.arguments.to_owned(),
         e: now_secs().saturating_add(ttl.as_secs()),
         a: answers.clone(),
     };
@@ -127,7 +166,11 @@ pub(crate) fn open(
     if sealed.e < now_secs() {
         return Err(StateError::Expired);
     }
-    if sealed.m != binding.method || sealed.t != binding.target || sealed.s.as_deref() != binding.subject {
+    if sealed.m != binding.method
+        || sealed.t != binding.target
+        || sealed.s.as_deref() != binding.subject
+        || sealed.d != binding.arguments
+    {
         return Err(StateError::WrongBinding);
     }
     Ok(sealed.a)
@@ -138,7 +181,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const BINDING: Binding<'static> = Binding { method: "tools/call", target: "t", subject: Some("alice") };
+    const BINDING: Binding<'static> =
+        Binding { method: "tools/call", target: "t", subject: Some("alice"), arguments: "d1" };
 
     fn answers() -> JsonObject {
         json!({"step1": {"action": "accept"}}).as_object().cloned().unwrap_or_default()
@@ -163,7 +207,17 @@ mod tests {
         assert_eq!(open(&key, BINDING, &forged), Err(StateError::Tampered));
         let other = Binding { subject: Some("mallory"), ..BINDING };
         assert_eq!(open(&key, other, &state), Err(StateError::WrongBinding));
+        let other_arguments = Binding { arguments: "d2", ..BINDING };
+        assert_eq!(open(&key, other_arguments, &state), Err(StateError::WrongBinding));
         assert_eq!(open(&RequestStateKey::random(), BINDING, &state), Err(StateError::Tampered));
+    }
+
+    #[test]
+    fn argument_digests_ignore_key_order() {
+        let a = serde_json::json!({"b": 1, "a": [1, {"y": 2, "x": 3}]});
+        let b = serde_json::json!({"a": [1, {"x": 3, "y": 2}], "b": 1});
+        assert_eq!(arguments_digest(&a), arguments_digest(&b));
+        assert_ne!(arguments_digest(&a), arguments_digest(&serde_json::json!({"b": 2})));
     }
 
     #[test]
