@@ -23,6 +23,10 @@ use crate::error::{ConfigError, TokenError};
 use crate::metadata::{PROTECTED_RESOURCE_WELL_KNOWN, ProtectedResourceMetadata, published_scopes};
 use crate::resource_server::ResourceServer;
 
+/// Discovery documents of a co-hosted authorization server: public (RFC 8615).
+const PUBLIC_WELL_KNOWN: [&str; 2] =
+    ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"];
+
 /// A boxed, sendable future, as [`TokenVerifier`] returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -126,7 +130,7 @@ impl Gate {
         }
     }
 
-    fn route(&self, method: &Method, path: &str) -> Route {
+    fn route(&self, method: &Method, path: &str, headers: &http::HeaderMap) -> Route {
         if let Some(rest) = path.strip_prefix(PROTECTED_RESOURCE_WELL_KNOWN)
             && (rest.is_empty() || rest.starts_with('/'))
         {
@@ -138,8 +142,16 @@ impl Gate {
                 Route::NotFound
             };
         }
-        // Well-known URIs (RFC 8615) are public; preflight comes before auth.
-        if path.starts_with("/.well-known/") || method == Method::OPTIONS {
+        // Authorization-server discovery documents (RFC 8414, OpenID Discovery) are public.
+        if PUBLIC_WELL_KNOWN.iter().any(|p| path == *p || path.starts_with(&format!("{p}/"))) {
+            return Route::Pass;
+        }
+        // A CORS preflight carries no credentials and must come before auth;
+        // any other OPTIONS request is protected like the rest.
+        let preflight = method == Method::OPTIONS
+            && headers.contains_key(http::header::ORIGIN)
+            && headers.contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD);
+        if preflight {
             return Route::Pass;
         }
         Route::Protected
@@ -289,7 +301,7 @@ where
         let mut inner = std::mem::replace(&mut self.inner, ready);
         let gate = self.gate.clone();
         Box::pin(async move {
-            match gate.route(request.method(), request.uri().path()) {
+            match gate.route(request.method(), request.uri().path(), request.headers()) {
                 Route::Metadata => return Ok(gate.metadata_response(request.method())),
                 Route::NotFound => return Ok(not_found()),
                 Route::Pass => return inner.call(request).await.map(|r| r.map(Body::new)),
@@ -377,14 +389,21 @@ mod tests {
         let metadata = ProtectedResourceMetadata::new("https://mcp.example.com/mcp", "https://idp");
         let layer = AuthLayer::with_verifier(Nobody, metadata).unwrap();
         let gate = &layer.gate;
-        let route = |m: Method, p: &str| gate.route(&m, p);
+        let none = http::HeaderMap::new();
+        let route = |m: Method, p: &str| gate.route(&m, p, &none);
         assert_eq!(route(Method::GET, "/.well-known/oauth-protected-resource/mcp"), Route::Metadata);
         assert_eq!(route(Method::GET, "/.well-known/oauth-protected-resource/mcp/"), Route::Metadata);
         assert_eq!(route(Method::POST, "/.well-known/oauth-protected-resource"), Route::Metadata);
         assert_eq!(route(Method::GET, "/.well-known/oauth-protected-resource/other"), Route::NotFound);
-        assert_eq!(route(Method::GET, "/.well-known/oauth-protected-resourcex"), Route::Pass);
+        assert_eq!(route(Method::GET, "/.well-known/oauth-protected-resourcex"), Route::Protected);
         assert_eq!(route(Method::GET, "/.well-known/oauth-authorization-server"), Route::Pass);
-        assert_eq!(route(Method::OPTIONS, "/mcp"), Route::Pass);
+        assert_eq!(route(Method::GET, "/.well-known/openid-configuration/tenant"), Route::Pass);
+        assert_eq!(route(Method::GET, "/.well-known/anything-else"), Route::Protected);
+        assert_eq!(route(Method::OPTIONS, "/mcp"), Route::Protected, "a bare OPTIONS is no preflight");
+        let mut preflight = http::HeaderMap::new();
+        preflight.insert(http::header::ORIGIN, "http://localhost:5173".parse().unwrap());
+        preflight.insert(http::header::ACCESS_CONTROL_REQUEST_METHOD, "POST".parse().unwrap());
+        assert_eq!(gate.route(&Method::OPTIONS, "/mcp", &preflight), Route::Pass);
         assert_eq!(route(Method::POST, "/mcp"), Route::Protected);
         assert_eq!(route(Method::GET, "/anything"), Route::Protected);
         assert_eq!(layer.metadata_url(), "https://mcp.example.com/.well-known/oauth-protected-resource/mcp");

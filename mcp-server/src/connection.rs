@@ -54,7 +54,9 @@ impl Connection {
                 McpError::InvalidRequest("the session is not initialized: send initialize first".into());
             return Reply::Error(error).into_message(id, self.legacy_version());
         };
-        let cancel = self.session.begin_request(id.clone());
+        let Some(cancel) = self.session.begin_request(id.clone()) else {
+            return Reply::Error(duplicate_id()).into_message(id, negotiated.version);
+        };
         let scope = Scope {
             version: negotiated.version,
             client_capabilities: negotiated.client_capabilities.clone(),
@@ -86,7 +88,9 @@ impl Connection {
         ) {
             return Reply::Error(McpError::method_not_found(&request.method)).into_message(id, meta.version);
         }
-        let cancel = self.session.begin_request(id.clone());
+        let Some(cancel) = self.session.begin_request(id.clone()) else {
+            return Reply::Error(duplicate_id()).into_message(id, meta.version);
+        };
         let scope = Scope {
             version: meta.version,
             client_capabilities: meta.client_capabilities,
@@ -185,6 +189,10 @@ impl Connection {
     pub(crate) fn allows_batching(&self) -> bool {
         self.session.negotiated().is_some_and(|n| n.version.allows_batching())
     }
+}
+
+fn duplicate_id() -> McpError {
+    McpError::InvalidRequest("a request with this id is still running".into())
 }
 
 /// An error response without an id, for input whose id could not be read.

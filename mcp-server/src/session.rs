@@ -38,6 +38,9 @@ pub(crate) struct Session {
 
 const NO_LEVEL: u8 = u8::MAX;
 
+/// Most resources one session may subscribe to.
+const MAX_SUBSCRIPTIONS: usize = 1_000;
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A poisoned lock only means another task panicked mid-update of a plain
     // collection; the data is still usable.
@@ -74,8 +77,15 @@ impl Session {
         }
     }
 
-    pub(crate) fn subscribe(&self, uri: String) {
-        lock(&self.subscriptions).insert(uri);
+    /// Subscribes to a resource; `false` when the session holds too many
+    /// subscriptions already.
+    pub(crate) fn subscribe(&self, uri: String) -> bool {
+        let mut subscriptions = lock(&self.subscriptions);
+        if subscriptions.len() >= MAX_SUBSCRIPTIONS && !subscriptions.contains(&uri) {
+            return false;
+        }
+        subscriptions.insert(uri);
+        true
     }
 
     pub(crate) fn unsubscribe(&self, uri: &str) {
@@ -86,11 +96,17 @@ impl Session {
         lock(&self.subscriptions).contains(uri)
     }
 
-    /// Registers an incoming request so `notifications/cancelled` can reach it.
-    pub(crate) fn begin_request(&self, id: RequestId) -> CancellationToken {
+    /// Registers an incoming request so `notifications/cancelled` can reach
+    /// it; `None` when a request with this id is still running (ids must be
+    /// unique among outstanding requests).
+    pub(crate) fn begin_request(&self, id: RequestId) -> Option<CancellationToken> {
+        let mut in_flight = lock(&self.in_flight);
+        if in_flight.contains_key(&id) {
+            return None;
+        }
         let token = CancellationToken::new();
-        lock(&self.in_flight).insert(id, token.clone());
-        token
+        in_flight.insert(id, token.clone());
+        Some(token)
     }
 
     pub(crate) fn end_request(&self, id: &RequestId) {
@@ -150,8 +166,9 @@ mod tests {
     #[test]
     fn cancel_reaches_only_the_named_request() {
         let s = Session::new();
-        let a = s.begin_request(RequestId::Number(1));
-        let b = s.begin_request(RequestId::Number(2));
+        let a = s.begin_request(RequestId::Number(1)).unwrap();
+        let b = s.begin_request(RequestId::Number(2)).unwrap();
+        assert!(s.begin_request(RequestId::Number(2)).is_none(), "duplicate in-flight id");
         s.cancel_request(&RequestId::Number(1));
         s.cancel_request(&RequestId::String("unknown".into()));
         assert!(a.is_cancelled());

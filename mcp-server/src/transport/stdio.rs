@@ -30,6 +30,9 @@ use tokio::task::JoinSet;
 use crate::connection::{Connection, error_without_id};
 use crate::server::{Change, Server};
 
+/// Most messages one batch may hold.
+pub const MAX_BATCH_ITEMS: usize = 100;
+
 /// Longest line accepted on stdin; a longer one is answered with a parse error.
 pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 
@@ -142,6 +145,14 @@ fn handle_batch(
     tasks: &mut JoinSet<()>,
 ) {
     let msg_tx = msg_tx.clone();
+    if items.len() > MAX_BATCH_ITEMS {
+        let error =
+            error_without_id(codes::INVALID_REQUEST, "Invalid Request: too many messages in one batch");
+        tasks.spawn(async move {
+            let _ = msg_tx.send(error).await;
+        });
+        return;
+    }
     if !connection.allows_batching() {
         // Batches exist only in 2025-03-26.
         let error = error_without_id(
@@ -238,6 +249,8 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     loop {
         buffer.clear();
         let written = tokio::select! {
+            // Messages first: a batch's notifications precede its replies.
+            biased;
             Some(message) = messages.recv() => serde_json::to_writer(&mut buffer, &message),
             Some(batch) = batches.recv() => serde_json::to_writer(&mut buffer, &batch),
             else => return Ok(()),

@@ -271,6 +271,10 @@ async fn batch(
     if check_legacy_version(headers, None).is_some() {
         return refuse();
     }
+    if items.len() > crate::transport::stdio::MAX_BATCH_ITEMS {
+        let text = "Invalid Request: too many messages in one batch";
+        return reply::error(StatusCode::BAD_REQUEST, None, codes::INVALID_REQUEST, text);
+    }
     let Some(session_id) = headers::session_id(headers) else { return refuse() };
     let session = inner
         .sessions
