@@ -8,7 +8,13 @@
 # all three and fails at the end). Both suite versions and the Node 22 binary they need
 # are pinned by tests/conformance/package-lock.json. No expected-failures baseline is used.
 #
-# Usage: scripts/conformance.sh [--keep-going]
+# With --auth the server runs with resource-server auth on ([auth] mode = "resource_server"),
+# trusting the test OpenID provider (tests/oidc/provider.mjs), and the suite talks to it through a
+# loopback proxy (tests/conformance/auth-proxy.mjs) that adds a bearer token minted with
+# client_credentials for the server's canonical URL; only run (a) is made (CONFORMANCE_AUTH_RUNS=all
+# for all three). It also fails if the server refused the proxy's token even once.
+#
+# Usage: scripts/conformance.sh [--keep-going] [--auth]
 # Env:   CONFORMANCE_RESULTS_DIR  where results go (default: a fresh dir under target/conformance/)
 #        CONFORMANCE_SKIP_INSTALL=1  skip `npm ci` (tests/conformance/node_modules must exist)
 #        CONFORMANCE_SKIP_BUILD=1    skip `cargo build` (the binary must exist)
@@ -19,10 +25,12 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 KEEP_GOING=0
+AUTH=0
 for arg in "$@"; do
   case "$arg" in
     -k | --keep-going) KEEP_GOING=1 ;;
-    -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --auth) AUTH=1 ;;
+    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "conformance.sh: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -42,6 +50,14 @@ step() { printf '\n==> %s\n' "$*"; }
 if [[ ${CONFORMANCE_SKIP_INSTALL:-0} != 1 ]]; then
   step "npm ci (tests/conformance)"
   (cd "$SUITE_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+  if ((AUTH == 1)); then
+    step "npm ci (tests/oidc)"
+    (cd "$ROOT/tests/oidc" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+fi
+if ((AUTH == 1)) && [[ ! -d $ROOT/tests/oidc/node_modules/oidc-provider ]]; then
+  echo "conformance.sh: --auth needs tests/oidc/node_modules (run npm ci in tests/oidc)" >&2
+  exit 1
 fi
 for f in "$NODE22" "$STABLE" "$ALPHA"; do
   [[ -e $f ]] || { echo "conformance.sh: missing $f (run npm ci in tests/conformance)" >&2; exit 1; }
@@ -70,20 +86,32 @@ echo "results: $RESULTS"
 
 # --- the server ----------------------------------------------------------------------------
 SERVER_PID=
-# SIGTERM (the server drains in-flight requests), SIGKILL after 3 s.
-stop_server() {
-  if [[ -n $SERVER_PID ]]; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 1 30); do
-      kill -0 "$SERVER_PID" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -9 "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=
-  fi
+PROVIDER_PID=
+PROXY_PID=
+# SIGTERM (a server drains in-flight requests), SIGKILL after 3 s.
+stop_pid() {
+  local pid=$1
+  [[ -n $pid ]] || return 0
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 30); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
 }
-trap stop_server EXIT
+stop_server() {
+  stop_pid "$SERVER_PID"
+  SERVER_PID=
+}
+stop_all() {
+  stop_server
+  stop_pid "$PROXY_PID"
+  stop_pid "$PROVIDER_PID"
+  PROXY_PID=
+  PROVIDER_PID=
+}
+trap stop_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -93,13 +121,18 @@ free_port() {
     s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
 }
 
+# Extra environment of the server (the auth settings with --auth).
+SERVER_ENV=()
+# With --auth the port is fixed beforehand (the provider needs the canonical URL first).
+FIXED_PORT=
+
 # Starts the server on a free port and waits (bounded) until it accepts connections.
 # Retries with another port if the chosen one was taken in the meantime.
 start_server() {
   local attempt
   for attempt in 1 2 3; do
-    PORT=$(free_port)
-    "$SERVER_BIN" --bind "127.0.0.1:$PORT" >"$RESULTS/server.log" 2>&1 &
+    PORT=${FIXED_PORT:-$(free_port)}
+    env "${SERVER_ENV[@]}" "$SERVER_BIN" --bind "127.0.0.1:$PORT" >"$RESULTS/server.log" 2>&1 9>&- &
     SERVER_PID=$!
     for _ in $(seq 1 100); do # 100 x 0.1 s
       if ! kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -108,7 +141,7 @@ start_server() {
         echo "conformance-server exited at start-up (attempt $attempt, port $PORT):" >&2
         tail -n 20 "$RESULTS/server.log" >&2
         # Another try only if the port was taken between choosing and binding it.
-        grep -qiE 'in use|AddrInUse' "$RESULTS/server.log" && continue 2
+        [[ -z $FIXED_PORT ]] && grep -qiE 'in use|AddrInUse' "$RESULTS/server.log" && continue 2
         break 2
       fi
       if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
@@ -125,9 +158,82 @@ start_server() {
   return 1
 }
 
-step "starting $SERVER_BIN --bind 127.0.0.1:PORT"
-start_server
-URL=http://localhost:$PORT/mcp
+# Waits (bounded) for the first line of FILE, written by PID; prints it.
+ready_line() {
+  local file=$1 pid=$2 what=$3
+  for _ in $(seq 1 200); do # 200 x 0.1 s
+    if [[ -s $file ]] && [[ $(head -c 1 "$file") == "{" ]] && [[ $(wc -l <"$file") -ge 1 ]]; then
+      head -n 1 "$file"
+      return 0
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "conformance.sh: $what exited at start-up" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+  echo "conformance.sh: $what printed no ready line within 20 s" >&2
+  return 1
+}
+json_field() { "$NODE22" -e 'console.log(JSON.parse(process.argv[1])[process.argv[2]])' "$1" "$2"; }
+
+# --auth: the provider, the server with resource-server auth, and the token-adding proxy.
+# The provider and the proxy read a FIFO the script holds open, so they exit (EOF) even if the
+# script is killed outright.
+start_auth() {
+  FIXED_PORT=$(free_port)
+  local resource=http://127.0.0.1:$FIXED_PORT/mcp hold=$RESULTS/hold.fifo line
+  mkfifo "$hold"
+  exec 9<>"$hold"
+  step "starting tests/oidc/provider.mjs (MCP_RESOURCE=$resource)"
+  MCP_RESOURCE=$resource OIDC_EXIT_ON_STDIN_EOF=1 \
+    "$NODE22" "$ROOT/tests/oidc/provider.mjs" <"$hold" >"$RESULTS/provider.out" 2>"$RESULTS/provider.log" 9>&- &
+  PROVIDER_PID=$!
+  line=$(ready_line "$RESULTS/provider.out" "$PROVIDER_PID" provider.mjs) || {
+    tail -n 20 "$RESULTS/provider.log" >&2
+    return 1
+  }
+  ISSUER=$(json_field "$line" issuer)
+  echo "provider (pid $PROVIDER_PID): issuer $ISSUER"
+  SERVER_ENV=(
+    "MCP_SERVER__PUBLIC_URL=http://127.0.0.1:$FIXED_PORT"
+    "MCP_AUTH__MODE=resource_server"
+    "MCP_AUTH__RESOURCE_SERVER__ISSUER=$ISSUER"
+  )
+  step "starting $SERVER_BIN --bind 127.0.0.1:$FIXED_PORT with [auth] mode = \"resource_server\""
+  start_server
+  # Auth is really on: no token, 401 with a challenge.
+  local direct
+  direct=$("$NODE22" -e '
+    fetch(process.argv[1], { method: "POST", headers: { "content-type": "application/json",
+      accept: "application/json, text/event-stream" }, body: "{}" })
+      .then((r) => console.log(r.status, r.headers.get("www-authenticate") ?? ""))' "$resource")
+  echo "without a token: $direct"
+  [[ $direct == 401\ Bearer* ]] || { echo "conformance.sh: auth is not on (expected a 401 challenge)" >&2; return 1; }
+  step "starting tests/conformance/auth-proxy.mjs --target http://127.0.0.1:$FIXED_PORT"
+  AUTH_PROXY_EXIT_ON_STDIN_EOF=1 "$NODE22" "$SUITE_DIR/auth-proxy.mjs" \
+    --target "http://127.0.0.1:$FIXED_PORT" --issuer "$ISSUER" --resource "$resource" \
+    <"$hold" >"$RESULTS/proxy.out" 2>"$RESULTS/proxy.log" 9>&- &
+  PROXY_PID=$!
+  line=$(ready_line "$RESULTS/proxy.out" "$PROXY_PID" auth-proxy.mjs) || {
+    tail -n 20 "$RESULTS/proxy.log" >&2
+    return 1
+  }
+  PROXY_PORT=$(json_field "$line" port)
+  echo "auth-proxy (pid $PROXY_PID) on 127.0.0.1:$PROXY_PORT"
+}
+
+set_url() {
+  if ((AUTH == 1)); then URL=http://localhost:$PROXY_PORT/mcp; else URL=http://localhost:$PORT/mcp; fi
+}
+
+if ((AUTH == 1)); then
+  start_auth
+else
+  step "starting $SERVER_BIN --bind 127.0.0.1:PORT"
+  start_server
+fi
+set_url
 
 # --- the runs ------------------------------------------------------------------------------
 PASSED_RUNS=()
@@ -144,7 +250,7 @@ run() {
   local start=$SECONDS
   timeout --kill-after=5 "$RUN_TIMEOUT_S" \
     "$NODE22" "$cli" server --url "$URL" "$@" -o "$out" \
-    >"$log" 2>&1 || status=$?
+    >"$log" 2>&1 9>&- || status=$?
   # The suite's own summary: from "=== SUMMARY ===" to the end (includes "Not scored").
   # Its "Total:" line counts unscored checks too, so it is labelled with the run's name.
   if grep -q '^=== SUMMARY ===' "$log"; then
@@ -176,16 +282,31 @@ run() {
     if ! kill -0 "$SERVER_PID" 2>/dev/null; then
       SERVER_PID=
       start_server
-      URL=http://localhost:$PORT/mcp
+      set_url
     fi
   fi
 }
 
 # 0.1.16 has no --timeout option (its scenarios have their own internal time limits).
+ALL_RUNS=1
+((AUTH == 1)) && [[ ${CONFORMANCE_AUTH_RUNS:-stable} != all ]] && ALL_RUNS=0
 run stable-0.1.16-all "$STABLE" "" -- --suite all
-run alpha-active "$ALPHA" "" -- --suite active --timeout "$SCENARIO_TIMEOUT_MS"
-run alpha-2026-07-28 "$ALPHA" "--requirements 2026-07-28" -- \
-  --requirements 2026-07-28 --timeout "$SCENARIO_TIMEOUT_MS"
+if ((ALL_RUNS == 1)); then
+  run alpha-active "$ALPHA" "" -- --suite active --timeout "$SCENARIO_TIMEOUT_MS"
+  run alpha-2026-07-28 "$ALPHA" "--requirements 2026-07-28" -- \
+    --requirements 2026-07-28 --timeout "$SCENARIO_TIMEOUT_MS"
+fi
+
+if ((AUTH == 1)); then
+  # Every request carried a valid token: a Bearer challenge means the server refused one.
+  refused=$(grep -c ' Bearer ' "$RESULTS/proxy.log" || true)
+  echo
+  echo "auth: the server refused the proxy's token $refused times (details: $RESULTS/proxy.log)"
+  if ((refused > 0)); then
+    grep ' Bearer ' "$RESULTS/proxy.log" | head -n 10
+    FAILED_RUNS+=("auth-token-refused")
+  fi
+fi
 
 echo
 if ((${#FAILED_RUNS[@]} > 0)); then
@@ -193,5 +314,5 @@ if ((${#FAILED_RUNS[@]} > 0)); then
   closing_line
   exit 1
 fi
-echo "All 3 conformance runs passed (results in $RESULTS)."
+echo "All ${#PASSED_RUNS[@]} conformance runs passed$( ((AUTH == 1)) && echo ' with auth on') (results in $RESULTS)."
 closing_line

@@ -7,13 +7,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --workspace --examples
+# The test OpenID provider (tests/oidc) is used by tests/auth_rs.rs and the interop OAuth tests.
+(cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
 cargo test --workspace
 
 (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error && npm test)
 # The official conformance suite (0.1.16 and 0.2.0-alpha.12, on a pinned Node 22) over HTTP,
 # against the debug build made above (behaviour is the same; it saves a release build).
 CONFORMANCE_PROFILE=debug ./scripts/conformance.sh
-(cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error && npm test)
+# Again with resource-server auth on, through a loopback proxy that adds a bearer token (0.1.16).
+CONFORMANCE_PROFILE=debug CONFORMANCE_SKIP_INSTALL=1 CONFORMANCE_SKIP_BUILD=1 ./scripts/conformance.sh --auth
+(cd tests/oidc && npm test)
 
 cargo clippy --workspace --all-targets -- -D warnings
 cargo fmt --all --check
