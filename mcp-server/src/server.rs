@@ -349,6 +349,37 @@ impl Server {
         }
     }
 
+    /// Every scope some tool, prompt or resource requires, sorted, without
+    /// duplicates (`offline_access` never appears: it is not a resource scope).
+    /// The auth layer advertises these when no `scopes_supported` is configured.
+    ///
+    /// ```
+    /// use mcp_server::{tool, Server};
+    ///
+    /// /// Reads.
+    /// #[tool(scopes = ["notes:read"])]
+    /// async fn read() -> &'static str {
+    ///     "nothing yet"
+    /// }
+    ///
+    /// assert_eq!(Server::new("demo", "1.0.0").tool(read).declared_scopes(), ["notes:read"]);
+    /// ```
+    pub fn declared_scopes(&self) -> Vec<String> {
+        let registry = self.registry();
+        let mut scopes: Vec<String> = registry
+            .tools
+            .iter()
+            .flat_map(|t| t.scopes.iter())
+            .chain(registry.prompts.iter().flat_map(|p| p.scopes.iter()))
+            .chain(registry.resources.iter().chain(registry.templates.iter()).flat_map(|r| r.scopes.iter()))
+            .filter(|s| *s != "offline_access")
+            .cloned()
+            .collect();
+        scopes.sort();
+        scopes.dedup();
+        scopes
+    }
+
     /// The route of a tool.
     pub(crate) fn tool_route(&self, name: &str) -> Option<Arc<ToolRoute>> {
         self.registry().tools.get(name).cloned()

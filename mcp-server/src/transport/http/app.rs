@@ -60,7 +60,7 @@ impl Server {
             app = app.merge(legacy.router());
         }
         // Auth sits inside the guard, the timeout and CORS, so preflight is answered before it.
-        let app = match auth_layer(config)? {
+        let app = match auth_layer(self, config)? {
             Some(layer) => app.layer(layer),
             None => app,
         };
@@ -75,7 +75,7 @@ impl Server {
 
 /// The auth layer `[auth] mode` asks for: `"none"` (the default) or
 /// `"resource_server"` (bearer tokens from `[auth.resource_server] issuer`).
-fn auth_layer(config: &Config) -> Result<Option<mcp_auth::AuthLayer>, ConfigError> {
+fn auth_layer(server: &Server, config: &Config) -> Result<Option<mcp_auth::AuthLayer>, ConfigError> {
     let mode = match config.auth.get("mode") {
         None => "none",
         Some(toml::Value::String(mode)) => mode.as_str(),
@@ -100,14 +100,18 @@ fn auth_layer(config: &Config) -> Result<Option<mcp_auth::AuthLayer>, ConfigErro
                 .get("resource_server")
                 .cloned()
                 .unwrap_or_else(|| toml::Value::Table(toml::Table::new()));
-            let rs_config: mcp_auth::ResourceServerConfig =
+            let mut rs_config: mcp_auth::ResourceServerConfig =
                 section.try_into().map_err(|e: toml::de::Error| ConfigError::Invalid {
                     origin: Some("[auth.resource_server]".into()),
                     message: e.message().to_owned(),
                 })?;
-            let server = mcp_auth::ResourceServer::new(rs_config, &canonical)
+            if rs_config.scopes_supported.is_empty() {
+                // Unset: advertise the scopes the server's own routes declare.
+                rs_config.scopes_supported = server.declared_scopes();
+            }
+            let resource_server = mcp_auth::ResourceServer::new(rs_config, &canonical)
                 .map_err(|e| ConfigError::Value { key: "auth.resource_server", message: e.to_string() })?;
-            Ok(Some(server.layer()))
+            Ok(Some(resource_server.layer()))
         }
         other => Err(ConfigError::Value {
             key: "auth.mode",
