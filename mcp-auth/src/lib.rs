@@ -111,6 +111,7 @@
 // Unit tests may unwrap: a panic is the failure report.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod authorization_server;
 pub mod challenge;
 mod clock;
 mod config;
@@ -119,6 +120,11 @@ mod layer;
 pub mod metadata;
 mod resource_server;
 
+pub use authorization_server::{
+    AuthenticatedUser, AuthorizationServer, AuthorizationServerBuilder, AuthorizationServerConfig,
+    AuthorizationServerError, DevLogin, Limit, LoginError, RateLimitConfig, RevocationCheck,
+    UserAuthenticator,
+};
 pub use clock::{Clock, SystemClock};
 pub use config::{ClientAuthMethod, IntrospectionConfig, JwsAlgorithm, ResourceServerConfig};
 pub use error::{ConfigError, TokenError, UpstreamError};

@@ -1,0 +1,98 @@
+//! Token introspection (RFC 7662), for confidential clients (resource
+//! servers) only.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::Response;
+use http::{HeaderMap, StatusCode};
+use serde_json::{Value, json};
+
+use super::Shared;
+use super::client_auth::authenticate;
+use super::crypto::hash;
+use super::error::OAuthError;
+use super::params::Params;
+use super::responses::{json_no_store, oauth_error, oauth_error_basic};
+use super::store::TokenEndpointAuthMethod;
+
+/// `POST /introspect`.
+pub(crate) async fn introspect(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = Params::parse(&body);
+    if let Some(defect) = params.defect() {
+        return oauth_error(&OAuthError::invalid_request(defect));
+    }
+    let client = match authenticate(&shared, &headers, &params).await {
+        Ok(client) => client,
+        Err(e) if e.used_basic => return oauth_error_basic(&e.error),
+        Err(e) => return oauth_error(&e.error),
+    };
+    // RFC 7662 §2.1: the endpoint is protected; public clients cannot use it.
+    if client.auth_method == TokenEndpointAuthMethod::None {
+        return oauth_error(&OAuthError::invalid_client());
+    }
+    let Some(token) = params.get("token") else {
+        return oauth_error(&OAuthError::invalid_request("token is required"));
+    };
+    match describe(&shared, token).await {
+        Ok(answer) => json_no_store(StatusCode::OK, &answer),
+        Err(error) => oauth_error(&error),
+    }
+}
+
+/// RFC 7662 §2.2: the token's metadata, or only `active: false`.
+pub(crate) async fn describe(shared: &Shared, token: &str) -> Result<Value, OAuthError> {
+    let inactive = json!({"active": false});
+    let now = shared.now();
+    if let Some(used) = shared.store.refresh_token(&hash(token), now).await? {
+        let Some(grant) = shared.store.grant(&used.record.grant_id, now).await? else { return Ok(inactive) };
+        if grant.revoked {
+            return Ok(inactive);
+        }
+        return Ok(json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "scope": used.record.scope,
+            "client_id": used.record.client_id,
+            "sub": grant.subject,
+            "aud": grant.resource,
+            "iss": shared.issuer,
+            "exp": used.record.expires_at,
+        }));
+    }
+    let Some(claims) = shared.keys.verify(token, now) else { return Ok(inactive) };
+    if !access_token_active(shared, &claims).await? {
+        return Ok(inactive);
+    }
+    let mut answer = json!({"active": true, "token_type": "Bearer"});
+    for name in ["scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti"] {
+        if let Some(value) = claims.get(name) {
+            answer[name] = value.clone();
+        }
+    }
+    Ok(answer)
+}
+
+/// Whether an access token this server signed is still good: unexpired, and
+/// neither it nor its grant revoked.
+pub(crate) async fn access_token_active(
+    shared: &Shared,
+    claims: &serde_json::Map<String, Value>,
+) -> Result<bool, OAuthError> {
+    let now = shared.now();
+    let unexpired = claims.get("exp").and_then(Value::as_u64).is_some_and(|exp| exp > now);
+    let Some(jti) = claims.get("jti").and_then(Value::as_str) else { return Ok(false) };
+    if !unexpired {
+        return Ok(false);
+    }
+    let Some(record) = shared.store.access_token(jti, now).await? else { return Ok(false) };
+    if record.revoked {
+        return Ok(false);
+    }
+    Ok(shared.store.grant(&record.grant_id, now).await?.is_some_and(|g| !g.revoked))
+}

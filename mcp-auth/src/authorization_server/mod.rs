@@ -1,0 +1,437 @@
+//! Authorization-server mode: this server is itself a complete OAuth 2.1
+//! authorization server for its MCP endpoint.
+//!
+//! - metadata (RFC 8414) at `/.well-known/oauth-authorization-server` (path-
+//!   inserted when the issuer has a path) and `/.well-known/openid-configuration`;
+//! - dynamic client registration (RFC 7591) at `/register`;
+//! - `/authorize` with PKCE S256, exact redirect matching (plus the RFC 8252
+//!   loopback port rule), a pluggable login step and a CSRF-protected consent
+//!   page bound to the browser;
+//! - `/token` (authorization code, refresh with rotation and reuse
+//!   detection), `/revoke` (RFC 7009), `/introspect` (RFC 7662);
+//! - ES256 JWT access tokens published through `/jwks.json`, checked by the
+//!   same [`ResourceServer`] code as any external issuer's
+//!   ([`AuthorizationServer::layer`]), plus a revocation check.
+//!
+//! Every code, token and secret is stored only as its SHA-256, in a
+//! [`SqliteStore`] (default) or a [`MemoryStore`].
+//!
+//! ```no_run
+//! use mcp_auth::{AuthorizationServer, AuthorizationServerConfig};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = AuthorizationServerConfig::new("http://localhost:8080").with_scopes_supported(["notes:read"]);
+//! let server = AuthorizationServer::builder(config, "http://localhost:8080/mcp").build().await?;
+//! // The OAuth endpoints, outside the bearer gate; the MCP endpoint, inside it.
+//! let mcp = axum::Router::new().route("/mcp", axum::routing::post(|| async { "ok" })).layer(server.layer()?);
+//! let app = server.router().merge(mcp);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, app).await?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod authorize;
+mod client_auth;
+mod config;
+mod crypto;
+mod discovery;
+mod error;
+mod introspection;
+mod issue;
+mod keys;
+mod login;
+mod params;
+mod rate_limit;
+mod redirect;
+mod register;
+mod responses;
+mod revocation;
+mod scope;
+pub mod store;
+mod token;
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use mcp_core::Identity;
+use reqwest::Url;
+use serde_json::Value;
+
+pub use self::config::AuthorizationServerConfig;
+pub use self::error::{OAuthError, OAuthErrorCode, StoreError};
+pub use self::keys::KeyError;
+use self::keys::KeyRing;
+pub use self::login::{AuthenticatedUser, DevLogin, LoginError, UserAuthenticator};
+use self::rate_limit::{Bucket, RateLimiter};
+pub use self::rate_limit::{Limit, RateLimitConfig};
+use self::store::{AuthStore, MemoryStore, SqliteStore, UnixTime, unix_now};
+use crate::clock::{Clock, SystemClock};
+use crate::config::ResourceServerConfig;
+use crate::error::{ConfigError, TokenError};
+use crate::layer::{AuthLayer, BoxFuture, TokenVerifier};
+use crate::metadata::ProtectedResourceMetadata;
+use crate::resource_server::ResourceServer;
+
+const KEY_ISSUER: &str = "auth.authorization_server.issuer";
+/// Largest request body any endpoint reads.
+const MAX_BODY: usize = 64 * 1024;
+/// How often expired rows are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(600);
+
+/// Why the authorization server cannot start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthorizationServerError {
+    /// The configuration cannot work.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The store cannot be opened or read.
+    #[error("authorization store: {0}")]
+    Store(#[from] StoreError),
+    /// The signing keys cannot be loaded or made.
+    #[error("signing keys: {0}")]
+    Key(#[from] KeyError),
+}
+
+/// State shared by every endpoint.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    config: AuthorizationServerConfig,
+    /// The issuer, exactly as configured.
+    issuer: String,
+    /// The issuer's path without a trailing slash (`""` for an origin).
+    issuer_path: String,
+    /// The canonical MCP resource: the only audience.
+    resource: String,
+    store: Arc<dyn AuthStore>,
+    keys: KeyRing,
+    authenticator: Arc<dyn UserAuthenticator>,
+    clock: Arc<dyn Clock>,
+    /// https issuer: `__Host-` cookies with `Secure`.
+    secure_cookies: bool,
+    limiter: Arc<RateLimiter>,
+}
+
+impl Shared {
+    fn now(&self) -> UnixTime {
+        unix_now(self.clock.now())
+    }
+
+    /// The URL of an endpoint under the issuer.
+    fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer.trim_end_matches('/'))
+    }
+
+    fn cookie_name(&self) -> &'static str {
+        if self.secure_cookies { "__Host-mcp-auth-txn" } else { "mcp-auth-txn" }
+    }
+}
+
+/// The built-in OAuth 2.1 authorization server. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AuthorizationServer {
+    shared: Arc<Shared>,
+}
+
+/// Builds an [`AuthorizationServer`].
+#[derive(Debug)]
+pub struct AuthorizationServerBuilder {
+    config: AuthorizationServerConfig,
+    resource: String,
+    store: Option<Arc<dyn AuthStore>>,
+    authenticator: Option<Arc<dyn UserAuthenticator>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl AuthorizationServerBuilder {
+    /// Uses this store instead of the one `config.store` names.
+    #[must_use]
+    pub fn store(mut self, store: Arc<dyn AuthStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Uses this login step instead of the one `config.login` names.
+    #[must_use]
+    pub fn authenticator(mut self, authenticator: Arc<dyn UserAuthenticator>) -> Self {
+        self.authenticator = Some(authenticator);
+        self
+    }
+
+    /// Uses `clock` for every lifetime.
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Checks the configuration, opens the store, loads (or generates) the
+    /// signing key, and starts purging expired rows in the background.
+    pub async fn build(self) -> Result<AuthorizationServer, AuthorizationServerError> {
+        let Self { config, resource, store, authenticator, clock } = self;
+        let issuer_url = check_issuer(&config.issuer)?;
+        crate::metadata::parse_resource(&resource)?;
+        let loopback = is_loopback(&issuer_url);
+        let authenticator: Arc<dyn UserAuthenticator> = match authenticator {
+            Some(a) => a,
+            None if config.login == "dev" => Arc::new(DevLogin),
+            None => {
+                return Err(ConfigError::Invalid {
+                    key: "auth.authorization_server.login",
+                    message: format!("unknown login `{}`; this version knows `dev`", config.login),
+                }
+                .into());
+            }
+        };
+        if authenticator.development_only() && !loopback {
+            return Err(ConfigError::Invalid {
+                key: "auth.authorization_server.login",
+                message: format!(
+                    "the `{}` login is for local development and refuses to run when the issuer `{}` is not on a \
+                     loopback host; configure a real login",
+                    authenticator.name(),
+                    config.issuer
+                ),
+            }
+            .into());
+        }
+        if authenticator.development_only() {
+            tracing::warn!(
+                "mcp-auth: DEVELOPMENT LOGIN ENABLED: anyone can sign in as anyone. Local use only."
+            );
+        }
+        let store = match store {
+            Some(store) => store,
+            None => open_store(&config.store)?,
+        };
+        let keys = KeyRing::load(store.as_ref(), unix_now(clock.now())).await?;
+        let shared = Arc::new(Shared {
+            issuer: config.issuer.clone(),
+            issuer_path: issuer_url.path().trim_end_matches('/').to_owned(),
+            secure_cookies: issuer_url.scheme() == "https",
+            limiter: Arc::new(RateLimiter::new(config.rate_limits)),
+            config,
+            resource,
+            store,
+            keys,
+            authenticator,
+            clock,
+        });
+        spawn_purger(Arc::downgrade(&shared));
+        Ok(AuthorizationServer { shared })
+    }
+}
+
+/// Opens the store a `store` setting names: `memory` or `sqlite://PATH`.
+pub fn open_store(setting: &str) -> Result<Arc<dyn AuthStore>, AuthorizationServerError> {
+    if setting == "memory" {
+        tracing::warn!("mcp-auth: authorization store in memory: clients and tokens are lost on restart");
+        return Ok(Arc::new(MemoryStore::new()));
+    }
+    match setting.strip_prefix("sqlite://") {
+        Some(path) if !path.is_empty() => Ok(Arc::new(SqliteStore::open(path)?)),
+        _ => Err(ConfigError::Invalid {
+            key: "auth.authorization_server.store",
+            message: format!("`{setting}` is neither `memory` nor `sqlite://PATH`"),
+        }
+        .into()),
+    }
+}
+
+/// RFC 8414 §2: https, no query or fragment; plain http only on loopback.
+fn check_issuer(issuer: &str) -> Result<Url, ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid { key: KEY_ISSUER, message };
+    if issuer.is_empty() {
+        return Err(ConfigError::Missing {
+            key: KEY_ISSUER,
+            hint: "this server's public URL, such as https://mcp.example.com",
+        });
+    }
+    let url = Url::parse(issuer).map_err(|e| invalid(format!("`{issuer}` is not an absolute URL ({e})")))?;
+    if url.host_str().is_none() || !matches!(url.scheme(), "https" | "http") {
+        return Err(invalid(format!("`{issuer}` must be an https URL")));
+    }
+    if url.scheme() == "http" && !is_loopback(&url) {
+        return Err(invalid(format!("`{issuer}` must use https (plain http only on loopback hosts)")));
+    }
+    if url.query().is_some() || url.fragment().is_some() || issuer.contains(['?', '#']) {
+        return Err(invalid(format!("`{issuer}` must not have a query or fragment (RFC 8414 §2)")));
+    }
+    // Clients compare the issuer character for character; a trailing slash
+    // is the classic mismatch (python-sdk#1919).
+    if issuer.ends_with('/') {
+        return Err(invalid(format!("`{issuer}` must not end with a slash")));
+    }
+    Ok(url)
+}
+
+fn is_loopback(url: &Url) -> bool {
+    url.host_str().is_some_and(redirect::is_loopback_host)
+}
+
+fn spawn_purger(shared: Weak<Shared>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+    runtime.spawn(async move {
+        loop {
+            tokio::time::sleep(PURGE_EVERY).await;
+            let Some(shared) = shared.upgrade() else { return };
+            match shared.store.purge_expired(shared.now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(rows = n, "mcp-auth: purged expired authorization records"),
+                Err(error) => tracing::warn!(%error, "mcp-auth: purging expired records failed"),
+            }
+        }
+    });
+}
+
+impl AuthorizationServer {
+    /// A builder for the server issuing tokens for the canonical MCP URL
+    /// `resource` (such as `https://mcp.example.com/mcp`).
+    pub fn builder(config: AuthorizationServerConfig, resource: &str) -> AuthorizationServerBuilder {
+        AuthorizationServerBuilder {
+            config,
+            resource: resource.to_owned(),
+            store: None,
+            authenticator: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The issuer identifier.
+    pub fn issuer(&self) -> &str {
+        &self.shared.issuer
+    }
+
+    /// The RFC 8414 metadata document.
+    pub fn metadata(&self) -> Value {
+        discovery::document(&self.shared)
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn AuthStore> {
+        &self.shared.store
+    }
+
+    /// The OAuth endpoints, to be merged at the root of the app, **outside**
+    /// the bearer gate. The 2025-03-26 fallbacks (`/authorize`, `/token`,
+    /// `/register` at the origin) are included when the issuer has a path.
+    pub fn router(&self) -> Router {
+        let p = self.shared.issuer_path.clone();
+        let limited = |bucket: Bucket, router: Router<Arc<Shared>>| {
+            let state = (self.shared.limiter.clone(), bucket);
+            router.route_layer(axum::middleware::from_fn_with_state(state, rate_limit::limit))
+        };
+        // The 2025-03-26 fallbacks live at the origin too when the issuer has a path.
+        let prefixes: Vec<String> =
+            if p.is_empty() { vec![p.clone()] } else { vec![p.clone(), String::new()] };
+
+        let mut public = Router::new()
+            .route(&format!("/.well-known/oauth-authorization-server{p}"), get(discovery::metadata))
+            .route(&format!("/.well-known/openid-configuration{p}"), get(discovery::metadata))
+            .route(&format!("{p}/jwks.json"), get(discovery::jwks));
+        if !p.is_empty() {
+            public = public.route(&format!("{p}/.well-known/openid-configuration"), get(discovery::metadata));
+        }
+        let mut authorize = Router::new()
+            .route(&format!("{p}/authorize/login"), post(authorize::login))
+            .route(&format!("{p}/authorize/consent"), post(authorize::consent));
+        let mut token = Router::new();
+        let mut register = Router::new();
+        for prefix in &prefixes {
+            authorize = authorize.route(
+                &format!("{prefix}/authorize"),
+                get(authorize::authorize_get).post(authorize::authorize_post),
+            );
+            token = token.route(&format!("{prefix}/token"), post(token::token));
+            if self.shared.config.registration_enabled {
+                register = register.route(&format!("{prefix}/register"), post(register::register));
+            }
+        }
+        let revoke = Router::new()
+            .route(&format!("{p}/revoke"), post(revocation::revoke))
+            .route(&format!("{p}/introspect"), post(introspection::introspect));
+
+        let cors = tower_http::cors::CorsLayer::new()
+            .allow_origin(tower_http::cors::Any)
+            .allow_methods([http::Method::GET, http::Method::POST])
+            .allow_headers([http::header::AUTHORIZATION, http::header::CONTENT_TYPE])
+            .expose_headers([http::header::RETRY_AFTER, http::header::WWW_AUTHENTICATE]);
+        let mut app = public
+            .merge(limited(Bucket::Authorize, authorize))
+            .merge(limited(Bucket::Token, token))
+            .merge(limited(Bucket::Revoke, revoke));
+        // (A route layer on a router without routes panics.)
+        if self.shared.config.registration_enabled {
+            app = app.merge(limited(Bucket::Register, register));
+        }
+        app.layer(DefaultBodyLimit::max(MAX_BODY)).layer(cors).with_state(self.shared.clone())
+    }
+
+    /// The protected-resource metadata (RFC 9728) of the MCP endpoint,
+    /// naming this issuer.
+    pub fn protected_resource_metadata(&self) -> ProtectedResourceMetadata {
+        ProtectedResourceMetadata::new(&self.shared.resource, &self.shared.issuer)
+            .with_scopes_supported(self.shared.config.scopes_supported.iter().cloned())
+    }
+
+    /// A [`ResourceServer`] for this issuer: tokens are checked exactly as an
+    /// external issuer's would be (metadata and JWKS fetched over HTTP from
+    /// the issuer URL, `iss`, `aud`, `exp`, signature).
+    pub fn resource_server(&self) -> Result<ResourceServer, ConfigError> {
+        let config = ResourceServerConfig::new(&self.shared.issuer)
+            .with_scopes_supported(self.shared.config.scopes_supported.iter().cloned());
+        ResourceServer::new(config, &self.shared.resource)
+    }
+
+    /// Wraps a verifier (normally [`resource_server`](Self::resource_server))
+    /// so that revoked tokens, and tokens of revoked grants, are refused at
+    /// once rather than at expiry.
+    pub fn revocation_check(&self, verifier: impl TokenVerifier) -> RevocationCheck {
+        RevocationCheck { inner: Arc::new(verifier), shared: self.shared.clone() }
+    }
+
+    /// The bearer gate for the MCP endpoint: the [`ResourceServer`] path plus
+    /// the revocation check, publishing the protected-resource metadata.
+    pub fn layer(&self) -> Result<AuthLayer, ConfigError> {
+        let verifier = self.revocation_check(self.resource_server()?);
+        AuthLayer::with_verifier(verifier, self.protected_resource_metadata())
+    }
+
+    /// Makes a new signing key. The previous ones stay in the JWKS until the
+    /// tokens they signed have expired.
+    pub async fn rotate_signing_key(&self) -> Result<(), KeyError> {
+        let now = self.shared.now();
+        let retire_at = now.saturating_add(self.shared.config.access_token_ttl_secs).saturating_add(300);
+        self.shared.keys.rotate(self.shared.store.as_ref(), now, retire_at).await
+    }
+
+    /// Deletes expired records now (this also runs every 10 minutes).
+    pub async fn purge_expired(&self) -> Result<u64, StoreError> {
+        self.shared.store.purge_expired(self.shared.now()).await
+    }
+}
+
+/// A [`TokenVerifier`] that also refuses revoked access tokens; see
+/// [`AuthorizationServer::revocation_check`].
+#[derive(Debug)]
+pub struct RevocationCheck {
+    inner: Arc<dyn TokenVerifier>,
+    shared: Arc<Shared>,
+}
+
+impl TokenVerifier for RevocationCheck {
+    fn verify<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Identity, TokenError>> {
+        Box::pin(async move {
+            let identity = self.inner.verify(token).await?;
+            match introspection::access_token_active(&self.shared, &identity.claims).await {
+                Ok(true) => Ok(identity),
+                Ok(false) => Err(TokenError::Inactive),
+                Err(_) => Err(TokenError::Inactive),
+            }
+        })
+    }
+}

@@ -1,0 +1,264 @@
+//! The in-memory store: for tests and throwaway servers (everything is lost
+//! on restart).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use super::{
+    AccessTokenRecord, AuthStore, ClientRecord, CodeRecord, ConsentRecord, GrantRecord, PendingAuthorization,
+    RefreshTokenRecord, StoreError, StoreResult, StoredSigningKey, UnixTime, Used,
+};
+
+/// Keeps everything in memory, behind one lock.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    tables: Mutex<Tables>,
+}
+
+/// A record with its use count.
+#[derive(Debug)]
+struct Counted<T> {
+    record: T,
+    uses: u32,
+    first_used_at: Option<UnixTime>,
+}
+
+impl<T: Clone> Counted<T> {
+    fn new(record: T) -> Self {
+        Self { record, uses: 0, first_used_at: None }
+    }
+
+    fn peek(&self) -> Used<T> {
+        Used { record: self.record.clone(), previous_uses: self.uses, first_used_at: self.first_used_at }
+    }
+
+    fn use_once(&mut self, now: UnixTime) -> Used<T> {
+        let seen = self.peek();
+        self.uses = self.uses.saturating_add(1);
+        self.first_used_at.get_or_insert(now);
+        seen
+    }
+}
+
+#[derive(Debug, Default)]
+struct Tables {
+    clients: HashMap<String, ClientRecord>,
+    codes: HashMap<String, Counted<CodeRecord>>,
+    grants: HashMap<String, GrantRecord>,
+    refresh_tokens: HashMap<String, Counted<RefreshTokenRecord>>,
+    access_tokens: HashMap<String, AccessTokenRecord>,
+    consents: HashMap<(String, String, String), ConsentRecord>,
+    pending: HashMap<String, PendingAuthorization>,
+    keys: Vec<StoredSigningKey>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn tables(&self) -> MutexGuard<'_, Tables> {
+        // A panic while holding the lock leaves plain maps behind: still usable.
+        self.tables.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Tables) -> Result<T, StoreError>,
+    ) -> StoreResult<'_, T> {
+        let result = f(&mut self.tables());
+        Box::pin(std::future::ready(result))
+    }
+}
+
+impl AuthStore for MemoryStore {
+    fn put_client(&self, client: ClientRecord) -> StoreResult<'_, ()> {
+        self.run(|t| {
+            if t.clients.contains_key(&client.client_id) {
+                return Err(StoreError::Duplicate("client_id"));
+            }
+            t.clients.insert(client.client_id.clone(), client);
+            Ok(())
+        })
+    }
+
+    fn client<'a>(&'a self, client_id: &'a str, now: UnixTime) -> StoreResult<'a, Option<ClientRecord>> {
+        self.run(|t| Ok(t.clients.get(client_id).filter(|c| c.expires_at.is_none_or(|e| e > now)).cloned()))
+    }
+
+    fn put_code(&self, code: CodeRecord) -> StoreResult<'_, ()> {
+        self.run(|t| {
+            t.codes.insert(code.code_hash.clone(), Counted::new(code));
+            Ok(())
+        })
+    }
+
+    fn use_code<'a>(
+        &'a self,
+        code_hash: &'a str,
+        now: UnixTime,
+    ) -> StoreResult<'a, Option<Used<CodeRecord>>> {
+        self.run(|t| {
+            Ok(t.codes.get_mut(code_hash).filter(|c| c.record.expires_at > now).map(|c| c.use_once(now)))
+        })
+    }
+
+    fn put_grant(&self, grant: GrantRecord) -> StoreResult<'_, ()> {
+        self.run(|t| {
+            t.grants.insert(grant.grant_id.clone(), grant);
+            Ok(())
+        })
+    }
+
+    fn grant<'a>(&'a self, grant_id: &'a str, now: UnixTime) -> StoreResult<'a, Option<GrantRecord>> {
+        self.run(|t| Ok(t.grants.get(grant_id).filter(|g| g.expires_at > now).cloned()))
+    }
+
+    fn revoke_grant<'a>(&'a self, grant_id: &'a str) -> StoreResult<'a, ()> {
+        self.run(|t| {
+            if let Some(grant) = t.grants.get_mut(grant_id) {
+                grant.revoked = true;
+            }
+            t.refresh_tokens.retain(|_, r| r.record.grant_id != grant_id);
+            for token in t.access_tokens.values_mut().filter(|a| a.grant_id == grant_id) {
+                token.revoked = true;
+            }
+            Ok(())
+        })
+    }
+
+    fn put_refresh_token(&self, token: RefreshTokenRecord) -> StoreResult<'_, ()> {
+        self.run(|t| {
+            t.refresh_tokens.insert(token.token_hash.clone(), Counted::new(token));
+            Ok(())
+        })
+    }
+
+    fn refresh_token<'a>(
+        &'a self,
+        token_hash: &'a str,
+        now: UnixTime,
+    ) -> StoreResult<'a, Option<Used<RefreshTokenRecord>>> {
+        self.run(|t| {
+            Ok(t.refresh_tokens.get(token_hash).filter(|r| r.record.expires_at > now).map(Counted::peek))
+        })
+    }
+
+    fn use_refresh_token<'a>(
+        &'a self,
+        token_hash: &'a str,
+        now: UnixTime,
+    ) -> StoreResult<'a, Option<Used<RefreshTokenRecord>>> {
+        self.run(|t| {
+            Ok(t.refresh_tokens
+                .get_mut(token_hash)
+                .filter(|r| r.record.expires_at > now)
+                .map(|r| r.use_once(now)))
+        })
+    }
+
+    fn put_access_token(&self, token: AccessTokenRecord) -> StoreResult<'_, ()> {
+        self.run(|t| {
+            t.access_tokens.insert(token.jti.clone(), token);
+            Ok(())
+        })
+    }
+
+    fn access_token<'a>(&'a self, jti: &'a str, now: UnixTime) -> StoreResult<'a, Option<AccessTokenRecord>> {
+        self.run(|t| Ok(t.access_tokens.get(jti).filter(|a| a.expires_at > now).cloned()))
+    }
+
+    fn revoke_access_token<'a>(&'a self, jti: &'a str) -> StoreResult<'a, ()> {
+        self.run(|t| {
+            if let Some(token) = t.access_tokens.get_mut(jti) {
+                token.revoked = true;
+            }
+            Ok(())
+        })
+    }
+
+    fn put_consent(&self, consent: ConsentRecord) -> StoreResult<'_, ()> {
+        self.run(|t| {
+            let key = (consent.subject.clone(), consent.client_id.clone(), consent.redirect_uri.clone());
+            t.consents.insert(key, consent);
+            Ok(())
+        })
+    }
+
+    fn consent<'a>(
+        &'a self,
+        subject: &'a str,
+        client_id: &'a str,
+        redirect_uri: &'a str,
+        now: UnixTime,
+    ) -> StoreResult<'a, Option<ConsentRecord>> {
+        self.run(|t| {
+            let key = (subject.to_owned(), client_id.to_owned(), redirect_uri.to_owned());
+            Ok(t.consents.get(&key).filter(|c| c.expires_at > now).cloned())
+        })
+    }
+
+    fn put_pending(&self, pending: PendingAuthorization) -> StoreResult<'_, ()> {
+        self.run(|t| {
+            t.pending.insert(pending.txn_hash.clone(), pending);
+            Ok(())
+        })
+    }
+
+    fn pending<'a>(
+        &'a self,
+        txn_hash: &'a str,
+        now: UnixTime,
+    ) -> StoreResult<'a, Option<PendingAuthorization>> {
+        self.run(|t| Ok(t.pending.get(txn_hash).filter(|p| p.expires_at > now).cloned()))
+    }
+
+    fn take_pending<'a>(
+        &'a self,
+        txn_hash: &'a str,
+        now: UnixTime,
+    ) -> StoreResult<'a, Option<PendingAuthorization>> {
+        self.run(|t| Ok(t.pending.remove(txn_hash).filter(|p| p.expires_at > now)))
+    }
+
+    fn signing_keys(&self) -> StoreResult<'_, Vec<StoredSigningKey>> {
+        self.run(|t| Ok(t.keys.clone()))
+    }
+
+    fn put_signing_key(&self, key: StoredSigningKey) -> StoreResult<'_, ()> {
+        self.run(|t| {
+            t.keys.retain(|k| k.kid != key.kid);
+            t.keys.push(key);
+            Ok(())
+        })
+    }
+
+    fn purge_expired(&self, now: UnixTime) -> StoreResult<'_, u64> {
+        self.run(|t| {
+            let before = t.len();
+            t.clients.retain(|_, c| c.expires_at.is_none_or(|e| e > now));
+            t.codes.retain(|_, c| c.record.expires_at > now);
+            t.grants.retain(|_, g| g.expires_at > now);
+            t.refresh_tokens.retain(|_, r| r.record.expires_at > now);
+            t.access_tokens.retain(|_, a| a.expires_at > now);
+            t.consents.retain(|_, c| c.expires_at > now);
+            t.pending.retain(|_, p| p.expires_at > now);
+            t.keys.retain(|k| k.retire_at.is_none_or(|r| r > now));
+            Ok((before - t.len()) as u64)
+        })
+    }
+}
+
+impl Tables {
+    fn len(&self) -> usize {
+        self.clients.len()
+            + self.codes.len()
+            + self.grants.len()
+            + self.refresh_tokens.len()
+            + self.access_tokens.len()
+            + self.consents.len()
+            + self.pending.len()
+            + self.keys.len()
+    }
+}

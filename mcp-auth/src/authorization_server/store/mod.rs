@@ -1,0 +1,330 @@
+//! Storage of the authorization server: registered clients, authorization
+//! codes, grants, refresh tokens, issued access tokens, consents, pending
+//! authorization requests and signing keys.
+//!
+//! Every code, token, secret and browser transaction is stored only as its
+//! SHA-256 (the `*_hash` fields); the plain value exists only in the
+//! response that hands it out. Signing keys are the exception: a private key
+//! cannot be hashed, so the store must be protected like a key file.
+//!
+//! The trait is object-safe (boxed futures) so `Arc<dyn AuthStore>` can be a
+//! [`MemoryStore`], a [`SqliteStore`], or a shared database for several
+//! instances.
+
+mod memory;
+mod sqlite;
+
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+pub use self::memory::MemoryStore;
+pub use self::sqlite::SqliteStore;
+pub use super::error::StoreError;
+use crate::layer::BoxFuture;
+
+/// What a store call returns.
+pub type StoreResult<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
+
+/// Seconds since the Unix epoch, as records keep time.
+pub type UnixTime = u64;
+
+pub(crate) fn unix_now(time: SystemTime) -> UnixTime {
+    time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// How a client authenticates at the token endpoint (RFC 7591 §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TokenEndpointAuthMethod {
+    /// A public client: no secret, PKCE only.
+    None,
+    /// HTTP Basic with the client id and secret (RFC 6749 §2.3.1).
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+}
+
+impl TokenEndpointAuthMethod {
+    /// The registered name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+        }
+    }
+}
+
+/// A registered client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ClientRecord {
+    /// The client identifier.
+    pub client_id: String,
+    /// SHA-256 of the client secret; `None` for public clients.
+    pub secret_hash: Option<String>,
+    /// When the secret expires (`None`: never).
+    pub secret_expires_at: Option<UnixTime>,
+    /// How it authenticates at the token endpoint.
+    pub auth_method: TokenEndpointAuthMethod,
+    /// Registered redirect URIs, compared exactly (plus the loopback port rule).
+    pub redirect_uris: Vec<String>,
+    /// `native` or `web` (OpenID Connect Registration §2).
+    pub application_type: String,
+    /// Display name for the consent page.
+    pub client_name: Option<String>,
+    /// Scopes the client may ask for (space-separated), if limited.
+    pub scope: Option<String>,
+    /// Grant types it registered.
+    pub grant_types: Vec<String>,
+    /// When it was registered.
+    pub issued_at: UnixTime,
+    /// When the registration lapses (`None`: never).
+    pub expires_at: Option<UnixTime>,
+}
+
+/// An issued authorization code (RFC 6749 §4.1.2), bound to everything the
+/// token request must repeat.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CodeRecord {
+    /// SHA-256 of the code.
+    pub code_hash: String,
+    /// The grant it belongs to; replaying the code revokes it.
+    pub grant_id: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The redirect URI used at `/authorize`.
+    pub redirect_uri: String,
+    /// Whether the client named it (then the token request must repeat it,
+    /// RFC 6749 §4.1.3).
+    #[serde(default)]
+    pub redirect_uri_explicit: bool,
+    /// The PKCE S256 challenge.
+    pub code_challenge: String,
+    /// When it expires (at most 10 minutes after issue).
+    pub expires_at: UnixTime,
+}
+
+/// What the user approved for a client: the root of every token issued from
+/// one authorization.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct GrantRecord {
+    /// Random identifier.
+    pub grant_id: String,
+    /// The client.
+    pub client_id: String,
+    /// The user (`sub`).
+    pub subject: String,
+    /// Granted scopes, space-separated.
+    pub scope: String,
+    /// The resource (audience) the tokens are for.
+    pub resource: String,
+    /// When it was made.
+    pub created_at: UnixTime,
+    /// When it lapses (the refresh-token lifetime).
+    pub expires_at: UnixTime,
+    /// Revoked grants issue nothing and their tokens are refused.
+    pub revoked: bool,
+}
+
+/// An issued refresh token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RefreshTokenRecord {
+    /// SHA-256 of the token.
+    pub token_hash: String,
+    /// The grant.
+    pub grant_id: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The scope it carries (never wider than the grant's).
+    pub scope: String,
+    /// When it expires.
+    pub expires_at: UnixTime,
+}
+
+/// An issued access token, remembered so it can be revoked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AccessTokenRecord {
+    /// The JWT `jti`.
+    pub jti: String,
+    /// The grant.
+    pub grant_id: String,
+    /// The client.
+    pub client_id: String,
+    /// When it expires.
+    pub expires_at: UnixTime,
+    /// Set by revocation.
+    pub revoked: bool,
+}
+
+/// A remembered approval, per (user, client, redirect URI).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ConsentRecord {
+    /// The user.
+    pub subject: String,
+    /// The client.
+    pub client_id: String,
+    /// The redirect URI it was given for.
+    pub redirect_uri: String,
+    /// Approved scopes, space-separated.
+    pub scope: String,
+    /// When it lapses.
+    pub expires_at: UnixTime,
+}
+
+/// An authorization request between `/authorize` and the user's decision,
+/// bound to one browser by a cookie holding the transaction secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PendingAuthorization {
+    /// SHA-256 of the transaction secret (the cookie value).
+    pub txn_hash: String,
+    /// SHA-256 of the CSRF token in the page's forms.
+    pub csrf_hash: String,
+    /// The client.
+    pub client_id: String,
+    /// The validated redirect URI.
+    pub redirect_uri: String,
+    /// Whether the client named it in the request.
+    #[serde(default)]
+    pub redirect_uri_explicit: bool,
+    /// The client's `state`, echoed back.
+    pub state: Option<String>,
+    /// The PKCE S256 challenge.
+    pub code_challenge: String,
+    /// Requested scopes, space-separated.
+    pub scope: String,
+    /// The resource.
+    pub resource: String,
+    /// The user, once logged in.
+    pub subject: Option<String>,
+    /// When the transaction lapses.
+    pub expires_at: UnixTime,
+}
+
+/// A signing key, as stored.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct StoredSigningKey {
+    /// The key id (RFC 7638 thumbprint).
+    pub kid: String,
+    /// `ES256`.
+    pub alg: String,
+    /// The private key, PKCS#8 DER.
+    pub pkcs8: Vec<u8>,
+    /// When it was made; the newest key signs.
+    pub created_at: UnixTime,
+    /// When it stops being published (`None`: current key).
+    pub retire_at: Option<UnixTime>,
+}
+
+impl std::fmt::Debug for StoredSigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredSigningKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("created_at", &self.created_at)
+            .field("retire_at", &self.retire_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A record fetched by a single-use operation, with how often it had been
+/// used before this call (0 the first time). The count is incremented
+/// atomically, so two concurrent uses never both see 0.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Used<T> {
+    /// The record.
+    pub record: T,
+    /// Uses before this one.
+    pub previous_uses: u32,
+    /// When it was first used (`None` when this is the first use).
+    pub first_used_at: Option<UnixTime>,
+}
+
+/// Storage for the authorization server. Implementations must make
+/// [`use_code`](Self::use_code) and [`use_refresh_token`](Self::use_refresh_token)
+/// atomic and must not return expired records.
+pub trait AuthStore: Send + Sync + std::fmt::Debug + 'static {
+    /// Registers a client (fails with [`StoreError::Duplicate`] if the id exists).
+    fn put_client(&self, client: ClientRecord) -> StoreResult<'_, ()>;
+    /// A registered, unexpired client.
+    fn client<'a>(&'a self, client_id: &'a str, now: UnixTime) -> StoreResult<'a, Option<ClientRecord>>;
+
+    /// Stores an authorization code.
+    fn put_code(&self, code: CodeRecord) -> StoreResult<'_, ()>;
+    /// Uses a code: returns it with its previous use count, and counts this use.
+    fn use_code<'a>(&'a self, code_hash: &'a str, now: UnixTime)
+    -> StoreResult<'a, Option<Used<CodeRecord>>>;
+
+    /// Stores a grant (or replaces it).
+    fn put_grant(&self, grant: GrantRecord) -> StoreResult<'_, ()>;
+    /// A grant, revoked or not, unless expired.
+    fn grant<'a>(&'a self, grant_id: &'a str, now: UnixTime) -> StoreResult<'a, Option<GrantRecord>>;
+    /// Revokes a grant, every refresh token and every access token issued from it.
+    fn revoke_grant<'a>(&'a self, grant_id: &'a str) -> StoreResult<'a, ()>;
+
+    /// Stores a refresh token.
+    fn put_refresh_token(&self, token: RefreshTokenRecord) -> StoreResult<'_, ()>;
+    /// A refresh token without using it (revocation, introspection).
+    fn refresh_token<'a>(
+        &'a self,
+        token_hash: &'a str,
+        now: UnixTime,
+    ) -> StoreResult<'a, Option<Used<RefreshTokenRecord>>>;
+    /// Uses a refresh token: returns it with its previous use count, and counts this use.
+    fn use_refresh_token<'a>(
+        &'a self,
+        token_hash: &'a str,
+        now: UnixTime,
+    ) -> StoreResult<'a, Option<Used<RefreshTokenRecord>>>;
+
+    /// Remembers an issued access token.
+    fn put_access_token(&self, token: AccessTokenRecord) -> StoreResult<'_, ()>;
+    /// An issued access token, unless expired.
+    fn access_token<'a>(&'a self, jti: &'a str, now: UnixTime) -> StoreResult<'a, Option<AccessTokenRecord>>;
+    /// Revokes one access token.
+    fn revoke_access_token<'a>(&'a self, jti: &'a str) -> StoreResult<'a, ()>;
+
+    /// Remembers an approval.
+    fn put_consent(&self, consent: ConsentRecord) -> StoreResult<'_, ()>;
+    /// A remembered approval for exactly this user, client and redirect URI.
+    fn consent<'a>(
+        &'a self,
+        subject: &'a str,
+        client_id: &'a str,
+        redirect_uri: &'a str,
+        now: UnixTime,
+    ) -> StoreResult<'a, Option<ConsentRecord>>;
+
+    /// Stores or replaces a pending authorization.
+    fn put_pending(&self, pending: PendingAuthorization) -> StoreResult<'_, ()>;
+    /// A pending authorization, unless expired.
+    fn pending<'a>(
+        &'a self,
+        txn_hash: &'a str,
+        now: UnixTime,
+    ) -> StoreResult<'a, Option<PendingAuthorization>>;
+    /// Removes a pending authorization and returns it (single use).
+    fn take_pending<'a>(
+        &'a self,
+        txn_hash: &'a str,
+        now: UnixTime,
+    ) -> StoreResult<'a, Option<PendingAuthorization>>;
+
+    /// Every stored signing key.
+    fn signing_keys(&self) -> StoreResult<'_, Vec<StoredSigningKey>>;
+    /// Stores or replaces a signing key (by `kid`).
+    fn put_signing_key(&self, key: StoredSigningKey) -> StoreResult<'_, ()>;
+
+    /// Deletes every expired record; returns how many.
+    fn purge_expired(&self, now: UnixTime) -> StoreResult<'_, u64>;
+}

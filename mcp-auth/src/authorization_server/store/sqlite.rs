@@ -1,0 +1,460 @@
+//! The SQLite store: one file, nothing lost on restart. Blocking calls run on
+//! tokio's blocking pool.
+//!
+//! One table holds every kind of record as JSON beside the columns the store
+//! queries on (kind, key, grant, expiry, use count), so adding a field to a
+//! record needs no migration. Keys of credentials are their SHA-256.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OptionalExtension as _, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{
+    AccessTokenRecord, AuthStore, ClientRecord, CodeRecord, ConsentRecord, GrantRecord, PendingAuthorization,
+    RefreshTokenRecord, StoreError, StoreResult, StoredSigningKey, UnixTime, Used,
+};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS mcp_auth_records (
+    kind          TEXT    NOT NULL,
+    key           TEXT    NOT NULL,
+    grant_id      TEXT,
+    data          TEXT    NOT NULL,
+    expires_at    INTEGER,
+    uses          INTEGER NOT NULL DEFAULT 0,
+    first_used_at INTEGER,
+    PRIMARY KEY (kind, key)
+);
+CREATE INDEX IF NOT EXISTS mcp_auth_records_grant ON mcp_auth_records (grant_id);
+CREATE INDEX IF NOT EXISTS mcp_auth_records_expiry ON mcp_auth_records (expires_at);
+";
+
+const CLIENT: &str = "client";
+const CODE: &str = "code";
+const GRANT: &str = "grant";
+const REFRESH: &str = "refresh_token";
+const ACCESS: &str = "access_token";
+const CONSENT: &str = "consent";
+const PENDING: &str = "pending";
+const KEY: &str = "signing_key";
+
+/// A SQLite database file (or `:memory:`).
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    connection: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`.
+    /// The file holds the signing key: on Unix it is made readable by its
+    /// owner only.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let store = Self::with_connection(Connection::open(path.as_ref())?)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let owner_only = std::fs::Permissions::from_mode(0o600);
+            if let Err(error) = std::fs::set_permissions(path.as_ref(), owner_only) {
+                tracing::warn!(%error, "mcp-auth: cannot restrict the authorization store's file permissions");
+            }
+        }
+        Ok(store)
+    }
+
+    /// A private in-memory database, for tests.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::with_connection(Connection::open_in_memory()?)
+    }
+
+    fn with_connection(connection: Connection) -> Result<Self, StoreError> {
+        // WAL: readers do not block the writer; a busy database waits rather than failing.
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        connection.execute_batch(SCHEMA)?;
+        Ok(Self { connection: Arc::new(Mutex::new(connection)) })
+    }
+
+    fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreResult<'_, T> {
+        let connection = self.connection.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let mut guard = connection.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                f(&mut guard)
+            })
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
+        })
+    }
+}
+
+struct Row<'a> {
+    kind: &'static str,
+    key: &'a str,
+    grant_id: Option<&'a str>,
+    expires_at: Option<UnixTime>,
+}
+
+fn put<T: Serialize>(c: &Connection, row: Row<'_>, record: &T, replace: bool) -> Result<(), StoreError> {
+    let data = serde_json::to_string(record)?;
+    let verb = if replace { "INSERT OR REPLACE" } else { "INSERT" };
+    let sql = format!(
+        "{verb} INTO mcp_auth_records (kind, key, grant_id, data, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)"
+    );
+    let expires = row.expires_at.map(to_sql_time);
+    match c.execute(&sql, params![row.kind, row.key, row.grant_id, data, expires]) {
+        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+            Err(StoreError::Duplicate(row.kind))
+        }
+        other => other.map(drop).map_err(Into::into),
+    }
+}
+
+fn get<T: DeserializeOwned>(
+    c: &Connection,
+    kind: &str,
+    key: &str,
+    now: UnixTime,
+) -> Result<Option<T>, StoreError> {
+    let data: Option<String> = c
+        .query_row(
+            "SELECT data FROM mcp_auth_records WHERE kind = ?1 AND key = ?2 AND (expires_at IS NULL OR expires_at > ?3)",
+            params![kind, key, to_sql_time(now)],
+            |row| row.get(0),
+        )
+        .optional()?;
+    data.map(|d| serde_json::from_str(&d)).transpose().map_err(Into::into)
+}
+
+/// Reads a record with its use count, counting this use when `count` is set,
+/// in one transaction.
+fn use_once<T: DeserializeOwned>(
+    c: &mut Connection,
+    kind: &str,
+    key: &str,
+    now: UnixTime,
+    count: bool,
+) -> Result<Option<Used<T>>, StoreError> {
+    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let row: Option<(String, u32, Option<i64>)> = tx
+        .query_row(
+            "SELECT data, uses, first_used_at FROM mcp_auth_records
+             WHERE kind = ?1 AND key = ?2 AND (expires_at IS NULL OR expires_at > ?3)",
+            params![kind, key, to_sql_time(now)],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()?;
+    let Some((data, uses, first_used_at)) = row else { return Ok(None) };
+    if count {
+        tx.execute(
+            "UPDATE mcp_auth_records SET uses = uses + 1, first_used_at = COALESCE(first_used_at, ?3)
+             WHERE kind = ?1 AND key = ?2",
+            params![kind, key, to_sql_time(now)],
+        )?;
+    }
+    tx.commit()?;
+    Ok(Some(Used {
+        record: serde_json::from_str(&data)?,
+        previous_uses: uses,
+        first_used_at: first_used_at.map(from_sql_time),
+    }))
+}
+
+fn to_sql_time(t: UnixTime) -> i64 {
+    i64::try_from(t).unwrap_or(i64::MAX)
+}
+
+fn from_sql_time(t: i64) -> UnixTime {
+    UnixTime::try_from(t).unwrap_or(0)
+}
+
+impl AuthStore for SqliteStore {
+    fn put_client(&self, client: ClientRecord) -> StoreResult<'_, ()> {
+        self.run(move |c| {
+            let row =
+                Row { kind: CLIENT, key: &client.client_id, grant_id: None, expires_at: client.expires_at };
+            put(c, row, &client, false)
+        })
+    }
+
+    fn client<'a>(&'a self, client_id: &'a str, now: UnixTime) -> StoreResult<'a, Option<ClientRecord>> {
+        let key = client_id.to_owned();
+        self.run(move |c| get(c, CLIENT, &key, now))
+    }
+
+    fn put_code(&self, code: CodeRecord) -> StoreResult<'_, ()> {
+        self.run(move |c| {
+            let row = Row {
+                kind: CODE,
+                key: &code.code_hash,
+                grant_id: Some(&code.grant_id),
+                expires_at: Some(code.expires_at),
+            };
+            put(c, row, &code, false)
+        })
+    }
+
+    fn use_code<'a>(
+        &'a self,
+        code_hash: &'a str,
+        now: UnixTime,
+    ) -> StoreResult<'a, Option<Used<CodeRecord>>> {
+        let key = code_hash.to_owned();
+        self.run(move |c| use_once(c, CODE, &key, now, true))
+    }
+
+    fn put_grant(&self, grant: GrantRecord) -> StoreResult<'_, ()> {
+        self.run(move |c| {
+            let row = Row {
+                kind: GRANT,
+                key: &grant.grant_id,
+                grant_id: Some(&grant.grant_id),
+                expires_at: Some(grant.expires_at),
+            };
+            put(c, row, &grant, true)
+        })
+    }
+
+    fn grant<'a>(&'a self, grant_id: &'a str, now: UnixTime) -> StoreResult<'a, Option<GrantRecord>> {
+        let key = grant_id.to_owned();
+        self.run(move |c| get(c, GRANT, &key, now))
+    }
+
+    fn revoke_grant<'a>(&'a self, grant_id: &'a str) -> StoreResult<'a, ()> {
+        let grant_id = grant_id.to_owned();
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "UPDATE mcp_auth_records SET data = json_set(data, '$.revoked', json('true'))
+                 WHERE grant_id = ?1 AND kind IN (?2, ?3)",
+                params![grant_id, GRANT, ACCESS],
+            )?;
+            tx.execute(
+                "DELETE FROM mcp_auth_records WHERE grant_id = ?1 AND kind = ?2",
+                params![grant_id, REFRESH],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn put_refresh_token(&self, token: RefreshTokenRecord) -> StoreResult<'_, ()> {
+        self.run(move |c| {
+            let row = Row {
+                kind: REFRESH,
+                key: &token.token_hash,
+                grant_id: Some(&token.grant_id),
+                expires_at: Some(token.expires_at),
+            };
+            put(c, row, &token, false)
+        })
+    }
+
+    fn refresh_token<'a>(
+        &'a self,
+        token_hash: &'a str,
+        now: UnixTime,
+    ) -> StoreResult<'a, Option<Used<RefreshTokenRecord>>> {
+        let key = token_hash.to_owned();
+        self.run(move |c| use_once(c, REFRESH, &key, now, false))
+    }
+
+    fn use_refresh_token<'a>(
+        &'a self,
+        token_hash: &'a str,
+        now: UnixTime,
+    ) -> StoreResult<'a, Option<Used<RefreshTokenRecord>>> {
+        let key = token_hash.to_owned();
+        self.run(move |c| use_once(c, REFRESH, &key, now, true))
+    }
+
+    fn put_access_token(&self, token: AccessTokenRecord) -> StoreResult<'_, ()> {
+        self.run(move |c| {
+            let row = Row {
+                kind: ACCESS,
+                key: &token.jti,
+                grant_id: Some(&token.grant_id),
+                expires_at: Some(token.expires_at),
+            };
+            put(c, row, &token, true)
+        })
+    }
+
+    fn access_token<'a>(&'a self, jti: &'a str, now: UnixTime) -> StoreResult<'a, Option<AccessTokenRecord>> {
+        let key = jti.to_owned();
+        self.run(move |c| get(c, ACCESS, &key, now))
+    }
+
+    fn revoke_access_token<'a>(&'a self, jti: &'a str) -> StoreResult<'a, ()> {
+        let key = jti.to_owned();
+        self.run(move |c| {
+            c.execute(
+                "UPDATE mcp_auth_records SET data = json_set(data, '$.revoked', json('true')) WHERE kind = ?1 AND key = ?2",
+                params![ACCESS, key],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn put_consent(&self, consent: ConsentRecord) -> StoreResult<'_, ()> {
+        self.run(move |c| {
+            let key = consent_key(&consent.subject, &consent.client_id, &consent.redirect_uri)?;
+            put(
+                c,
+                Row { kind: CONSENT, key: &key, grant_id: None, expires_at: Some(consent.expires_at) },
+                &consent,
+                true,
+            )
+        })
+    }
+
+    fn consent<'a>(
+        &'a self,
+        subject: &'a str,
+        client_id: &'a str,
+        redirect_uri: &'a str,
+        now: UnixTime,
+    ) -> StoreResult<'a, Option<ConsentRecord>> {
+        let key = consent_key(subject, client_id, redirect_uri);
+        self.run(move |c| get(c, CONSENT, &key?, now))
+    }
+
+    fn put_pending(&self, pending: PendingAuthorization) -> StoreResult<'_, ()> {
+        self.run(move |c| {
+            let row = Row {
+                kind: PENDING,
+                key: &pending.txn_hash,
+                grant_id: None,
+                expires_at: Some(pending.expires_at),
+            };
+            put(c, row, &pending, true)
+        })
+    }
+
+    fn pending<'a>(
+        &'a self,
+        txn_hash: &'a str,
+        now: UnixTime,
+    ) -> StoreResult<'a, Option<PendingAuthorization>> {
+        let key = txn_hash.to_owned();
+        self.run(move |c| get(c, PENDING, &key, now))
+    }
+
+    fn take_pending<'a>(
+        &'a self,
+        txn_hash: &'a str,
+        now: UnixTime,
+    ) -> StoreResult<'a, Option<PendingAuthorization>> {
+        let key = txn_hash.to_owned();
+        self.run(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let found = get(&tx, PENDING, &key, now)?;
+            tx.execute("DELETE FROM mcp_auth_records WHERE kind = ?1 AND key = ?2", params![PENDING, key])?;
+            tx.commit()?;
+            Ok(found)
+        })
+    }
+
+    fn signing_keys(&self) -> StoreResult<'_, Vec<StoredSigningKey>> {
+        self.run(|c| {
+            let mut statement = c.prepare("SELECT data FROM mcp_auth_records WHERE kind = ?1")?;
+            let rows = statement.query_map(params![KEY], |row| row.get::<_, String>(0))?;
+            let mut keys = Vec::new();
+            for data in rows {
+                keys.push(serde_json::from_str(&data?)?);
+            }
+            Ok(keys)
+        })
+    }
+
+    fn put_signing_key(&self, key: StoredSigningKey) -> StoreResult<'_, ()> {
+        self.run(move |c| {
+            put(c, Row { kind: KEY, key: &key.kid, grant_id: None, expires_at: key.retire_at }, &key, true)
+        })
+    }
+
+    fn purge_expired(&self, now: UnixTime) -> StoreResult<'_, u64> {
+        self.run(move |c| {
+            let n = c.execute(
+                "DELETE FROM mcp_auth_records WHERE expires_at IS NOT NULL AND expires_at <= ?1",
+                params![to_sql_time(now)],
+            )?;
+            Ok(n as u64)
+        })
+    }
+}
+
+/// The key of a remembered approval: unambiguous whatever the parts contain.
+fn consent_key(subject: &str, client_id: &str, redirect_uri: &str) -> Result<String, StoreError> {
+    Ok(serde_json::to_string(&[subject, client_id, redirect_uri])?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(hash: &str, expires_at: UnixTime) -> CodeRecord {
+        CodeRecord {
+            code_hash: hash.into(),
+            grant_id: "g".into(),
+            client_id: "c".into(),
+            redirect_uri: "https://app.example/cb".into(),
+            redirect_uri_explicit: true,
+            code_challenge: "x".into(),
+            expires_at,
+        }
+    }
+
+    #[tokio::test]
+    async fn codes_count_uses_and_expire() {
+        let store = SqliteStore::in_memory().unwrap();
+        store.put_code(code("h", 100)).await.unwrap();
+        let first = store.use_code("h", 10).await.unwrap().unwrap();
+        assert_eq!((first.previous_uses, first.first_used_at), (0, None));
+        let second = store.use_code("h", 20).await.unwrap().unwrap();
+        assert_eq!((second.previous_uses, second.first_used_at), (1, Some(10)));
+        assert!(store.use_code("h", 100).await.unwrap().is_none());
+        assert_eq!(store.purge_expired(100).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn revoking_a_grant_reaches_its_tokens() {
+        let store = SqliteStore::in_memory().unwrap();
+        let grant = GrantRecord {
+            grant_id: "g".into(),
+            client_id: "c".into(),
+            subject: "alice".into(),
+            scope: "a".into(),
+            resource: "https://mcp.example/mcp".into(),
+            created_at: 1,
+            expires_at: 1000,
+            revoked: false,
+        };
+        store.put_grant(grant).await.unwrap();
+        let access = AccessTokenRecord {
+            jti: "j".into(),
+            grant_id: "g".into(),
+            client_id: "c".into(),
+            expires_at: 1000,
+            revoked: false,
+        };
+        store.put_access_token(access).await.unwrap();
+        let refresh = RefreshTokenRecord {
+            token_hash: "r".into(),
+            grant_id: "g".into(),
+            client_id: "c".into(),
+            scope: "a".into(),
+            expires_at: 1000,
+        };
+        store.put_refresh_token(refresh).await.unwrap();
+        store.revoke_grant("g").await.unwrap();
+        assert!(store.grant("g", 2).await.unwrap().unwrap().revoked);
+        assert!(store.access_token("j", 2).await.unwrap().unwrap().revoked);
+        assert!(store.refresh_token("r", 2).await.unwrap().is_none());
+    }
+}

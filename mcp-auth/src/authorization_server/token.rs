@@ -1,0 +1,161 @@
+//! The token endpoint (RFC 6749 §3.2): the `authorization_code` and
+//! `refresh_token` grants. Every answer, errors included, is `no-store`.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::Response;
+use http::{HeaderMap, StatusCode};
+
+use super::Shared;
+use super::client_auth::authenticate;
+use super::crypto::{constant_time_eq, hash, s256_challenge};
+use super::error::{OAuthError, OAuthErrorCode};
+use super::issue::{Issued, issue};
+use super::params::Params;
+use super::responses::{json_no_store, oauth_error, oauth_error_basic};
+use super::scope;
+use super::store::{ClientRecord, GrantRecord};
+
+/// `POST /token`.
+pub(crate) async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let params = Params::parse(&body);
+    if let Some(defect) = params.defect() {
+        return oauth_error(&OAuthError::invalid_request(defect));
+    }
+    let client = match authenticate(&shared, &headers, &params).await {
+        Ok(client) => client,
+        Err(e) if e.used_basic => return oauth_error_basic(&e.error),
+        Err(e) => return oauth_error(&e.error),
+    };
+    let result = match params.get("grant_type") {
+        None => Err(OAuthError::invalid_request("grant_type is required")),
+        Some(grant_type) if !matches!(grant_type, "authorization_code" | "refresh_token") => {
+            Err(OAuthError::new(OAuthErrorCode::UnsupportedGrantType, "unsupported grant_type"))
+        }
+        Some(grant_type) if !client.grant_types.iter().any(|g| g == grant_type) => Err(OAuthError::new(
+            OAuthErrorCode::UnauthorizedClient,
+            "grant type not registered for this client",
+        )),
+        Some("authorization_code") => authorization_code(&shared, &client, &params).await,
+        Some(_) => refresh_token(&shared, &client, &params).await,
+    };
+    match result {
+        Ok(issued) => json_no_store(StatusCode::OK, &issued.to_json()),
+        Err(error) => oauth_error(&error),
+    }
+}
+
+/// RFC 6749 §4.1.3 with RFC 7636 §4.6 and OAuth 2.1 §4.1.3.
+async fn authorization_code(
+    shared: &Shared,
+    client: &ClientRecord,
+    params: &Params,
+) -> Result<Issued, OAuthError> {
+    let code = params.get("code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+    let verifier = params
+        .get("code_verifier")
+        .ok_or_else(|| OAuthError::invalid_request("code_verifier is required"))?;
+    let now = shared.now();
+    let used = shared.store.use_code(&hash(code), now).await?;
+    let Some(used) = used else { return Err(OAuthError::invalid_grant("invalid or expired code")) };
+    let record = used.record;
+    // OAuth 2.1 §4.1.3: a code is single-use; a second use means it leaked,
+    // so everything issued from it is revoked (RFC 6749 §10.5).
+    if used.previous_uses > 0 {
+        tracing::warn!(client_id = %record.client_id, "mcp-auth: authorization code replayed; revoking its grant");
+        shared.store.revoke_grant(&record.grant_id).await?;
+        return Err(OAuthError::invalid_grant("invalid or expired code"));
+    }
+    if !constant_time_eq(record.client_id.as_bytes(), client.client_id.as_bytes()) {
+        return Err(OAuthError::invalid_grant("code was issued to another client"));
+    }
+    // RFC 6749 §4.1.3: the same redirect_uri as at /authorize, if it was given there.
+    match params.get("redirect_uri") {
+        Some(uri) if uri != record.redirect_uri => {
+            return Err(OAuthError::invalid_grant("redirect_uri mismatch"));
+        }
+        None if record.redirect_uri_explicit => {
+            return Err(OAuthError::invalid_grant("redirect_uri is required: it was given at /authorize"));
+        }
+        _ => {}
+    }
+    // RFC 7636 §4.1: 43-128 unreserved characters.
+    let verifier_ok = (43..=128).contains(&verifier.len())
+        && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+    if !verifier_ok
+        || !constant_time_eq(s256_challenge(verifier).as_bytes(), record.code_challenge.as_bytes())
+    {
+        return Err(OAuthError::invalid_grant("PKCE verification failed"));
+    }
+    let grant = live_grant(shared, &record.grant_id, client).await?;
+    check_resource(params, &grant)?;
+    let refresh = client.grant_types.iter().any(|g| g == "refresh_token").then_some(grant.scope.as_str());
+    issue(shared, &grant, &grant.scope, refresh).await
+}
+
+/// RFC 6749 §6 with OAuth 2.1 §4.3.1 rotation.
+async fn refresh_token(
+    shared: &Shared,
+    client: &ClientRecord,
+    params: &Params,
+) -> Result<Issued, OAuthError> {
+    let token = params
+        .get("refresh_token")
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+    let now = shared.now();
+    let Some(used) = shared.store.use_refresh_token(&hash(token), now).await? else {
+        return Err(OAuthError::invalid_grant("invalid or expired refresh token"));
+    };
+    let record = used.record;
+    if !constant_time_eq(record.client_id.as_bytes(), client.client_id.as_bytes()) {
+        return Err(OAuthError::invalid_grant("refresh token was issued to another client"));
+    }
+    // Rotation with a one-back grace: the first use rotates; a second use
+    // within the grace window (a lost response) is accepted once; anything
+    // else is reuse of a stolen token, and the whole grant is revoked.
+    let within_grace = used.previous_uses == 1
+        && used.first_used_at.is_some_and(|at| now <= at.saturating_add(shared.config.refresh_grace_secs));
+    if used.previous_uses > 0 && !within_grace {
+        tracing::warn!(client_id = %record.client_id, "mcp-auth: refresh token reused; revoking its grant");
+        shared.store.revoke_grant(&record.grant_id).await?;
+        return Err(OAuthError::invalid_grant("invalid or expired refresh token"));
+    }
+    let grant = live_grant(shared, &record.grant_id, client).await?;
+    check_resource(params, &grant)?;
+    // RFC 6749 §6: the scope may only narrow.
+    let scope = match params.get("scope") {
+        None => record.scope.clone(),
+        Some(requested) => {
+            let requested = scope::parse(requested);
+            if !scope::is_subset(&requested, &record.scope) {
+                return Err(OAuthError::new(OAuthErrorCode::InvalidScope, "scope exceeds the grant"));
+            }
+            requested.join(" ")
+        }
+    };
+    // RFC 6749 §6: the new refresh token keeps the old one's scope.
+    issue(shared, &grant, &scope, Some(&record.scope)).await
+}
+
+async fn live_grant(
+    shared: &Shared,
+    grant_id: &str,
+    client: &ClientRecord,
+) -> Result<GrantRecord, OAuthError> {
+    match shared.store.grant(grant_id, shared.now()).await? {
+        Some(grant) if !grant.revoked && grant.client_id == client.client_id => Ok(grant),
+        _ => Err(OAuthError::invalid_grant("the grant was revoked or has expired")),
+    }
+}
+
+/// RFC 8707 §2.2: a `resource` must be the grant's.
+fn check_resource(params: &Params, grant: &GrantRecord) -> Result<(), OAuthError> {
+    match params.get("resource") {
+        Some(resource) if resource != grant.resource => {
+            Err(OAuthError::new(OAuthErrorCode::InvalidTarget, "resource does not match the grant"))
+        }
+        _ => Ok(()),
+    }
+}
