@@ -213,11 +213,9 @@ impl Server {
         let Value::Object(map) = value else { return };
         map.entry("resultType").or_insert_with(|| Value::String("complete".into()));
         let settings = self.settings();
-        if let Ok(info) = serde_json::to_value(&*settings.info) {
-            let meta = map.entry("_meta").or_insert_with(|| Value::Object(JsonObject::new()));
-            if let Value::Object(meta) = meta {
-                meta.insert(meta::SERVER_INFO.into(), info);
-            }
+        let meta = map.entry("_meta").or_insert_with(|| Value::Object(JsonObject::new()));
+        if let Value::Object(meta) = meta {
+            meta.insert(meta::SERVER_INFO.into(), (*settings.info_json).clone());
         }
         let complete = map.get("resultType").and_then(Value::as_str) == Some("complete");
         if cacheable && complete {

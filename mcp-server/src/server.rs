@@ -51,6 +51,8 @@ pub(crate) struct Registry {
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub(crate) info: Arc<Implementation>,
+    /// `info` as JSON, added to every modern result: serialized once, not per request.
+    pub(crate) info_json: Arc<serde_json::Value>,
     pub(crate) instructions: Option<String>,
     pub(crate) page_size: usize,
     pub(crate) cache_ttl: Duration,
@@ -111,8 +113,10 @@ pub const DEFAULT_PAGE_SIZE: usize = 100;
 impl Server {
     /// A server with a name and version (its `serverInfo`) and nothing to serve yet.
     pub fn new(name: impl Into<String>, version: impl Into<String>) -> Self {
+        let info = Implementation::new(name, version);
         let settings = Settings {
-            info: Arc::new(Implementation::new(name, version)),
+            info_json: Arc::new(serde_json::to_value(&info).unwrap_or_default()),
+            info: Arc::new(info),
             instructions: None,
             page_size: DEFAULT_PAGE_SIZE,
             cache_ttl: Duration::ZERO,
@@ -140,6 +144,7 @@ impl Server {
             let mut guard = write(&self.inner.settings);
             let mut settings = (**guard).clone();
             change(&mut settings);
+            settings.info_json = Arc::new(serde_json::to_value(&*settings.info).unwrap_or_default());
             *guard = Arc::new(settings);
         }
         self
