@@ -13,7 +13,7 @@ use mcp_core::{Identity, McpError, ProtocolVersion};
 use serde_json::Value;
 
 use crate::context::{LogGate, Outbound};
-use crate::dispatch::{Reply, Scope, is_modern_request, modern_meta};
+use crate::dispatch::{ModernMeta, Reply, Scope, is_modern_request, modern_meta};
 use crate::server::{Change, Server};
 use crate::session::{Negotiated, Session};
 
@@ -73,11 +73,21 @@ impl Connection {
     }
 
     async fn handle_modern(&self, request: Request, outbound: Outbound) -> Option<Message> {
-        let id = request.id.clone();
         let meta = match modern_meta(request.params.as_ref()) {
             Ok(meta) => meta,
-            Err(e) => return Reply::Error(e).into_message(id, ProtocolVersion::LATEST),
+            Err(e) => return Reply::Error(e).into_message(request.id, ProtocolVersion::LATEST),
         };
+        self.handle_modern_checked(request, meta, outbound).await
+    }
+
+    /// A modern request whose `_meta` the transport already checked.
+    pub(crate) async fn handle_modern_checked(
+        &self,
+        request: Request,
+        meta: ModernMeta,
+        outbound: Outbound,
+    ) -> Option<Message> {
+        let id = request.id.clone();
         if matches!(
             request.method.as_str(),
             methods::INITIALIZE

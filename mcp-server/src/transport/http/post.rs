@@ -75,11 +75,14 @@ async fn modern(
             return reply::error(StatusCode::BAD_REQUEST, None, codes::INVALID_REQUEST, text);
         }
     };
-    if let Err(e) = headers::check_modern(headers, &request) {
-        let error = e.to_error_object(ProtocolVersion::LATEST);
-        let body = mcp_core::jsonrpc::ErrorResponse::new(Some(request.id), error);
-        return reply::json(StatusCode::BAD_REQUEST, &Message::Error(body));
-    }
+    let checked = match headers::check_modern(headers, &request) {
+        Ok(checked) => checked,
+        Err(e) => {
+            let error = e.to_error_object(ProtocolVersion::LATEST);
+            let body = mcp_core::jsonrpc::ErrorResponse::new(Some(request.id), error);
+            return reply::json(StatusCode::BAD_REQUEST, &Message::Error(body));
+        }
+    };
     if let Err(e) = check_header_params(inner, headers, &request) {
         let body = ErrorResponse::new(Some(request.id), e.to_error_object(ProtocolVersion::LATEST));
         return reply::json(StatusCode::BAD_REQUEST, &Message::Error(body));
@@ -97,7 +100,7 @@ async fn modern(
     let id = request.id.clone();
     let handling = {
         let connection = connection.clone();
-        async move { connection.handle_request(request, tx).await }
+        async move { connection.handle_modern_checked(request, checked, tx).await }
     };
     Running::start(id, handling, rx, Some(connection))
         .respond(modern_status, inner.options.response_mode)
