@@ -38,8 +38,9 @@ async fn metadata_names_the_configured_issuer_and_only_what_is_implemented() {
             json!(["none", "client_secret_basic", "client_secret_post"])
         );
         assert_eq!(doc["scopes_supported"], json!(["notes:read", "notes:write"]));
+        // CIMD is on by default (its off switch is tested in as_cimd.rs).
+        assert_eq!(doc["client_id_metadata_document_supported"], true);
         // Not implemented, so not advertised.
-        assert!(doc.get("client_id_metadata_document_supported").is_none());
         assert!(doc.get("id_token_signing_alg_values_supported").is_none());
     }
 }

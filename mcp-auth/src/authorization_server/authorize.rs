@@ -11,27 +11,37 @@ use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use reqwest::Url;
 
-use super::Shared;
 use super::crypto::{constant_time_eq, hash, random_token};
 use super::error::{OAuthError, OAuthErrorCode};
 use super::params::Params;
-use super::redirect::find_match;
+use super::redirect::{find_match, is_loopback_host};
 use super::responses::{document, error_page, escape, page, redirect};
 use super::scope;
-use super::store::{ClientRecord, CodeRecord, GrantRecord, PendingAuthorization};
+use super::store::{
+    ClientRecord, CodeRecord, ConsentRecord, GrantRecord, LoginSession, PendingAuthorization, UnixTime,
+};
+use super::{ClientOrigin, Shared};
 
 /// How long the user has between `/authorize` and the decision.
 const TRANSACTION_SECS: u64 = 600;
 
 /// `GET /authorize`.
-pub(crate) async fn authorize_get(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Response {
+pub(crate) async fn authorize_get(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     let query = query.unwrap_or_default();
-    start(&shared, query.as_bytes()).await
+    start(&shared, &headers, query.as_bytes()).await
 }
 
 /// `POST /authorize`: the same parameters in a form body.
-pub(crate) async fn authorize_post(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
-    start(&shared, &body).await
+pub(crate) async fn authorize_post(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    start(&shared, &headers, &body).await
 }
 
 /// A validated authorization request's return address.
@@ -40,7 +50,7 @@ struct ReturnTo<'a> {
     state: Option<&'a str>,
 }
 
-async fn start(shared: &Shared, raw: &[u8]) -> Response {
+async fn start(shared: &Shared, headers: &HeaderMap, raw: &[u8]) -> Response {
     let params = Params::parse(raw);
     let now = shared.now();
 
@@ -52,7 +62,7 @@ async fn start(shared: &Shared, raw: &[u8]) -> Response {
     let Some(client_id) = params.get("client_id") else {
         return error_page(StatusCode::BAD_REQUEST, "The request has no client_id.");
     };
-    let client = match shared.store.client(client_id, now).await {
+    let client = match shared.client(client_id, now).await {
         Ok(Some(client)) => client,
         Ok(None) => return error_page(StatusCode::BAD_REQUEST, "Unknown client."),
         Err(e) => return store_failure(e.into()),
@@ -69,30 +79,38 @@ async fn start(shared: &Shared, raw: &[u8]) -> Response {
     let back = ReturnTo { redirect_uri: &redirect_uri, state: params.get("state") };
 
     // Phase 2: errors go back to the client, with state and iss.
-    match check_request(shared, &client, &params) {
-        Ok((challenge, scope, resource)) => {
-            let txn = random_token();
-            let csrf = random_token();
-            let pending = PendingAuthorization {
-                txn_hash: hash(&txn),
-                csrf_hash: hash(&csrf),
-                client_id: client.client_id.clone(),
-                redirect_uri: redirect_uri.clone(),
-                redirect_uri_explicit: params.get("redirect_uri").is_some(),
-                state: back.state.map(str::to_owned),
-                code_challenge: challenge,
-                scope,
-                resource,
-                subject: None,
-                expires_at: now.saturating_add(TRANSACTION_SECS),
-            };
-            if let Err(e) = shared.store.put_pending(pending).await {
-                return store_failure(e.into());
-            }
-            let cookie = transaction_cookie(shared, &txn, TRANSACTION_SECS);
-            login_page(shared, &csrf, None, StatusCode::OK, &[(SET_COOKIE, cookie)])
-        }
-        Err(error) => error_redirect(shared, &back, &error),
+    let (challenge, scope, resource) = match check_request(shared, &client, &params) {
+        Ok(checked) => checked,
+        Err(error) => return error_redirect(shared, &back, &error),
+    };
+    let txn = random_token();
+    let csrf = random_token();
+    let pending = PendingAuthorization {
+        txn_hash: hash(&txn),
+        csrf_hash: hash(&csrf),
+        client_id: client.client_id.clone(),
+        redirect_uri: redirect_uri.clone(),
+        redirect_uri_explicit: params.get("redirect_uri").is_some(),
+        state: back.state.map(str::to_owned),
+        code_challenge: challenge,
+        scope,
+        resource,
+        // A login session of this browser spares the password (not the consent).
+        subject: login_session(shared, headers, now).await,
+        expires_at: now.saturating_add(TRANSACTION_SECS),
+    };
+    // A remembered approval skips the page, for a top-level navigation only.
+    if top_level_navigation(headers) && remembered(shared, headers, &client, &pending).await {
+        return issue_code(shared, &client, &pending, &[]).await;
+    }
+    if let Err(e) = shared.store.put_pending(pending.clone()).await {
+        return store_failure(e.into());
+    }
+    let cookie = (SET_COOKIE, transaction_cookie(shared, &txn, TRANSACTION_SECS));
+    if pending.subject.is_some() {
+        consent_page(shared, &client, &pending, &csrf, &[cookie])
+    } else {
+        login_page(shared, &csrf, None, StatusCode::OK, &[cookie])
     }
 }
 
@@ -104,6 +122,60 @@ fn resolve_redirect(client: &ClientRecord, presented: Option<&str>) -> Option<St
         Some(uri) => find_match(&client.redirect_uris, uri).map(|_| uri.to_owned()),
         None if client.redirect_uris.len() == 1 => client.redirect_uris.first().cloned(),
         None => None,
+    }
+}
+
+/// The subject of this browser's login session, if it has a live one.
+async fn login_session(shared: &Shared, headers: &HeaderMap, now: UnixTime) -> Option<String> {
+    if shared.config.login_session_secs == 0 {
+        return None;
+    }
+    let value = cookie(headers, shared.session_cookie_name())?;
+    match shared.store.session(&hash(&value), now).await {
+        Ok(session) => session.map(|s| s.subject),
+        Err(error) => {
+            tracing::warn!(%error, "mcp-auth: login session lookup failed; asking to log in");
+            None
+        }
+    }
+}
+
+/// Fetch Metadata (W3C): a page in a frame or a script may not ride on a
+/// remembered approval. Browsers without these headers send none.
+fn top_level_navigation(headers: &HeaderMap) -> bool {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    get("sec-fetch-mode").is_none_or(|m| m == "navigate")
+        && get("sec-fetch-dest").is_none_or(|d| d == "document")
+}
+
+/// The registered redirect URI a pending request matched: the key of
+/// remembered approvals (a loopback redirect's port changes every time).
+fn registered_redirect<'a>(client: &'a ClientRecord, pending: &PendingAuthorization) -> &'a str {
+    find_match(&client.redirect_uris, &pending.redirect_uri).unwrap_or_default()
+}
+
+/// Whether this user approved this client, for this redirect URI, in this
+/// browser, for at least the requested scopes (MCP security best practices,
+/// "Confused Deputy": per-client consent; remembered only when enabled).
+async fn remembered(
+    shared: &Shared,
+    headers: &HeaderMap,
+    client: &ClientRecord,
+    pending: &PendingAuthorization,
+) -> bool {
+    if !shared.config.remember_consent {
+        return false;
+    }
+    let Some(subject) = &pending.subject else { return false };
+    let Some(browser) = cookie(headers, shared.browser_cookie_name()) else { return false };
+    let redirect = registered_redirect(client, pending);
+    match shared.store.consent(subject, &client.client_id, redirect, &hash(&browser), shared.now()).await {
+        Ok(Some(consent)) => scope::is_subset(&scope::parse(&pending.scope), &consent.scope),
+        Ok(None) => false,
+        Err(error) => {
+            tracing::warn!(%error, "mcp-auth: consent lookup failed; asking again");
+            false
+        }
     }
 }
 
@@ -171,23 +243,48 @@ pub(crate) async fn login(State(shared): State<Arc<Shared>>, headers: HeaderMap,
         Ok(found) => found,
         Err(response) => return response,
     };
-    match shared.authenticator.authenticate(params.all()).await {
-        Ok(user) => {
-            tracing::info!(login = shared.authenticator.name(), subject = %user.subject, "mcp-auth: user logged in");
-            pending.subject = Some(user.subject);
-            let client = match shared.store.client(&pending.client_id, shared.now()).await {
-                Ok(Some(client)) => client,
-                Ok(None) => return error_page(StatusCode::BAD_REQUEST, "Unknown client."),
-                Err(e) => return store_failure(e.into()),
-            };
-            let page = consent_page(&client, &pending, &csrf, &shared.endpoint("/authorize/consent"));
-            if let Err(e) = shared.store.put_pending(pending).await {
-                return store_failure(e.into());
-            }
-            page
+    let user = match shared.authenticator.authenticate(params.all()).await {
+        Ok(user) => user,
+        Err(error) => return login_page(&shared, &csrf, Some(&error.0), StatusCode::BAD_REQUEST, &[]),
+    };
+    tracing::info!(login = shared.authenticator.name(), subject = %user.subject, "mcp-auth: user logged in");
+    let now = shared.now();
+    let mut extra = Vec::new();
+    // A short, server-side login session for this browser (absolute expiry).
+    if shared.config.login_session_secs > 0 {
+        let value = random_token();
+        let session = LoginSession {
+            session_hash: hash(&value),
+            subject: user.subject.clone(),
+            created_at: now,
+            expires_at: now.saturating_add(shared.config.login_session_secs),
+        };
+        if let Err(e) = shared.store.put_session(session).await {
+            return store_failure(e.into());
         }
-        Err(error) => login_page(&shared, &csrf, Some(&error.0), StatusCode::BAD_REQUEST, &[]),
+        let name = shared.session_cookie_name();
+        extra.push((SET_COOKIE, make_cookie(&shared, name, &value, shared.config.login_session_secs)));
     }
+    pending.subject = Some(user.subject);
+    let client = match shared.client(&pending.client_id, now).await {
+        Ok(Some(client)) => client,
+        Ok(None) => return error_page(StatusCode::BAD_REQUEST, "Unknown client."),
+        Err(e) => return store_failure(e.into()),
+    };
+    if remembered(&shared, &headers, &client, &pending).await {
+        // Single use, as at the consent POST.
+        match shared.store.take_pending(&pending.txn_hash, now).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return error_page(StatusCode::BAD_REQUEST, "This sign-in has expired. Start again."),
+            Err(e) => return store_failure(e.into()),
+        }
+        extra.push((SET_COOKIE, transaction_cookie(&shared, "", 0)));
+        return issue_code(&shared, &client, &pending, &extra).await;
+    }
+    if let Err(e) = shared.store.put_pending(pending.clone()).await {
+        return store_failure(e.into());
+    }
+    consent_page(&shared, &client, &pending, &csrf, &extra)
 }
 
 /// `POST /authorize/consent`: the user's decision.
@@ -203,7 +300,7 @@ pub(crate) async fn consent(State(shared): State<Arc<Shared>>, headers: HeaderMa
     };
     let now = shared.now();
     // Re-validate the client and redirect URI now (pitfall: WOP PR #92).
-    let client = match shared.store.client(&pending.client_id, now).await {
+    let client = match shared.client(&pending.client_id, now).await {
         Ok(Some(client)) => client,
         Ok(None) => return error_page(StatusCode::BAD_REQUEST, "Unknown client."),
         Err(e) => return store_failure(e.into()),
@@ -215,14 +312,63 @@ pub(crate) async fn consent(State(shared): State<Arc<Shared>>, headers: HeaderMa
         );
     }
     let back = ReturnTo { redirect_uri: &pending.redirect_uri, state: pending.state.as_deref() };
-    let clear = (SET_COOKIE, transaction_cookie(&shared, "", 0));
+    let mut extra = vec![(SET_COOKIE, transaction_cookie(&shared, "", 0))];
     if params.get("decision") != Some("approve") {
         let denied = OAuthError::new(OAuthErrorCode::AccessDenied, "the user denied the request");
         let mut response = error_redirect(&shared, &back, &denied);
-        response.headers_mut().append(clear.0, clear.1);
+        for (name, value) in extra {
+            response.headers_mut().append(name, value);
+        }
         return response;
     }
+    if shared.config.remember_consent && params.get("remember") == Some("yes") {
+        // Bound to this browser by a random cookie; keyed per (user, client,
+        // registered redirect URI, browser); the scopes approved so far.
+        let browser = cookie(&headers, shared.browser_cookie_name())
+            .filter(|b| b.len() == 43)
+            .unwrap_or_else(random_token);
+        let browser_hash = hash(&browser);
+        let redirect = registered_redirect(&client, &pending).to_owned();
+        let before =
+            match shared.store.consent(&subject, &client.client_id, &redirect, &browser_hash, now).await {
+                Ok(found) => found.map(|c| c.scope).unwrap_or_default(),
+                Err(e) => return store_failure(e.into()),
+            };
+        let mut approved = scope::parse(&before);
+        for s in scope::parse(&pending.scope) {
+            if !approved.contains(&s) {
+                approved.push(s);
+            }
+        }
+        let ttl = shared.config.remember_consent_secs;
+        let record = ConsentRecord {
+            subject,
+            client_id: client.client_id.clone(),
+            redirect_uri: redirect,
+            browser_hash,
+            scope: approved.join(" "),
+            expires_at: now.saturating_add(ttl),
+        };
+        if let Err(e) = shared.store.put_consent(record).await {
+            return store_failure(e.into());
+        }
+        extra.push((SET_COOKIE, make_cookie(&shared, shared.browser_cookie_name(), &browser, ttl)));
+    }
+    issue_code(&shared, &client, &pending, &extra).await
+}
 
+/// Makes the grant and a code for an approved request and redirects back
+/// with `code`, `state` and `iss` (RFC 6749 §4.1.2, RFC 9207 §2).
+async fn issue_code(
+    shared: &Shared,
+    client: &ClientRecord,
+    pending: &PendingAuthorization,
+    extra: &[(HeaderName, HeaderValue)],
+) -> Response {
+    let Some(subject) = pending.subject.clone() else {
+        return error_page(StatusCode::BAD_REQUEST, "Log in first.");
+    };
+    let now = shared.now();
     let grant = GrantRecord {
         grant_id: random_token(),
         client_id: client.client_id.clone(),
@@ -250,8 +396,9 @@ pub(crate) async fn consent(State(shared): State<Arc<Shared>>, headers: HeaderMa
     if let Err(e) = shared.store.put_code(record).await {
         return store_failure(e.into());
     }
-    let location = response_location(&shared, &back, &[("code", &code)]);
-    redirect(&location, &[clear])
+    let back = ReturnTo { redirect_uri: &pending.redirect_uri, state: pending.state.as_deref() };
+    let location = response_location(shared, &back, &[("code", &code)]);
+    redirect(&location, extra)
 }
 
 /// The pending authorization of this browser: the transaction cookie names
@@ -306,15 +453,18 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-/// The cookie binding the transaction to this browser: `__Host-` prefixed,
-/// Secure, HttpOnly, SameSite=Lax. On a plain-http loopback issuer browsers
-/// refuse `Secure`, so the documented exception drops the prefix and `Secure`.
+/// The cookie binding the transaction to this browser.
 fn transaction_cookie(shared: &Shared, value: &str, max_age: u64) -> HeaderValue {
+    make_cookie(shared, shared.cookie_name(), value, max_age)
+}
+
+/// A cookie of the authorization pages: `__Host-` prefixed, Secure,
+/// HttpOnly, SameSite=Lax, `Path=/` (RFC 6265bis §4.1.3.2). On a plain-http
+/// loopback issuer browsers refuse `Secure`, so the documented exception
+/// drops the prefix and `Secure`.
+fn make_cookie(shared: &Shared, name: &str, value: &str, max_age: u64) -> HeaderValue {
     let secure = if shared.secure_cookies { "; Secure" } else { "" };
-    let cookie = format!(
-        "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
-        shared.cookie_name()
-    );
+    let cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
     HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
 }
 
@@ -337,31 +487,69 @@ fn login_page(
 }
 
 /// MCP security best practice: name the client, the redirect host and the
-/// scopes; CSRF-protected; never framed.
-fn consent_page(client: &ClientRecord, pending: &PendingAuthorization, csrf: &str, action: &str) -> Response {
+/// scopes; CSRF-protected; never framed. MCP 2025-11-25 (CIMD): the redirect
+/// host is shown prominently, and a client that can only redirect to this
+/// computer is flagged.
+fn consent_page(
+    shared: &Shared,
+    client: &ClientRecord,
+    pending: &PendingAuthorization,
+    csrf: &str,
+    extra: &[(HeaderName, HeaderValue)],
+) -> Response {
     let name = client.client_name.as_deref().unwrap_or(&client.client_id);
-    let host = Url::parse(&pending.redirect_uri)
-        .ok()
-        .map(|u| u.host_str().map_or_else(|| format!("{}:", u.scheme()), str::to_owned))
-        .unwrap_or_default();
+    let host_of = |uri: &str| {
+        Url::parse(uri)
+            .ok()
+            .map(|u| u.host_str().map_or_else(|| format!("{}:", u.scheme()), str::to_owned))
+            .unwrap_or_default()
+    };
+    let host = host_of(&pending.redirect_uri);
+    let origin = match shared.client_origin(&client.client_id) {
+        ClientOrigin::Configured => "an application configured by this server's administrator".to_owned(),
+        ClientOrigin::MetadataDocument => format!(
+            "an application described by a document published at <strong>{}</strong>; its name is not verified",
+            escape(&host_of(&client.client_id))
+        ),
+        ClientOrigin::Registered => {
+            "an application that registered itself; its name is not verified".to_owned()
+        }
+    };
+    let local_only = client
+        .redirect_uris
+        .iter()
+        .all(|uri| Url::parse(uri).ok().and_then(|u| u.host_str().map(is_loopback_host)).unwrap_or(false));
+    let warning = if local_only {
+        "<p class=\"warn\" role=\"alert\">This application can only send you back to <strong>this \
+         computer</strong> (localhost). Allow it only if you just started this sign-in from a program you \
+         trust on this device.</p>"
+    } else {
+        ""
+    };
+    let remember = if shared.config.remember_consent {
+        "<p><label><input type=\"checkbox\" name=\"remember\" value=\"yes\"> Remember this decision in this \
+         browser</label></p>"
+    } else {
+        ""
+    };
     let scopes: String =
         scope::parse(&pending.scope).iter().map(|s| format!("<li><code>{}</code></li>", escape(s))).collect();
     let scopes = if scopes.is_empty() { "<li>no specific scopes</li>".to_owned() } else { scopes };
     let body = format!(
         "<h1>Allow access?</h1>\
-         <p><strong>{}</strong> (an application that registered itself; its name is not verified) wants to \
-         access this server as <strong>{}</strong>.</p>\
-         <p>You will be sent back to <strong>{}</strong>.</p><p>It asks for:</p><ul>{scopes}</ul>\
-         <form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+         <p><strong>{}</strong> ({origin}) wants to access this server as <strong>{}</strong>.</p>\
+         <p>You will be sent back to <strong class=\"redirect-host\">{}</strong>.</p>{warning}\
+         <p>It asks for:</p><ul>{scopes}</ul>\
+         <form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">{remember}\
          <button type=\"submit\" name=\"decision\" value=\"approve\">Allow</button>\
          <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
         escape(name),
         escape(pending.subject.as_deref().unwrap_or_default()),
         escape(&host),
-        escape(action),
+        escape(&shared.endpoint("/authorize/consent")),
         escape(csrf),
     );
-    page(StatusCode::OK, document("Allow access?", &body), &[])
+    page(StatusCode::OK, document("Allow access?", &body), extra)
 }
 
 /// The redirect URI with `params`, `state` and `iss` added to its query

@@ -54,11 +54,8 @@ pub(crate) async fn authenticate(
         }
     };
     let now = shared.now();
-    let client = shared
-        .store
-        .client(&client_id, now)
-        .await
-        .map_err(|e| ClientAuthError { error: e.into(), used_basic })?;
+    let client =
+        shared.client(&client_id, now).await.map_err(|e| ClientAuthError { error: e.into(), used_basic })?;
     let Some(client) = client else { return Err(fail(used_basic)) };
     // The registered method, and only it.
     if client.auth_method != method {

@@ -18,6 +18,7 @@ use super::rate_limit::RateLimitConfig;
 /// "#).unwrap();
 /// assert_eq!(config.access_token_ttl_secs, 3600);
 /// assert_eq!(config.store, "sqlite://mcp-auth.db");
+/// assert!(config.cimd_enabled && !config.remember_consent);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -56,6 +57,130 @@ pub struct AuthorizationServerConfig {
     pub login: String,
     /// Per-client-IP limits on the OAuth endpoints.
     pub rate_limits: RateLimitConfig,
+    /// Client ID metadata documents (MCP 2025-11-25, draft-ietf-oauth-client-id-metadata-document):
+    /// an https `client_id` with a path is fetched and used as the client's
+    /// registration. Default on; advertised as
+    /// `client_id_metadata_document_supported` only when on.
+    pub cimd_enabled: bool,
+    /// Longest time a fetched metadata document is cached, in seconds
+    /// (default 1 day; `Cache-Control: max-age` is honoured below it, and
+    /// 5 minutes is used when the document gives none).
+    pub cimd_cache_max_secs: u64,
+    /// Most metadata documents cached at once (default 1000).
+    pub cimd_cache_capacity: usize,
+    /// **TESTS ONLY.** Lets metadata documents be fetched over plain http
+    /// and from loopback and private addresses, which the SSRF guard
+    /// otherwise refuses. Never turn on in production.
+    pub cimd_allow_insecure_for_tests: bool,
+    /// Clients registered from configuration (`[[auth.authorization_server.clients]]`),
+    /// checked at startup with the rules of dynamic registration.
+    pub clients: Vec<PreRegisteredClient>,
+    /// Whether the consent page offers to remember an approval (default
+    /// off). A remembered approval is kept per (user, client, redirect URI,
+    /// browser) and covers only the scopes approved; asking for more asks again.
+    pub remember_consent: bool,
+    /// How long a remembered approval lasts, in seconds (default 30 days).
+    pub remember_consent_secs: u64,
+    /// How long a login lasts in the browser that made it, in seconds, so a
+    /// second authorization does not ask for the password again (default 15
+    /// minutes; 0 = ask every time). The consent is still asked.
+    pub login_session_secs: u64,
+}
+
+/// A client registered from configuration.
+///
+/// ```toml
+/// [[auth.authorization_server.clients]]
+/// client_id = "reporting"
+/// client_secret_hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+/// redirect_uris = ["https://reports.example.com/oauth/callback"]
+/// token_endpoint_auth_method = "client_secret_basic"
+/// scopes = ["notes:read"]
+/// application_type = "web"
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct PreRegisteredClient {
+    /// The client identifier (1 to 200 visible ASCII characters).
+    pub client_id: String,
+    /// The secret, in clear (at least 32 characters). Prefer `client_secret_hash`.
+    pub client_secret: Option<String>,
+    /// The secret's SHA-256, as 64 lower-case hex digits
+    /// (`printf %s "$SECRET" | sha256sum`).
+    pub client_secret_hash: Option<String>,
+    /// The redirect URIs, with the rules of dynamic registration.
+    pub redirect_uris: Vec<String>,
+    /// `none`, `client_secret_basic` (the default when a secret is given) or
+    /// `client_secret_post`.
+    pub token_endpoint_auth_method: Option<String>,
+    /// Scopes it may ask for (default: all of `scopes_supported`).
+    pub scopes: Option<Vec<String>>,
+    /// `native` or `web` (default: inferred from the redirect URIs).
+    pub application_type: Option<String>,
+    /// Name shown on the consent page.
+    pub client_name: Option<String>,
+    /// Grant types (default `authorization_code` and `refresh_token`).
+    pub grant_types: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for PreRegisteredClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreRegisteredClient")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "<redacted>"))
+            .field("client_secret_hash", &self.client_secret_hash.as_ref().map(|_| "<redacted>"))
+            .field("redirect_uris", &self.redirect_uris)
+            .field("token_endpoint_auth_method", &self.token_endpoint_auth_method)
+            .field("scopes", &self.scopes)
+            .field("application_type", &self.application_type)
+            .field("client_name", &self.client_name)
+            .field("grant_types", &self.grant_types)
+            .finish()
+    }
+}
+
+impl PreRegisteredClient {
+    /// A client with this id and redirect URIs; public (`none`) until a
+    /// secret is set.
+    pub fn new<S: Into<String>>(
+        client_id: impl Into<String>,
+        redirect_uris: impl IntoIterator<Item = S>,
+    ) -> Self {
+        Self {
+            client_id: client_id.into(),
+            redirect_uris: redirect_uris.into_iter().map(Into::into).collect(),
+            ..Self::default()
+        }
+    }
+
+    /// A confidential client with this secret (`client_secret_basic`).
+    #[must_use]
+    pub fn with_secret(mut self, secret: impl Into<String>) -> Self {
+        self.client_secret = Some(secret.into());
+        self
+    }
+
+    /// The token endpoint authentication method.
+    #[must_use]
+    pub fn with_auth_method(mut self, method: impl Into<String>) -> Self {
+        self.token_endpoint_auth_method = Some(method.into());
+        self
+    }
+
+    /// The scopes it may ask for.
+    #[must_use]
+    pub fn with_scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
+        self.scopes = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The name shown on the consent page.
+    #[must_use]
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.client_name = Some(name.into());
+        self
+    }
 }
 
 impl Default for AuthorizationServerConfig {
@@ -73,6 +198,14 @@ impl Default for AuthorizationServerConfig {
             client_secret_ttl_secs: 0,
             login: "dev".into(),
             rate_limits: RateLimitConfig::default(),
+            cimd_enabled: true,
+            cimd_cache_max_secs: 24 * 3600,
+            cimd_cache_capacity: 1000,
+            cimd_allow_insecure_for_tests: false,
+            clients: Vec::new(),
+            remember_consent: false,
+            remember_consent_secs: 30 * 24 * 3600,
+            login_session_secs: 15 * 60,
         }
     }
 }
@@ -108,6 +241,42 @@ impl AuthorizationServerConfig {
     #[must_use]
     pub fn with_rate_limits(mut self, limits: RateLimitConfig) -> Self {
         self.rate_limits = limits;
+        self
+    }
+
+    /// Adds a client registered from configuration.
+    #[must_use]
+    pub fn with_client(mut self, client: PreRegisteredClient) -> Self {
+        self.clients.push(client);
+        self
+    }
+
+    /// Turns client ID metadata documents on or off.
+    #[must_use]
+    pub fn with_cimd_enabled(mut self, enabled: bool) -> Self {
+        self.cimd_enabled = enabled;
+        self
+    }
+
+    /// **TESTS ONLY**: lets metadata documents come over http from loopback
+    /// and private addresses.
+    #[must_use]
+    pub fn with_cimd_allow_insecure_for_tests(mut self, allow: bool) -> Self {
+        self.cimd_allow_insecure_for_tests = allow;
+        self
+    }
+
+    /// Turns remembered approvals on or off.
+    #[must_use]
+    pub fn with_remember_consent(mut self, remember: bool) -> Self {
+        self.remember_consent = remember;
+        self
+    }
+
+    /// The login session's lifetime, in seconds (0: none).
+    #[must_use]
+    pub fn with_login_session_secs(mut self, secs: u64) -> Self {
+        self.login_session_secs = secs;
         self
     }
 

@@ -35,6 +35,10 @@ pub(crate) fn document(shared: &Shared) -> Value {
         // RFC 9207 §3: every authorization response carries `iss`.
         "authorization_response_iss_parameter_supported": true,
     });
+    // MCP 2025-11-25 / CIMD §5: advertised only when documents are accepted.
+    if shared.cimd.is_some() {
+        doc["client_id_metadata_document_supported"] = json!(true);
+    }
     if shared.config.registration_enabled {
         doc["registration_endpoint"] = json!(shared.endpoint("/register"));
     }

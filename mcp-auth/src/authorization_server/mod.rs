@@ -3,10 +3,16 @@
 //!
 //! - metadata (RFC 8414) at `/.well-known/oauth-authorization-server` (path-
 //!   inserted when the issuer has a path) and `/.well-known/openid-configuration`;
-//! - dynamic client registration (RFC 7591) at `/register`;
+//! - clients from dynamic registration (RFC 7591) at `/register`, from
+//!   client ID metadata documents (an https `client_id` URL, fetched with an
+//!   SSRF guard and cached; `cimd_enabled`), and from configuration
+//!   (`[[auth.authorization_server.clients]]`, checked at startup);
 //! - `/authorize` with PKCE S256, exact redirect matching (plus the RFC 8252
-//!   loopback port rule), a pluggable login step and a CSRF-protected consent
-//!   page bound to the browser;
+//!   loopback port rule), a pluggable login step with a short login session
+//!   per browser (`login_session_secs`), and a CSRF-protected consent page
+//!   bound to the browser, whose approvals can be remembered per (user,
+//!   client, redirect URI, browser) and scope set (`remember_consent`, off
+//!   by default);
 //! - `/token` (authorization code, refresh with rotation and reuse
 //!   detection), `/revoke` (RFC 7009), `/introspect` (RFC 7662);
 //! - ES256 JWT access tokens published through `/jwks.json`, checked by the
@@ -32,6 +38,7 @@
 //! ```
 
 mod authorize;
+mod cimd;
 mod client_auth;
 mod config;
 mod crypto;
@@ -51,6 +58,7 @@ mod scope;
 pub mod store;
 mod token;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -61,14 +69,18 @@ use mcp_core::Identity;
 use reqwest::Url;
 use serde_json::Value;
 
-pub use self::config::AuthorizationServerConfig;
+use self::cimd::CimdFetcher;
+pub use self::cimd::is_public_address;
+pub use self::config::{AuthorizationServerConfig, PreRegisteredClient};
 pub use self::error::{OAuthError, OAuthErrorCode, StoreError};
 pub use self::keys::KeyError;
 use self::keys::KeyRing;
 pub use self::login::{AuthenticatedUser, DevLogin, LoginError, UserAuthenticator};
 use self::rate_limit::{Bucket, RateLimiter};
 pub use self::rate_limit::{Limit, RateLimitConfig};
-use self::store::{AuthStore, MemoryStore, SqliteStore, UnixTime, unix_now};
+use self::store::{
+    AuthStore, ClientRecord, MemoryStore, SqliteStore, TokenEndpointAuthMethod, UnixTime, unix_now,
+};
 use crate::clock::{Clock, SystemClock};
 use crate::config::ResourceServerConfig;
 use crate::error::{ConfigError, TokenError};
@@ -77,6 +89,7 @@ use crate::metadata::ProtectedResourceMetadata;
 use crate::resource_server::ResourceServer;
 
 const KEY_ISSUER: &str = "auth.authorization_server.issuer";
+const KEY_CLIENTS: &str = "auth.authorization_server.clients";
 /// Largest request body any endpoint reads.
 const MAX_BODY: usize = 64 * 1024;
 /// How often expired rows are purged.
@@ -114,9 +127,60 @@ pub(crate) struct Shared {
     /// https issuer: `__Host-` cookies with `Secure`.
     secure_cookies: bool,
     limiter: Arc<RateLimiter>,
+    /// Clients from `[[auth.authorization_server.clients]]`, by id.
+    configured_clients: HashMap<String, ClientRecord>,
+    /// Client ID metadata documents, when enabled.
+    cimd: Option<CimdFetcher>,
+}
+
+/// Where a client's registration comes from (shown on the consent page).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ClientOrigin {
+    /// `[[auth.authorization_server.clients]]`.
+    Configured,
+    /// A client ID metadata document.
+    MetadataDocument,
+    /// Dynamic registration.
+    Registered,
 }
 
 impl Shared {
+    /// A client, whatever its origin: configuration first, then a metadata
+    /// document for a URL `client_id` (when enabled), then the store. A
+    /// document that cannot be fetched or used means "unknown client"; the
+    /// reason is logged (the client learns nothing about our network).
+    pub(crate) async fn client(
+        &self,
+        client_id: &str,
+        now: UnixTime,
+    ) -> Result<Option<ClientRecord>, StoreError> {
+        if let Some(client) = self.configured_clients.get(client_id) {
+            return Ok(Some(client.clone()));
+        }
+        if let Some(cimd) = &self.cimd
+            && cimd.applies_to(client_id)
+        {
+            return match cimd.client(client_id, now).await {
+                Ok(client) => Ok(Some(client)),
+                Err(error) => {
+                    tracing::warn!(%error, "mcp-auth: client metadata document refused");
+                    Ok(None)
+                }
+            };
+        }
+        self.store.client(client_id, now).await
+    }
+
+    pub(crate) fn client_origin(&self, client_id: &str) -> ClientOrigin {
+        if self.configured_clients.contains_key(client_id) {
+            ClientOrigin::Configured
+        } else if self.cimd.as_ref().is_some_and(|c| c.applies_to(client_id)) {
+            ClientOrigin::MetadataDocument
+        } else {
+            ClientOrigin::Registered
+        }
+    }
+
     fn now(&self) -> UnixTime {
         unix_now(self.clock.now())
     }
@@ -128,6 +192,16 @@ impl Shared {
 
     fn cookie_name(&self) -> &'static str {
         if self.secure_cookies { "__Host-mcp-auth-txn" } else { "mcp-auth-txn" }
+    }
+
+    /// The login-session cookie (same prefix rules as the transaction's).
+    fn session_cookie_name(&self) -> &'static str {
+        if self.secure_cookies { "__Host-mcp-auth-session" } else { "mcp-auth-session" }
+    }
+
+    /// The cookie naming this browser for remembered approvals.
+    fn browser_cookie_name(&self) -> &'static str {
+        if self.secure_cookies { "__Host-mcp-auth-browser" } else { "mcp-auth-browser" }
     }
 }
 
@@ -176,6 +250,16 @@ impl AuthorizationServerBuilder {
         let issuer_url = check_issuer(&config.issuer)?;
         crate::metadata::parse_resource(&resource)?;
         let loopback = is_loopback(&issuer_url);
+        if config.cimd_allow_insecure_for_tests && !loopback {
+            return Err(ConfigError::Invalid {
+                key: "auth.authorization_server.cimd_allow_insecure_for_tests",
+                message:
+                    "is for tests on a loopback issuer only; it would let client metadata fetches reach \
+                          private networks"
+                        .into(),
+            }
+            .into());
+        }
         let authenticator: Arc<dyn UserAuthenticator> = match authenticator {
             Some(a) => a,
             None if config.login == "dev" => Arc::new(DevLogin),
@@ -208,7 +292,10 @@ impl AuthorizationServerBuilder {
             Some(store) => store,
             None => open_store(&config.store)?,
         };
-        let keys = KeyRing::load(store.as_ref(), unix_now(clock.now())).await?;
+        let now = unix_now(clock.now());
+        let configured_clients = configured_clients(&config, now)?;
+        let cimd = if config.cimd_enabled { Some(CimdFetcher::new(&config)?) } else { None };
+        let keys = KeyRing::load(store.as_ref(), now).await?;
         let shared = Arc::new(Shared {
             issuer: config.issuer.clone(),
             issuer_path: issuer_url.path().trim_end_matches('/').to_owned(),
@@ -220,6 +307,8 @@ impl AuthorizationServerBuilder {
             keys,
             authenticator,
             clock,
+            configured_clients,
+            cimd,
         });
         spawn_purger(Arc::downgrade(&shared));
         Ok(AuthorizationServer { shared })
@@ -240,6 +329,98 @@ pub fn open_store(setting: &str) -> Result<Arc<dyn AuthStore>, AuthorizationServ
         }
         .into()),
     }
+}
+
+/// Checks `[[auth.authorization_server.clients]]` with the rules of dynamic
+/// registration (RFC 7591 §2) plus secret rules; errors name the entry.
+fn configured_clients(
+    config: &AuthorizationServerConfig,
+    now: UnixTime,
+) -> Result<HashMap<String, ClientRecord>, ConfigError> {
+    let mut clients = HashMap::new();
+    for (i, entry) in config.clients.iter().enumerate() {
+        let invalid = |message: String| ConfigError::Invalid {
+            key: KEY_CLIENTS,
+            message: format!("clients[{i}] (client_id `{}`): {message}", entry.client_id),
+        };
+        let id = &entry.client_id;
+        if id.is_empty() || id.len() > 200 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(invalid("client_id must be 1 to 200 visible ASCII characters".into()));
+        }
+        if clients.contains_key(id) {
+            return Err(invalid("client_id is listed twice".into()));
+        }
+        let secret_hash = match (&entry.client_secret, &entry.client_secret_hash) {
+            (Some(_), Some(_)) => {
+                return Err(invalid("give client_secret or client_secret_hash, not both".into()));
+            }
+            (Some(secret), None) if secret.chars().count() < 32 => {
+                return Err(invalid(
+                    "client_secret must be at least 32 characters (e.g. `openssl rand -hex 32`)".into(),
+                ));
+            }
+            (Some(secret), None) => Some(crypto::hash(secret)),
+            (None, Some(hash))
+                if hash.len() == 64
+                    && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
+            {
+                Some(hash.clone())
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "client_secret_hash must be a SHA-256 as 64 lower-case hex digits".into(),
+                ));
+            }
+            (None, None) => None,
+        };
+        if entry.scopes.as_ref().is_some_and(Vec::is_empty) {
+            return Err(invalid("scopes must not be empty (omit it for every supported scope)".into()));
+        }
+        let default_method = if secret_hash.is_some() { "client_secret_basic" } else { "none" };
+        let metadata = register::Metadata {
+            redirect_uris: entry.redirect_uris.clone(),
+            token_endpoint_auth_method: entry.token_endpoint_auth_method.clone(),
+            grant_types: Some(
+                entry
+                    .grant_types
+                    .clone()
+                    .unwrap_or_else(|| vec!["authorization_code".into(), "refresh_token".into()]),
+            ),
+            response_types: None,
+            application_type: entry.application_type.clone(),
+            client_name: entry.client_name.clone(),
+            scope: entry.scopes.as_ref().map(|s| s.join(" ")),
+        };
+        let valid = register::validate(&config.scopes_supported, metadata, default_method)
+            .map_err(|e| invalid(e.description))?;
+        match (valid.auth_method, secret_hash.is_some()) {
+            (TokenEndpointAuthMethod::None, true) => {
+                return Err(invalid("a client with token_endpoint_auth_method `none` has no secret".into()));
+            }
+            (TokenEndpointAuthMethod::None, false) | (_, true) => {}
+            (_, false) => {
+                return Err(invalid(format!(
+                    "token_endpoint_auth_method `{}` needs client_secret or client_secret_hash",
+                    valid.auth_method.as_str()
+                )));
+            }
+        }
+        let record = ClientRecord {
+            client_id: id.clone(),
+            secret_hash,
+            secret_expires_at: None,
+            auth_method: valid.auth_method,
+            redirect_uris: valid.redirect_uris,
+            application_type: valid.application_type.as_str().into(),
+            client_name: valid.client_name,
+            scope: valid.scope,
+            grant_types: valid.grant_types,
+            issued_at: now,
+            expires_at: None,
+        };
+        clients.insert(id.clone(), record);
+    }
+    Ok(clients)
 }
 
 /// RFC 8414 §2: https, no query or fragment; plain http only on loopback.

@@ -21,16 +21,27 @@ const MAX_REDIRECT_URIS: usize = 16;
 const MAX_NAME: usize = 200;
 
 /// The RFC 7591 §2 metadata we act on; other fields are ignored.
-#[derive(Debug, Deserialize)]
-struct Metadata {
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Metadata {
     #[serde(default)]
-    redirect_uris: Vec<String>,
-    token_endpoint_auth_method: Option<String>,
-    grant_types: Option<Vec<String>>,
-    response_types: Option<Vec<String>>,
-    application_type: Option<String>,
-    client_name: Option<String>,
-    scope: Option<String>,
+    pub(crate) redirect_uris: Vec<String>,
+    pub(crate) token_endpoint_auth_method: Option<String>,
+    pub(crate) grant_types: Option<Vec<String>>,
+    pub(crate) response_types: Option<Vec<String>>,
+    pub(crate) application_type: Option<String>,
+    pub(crate) client_name: Option<String>,
+    pub(crate) scope: Option<String>,
+}
+
+/// Client metadata that passed [`validate`].
+#[derive(Debug)]
+pub(crate) struct Validated {
+    pub(crate) redirect_uris: Vec<String>,
+    pub(crate) grant_types: Vec<String>,
+    pub(crate) application_type: ApplicationType,
+    pub(crate) auth_method: TokenEndpointAuthMethod,
+    pub(crate) client_name: Option<String>,
+    pub(crate) scope: Option<String>,
 }
 
 /// `POST /register`.
@@ -58,7 +69,67 @@ async fn register_client(shared: &Shared, body: &[u8]) -> Result<Value, OAuthErr
     }
     let metadata: Metadata = serde_json::from_slice(body)
         .map_err(|_| metadata_error("body must be a JSON client metadata document"))?;
+    // RFC 7591 §2: the default method is `client_secret_basic`.
+    let Validated { redirect_uris, grant_types, application_type, auth_method, client_name, scope } =
+        validate(&shared.config.scopes_supported, metadata, "client_secret_basic")?;
 
+    let now = shared.now();
+    let config = &shared.config;
+    let secret = (auth_method != TokenEndpointAuthMethod::None).then(random_token);
+    let secret_expires_at = (secret.is_some() && config.client_secret_ttl_secs > 0)
+        .then(|| now.saturating_add(config.client_secret_ttl_secs));
+    let record = ClientRecord {
+        client_id: random_token(),
+        secret_hash: secret.as_deref().map(hash),
+        secret_expires_at,
+        auth_method,
+        redirect_uris,
+        application_type: application_type.as_str().into(),
+        client_name,
+        scope,
+        grant_types,
+        issued_at: now,
+        expires_at: (config.client_ttl_secs > 0).then(|| now.saturating_add(config.client_ttl_secs)),
+    };
+    match shared.store.put_client(record.clone()).await {
+        Ok(()) => {}
+        Err(StoreError::Duplicate(_)) => return Err(OAuthError::server_error()),
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(client_id = %record.client_id, name = ?record.client_name, "mcp-auth: client registered");
+
+    // RFC 7591 §3.2.1: the secret is returned this once; only its hash is kept.
+    let mut answer = json!({
+        "client_id": record.client_id,
+        "client_id_issued_at": record.issued_at,
+        "redirect_uris": record.redirect_uris,
+        "grant_types": record.grant_types,
+        "response_types": ["code"],
+        "token_endpoint_auth_method": auth_method.as_str(),
+        "application_type": record.application_type,
+    });
+    if let Some(secret) = secret {
+        answer["client_secret"] = json!(secret);
+        answer["client_secret_expires_at"] = json!(secret_expires_at.unwrap_or(0));
+    }
+    if let Some(name) = &record.client_name {
+        answer["client_name"] = json!(name);
+    }
+    if let Some(scope) = &record.scope {
+        answer["scope"] = json!(scope);
+    }
+    Ok(answer)
+}
+
+/// The registration rules shared by dynamic registration, client ID metadata
+/// documents and configured clients (RFC 7591 §2, RFC 8252, OpenID Connect
+/// Registration §2 `application_type`). `default_auth_method` applies when
+/// the metadata names none.
+pub(crate) fn validate(
+    scopes_supported: &[String],
+    metadata: Metadata,
+    default_auth_method: &str,
+) -> Result<Validated, OAuthError> {
     // RFC 7591 §2: defaults `authorization_code` and `code`.
     let grant_types = metadata.grant_types.unwrap_or_else(|| vec!["authorization_code".into()]);
     let response_types = metadata.response_types.unwrap_or_else(|| vec!["code".into()]);
@@ -100,7 +171,7 @@ async fn register_client(shared: &Shared, body: &[u8]) -> Result<Value, OAuthErr
         return Err(redirect_error("a web client's redirect URIs must be https on a non-loopback host"));
     }
 
-    let auth_method = match metadata.token_endpoint_auth_method.as_deref().unwrap_or("client_secret_basic") {
+    let auth_method = match metadata.token_endpoint_auth_method.as_deref().unwrap_or(default_auth_method) {
         "none" => TokenEndpointAuthMethod::None,
         "client_secret_basic" => TokenEndpointAuthMethod::ClientSecretBasic,
         "client_secret_post" => TokenEndpointAuthMethod::ClientSecretPost,
@@ -116,56 +187,17 @@ async fn register_client(shared: &Shared, body: &[u8]) -> Result<Value, OAuthErr
     }
     if let Some(scope) = &metadata.scope {
         for s in scope.split(' ') {
-            if !shared.config.scopes_supported.iter().any(|known| known == s) {
+            if !scopes_supported.iter().any(|known| known == s) {
                 return Err(metadata_error(format!("scope `{s}` is not supported")));
             }
         }
     }
-
-    let now = shared.now();
-    let config = &shared.config;
-    let secret = (auth_method != TokenEndpointAuthMethod::None).then(random_token);
-    let secret_expires_at = (secret.is_some() && config.client_secret_ttl_secs > 0)
-        .then(|| now.saturating_add(config.client_secret_ttl_secs));
-    let record = ClientRecord {
-        client_id: random_token(),
-        secret_hash: secret.as_deref().map(hash),
-        secret_expires_at,
-        auth_method,
+    Ok(Validated {
         redirect_uris: metadata.redirect_uris,
-        application_type: application_type.as_str().into(),
+        grant_types,
+        application_type,
+        auth_method,
         client_name: metadata.client_name,
         scope: metadata.scope,
-        grant_types,
-        issued_at: now,
-        expires_at: (config.client_ttl_secs > 0).then(|| now.saturating_add(config.client_ttl_secs)),
-    };
-    match shared.store.put_client(record.clone()).await {
-        Ok(()) => {}
-        Err(StoreError::Duplicate(_)) => return Err(OAuthError::server_error()),
-        Err(e) => return Err(e.into()),
-    }
-    tracing::info!(client_id = %record.client_id, name = ?record.client_name, "mcp-auth: client registered");
-
-    // RFC 7591 §3.2.1: the secret is returned this once; only its hash is kept.
-    let mut answer = json!({
-        "client_id": record.client_id,
-        "client_id_issued_at": record.issued_at,
-        "redirect_uris": record.redirect_uris,
-        "grant_types": record.grant_types,
-        "response_types": ["code"],
-        "token_endpoint_auth_method": auth_method.as_str(),
-        "application_type": record.application_type,
-    });
-    if let Some(secret) = secret {
-        answer["client_secret"] = json!(secret);
-        answer["client_secret_expires_at"] = json!(secret_expires_at.unwrap_or(0));
-    }
-    if let Some(name) = &record.client_name {
-        answer["client_name"] = json!(name);
-    }
-    if let Some(scope) = &record.scope {
-        answer["scope"] = json!(scope);
-    }
-    Ok(answer)
+    })
 }

@@ -18,7 +18,10 @@ const PAGE_HEADERS: [(&str, &str); 6] = [
     ),
     ("x-frame-options", "DENY"),
     ("cache-control", "no-store"),
-    ("referrer-policy", "no-referrer"),
+    // Not `no-referrer`: under it browsers send `Origin: null` on the login and
+    // consent form posts, which the DNS-rebinding guard rightly refuses.
+    // `same-origin` still sends nothing to the client's redirect URI.
+    ("referrer-policy", "same-origin"),
     ("x-content-type-options", "nosniff"),
     ("content-type", "text/html; charset=utf-8"),
 ];
@@ -102,6 +105,7 @@ pub(crate) fn document(title: &str, body: &str) -> String {
          <meta name=\"viewport\" content=\"width=device-width\"><title>{}</title>\
          <style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}}\
          .dev{{background:#fee;border:2px solid #c00;padding:.5rem;font-weight:bold}}\
+         .warn{{background:#ffd;border:2px solid #a60;padding:.5rem}}\
          button{{font-size:1rem;margin-right:.5rem}}</style></head><body>{body}</body></html>",
         escape(title)
     )

@@ -257,3 +257,89 @@ pub(crate) async fn assert_oauth_error(response: Response, status: u16, error: &
     assert_eq!(body["error"], error, "{body}");
     body
 }
+
+/// A browser with its own cookie jar (cookies of the authorization pages;
+/// `Max-Age=0` deletes).
+#[derive(Default)]
+pub(crate) struct Browser {
+    cookies: Vec<(String, String)>,
+}
+
+impl Browser {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    /// The `Cookie` header to send.
+    pub(crate) fn cookie_header(&self) -> String {
+        self.cookies.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    pub(crate) fn has_cookie(&self, name: &str) -> bool {
+        self.cookies.iter().any(|(n, _)| n == name)
+    }
+
+    fn store(&mut self, response: &Response) {
+        for set in response.headers().get_all(SET_COOKIE) {
+            let set = set.to_str().unwrap();
+            let (name, value) = set.split(';').next().unwrap().split_once('=').unwrap();
+            self.cookies.retain(|(n, _)| n != name);
+            if !set.contains("Max-Age=0") {
+                self.cookies.push((name.to_owned(), value.to_owned()));
+            }
+        }
+    }
+
+    /// `GET` with the jar's cookies and extra headers; keeps what is set.
+    pub(crate) async fn get(&mut self, s: &TestServer, url: Url, headers: &[(&str, &str)]) -> Response {
+        let mut request = s.http.get(url).header("cookie", self.cookie_header());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        self.store(&response);
+        response
+    }
+
+    /// `GET /authorize` with these parameters.
+    pub(crate) async fn authorize(&mut self, s: &TestServer, params: &[(&str, &str)]) -> Response {
+        let mut url = Url::parse(&s.url("/authorize")).unwrap();
+        url.query_pairs_mut().extend_pairs(params);
+        self.get(s, url, &[("sec-fetch-mode", "navigate"), ("sec-fetch-dest", "document")]).await
+    }
+
+    /// `POST` of a form of the authorization pages.
+    pub(crate) async fn post(&mut self, s: &TestServer, path: &str, form: &[(&str, &str)]) -> Response {
+        let response =
+            s.http.post(s.url(path)).header("cookie", self.cookie_header()).form(form).send().await.unwrap();
+        self.store(&response);
+        response
+    }
+
+    /// Submits the login page `html` as `user`; returns the next response.
+    pub(crate) async fn login(&mut self, s: &TestServer, html: &str, user: &str) -> Response {
+        assert!(html.contains("name=\"username\""), "expected the login page: {html}");
+        let csrf = csrf(html);
+        self.post(s, "/authorize/login", &[("csrf", &csrf), ("username", user)]).await
+    }
+
+    /// Submits the consent page `html` with `decision`, ticking "remember"
+    /// when asked; returns the redirect.
+    pub(crate) async fn decide(
+        &mut self,
+        s: &TestServer,
+        html: &str,
+        decision: &str,
+        remember: bool,
+    ) -> Response {
+        assert!(html.contains("Allow access?"), "expected the consent page: {html}");
+        let csrf = csrf(html);
+        let mut form = vec![("csrf", csrf.as_str()), ("decision", decision)];
+        if remember {
+            form.push(("remember", "yes"));
+        }
+        let response = self.post(s, "/authorize/consent", &form).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        response
+    }
+}

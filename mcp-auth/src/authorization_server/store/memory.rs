@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    AccessTokenRecord, AuthStore, ClientRecord, CodeRecord, ConsentRecord, GrantRecord, PendingAuthorization,
-    RefreshTokenRecord, StoreError, StoreResult, StoredSigningKey, UnixTime, Used,
+    AccessTokenRecord, AuthStore, ClientRecord, CodeRecord, ConsentRecord, GrantRecord, LoginSession,
+    PendingAuthorization, RefreshTokenRecord, StoreError, StoreResult, StoredSigningKey, UnixTime, Used,
 };
 
 /// Keeps everything in memory, behind one lock.
@@ -47,7 +47,8 @@ struct Tables {
     grants: HashMap<String, GrantRecord>,
     refresh_tokens: HashMap<String, Counted<RefreshTokenRecord>>,
     access_tokens: HashMap<String, AccessTokenRecord>,
-    consents: HashMap<(String, String, String), ConsentRecord>,
+    consents: HashMap<(String, String, String, String), ConsentRecord>,
+    sessions: HashMap<String, LoginSession>,
     pending: HashMap<String, PendingAuthorization>,
     keys: Vec<StoredSigningKey>,
 }
@@ -180,7 +181,12 @@ impl AuthStore for MemoryStore {
 
     fn put_consent(&self, consent: ConsentRecord) -> StoreResult<'_, ()> {
         self.run(|t| {
-            let key = (consent.subject.clone(), consent.client_id.clone(), consent.redirect_uri.clone());
+            let key = (
+                consent.subject.clone(),
+                consent.client_id.clone(),
+                consent.redirect_uri.clone(),
+                consent.browser_hash.clone(),
+            );
             t.consents.insert(key, consent);
             Ok(())
         })
@@ -191,12 +197,25 @@ impl AuthStore for MemoryStore {
         subject: &'a str,
         client_id: &'a str,
         redirect_uri: &'a str,
+        browser_hash: &'a str,
         now: UnixTime,
     ) -> StoreResult<'a, Option<ConsentRecord>> {
         self.run(|t| {
-            let key = (subject.to_owned(), client_id.to_owned(), redirect_uri.to_owned());
+            let key =
+                (subject.to_owned(), client_id.to_owned(), redirect_uri.to_owned(), browser_hash.to_owned());
             Ok(t.consents.get(&key).filter(|c| c.expires_at > now).cloned())
         })
+    }
+
+    fn put_session(&self, session: LoginSession) -> StoreResult<'_, ()> {
+        self.run(|t| {
+            t.sessions.insert(session.session_hash.clone(), session);
+            Ok(())
+        })
+    }
+
+    fn session<'a>(&'a self, session_hash: &'a str, now: UnixTime) -> StoreResult<'a, Option<LoginSession>> {
+        self.run(|t| Ok(t.sessions.get(session_hash).filter(|s| s.expires_at > now).cloned()))
     }
 
     fn put_pending(&self, pending: PendingAuthorization) -> StoreResult<'_, ()> {
@@ -243,6 +262,7 @@ impl AuthStore for MemoryStore {
             t.refresh_tokens.retain(|_, r| r.record.expires_at > now);
             t.access_tokens.retain(|_, a| a.expires_at > now);
             t.consents.retain(|_, c| c.expires_at > now);
+            t.sessions.retain(|_, s| s.expires_at > now);
             t.pending.retain(|_, p| p.expires_at > now);
             t.keys.retain(|k| k.retire_at.is_none_or(|r| r > now));
             Ok((before - t.len()) as u64)
@@ -258,6 +278,7 @@ impl Tables {
             + self.refresh_tokens.len()
             + self.access_tokens.len()
             + self.consents.len()
+            + self.sessions.len()
             + self.pending.len()
             + self.keys.len()
     }

@@ -163,7 +163,7 @@ pub struct AccessTokenRecord {
     pub revoked: bool,
 }
 
-/// A remembered approval, per (user, client, redirect URI).
+/// A remembered approval, per (user, client, redirect URI, browser).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ConsentRecord {
@@ -173,6 +173,10 @@ pub struct ConsentRecord {
     pub client_id: String,
     /// The redirect URI it was given for.
     pub redirect_uri: String,
+    /// SHA-256 of the browser cookie of the browser that gave it: the
+    /// approval is remembered for that browser only.
+    #[serde(default)]
+    pub browser_hash: String,
     /// Approved scopes, space-separated.
     pub scope: String,
     /// When it lapses.
@@ -206,6 +210,21 @@ pub struct PendingAuthorization {
     /// The user, once logged in.
     pub subject: Option<String>,
     /// When the transaction lapses.
+    pub expires_at: UnixTime,
+}
+
+/// A login session: the user signed in in one browser, recently. It spares
+/// a second password prompt, never the consent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LoginSession {
+    /// SHA-256 of the session cookie's value.
+    pub session_hash: String,
+    /// The user.
+    pub subject: String,
+    /// When the user logged in.
+    pub created_at: UnixTime,
+    /// When the session lapses (absolute, never extended).
     pub expires_at: UnixTime,
 }
 
@@ -296,14 +315,21 @@ pub trait AuthStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Remembers an approval.
     fn put_consent(&self, consent: ConsentRecord) -> StoreResult<'_, ()>;
-    /// A remembered approval for exactly this user, client and redirect URI.
+    /// A remembered approval for exactly this user, client, redirect URI and
+    /// browser (`browser_hash`).
     fn consent<'a>(
         &'a self,
         subject: &'a str,
         client_id: &'a str,
         redirect_uri: &'a str,
+        browser_hash: &'a str,
         now: UnixTime,
     ) -> StoreResult<'a, Option<ConsentRecord>>;
+
+    /// Stores a login session.
+    fn put_session(&self, session: LoginSession) -> StoreResult<'_, ()>;
+    /// A login session, unless expired.
+    fn session<'a>(&'a self, session_hash: &'a str, now: UnixTime) -> StoreResult<'a, Option<LoginSession>>;
 
     /// Stores or replaces a pending authorization.
     fn put_pending(&self, pending: PendingAuthorization) -> StoreResult<'_, ()>;

@@ -13,8 +13,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    AccessTokenRecord, AuthStore, ClientRecord, CodeRecord, ConsentRecord, GrantRecord, PendingAuthorization,
-    RefreshTokenRecord, StoreError, StoreResult, StoredSigningKey, UnixTime, Used,
+    AccessTokenRecord, AuthStore, ClientRecord, CodeRecord, ConsentRecord, GrantRecord, LoginSession,
+    PendingAuthorization, RefreshTokenRecord, StoreError, StoreResult, StoredSigningKey, UnixTime, Used,
 };
 
 const SCHEMA: &str = "
@@ -39,6 +39,7 @@ const REFRESH: &str = "refresh_token";
 const ACCESS: &str = "access_token";
 const CONSENT: &str = "consent";
 const PENDING: &str = "pending";
+const SESSION: &str = "login_session";
 const KEY: &str = "signing_key";
 
 /// A SQLite database file (or `:memory:`).
@@ -303,7 +304,12 @@ impl AuthStore for SqliteStore {
 
     fn put_consent(&self, consent: ConsentRecord) -> StoreResult<'_, ()> {
         self.run(move |c| {
-            let key = consent_key(&consent.subject, &consent.client_id, &consent.redirect_uri)?;
+            let key = consent_key(
+                &consent.subject,
+                &consent.client_id,
+                &consent.redirect_uri,
+                &consent.browser_hash,
+            )?;
             put(
                 c,
                 Row { kind: CONSENT, key: &key, grant_id: None, expires_at: Some(consent.expires_at) },
@@ -318,10 +324,28 @@ impl AuthStore for SqliteStore {
         subject: &'a str,
         client_id: &'a str,
         redirect_uri: &'a str,
+        browser_hash: &'a str,
         now: UnixTime,
     ) -> StoreResult<'a, Option<ConsentRecord>> {
-        let key = consent_key(subject, client_id, redirect_uri);
+        let key = consent_key(subject, client_id, redirect_uri, browser_hash);
         self.run(move |c| get(c, CONSENT, &key?, now))
+    }
+
+    fn put_session(&self, session: LoginSession) -> StoreResult<'_, ()> {
+        self.run(move |c| {
+            let row = Row {
+                kind: SESSION,
+                key: &session.session_hash,
+                grant_id: None,
+                expires_at: Some(session.expires_at),
+            };
+            put(c, row, &session, true)
+        })
+    }
+
+    fn session<'a>(&'a self, session_hash: &'a str, now: UnixTime) -> StoreResult<'a, Option<LoginSession>> {
+        let key = session_hash.to_owned();
+        self.run(move |c| get(c, SESSION, &key, now))
     }
 
     fn put_pending(&self, pending: PendingAuthorization) -> StoreResult<'_, ()> {
@@ -390,8 +414,13 @@ impl AuthStore for SqliteStore {
 }
 
 /// The key of a remembered approval: unambiguous whatever the parts contain.
-fn consent_key(subject: &str, client_id: &str, redirect_uri: &str) -> Result<String, StoreError> {
-    Ok(serde_json::to_string(&[subject, client_id, redirect_uri])?)
+fn consent_key(
+    subject: &str,
+    client_id: &str,
+    redirect_uri: &str,
+    browser_hash: &str,
+) -> Result<String, StoreError> {
+    Ok(serde_json::to_string(&[subject, client_id, redirect_uri, browser_hash])?)
 }
 
 #[cfg(test)]
@@ -456,5 +485,40 @@ mod tests {
         assert!(store.grant("g", 2).await.unwrap().unwrap().revoked);
         assert!(store.access_token("j", 2).await.unwrap().unwrap().revoked);
         assert!(store.refresh_token("r", 2).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn sessions_and_consents_round_trip_and_expire() {
+        let store = SqliteStore::in_memory().unwrap();
+        let session = LoginSession {
+            session_hash: "h".into(),
+            subject: "alice".into(),
+            created_at: 1,
+            expires_at: 100,
+        };
+        store.put_session(session.clone()).await.unwrap();
+        assert_eq!(store.session("h", 50).await.unwrap(), Some(session));
+        assert_eq!(store.session("h", 100).await.unwrap(), None);
+        assert_eq!(store.session("other", 50).await.unwrap(), None);
+
+        let consent = ConsentRecord {
+            subject: "alice".into(),
+            client_id: "c".into(),
+            redirect_uri: "http://127.0.0.1/cb".into(),
+            browser_hash: "b1".into(),
+            scope: "notes:read".into(),
+            expires_at: 100,
+        };
+        store.put_consent(consent.clone()).await.unwrap();
+        assert_eq!(
+            store.consent("alice", "c", "http://127.0.0.1/cb", "b1", 50).await.unwrap(),
+            Some(consent)
+        );
+        // Another browser, user or redirect URI: nothing remembered.
+        assert_eq!(store.consent("alice", "c", "http://127.0.0.1/cb", "b2", 50).await.unwrap(), None);
+        assert_eq!(store.consent("bob", "c", "http://127.0.0.1/cb", "b1", 50).await.unwrap(), None);
+        assert_eq!(store.consent("alice", "c", "http://127.0.0.1/x", "b1", 50).await.unwrap(), None);
+        assert_eq!(store.consent("alice", "c", "http://127.0.0.1/cb", "b1", 100).await.unwrap(), None);
+        assert_eq!(store.purge_expired(100).await.unwrap(), 2);
     }
 }

@@ -1,0 +1,537 @@
+//! Client ID metadata documents (MCP 2025-11-25 "Client ID Metadata
+//! Documents"; draft-ietf-oauth-client-id-metadata-document): a `client_id`
+//! that is an https URL with a path names a JSON document, fetched here and
+//! used as the client's registration.
+//!
+//! The fetch is the SSRF surface of the server (MCP security best practices,
+//! "SSRF"), so:
+//! - only https, with a non-root path, no user information, fragment or dot
+//!   segments (CIMD §3);
+//! - the host is resolved by us and **every** address must be public before a
+//!   connection is made; the checked addresses are the ones connected to
+//!   (no second lookup, so DNS rebinding gains nothing); IP literals are
+//!   checked the same way; no proxy;
+//! - no redirects, 5 s in total, at most [`MAX_DOCUMENT`] bytes;
+//! - `client_id` in the document must equal the URL exactly (CIMD §4.1),
+//!   the document must carry `client_name` and `redirect_uris`, and it goes
+//!   through the rules of dynamic registration; it may not hold secrets;
+//! - cached by `Cache-Control` (RFC 9111 §5.2.2), capped in age and count;
+//!   failures are never cached, and a document that stops validating is
+//!   dropped at its next fetch.
+//!
+//! `cimd_allow_insecure_for_tests` lifts the https and address rules so a
+//! test can serve documents from 127.0.0.1; nothing else should set it.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs as _};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::header::{CACHE_CONTROL, CONTENT_LENGTH};
+use reqwest::Url;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use serde_json::Value;
+
+use super::config::AuthorizationServerConfig;
+use super::register::{Metadata, Validated, validate};
+use super::store::{ClientRecord, TokenEndpointAuthMethod, UnixTime};
+use crate::error::ConfigError;
+
+/// Largest metadata document read (the limit of dynamic registration).
+pub(crate) const MAX_DOCUMENT: usize = super::register::MAX_DOCUMENT;
+/// Whole-fetch time limit.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Cache lifetime of a document that says nothing about caching.
+const DEFAULT_CACHE_SECS: u64 = 300;
+/// Longest accepted `client_id` URL.
+const MAX_URL: usize = 2000;
+
+/// Why a metadata document cannot be used; logged, never shown in detail
+/// (the client gets a generic "unknown client" / `invalid_client`).
+#[derive(Debug, thiserror::Error)]
+#[error("client ID metadata document `{url}`: {reason}")]
+pub(crate) struct CimdError {
+    url: String,
+    reason: String,
+}
+
+/// Fetches, checks and caches metadata documents.
+#[derive(Debug)]
+pub(crate) struct CimdFetcher {
+    http: reqwest::Client,
+    cache: Mutex<HashMap<String, Cached>>,
+    capacity: usize,
+    max_age: u64,
+    allow_insecure: bool,
+    scopes_supported: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Cached {
+    client: ClientRecord,
+    /// Fresh until then.
+    expires_at: UnixTime,
+    /// Served stale until then when the host cannot be reached.
+    usable_until: UnixTime,
+}
+
+/// Why a fetch failed: the host could not be reached (a stale copy may
+/// serve), or what it returned is not a valid document (it may not).
+enum Failure {
+    Unreachable(String),
+    Invalid(String),
+}
+
+impl CimdFetcher {
+    pub(crate) fn new(config: &AuthorizationServerConfig) -> Result<Self, ConfigError> {
+        let allow_insecure = config.cimd_allow_insecure_for_tests;
+        if allow_insecure {
+            tracing::warn!(
+                "mcp-auth: cimd_allow_insecure_for_tests is ON: client metadata documents may be fetched over \
+                 http from private and loopback addresses. Tests only."
+            );
+        }
+        let mut builder = reqwest::Client::builder()
+            // CIMD §4: redirects are not followed; the document is at its URL.
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(FETCH_TIMEOUT)
+            .connect_timeout(FETCH_TIMEOUT)
+            // A proxy would resolve the name itself, past the address check.
+            .no_proxy()
+            .https_only(!allow_insecure)
+            .user_agent(concat!("mcp-auth/", env!("CARGO_PKG_VERSION"), " (client metadata fetch)"));
+        if !allow_insecure {
+            builder = builder.dns_resolver(Arc::new(PublicOnlyResolver));
+        }
+        let http = builder.build().map_err(|e| ConfigError::HttpClient(e.to_string()))?;
+        Ok(Self {
+            http,
+            cache: Mutex::new(HashMap::new()),
+            capacity: config.cimd_cache_capacity,
+            max_age: config.cimd_cache_max_secs,
+            allow_insecure,
+            scopes_supported: config.scopes_supported.clone(),
+        })
+    }
+
+    /// Whether `client_id` is meant as a metadata document URL.
+    pub(crate) fn applies_to(&self, client_id: &str) -> bool {
+        client_id.starts_with("https://") || (self.allow_insecure && client_id.starts_with("http://"))
+    }
+
+    /// The client a metadata document describes, from the cache or fetched.
+    pub(crate) async fn client(&self, client_id: &str, now: UnixTime) -> Result<ClientRecord, CimdError> {
+        if let Some(hit) = self.cached(client_id, now) {
+            return Ok(hit);
+        }
+        match self.fetch(client_id, now).await {
+            Ok((client, ttl)) => {
+                self.remember(client.clone(), now, ttl);
+                Ok(client)
+            }
+            Err(Failure::Unreachable(reason)) => {
+                // The host is down or slow: a copy that validated before is
+                // still used for a while (RFC 9111 §4.2.4 serving stale), but
+                // the failure itself is never cached.
+                let stale =
+                    self.lock().get(client_id).filter(|c| c.usable_until > now).map(|c| c.client.clone());
+                match stale {
+                    Some(client) => {
+                        tracing::warn!(url = client_id, %reason, "mcp-auth: using a stale client metadata document");
+                        Ok(client)
+                    }
+                    None => Err(CimdError { url: client_id.to_owned(), reason }),
+                }
+            }
+            Err(Failure::Invalid(reason)) => {
+                // A document that no longer validates is dropped at once.
+                self.lock().remove(client_id);
+                Err(CimdError { url: client_id.to_owned(), reason })
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {
+        self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn cached(&self, client_id: &str, now: UnixTime) -> Option<ClientRecord> {
+        self.lock().get(client_id).filter(|c| c.expires_at > now).map(|c| c.client.clone())
+    }
+
+    fn remember(&self, client: ClientRecord, now: UnixTime, ttl: Option<u64>) {
+        let Some(ttl) = ttl else {
+            // `no-store`: not even an older copy is kept.
+            self.lock().remove(&client.client_id);
+            return;
+        };
+        if self.capacity == 0 {
+            return;
+        }
+        let mut cache = self.lock();
+        if cache.len() >= self.capacity && !cache.contains_key(&client.client_id) {
+            cache.retain(|_, c| c.usable_until > now);
+            // Still full: drop the entry closest to expiry.
+            if cache.len() >= self.capacity
+                && let Some(victim) = cache.iter().min_by_key(|(_, c)| c.expires_at).map(|(k, _)| k.clone())
+            {
+                cache.remove(&victim);
+            }
+        }
+        let expires_at = now.saturating_add(ttl);
+        let usable_until = expires_at.saturating_add(self.max_age);
+        cache.insert(client.client_id.clone(), Cached { client, expires_at, usable_until });
+    }
+
+    async fn fetch(&self, client_id: &str, now: UnixTime) -> Result<(ClientRecord, Option<u64>), Failure> {
+        let url = check_url(client_id, self.allow_insecure).map_err(Failure::Invalid)?;
+        // IP literals never reach the resolver: check them here.
+        if !self.allow_insecure {
+            let host = url.host_str().unwrap_or_default();
+            let literal = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok();
+            if let Some(ip) = literal
+                && !is_public_address(ip)
+            {
+                return Err(Failure::Invalid(format!("{ip} is not a public address")));
+            }
+        }
+        let response =
+            self.http.get(url).header(http::header::ACCEPT, "application/json").send().await.map_err(
+                |e| {
+                    let reason = format!("fetch failed: {}", error_chain(&e));
+                    // The resolver's refusal of a private address is a verdict, not an outage.
+                    if reason.contains("non-public address") {
+                        Failure::Invalid(reason)
+                    } else {
+                        Failure::Unreachable(reason)
+                    }
+                },
+            )?;
+        let status = response.status();
+        if status.is_redirection() {
+            return Err(Failure::Invalid("the document URL redirects; redirects are not followed".into()));
+        }
+        if status.is_server_error() {
+            return Err(Failure::Unreachable(format!("the document URL answered {status}")));
+        }
+        if status != reqwest::StatusCode::OK {
+            return Err(Failure::Invalid(format!("the document URL answered {status}")));
+        }
+        let ttl = cache_lifetime(response.headers().get(CACHE_CONTROL), self.max_age);
+        let body = read_limited(response).await?;
+        let document: Value =
+            serde_json::from_slice(&body).map_err(|_| Failure::Invalid("the document is not JSON".into()))?;
+        let client =
+            check_document(client_id, document, &self.scopes_supported, now).map_err(Failure::Invalid)?;
+        Ok((client, ttl))
+    }
+}
+
+/// Reads at most [`MAX_DOCUMENT`] bytes, refusing more (by `Content-Length`
+/// up front, and while streaming).
+async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, Failure> {
+    let too_large = || Failure::Invalid(format!("the document is larger than {MAX_DOCUMENT} bytes"));
+    let declared = response
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_DOCUMENT as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| Failure::Unreachable(format!("reading failed: {}", error_chain(&e))))?
+    {
+        if body.len() + chunk.len() > MAX_DOCUMENT {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// CIMD §3: an https URL with a path other than `/`, no user information,
+/// no fragment, no `.` or `..` segments, and in normal form (what is
+/// compared is what is fetched).
+pub(crate) fn check_url(client_id: &str, allow_insecure: bool) -> Result<Url, String> {
+    if client_id.len() > MAX_URL {
+        return Err("client_id URL too long".into());
+    }
+    if client_id.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("client_id URL contains whitespace or control characters".into());
+    }
+    let url = Url::parse(client_id).map_err(|_| "client_id is not a URL".to_owned())?;
+    let scheme_ok = url.scheme() == "https" || (allow_insecure && url.scheme() == "http");
+    if !scheme_ok {
+        return Err("client_id URL must be https".into());
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("client_id URL has no host".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("client_id URL must not contain user information".into());
+    }
+    if client_id.contains('#') {
+        return Err("client_id URL must not contain a fragment".into());
+    }
+    let raw_path = client_id
+        .split_once("://")
+        .map(|(_, rest)| rest)
+        .and_then(|rest| rest.find('/').map(|i| &rest[i..]))
+        .unwrap_or_default();
+    let raw_path = raw_path.split('?').next().unwrap_or_default();
+    if raw_path.is_empty() || raw_path == "/" {
+        return Err("client_id URL must have a path".into());
+    }
+    if raw_path.split('/').any(|segment| {
+        let lower = segment.to_ascii_lowercase();
+        matches!(lower.as_str(), "." | ".." | "%2e" | "%2e%2e" | ".%2e" | "%2e.")
+    }) {
+        return Err("client_id URL must not contain dot segments".into());
+    }
+    if url.as_str() != client_id {
+        return Err("client_id URL is not in normal form".into());
+    }
+    Ok(url)
+}
+
+/// Checks a fetched document and turns it into a client registration.
+fn check_document(
+    url: &str,
+    document: Value,
+    scopes_supported: &[String],
+    now: UnixTime,
+) -> Result<ClientRecord, String> {
+    let Value::Object(fields) = &document else { return Err("the document is not a JSON object".into()) };
+    // CIMD §4.1: the document's client_id is its own URL, exactly.
+    if fields.get("client_id").and_then(Value::as_str) != Some(url) {
+        return Err("client_id in the document does not equal its URL".into());
+    }
+    // MCP 2025-11-25: client_id, client_name and redirect_uris are required.
+    match fields.get("client_name").and_then(Value::as_str) {
+        Some(name) if !name.trim().is_empty() => {}
+        _ => return Err("the document has no client_name".into()),
+    }
+    if !fields.get("redirect_uris").is_some_and(Value::is_array) {
+        return Err("the document has no redirect_uris".into());
+    }
+    // CIMD §4.1: a public document holds no shared secret and no private key.
+    if fields.contains_key("client_secret") || fields.contains_key("client_secret_expires_at") {
+        return Err("the document contains a client secret".into());
+    }
+    let private_jwk = fields
+        .get("jwks")
+        .and_then(|j| j.get("keys"))
+        .and_then(Value::as_array)
+        .is_some_and(|keys| keys.iter().any(|k| k.get("d").is_some()));
+    if private_jwk {
+        return Err("the document contains a private key".into());
+    }
+    // Only public clients: private_key_jwt is not implemented, and a shared
+    // secret cannot come from a public document.
+    match fields.get("token_endpoint_auth_method").and_then(Value::as_str) {
+        None | Some("none") => {}
+        Some(other) => {
+            return Err(format!("token_endpoint_auth_method `{other}` is not supported (only none)"));
+        }
+    }
+    let metadata: Metadata =
+        serde_json::from_value(document).map_err(|e| format!("the document is malformed ({e})"))?;
+    let Validated { redirect_uris, grant_types, application_type, auth_method, client_name, scope } =
+        validate(scopes_supported, metadata, "none").map_err(|e| e.description)?;
+    debug_assert_eq!(auth_method, TokenEndpointAuthMethod::None);
+    Ok(ClientRecord {
+        client_id: url.to_owned(),
+        secret_hash: None,
+        secret_expires_at: None,
+        auth_method,
+        redirect_uris,
+        application_type: application_type.as_str().into(),
+        client_name,
+        scope,
+        grant_types,
+        issued_at: now,
+        expires_at: None,
+    })
+}
+
+/// RFC 9111 §5.2.2: `no-store` and `no-cache` mean not kept at all (`None`);
+/// `max-age` is the freshness lifetime; the configured cap bounds it.
+fn cache_lifetime(header: Option<&http::HeaderValue>, cap: u64) -> Option<u64> {
+    let Some(value) = header.and_then(|v| v.to_str().ok()) else { return Some(DEFAULT_CACHE_SECS.min(cap)) };
+    let mut max_age = None;
+    for directive in value.split(',').map(str::trim) {
+        let lower = directive.to_ascii_lowercase();
+        if lower == "no-store" || lower == "no-cache" || lower.starts_with("no-cache=") {
+            return None;
+        }
+        if let Some(n) = lower.strip_prefix("max-age=") {
+            max_age = Some(n.trim_matches('"').parse::<u64>().unwrap_or(0));
+        }
+    }
+    Some(max_age.unwrap_or(DEFAULT_CACHE_SECS).min(cap))
+}
+
+/// Whether a server may fetch from `ip`: false for loopback, private
+/// (RFC 1918, RFC 4193), link-local, shared (RFC 6598), unspecified,
+/// multicast, broadcast, documentation, benchmarking and reserved ranges,
+/// and for IPv6 forms that embed such an IPv4 address (mapped, compatible,
+/// NAT64, 6to4) or tunnel to one (Teredo).
+pub fn is_public_address(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => is_public_v6(v6),
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(a == 0                                   // "this network" (RFC 791)
+        || a == 10                             // private (RFC 1918)
+        || a == 127                            // loopback
+        || (a == 100 && (64..128).contains(&b)) // shared address space (RFC 6598)
+        || (a == 169 && b == 254)              // link-local, cloud metadata (RFC 3927)
+        || (a == 172 && (16..32).contains(&b)) // private (RFC 1918)
+        || (a == 192 && b == 0 && c == 0)      // IETF protocol assignments (RFC 6890)
+        || (a == 192 && b == 0 && c == 2)      // documentation (RFC 5737)
+        || (a == 192 && b == 88 && c == 99)    // 6to4 relay anycast (RFC 7526)
+        || (a == 192 && b == 168)              // private (RFC 1918)
+        || (a == 198 && (b == 18 || b == 19))  // benchmarking (RFC 2544)
+        || (a == 198 && b == 51 && c == 100)   // documentation
+        || (a == 203 && b == 0 && c == 113)    // documentation
+        || a >= 224) // multicast, reserved, broadcast
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let s = ip.segments();
+    if ip.is_unspecified() || ip.is_loopback() {
+        return false;
+    }
+    // IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible (::a.b.c.d).
+    if s[..5] == [0; 5] && (s[5] == 0xffff || s[5] == 0) {
+        return is_public_v4(Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8));
+    }
+    // NAT64 (64:ff9b::/96, RFC 6052): the embedded IPv4 address decides.
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return is_public_v4(Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8));
+    }
+    // 6to4 (2002::/16, RFC 3056): the embedded IPv4 address decides.
+    if s[0] == 0x2002 {
+        return is_public_v4(Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8));
+    }
+    !((s[0] & 0xfe00) == 0xfc00               // unique local (RFC 4193)
+        || (s[0] & 0xffc0) == 0xfe80           // link-local
+        || (s[0] & 0xffc0) == 0xfec0           // site-local (deprecated)
+        || (s[0] & 0xff00) == 0xff00           // multicast
+        || (s[0] == 0x2001 && s[1] == 0x0db8)  // documentation (RFC 3849)
+        || (s[0] == 0x2001 && s[1] == 0)       // Teredo (RFC 4380)
+        || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) // local-use NAT64 (RFC 8215)
+        || (s[0] == 0x0100 && s[1..4] == [0, 0, 0])) // discard-only (RFC 6666)
+}
+
+/// Resolves names with the system resolver and fails unless every address
+/// is public; reqwest then connects only to the addresses returned here.
+#[derive(Debug)]
+struct PublicOnlyResolver;
+
+impl Resolve for PublicOnlyResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let lookup = host.clone();
+            let addrs = tokio::task::spawn_blocking(move || {
+                (lookup.as_str(), 0).to_socket_addrs().map(Iterator::collect::<Vec<_>>)
+            })
+            .await??;
+            if addrs.is_empty() {
+                return Err(format!("{host} has no address").into());
+            }
+            if let Some(bad) = addrs.iter().find(|a| !is_public_address(a.ip())) {
+                return Err(format!("{host} resolves to the non-public address {}", bad.ip()).into());
+            }
+            Ok(Box::new(addrs.into_iter()) as Addrs)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_id_urls() {
+        for good in ["https://app.example/client.json", "https://app.example/oauth/meta?v=2"] {
+            assert!(check_url(good, false).is_ok(), "{good}");
+        }
+        for bad in [
+            "http://app.example/client.json",
+            "https://app.example",
+            "https://app.example/",
+            "https://user@app.example/c",
+            "https://app.example/c#f",
+            "https://app.example/a/../c",
+            "https://app.example/a/%2e%2e/c",
+            "https://app.example/./c",
+            "https://APP.example/c",
+            "https://app.example/ c",
+        ] {
+            assert!(check_url(bad, false).is_err(), "{bad}");
+        }
+        assert!(check_url("http://127.0.0.1:8/c", true).is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_resolver_refuses_names_of_non_public_addresses() {
+        use std::str::FromStr as _;
+        let refused = PublicOnlyResolver.resolve(Name::from_str("localhost").unwrap()).await;
+        let error = refused.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains("non-public address"), "{error}");
+    }
+
+    #[test]
+    fn cache_control() {
+        let h = |v: &'static str| http::HeaderValue::from_static(v);
+        assert_eq!(cache_lifetime(None, 86400), Some(DEFAULT_CACHE_SECS));
+        assert_eq!(cache_lifetime(Some(&h("public, max-age=600")), 86400), Some(600));
+        assert_eq!(cache_lifetime(Some(&h("max-age=99999999")), 86400), Some(86400));
+        assert_eq!(cache_lifetime(Some(&h("max-age=0")), 86400), Some(0));
+        assert_eq!(cache_lifetime(Some(&h("no-store")), 86400), None);
+        assert_eq!(cache_lifetime(Some(&h("max-age=60, no-cache")), 86400), None);
+    }
+
+    #[test]
+    fn documents_with_secrets_or_other_methods_are_refused() {
+        let url = "https://app.example/c.json";
+        let base = || serde_json::json!({"client_id": url, "client_name": "A", "redirect_uris": ["http://127.0.0.1/cb"]});
+        assert!(check_document(url, base(), &[], 0).is_ok());
+        let mut d = base();
+        d["client_secret"] = "s".into();
+        assert!(check_document(url, d, &[], 0).is_err());
+        let mut d = base();
+        d["token_endpoint_auth_method"] = "client_secret_basic".into();
+        assert!(check_document(url, d, &[], 0).is_err());
+        let mut d = base();
+        d["jwks"] = serde_json::json!({"keys": [{"kty": "EC", "d": "secret"}]});
+        assert!(check_document(url, d, &[], 0).is_err());
+        let mut d = base();
+        d.as_object_mut().map(|o| o.remove("client_name"));
+        assert!(check_document(url, d, &[], 0).is_err());
+        let mut d = base();
+        d["redirect_uris"] = serde_json::json!(["javascript:alert(1)"]);
+        assert!(check_document(url, d, &[], 0).is_err());
+    }
+}

@@ -1,0 +1,200 @@
+//! Login sessions and remembered approvals, over HTTP with one cookie jar
+//! per browser.
+//!
+//! - A login session spares the password in the browser that logged in,
+//!   never the consent.
+//! - Remembered approvals are off by default; when on they are kept per
+//!   (user, client, redirect URI, browser) and cover only the approved
+//!   scopes (MCP security best practices, "Confused Deputy"; AUTH.md (c)
+//!   "AS-in-the-middle abusing remembered consent").
+
+#![allow(clippy::unwrap_used)]
+
+mod as_support;
+
+use std::sync::Arc;
+
+use as_support::{Browser, TestClient, TestServer, param, pkce, redirect_params, start, start_with};
+use mcp_auth::authorization_server::store::MemoryStore;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+fn with_scope<'a>(params: &[(&'a str, &'a str)], scope: &'a str) -> Vec<(&'a str, &'a str)> {
+    let mut params: Vec<_> = params.iter().filter(|(k, _)| *k != "scope").copied().collect();
+    params.push(("scope", scope));
+    params
+}
+
+/// Full first authorization in `browser`: login as `user`, approve.
+async fn first_approval(
+    s: &TestServer,
+    browser: &mut Browser,
+    client: &TestClient,
+    scope: &str,
+    remember: bool,
+) -> Vec<(String, String)> {
+    let (_, challenge) = pkce();
+    let params = with_scope(&s.request(client, &challenge), scope);
+    let login = browser.authorize(s, &params).await;
+    let consent = browser.login(s, &login.text().await.unwrap(), "alice").await;
+    let html = consent.text().await.unwrap();
+    redirect_params(&browser.decide(s, &html, "approve", remember).await)
+}
+
+#[tokio::test]
+async fn a_login_session_spares_the_password_not_the_consent() {
+    let s = start().await;
+    let client = s.public_client().await;
+    let mut browser = Browser::new();
+    first_approval(&s, &mut browser, &client, "notes:read", false).await;
+    assert!(browser.has_cookie("mcp-auth-session"), "plain-http loopback issuer: no __Host- prefix");
+
+    // Same browser, second authorization: straight to the consent page.
+    let (verifier, challenge) = pkce();
+    let page = browser.authorize(&s, &s.request(&client, &challenge)).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("name=\"username\""), "no second password prompt: {html}");
+    assert!(html.contains("as <strong>alice</strong>"), "{html}");
+    let back = redirect_params(&browser.decide(&s, &html, "approve", false).await);
+    let tokens = s.exchange(&client, &param(&back, "code").unwrap(), &verifier).await;
+    assert_eq!(tokens.status(), StatusCode::OK);
+    let tokens: Value = tokens.json().await.unwrap();
+    let me: Value = s.call_mcp(tokens["access_token"].as_str().unwrap()).await.json().await.unwrap();
+    assert_eq!(me["subject"], "alice");
+
+    // Another browser has no session; nor does a forged cookie.
+    let mut other = Browser::new();
+    let page = other.authorize(&s, &s.request(&client, &challenge)).await;
+    assert!(page.text().await.unwrap().contains("name=\"username\""));
+    let forged = s
+        .http
+        .get(format!("{}?{}", s.url("/authorize"), serde_urlencoded(&s.request(&client, &challenge))))
+        .header("cookie", "mcp-auth-session=forged-value")
+        .send()
+        .await
+        .unwrap();
+    assert!(forged.text().await.unwrap().contains("name=\"username\""));
+}
+
+fn serde_urlencoded(params: &[(&str, &str)]) -> String {
+    let mut url = reqwest::Url::parse("http://x/").unwrap();
+    url.query_pairs_mut().extend_pairs(params);
+    url.query().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn login_sessions_can_be_turned_off() {
+    let s = start_with(|c| c.with_login_session_secs(0), Arc::new(MemoryStore::new()), "").await;
+    let client = s.public_client().await;
+    let mut browser = Browser::new();
+    first_approval(&s, &mut browser, &client, "notes:read", false).await;
+    assert!(!browser.has_cookie("mcp-auth-session"));
+    let (_, challenge) = pkce();
+    let page = browser.authorize(&s, &s.request(&client, &challenge)).await;
+    assert!(page.text().await.unwrap().contains("name=\"username\""));
+}
+
+#[tokio::test]
+async fn approvals_are_not_remembered_by_default() {
+    let s = start().await;
+    let client = s.public_client().await;
+    let mut browser = Browser::new();
+    // Even a forged `remember=yes` is ignored when the feature is off.
+    first_approval(&s, &mut browser, &client, "notes:read", true).await;
+    assert!(!browser.has_cookie("mcp-auth-browser"));
+    let (_, challenge) = pkce();
+    let page = browser.authorize(&s, &s.request(&client, &challenge)).await;
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Allow access?"), "asked again: {html}");
+    assert!(!html.contains("name=\"remember\""), "no remember box when off: {html}");
+}
+
+#[tokio::test]
+async fn remembered_approvals_skip_the_page_only_within_their_bounds() {
+    let s = start_with(|c| c.with_remember_consent(true), Arc::new(MemoryStore::new()), "").await;
+    let client = s.public_client().await;
+    let mut browser = Browser::new();
+    let back = first_approval(&s, &mut browser, &client, "notes:read", true).await;
+    assert!(param(&back, "code").is_some());
+    assert!(browser.has_cookie("mcp-auth-browser"));
+
+    // Same browser, same client and redirect URI, same scope: no page, a code at once.
+    let (verifier, challenge) = pkce();
+    let params = s.request(&client, &challenge);
+    let direct = browser.authorize(&s, &params).await;
+    assert_eq!(direct.status(), StatusCode::SEE_OTHER);
+    let back = redirect_params(&direct);
+    assert_eq!(param(&back, "state").as_deref(), Some("st-123"));
+    assert_eq!(param(&back, "iss").as_deref(), Some(s.issuer.as_str()));
+    let tokens = s.exchange(&client, &param(&back, "code").unwrap(), &verifier).await;
+    assert_eq!(tokens.status(), StatusCode::OK);
+
+    // A loopback redirect on another port is the same registered redirect URI.
+    let mut ported = params.clone();
+    for (k, v) in &mut ported {
+        if *k == "redirect_uri" {
+            *v = "http://127.0.0.1:48123/callback";
+        }
+    }
+    assert_eq!(browser.authorize(&s, &ported).await.status(), StatusCode::SEE_OTHER);
+
+    // Asking for more scope asks again; approving it remembers the union.
+    let wider = with_scope(&params, "notes:read notes:write");
+    let page = browser.authorize(&s, &wider).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<code>notes:write</code>"), "{html}");
+    browser.decide(&s, &html, "approve", true).await;
+    assert_eq!(browser.authorize(&s, &wider).await.status(), StatusCode::SEE_OTHER);
+    let narrower = with_scope(&params, "notes:write");
+    assert_eq!(browser.authorize(&s, &narrower).await.status(), StatusCode::SEE_OTHER);
+
+    // Not inside a frame, nor for a script (Fetch Metadata).
+    let mut url = reqwest::Url::parse(&s.url("/authorize")).unwrap();
+    url.query_pairs_mut().extend_pairs(&params);
+    let framed = browser.get(&s, url, &[("sec-fetch-mode", "navigate"), ("sec-fetch-dest", "iframe")]).await;
+    assert_eq!(framed.status(), StatusCode::OK, "a framed request gets the (unframeable) consent page");
+
+    // Another client: asked.
+    let other_client = s.public_client().await;
+    let (_, challenge) = pkce();
+    let page = browser.authorize(&s, &s.request(&other_client, &challenge)).await;
+    assert_eq!(page.status(), StatusCode::OK);
+
+    // Another browser: even after the same user logs in there, asked.
+    let mut other = Browser::new();
+    let login = other.authorize(&s, &params).await;
+    let consent = other.login(&s, &login.text().await.unwrap(), "alice").await;
+    assert_eq!(consent.status(), StatusCode::OK);
+    assert!(consent.text().await.unwrap().contains("Allow access?"));
+}
+
+#[tokio::test]
+async fn a_remembered_approval_applies_after_logging_in_again() {
+    // No login session: the password is asked each time, then the
+    // remembered approval skips the consent page.
+    let s = start_with(
+        |c| c.with_remember_consent(true).with_login_session_secs(0),
+        Arc::new(MemoryStore::new()),
+        "",
+    )
+    .await;
+    let client = s.public_client().await;
+    let mut browser = Browser::new();
+    first_approval(&s, &mut browser, &client, "notes:read", true).await;
+    let (verifier, challenge) = pkce();
+    let login = browser.authorize(&s, &s.request(&client, &challenge)).await;
+    let done = browser.login(&s, &login.text().await.unwrap(), "alice").await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    let back = redirect_params(&done);
+    let tokens = s.exchange(&client, &param(&back, "code").unwrap(), &verifier).await;
+    assert_eq!(tokens.status(), StatusCode::OK);
+    // The transaction was consumed: its cookie is cleared.
+    assert!(!browser.has_cookie("mcp-auth-txn"));
+    // Bob, logging in in the same browser, has no remembered approval.
+    let (_, challenge) = pkce();
+    let login = browser.authorize(&s, &s.request(&client, &challenge)).await;
+    let consent = browser.login(&s, &login.text().await.unwrap(), "bob").await;
+    assert_eq!(consent.status(), StatusCode::OK);
+}
