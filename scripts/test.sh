@@ -2,7 +2,8 @@
 # Runs the whole test suite: Rust unit, doc, compile-fail and end-to-end tests,
 # the interop suite with the official TypeScript SDK client, the official conformance
 # suite against the conformance-server example over HTTP, then lints.
-# Needs: the Rust toolchain (with clippy and rustfmt), Node.js >= 20 and npm.
+# Needs: the Rust toolchain (with clippy and rustfmt), Node.js >= 20 and npm, and Debian's
+# Chromium at /usr/bin/chromium for the browser tests (.ci/run installs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,11 +13,17 @@ cargo build --workspace --examples
 cargo test --workspace
 
 (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error && npm test)
+# The authorization server's login and consent pages in headless Chromium (playwright-core),
+# against the notes example in authorization-server mode.
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error && npm test)
 # The official conformance suite (0.1.16 and 0.2.0-alpha.12, on a pinned Node 22) over HTTP,
 # against the debug build made above (behaviour is the same; it saves a release build).
 CONFORMANCE_PROFILE=debug ./scripts/conformance.sh
 # Again with resource-server auth on, through a loopback proxy that adds a bearer token (0.1.16).
 CONFORMANCE_PROFILE=debug CONFORMANCE_SKIP_INSTALL=1 CONFORMANCE_SKIP_BUILD=1 ./scripts/conformance.sh --auth
+# The built-in OAuth authorization server (notes in authorization-server mode) against the alpha's
+# `authorization` command, login and consent played headlessly by the script.
+CONFORMANCE_PROFILE=debug CONFORMANCE_SKIP_INSTALL=1 CONFORMANCE_SKIP_BUILD=1 ./scripts/conformance.sh --authorization
 (cd tests/oidc && npm test)
 
 cargo clippy --workspace --all-targets -- -D warnings

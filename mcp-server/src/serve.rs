@@ -2,6 +2,7 @@
 //! graceful shutdown.
 
 use std::io;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -31,7 +32,8 @@ impl std::fmt::Debug for ServeError {
 
 impl Server {
     /// Serves as `config` says: Streamable HTTP when `server.bind` is set,
-    /// otherwise stdio.
+    /// otherwise stdio. Every `[auth] mode` works here, including
+    /// `"authorization_server"` (see [`http_app_async`](Self::http_app_async)).
     pub async fn serve(self, config: Config) -> Result<(), ServeError> {
         let server = match config.request_state_key()? {
             Some(key) => self.request_state_key(key),
@@ -44,7 +46,7 @@ impl Server {
         let Some(addr) = config.bind_addr()? else {
             return Ok(self.serve_stdio().await?);
         };
-        let (app, legacy) = self.http_app_parts(&config)?;
+        let (app, legacy) = self.http_app_parts_async(&config).await?;
         let listener = TcpListener::bind(addr).await?;
         tracing::info!(address = %listener.local_addr()?, path = %config.server.path, "serving MCP over HTTP");
         let grace = Duration::from_secs(config.http.shutdown_grace_secs);
@@ -97,6 +99,8 @@ pub(crate) async fn serve_until_signal(
         signal_stop.cancel();
         on_shutdown();
     });
+    // With the peer address, for the authorization server's per-client-IP rate limits.
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
     tokio::select! {
         result = server.into_future() => result,

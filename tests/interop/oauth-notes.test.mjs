@@ -183,8 +183,9 @@ describe('SDK step-up on 403 insufficient_scope', { timeout: 60_000 }, () => {
   before(async () => {
     const port = await freePort();
     op = await startProvider({ MCP_RESOURCE: `http://127.0.0.1:${port}/mcp` });
-    // No scopes_supported: the client starts with the scope it is configured for (notes:read).
-    notes = await startNotes(port, op.issuer);
+    // Only notes:read is advertised, so the first authorization asks for it alone; add_note
+    // then needs notes:write, which the 403 challenge names (step-up).
+    notes = await startNotes(port, op.issuer, { MCP_AUTH__RESOURCE_SERVER__SCOPES_SUPPORTED: 'notes:read' });
   }, T);
 
   after(async () => {

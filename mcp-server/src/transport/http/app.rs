@@ -13,8 +13,10 @@ use super::{HttpOptions, LegacySse, StreamableHttp};
 use crate::config::{Config, ConfigError};
 use crate::server::Server;
 
-/// Response headers browser clients must be able to read (SPEC §3.2, CORS).
-const EXPOSED_HEADERS: [&str; 3] = ["mcp-session-id", "www-authenticate", "mcp-protocol-version"];
+/// Response headers browser clients must be able to read (SPEC §3.2, CORS;
+/// `retry-after` for the authorization server's `429`s).
+const EXPOSED_HEADERS: [&str; 4] =
+    ["mcp-session-id", "www-authenticate", "mcp-protocol-version", "retry-after"];
 
 /// CORS for browser clients: any origin may ask (the guard decides which may
 /// act), any request header may be sent (so `Mcp-Param-*` works), and the MCP
@@ -32,6 +34,10 @@ pub fn cors_layer() -> CorsLayer {
 impl Server {
     /// The HTTP application `config` describes, ready for `axum::serve`.
     ///
+    /// `[auth] mode = "authorization_server"` needs
+    /// [`http_app_async`](Self::http_app_async) (opening the store and the
+    /// signing keys is asynchronous); here it is a [`ConfigError`].
+    ///
     /// ```
     /// use mcp_server::{config::Config, Server};
     /// let config = Config::from_sources(None, [("MCP_SERVER__BIND".into(), "127.0.0.1:0".into())]).unwrap();
@@ -42,9 +48,55 @@ impl Server {
         Ok(self.http_app_parts(config)?.0)
     }
 
+    /// The HTTP application `config` describes, for every `[auth] mode`,
+    /// including `"authorization_server"`: the built-in OAuth authorization
+    /// server's endpoints outside the bearer gate, the MCP endpoint behind
+    /// it. Serve it with
+    /// `into_make_service_with_connect_info::<SocketAddr>()` so the OAuth
+    /// endpoints' per-client-IP rate limits apply.
+    ///
+    /// ```
+    /// use mcp_server::{config::Config, Server};
+    /// # async fn run() {
+    /// let config = Config::from_sources(None, [("MCP_SERVER__BIND".into(), "127.0.0.1:0".into())]).unwrap();
+    /// let app = Server::new("demo", "1.0.0").http_app_async(&config).await.unwrap();
+    /// # let _ = app;
+    /// # }
+    /// ```
+    pub async fn http_app_async(&self, config: &Config) -> Result<Router, ConfigError> {
+        Ok(self.http_app_parts_async(config).await?.0)
+    }
+
     /// The application and, when enabled, the legacy HTTP+SSE endpoint (whose
-    /// open streams a shutdown must close).
+    /// open streams a shutdown must close). Synchronous modes only.
     pub(crate) fn http_app_parts(&self, config: &Config) -> Result<(Router, Option<LegacySse>), ConfigError> {
+        let auth = match auth_mode(config)? {
+            MODE_AUTHORIZATION_SERVER => {
+                return Err(ConfigError::Value {
+                    key: "auth.mode",
+                    message: "\"authorization_server\" is built asynchronously: use Server::http_app_async \
+                              (or Server::serve) instead of Server::http_app"
+                        .into(),
+                });
+            }
+            mode => sync_auth(self, config, mode)?,
+        };
+        self.assemble(config, auth)
+    }
+
+    /// [`http_app_parts`](Self::http_app_parts) for every mode.
+    pub(crate) async fn http_app_parts_async(
+        &self,
+        config: &Config,
+    ) -> Result<(Router, Option<LegacySse>), ConfigError> {
+        let auth = match auth_mode(config)? {
+            MODE_AUTHORIZATION_SERVER => authorization_server(self, config).await?,
+            mode => sync_auth(self, config, mode)?,
+        };
+        self.assemble(config, auth)
+    }
+
+    fn assemble(&self, config: &Config, auth: Auth) -> Result<(Router, Option<LegacySse>), ConfigError> {
         let bound = config.bind_addr()?;
         let policy = HostOriginPolicy::from_config(config, bound);
         let options = HttpOptions::default()
@@ -60,9 +112,18 @@ impl Server {
             app = app.merge(legacy.router());
         }
         // Auth sits inside the guard, the timeout and CORS, so preflight is answered before it.
-        let app = match auth_layer(self, config)? {
-            Some(layer) => app.layer(layer),
-            None => app,
+        let app = match auth {
+            Auth::None => app,
+            Auth::ResourceServer(layer) => app.layer(layer),
+            // The OAuth endpoints answer first, outside the bearer gate; everything
+            // else (the MCP endpoint, the protected-resource metadata the gate
+            // publishes, unknown paths) goes through the gate, as in resource-server mode.
+            // The OAuth router's own CORS headers are dropped: the outer CORS layer
+            // answers for every route, so none is sent twice.
+            Auth::AuthorizationServer { server, layer } => server
+                .router()
+                .layer(axum::middleware::map_response(drop_cors_headers))
+                .fallback_service(app.layer(layer)),
         };
         let timeout = Duration::from_secs(config.http.request_timeout_secs.max(1));
         let app = app
@@ -73,49 +134,222 @@ impl Server {
     }
 }
 
-/// The auth layer `[auth] mode` asks for: `"none"` (the default) or
-/// `"resource_server"` (bearer tokens from `[auth.resource_server] issuer`).
-fn auth_layer(server: &Server, config: &Config) -> Result<Option<mcp_auth::AuthLayer>, ConfigError> {
-    let mode = match config.auth.get("mode") {
-        None => "none",
-        Some(toml::Value::String(mode)) => mode.as_str(),
-        Some(other) => {
-            return Err(ConfigError::Value {
+/// Removes the CORS headers an inner layer set (and the `Vary` it added), so
+/// that only the outermost CORS layer's are sent.
+async fn drop_cors_headers(mut response: axum::response::Response) -> axum::response::Response {
+    let headers = response.headers_mut();
+    let cors: Vec<HeaderName> =
+        headers.keys().filter(|name| name.as_str().starts_with("access-control-")).cloned().collect();
+    for name in cors {
+        headers.remove(name);
+    }
+    headers.remove(http::header::VARY);
+    response
+}
+
+const MODE_NONE: &str = "none";
+const MODE_RESOURCE_SERVER: &str = "resource_server";
+const MODE_AUTHORIZATION_SERVER: &str = "authorization_server";
+
+/// What `[auth] mode` puts around the MCP endpoint.
+enum Auth {
+    None,
+    ResourceServer(mcp_auth::AuthLayer),
+    AuthorizationServer { server: mcp_auth::AuthorizationServer, layer: mcp_auth::AuthLayer },
+}
+
+/// `[auth] mode`: `"none"` (the default), `"resource_server"` or `"authorization_server"`.
+fn auth_mode(config: &Config) -> Result<&str, ConfigError> {
+    match config.auth.get("mode") {
+        None => Ok(MODE_NONE),
+        Some(toml::Value::String(mode)) => match mode.as_str() {
+            mode @ (MODE_NONE | MODE_RESOURCE_SERVER | MODE_AUTHORIZATION_SERVER) => Ok(mode),
+            other => Err(ConfigError::Value {
                 key: "auth.mode",
-                message: format!("{other:?} must be a string"),
-            });
+                message: format!(
+                    "{other:?} is not a mode; use \"none\", \"resource_server\" or \"authorization_server\""
+                ),
+            }),
+        },
+        Some(other) => {
+            Err(ConfigError::Value { key: "auth.mode", message: format!("{other:?} must be a string") })
         }
-    };
-    match mode {
-        "none" => Ok(None),
-        "resource_server" => {
-            let canonical = config.endpoint_url().ok_or_else(|| ConfigError::Value {
-                key: "server.public_url",
-                message: "auth mode \"resource_server\" needs the canonical URL: set server.public_url \
-                          (MCP_SERVER__PUBLIC_URL), e.g. \"https://mcp.example.com\""
-                    .into(),
-            })?;
-            let section = config
-                .auth
-                .get("resource_server")
-                .cloned()
-                .unwrap_or_else(|| toml::Value::Table(toml::Table::new()));
-            let mut rs_config: mcp_auth::ResourceServerConfig =
-                section.try_into().map_err(|e: toml::de::Error| ConfigError::Invalid {
-                    origin: Some("[auth.resource_server]".into()),
-                    message: e.message().to_owned(),
-                })?;
-            if rs_config.scopes_supported.is_empty() {
-                // Unset: advertise the scopes the server's own routes declare.
-                rs_config.scopes_supported = server.declared_scopes();
-            }
-            let resource_server = mcp_auth::ResourceServer::new(rs_config, &canonical)
-                .map_err(|e| ConfigError::Value { key: "auth.resource_server", message: e.to_string() })?;
-            Ok(Some(resource_server.layer()))
+    }
+}
+
+/// The canonical URL of the MCP endpoint, which auth modes need.
+fn canonical_url(config: &Config, mode: &str) -> Result<String, ConfigError> {
+    config.endpoint_url().ok_or_else(|| ConfigError::Value {
+        key: "server.public_url",
+        message: format!(
+            "auth mode {mode:?} needs the canonical URL: set server.public_url (MCP_SERVER__PUBLIC_URL), \
+             e.g. \"https://mcp.example.com\""
+        ),
+    })
+}
+
+/// A `[auth.<name>]` section (empty when absent).
+fn section(config: &Config, name: &str) -> toml::Value {
+    config.auth.get(name).cloned().unwrap_or_else(|| toml::Value::Table(toml::Table::new()))
+}
+
+/// The layers of the modes that need nothing asynchronous.
+fn sync_auth(server: &Server, config: &Config, mode: &str) -> Result<Auth, ConfigError> {
+    if mode != MODE_RESOURCE_SERVER {
+        return Ok(Auth::None);
+    }
+    let canonical = canonical_url(config, mode)?;
+    let mut rs_config: mcp_auth::ResourceServerConfig =
+        section(config, "resource_server").try_into().map_err(|e: toml::de::Error| ConfigError::Invalid {
+            origin: Some("[auth.resource_server]".into()),
+            message: e.message().to_owned(),
+        })?;
+    if rs_config.scopes_supported.is_empty() {
+        // Unset: advertise the scopes the server's own routes declare.
+        rs_config.scopes_supported = server.declared_scopes();
+    }
+    let resource_server = mcp_auth::ResourceServer::new(rs_config, &canonical)
+        .map_err(|e| ConfigError::Value { key: "auth.resource_server", message: e.to_string() })?;
+    Ok(Auth::ResourceServer(resource_server.layer()))
+}
+
+/// `[auth] mode = "authorization_server"`: builds the OAuth authorization
+/// server `[auth.authorization_server]` describes (opening its store and
+/// loading or generating its signing key) for the canonical MCP URL.
+///
+/// The MCP endpoint checks the tokens through the resource-server code,
+/// which fetches this issuer's metadata and JWKS over HTTP: the issuer
+/// (by default `server.public_url`) must be reachable from the server itself.
+async fn authorization_server(server: &Server, config: &Config) -> Result<Auth, ConfigError> {
+    use mcp_auth::authorization_server::AuthorizationServerError as Error;
+    let canonical = canonical_url(config, MODE_AUTHORIZATION_SERVER)?;
+    let mut as_config: mcp_auth::AuthorizationServerConfig = section(config, MODE_AUTHORIZATION_SERVER)
+        .try_into()
+        .map_err(|e: toml::de::Error| ConfigError::Invalid {
+            origin: Some("[auth.authorization_server]".into()),
+            message: e.message().to_owned(),
+        })?;
+    if as_config.issuer.is_empty() {
+        // Unset: this server's public URL, without a trailing slash (clients
+        // compare the issuer character for character).
+        let public = config.server.public_url.as_deref().unwrap_or_default();
+        as_config.issuer = public.trim_end_matches('/').to_owned();
+    }
+    if as_config.scopes_supported.is_empty() {
+        as_config.scopes_supported = server.declared_scopes();
+    }
+    let built = mcp_auth::AuthorizationServer::builder(as_config, &canonical).build().await;
+    let auth_server = built.map_err(|e| match e {
+        Error::Config(e) => auth_config_error(e),
+        Error::Store(e) => ConfigError::Value {
+            key: "auth.authorization_server.store",
+            message: format!("cannot open the authorization store: {e}"),
+        },
+        Error::Key(e) => ConfigError::Value {
+            key: "auth.authorization_server",
+            message: format!("cannot load or create the signing key: {e}"),
+        },
+        other => ConfigError::Value { key: "auth.authorization_server", message: other.to_string() },
+    })?;
+    let layer = auth_server.layer().map_err(auth_config_error)?;
+    tracing::info!(issuer = %auth_server.issuer(), resource = %canonical, "built-in OAuth authorization server");
+    Ok(Auth::AuthorizationServer { server: auth_server, layer })
+}
+
+/// An `mcp-auth` configuration error as ours, keeping the key it names.
+fn auth_config_error(error: mcp_auth::ConfigError) -> ConfigError {
+    match error {
+        mcp_auth::ConfigError::Invalid { key, message } => ConfigError::Value { key, message },
+        mcp_auth::ConfigError::Missing { key, hint } => {
+            ConfigError::Value { key, message: format!("is required: {hint}") }
         }
-        other => Err(ConfigError::Value {
-            key: "auth.mode",
-            message: format!("{other:?} is not a mode; use \"none\" or \"resource_server\""),
-        }),
+        other => ConfigError::Value { key: "auth.authorization_server", message: other.to_string() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use axum::body::Body;
+    use http::{Request, header};
+    use tower::Service as _;
+
+    use super::*;
+
+    fn config(env: &[(&str, &str)]) -> Config {
+        let base = [
+            ("MCP_SERVER__BIND", "127.0.0.1:8080"),
+            ("MCP_SERVER__PUBLIC_URL", "http://127.0.0.1:8080/"),
+            ("MCP_AUTH__MODE", "authorization_server"),
+            ("MCP_AUTH__AUTHORIZATION_SERVER__STORE", "memory"),
+        ];
+        let vars = base.iter().chain(env).map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+        Config::from_sources(None, vars).unwrap()
+    }
+
+    async fn get(app: &mut Router, path: &str, origin: Option<&str>) -> http::Response<Body> {
+        let mut request = Request::get(path).header(header::HOST, "127.0.0.1:8080");
+        if let Some(origin) = origin {
+            request = request.header(header::ORIGIN, origin);
+        }
+        app.call(request.body(Body::empty()).unwrap()).await.unwrap()
+    }
+
+    async fn json(response: http::Response<Body>) -> serde_json::Value {
+        let bytes = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn the_sync_app_refuses_authorization_server_mode_with_a_clear_error() {
+        let error = Server::new("t", "1").http_app(&config(&[])).unwrap_err();
+        assert!(matches!(error, ConfigError::Value { key: "auth.mode", .. }), "{error}");
+        assert!(error.to_string().contains("http_app_async"), "{error}");
+    }
+
+    #[test]
+    fn an_unknown_mode_names_all_three() {
+        let error = Server::new("t", "1").http_app(&config(&[("MCP_AUTH__MODE", "magic")])).unwrap_err();
+        assert!(error.to_string().contains("\"authorization_server\""), "{error}");
+    }
+
+    #[tokio::test]
+    async fn authorization_server_mode_mounts_the_oauth_endpoints_outside_the_gate() {
+        let mut app = Server::new("t", "1").http_app_async(&config(&[])).await.unwrap();
+        // The issuer is public_url without its trailing slash, and the PRM names it.
+        let metadata = json(get(&mut app, "/.well-known/oauth-authorization-server", None).await).await;
+        assert_eq!(metadata["issuer"], "http://127.0.0.1:8080");
+        let prm = json(get(&mut app, "/.well-known/oauth-protected-resource/mcp", None).await).await;
+        assert_eq!(prm["resource"], "http://127.0.0.1:8080/mcp");
+        assert_eq!(prm["authorization_servers"], serde_json::json!(["http://127.0.0.1:8080"]));
+        // The MCP endpoint (and anything else) is behind the gate.
+        let mcp = get(&mut app, "/mcp", None).await;
+        assert_eq!(mcp.status(), StatusCode::UNAUTHORIZED);
+        assert!(mcp.headers().contains_key(header::WWW_AUTHENTICATE));
+        // One set of CORS headers on the OAuth routes, from the outer layer.
+        let cors =
+            get(&mut app, "/.well-known/oauth-authorization-server", Some("http://localhost:3000")).await;
+        assert_eq!(cors.headers().get_all(header::ACCESS_CONTROL_ALLOW_ORIGIN).iter().count(), 1);
+        assert_eq!(cors.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "http://localhost:3000");
+        assert_eq!(cors.headers().get_all(header::VARY).iter().count(), 1);
+        // The Host/Origin guard still covers them.
+        let forbidden =
+            get(&mut app, "/.well-known/oauth-authorization-server", Some("http://evil.example")).await;
+        assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+    }
+
+    #[tokio::test]
+    async fn an_invalid_authorization_server_setting_names_its_key() {
+        let bad = [("MCP_AUTH__AUTHORIZATION_SERVER__LOGIN", "magic")];
+        let error = Server::new("t", "1").http_app_async(&config(&bad)).await.unwrap_err();
+        assert!(
+            matches!(error, ConfigError::Value { key: "auth.authorization_server.login", .. }),
+            "{error}"
+        );
+        let bad = [("MCP_AUTH__AUTHORIZATION_SERVER__TTL", "1")];
+        let error = Server::new("t", "1").http_app_async(&config(&bad)).await.unwrap_err();
+        assert!(error.to_string().contains("[auth.authorization_server]"), "{error}");
+        assert!(error.to_string().contains("`ttl`"), "{error}");
     }
 }

@@ -1,0 +1,285 @@
+// The official TypeScript SDK client, with its OAuth support, against OUR notes example running as
+// its own OAuth 2.1 authorization server (`[auth] mode = "authorization_server"`, from
+// examples/notes/authorization-server.toml, SQLite store in a temp dir, development login):
+//   401 -> protected-resource metadata -> AS metadata -> DCR -> authorize (the login and consent
+//   pages driven headlessly: fetch + a cookie jar, the forms' CSRF tokens) -> token -> tool calls
+//   -> refresh (rotation) -> revoke (RFC 7009; the SDK has no revocation call, so a plain POST)
+//   -> the revoked access token gets 401 -> with the grant revoked the SDK must authorize again.
+// Needs the notes binary (cargo build --examples).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { UnauthorizedError, auth } from '@modelcontextprotocol/sdk/client/auth.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+
+import { T, binaryPath, freePort } from './lib.mjs';
+
+const CONFIG = fileURLToPath(new URL('../../examples/notes/authorization-server.toml', import.meta.url));
+const REDIRECT = 'http://127.0.0.1:9/oauth/callback';
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Starts notes in authorization-server mode on `port` with its store in `dir`; resolves once it serves. */
+async function startNotes(port, dir) {
+  const origin = `http://127.0.0.1:${port}`;
+  const child = spawn(binaryPath('notes'), ['--config', CONFIG, '--bind', `127.0.0.1:${port}`], {
+    env: {
+      ...process.env,
+      MCP_SERVER__PUBLIC_URL: origin,
+      MCP_AUTH__AUTHORIZATION_SERVER__STORE: `sqlite://${join(dir, 'auth.db')}`,
+      RUST_LOG: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (d) => { output = (output + d).slice(-16384); });
+  child.stderr.on('data', (d) => { output = (output + d).slice(-16384); });
+  let exited = false;
+  const exit = new Promise((r) => child.once('exit', () => { exited = true; r(); }));
+  const stop = async () => {
+    if (exited) return;
+    child.kill('SIGTERM');
+    const t = setTimeout(() => child.kill('SIGKILL'), 2000);
+    await exit;
+    clearTimeout(t);
+  };
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      const res = await fetch(`${origin}/.well-known/oauth-authorization-server`);
+      await res.body?.cancel();
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (exited || Date.now() > deadline) {
+      await stop();
+      throw new Error(`notes did not start on ${origin}:\n${output}`);
+    }
+    await sleep(25);
+  }
+  return { origin, url: `${origin}/mcp`, output: () => output, stop };
+}
+
+/** A headless OAuthClientProvider: keeps everything in memory, records the authorization URLs. */
+class HeadlessOAuthProvider {
+  constructor(redirectUrl) {
+    this._redirectUrl = redirectUrl;
+    this.authorizationUrls = [];
+    this.invalidated = [];
+  }
+
+  get redirectUrl() { return this._redirectUrl; }
+
+  get clientMetadata() {
+    return {
+      client_name: 'notes AS interop test',
+      redirect_uris: [this._redirectUrl],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+      application_type: 'native',
+    };
+  }
+
+  clientInformation() { return this._client; }
+
+  saveClientInformation(info) { this._client = info; }
+
+  tokens() { return this._tokens; }
+
+  saveTokens(tokens) { this._tokens = tokens; }
+
+  redirectToAuthorization(url) { this.authorizationUrls.push(url); }
+
+  saveCodeVerifier(v) { this._verifier = v; }
+
+  codeVerifier() { return this._verifier; }
+
+  invalidateCredentials(scope) {
+    this.invalidated.push(scope);
+    if (scope === 'all' || scope === 'tokens') this._tokens = undefined;
+    if (scope === 'all' || scope === 'client') this._client = undefined;
+    if (scope === 'all' || scope === 'verifier') this._verifier = undefined;
+  }
+}
+
+/** A cookie jar for one origin. */
+class Jar {
+  constructor() { this.cookies = new Map(); }
+
+  update(res) {
+    for (const sc of res.headers.getSetCookie()) {
+      const [pair, ...attrs] = sc.split(';');
+      const eq = pair.indexOf('=');
+      const name = pair.slice(0, eq).trim();
+      const value = pair.slice(eq + 1).trim();
+      const expired = attrs.some((a) => /^\s*max-age=0\s*$/i.test(a));
+      if (expired || value === '') this.cookies.delete(name); else this.cookies.set(name, value);
+    }
+  }
+
+  header() { return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '); }
+}
+
+const formField = (html, name) => html.match(new RegExp(`name="${name}" value="([^"]*)"`))?.[1];
+const formAction = (html, base) => new URL(html.match(/action="([^"]*)"/)[1].replaceAll('&amp;', '&'), base);
+
+/**
+ * Plays the user in a browser: GET the authorization URL, submit the development login form as
+ * `user`, approve on the consent page (each form with its CSRF token), and return the final
+ * redirect's URL (to redirect_uri).
+ */
+async function consentHeadlessly(authUrl, user = 'sdk-user') {
+  const jar = new Jar();
+  const page = await fetch(authUrl, { redirect: 'manual' });
+  jar.update(page);
+  let html = await page.text();
+  assert.equal(page.status, 200, html);
+  assert.match(html, /name="username"/, 'the development login form');
+  const login = await fetch(formAction(html, authUrl), {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ csrf: formField(html, 'csrf'), username: user }),
+  });
+  jar.update(login);
+  html = await login.text();
+  assert.equal(login.status, 200, html);
+  assert.match(html, /notes AS interop test/, 'the consent page names the client');
+  assert.equal(login.headers.get('x-frame-options'), 'DENY');
+  const consent = await fetch(formAction(html, authUrl), {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ csrf: formField(html, 'csrf'), decision: 'approve' }),
+  });
+  assert.ok(consent.status >= 300 && consent.status < 400, `consent answered ${consent.status}`);
+  return new URL(consent.headers.get('location'));
+}
+
+/** Completes the provider's last authorization request headlessly; returns the code. */
+async function authorize(authProvider, notes) {
+  const authUrl = authProvider.authorizationUrls.at(-1);
+  assert.ok(authUrl, 'redirectToAuthorization was called');
+  assert.equal(authUrl.origin, notes.origin);
+  assert.equal(authUrl.searchParams.get('resource'), notes.url, 'RFC 8707 resource = our MCP URL');
+  assert.equal(authUrl.searchParams.get('code_challenge_method'), 'S256');
+  const callback = await consentHeadlessly(authUrl);
+  assert.equal(`${callback.origin}${callback.pathname}`, REDIRECT);
+  assert.equal(callback.searchParams.get('iss'), notes.origin);
+  assert.equal(callback.searchParams.get('state'), authUrl.searchParams.get('state'));
+  const code = callback.searchParams.get('code');
+  assert.ok(code, `a code in ${callback}`);
+  return code;
+}
+
+const decodeJwt = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString());
+
+/** A raw stateless-era-agnostic POST to /mcp (an initialize), to see the HTTP status a token gets. */
+async function rawMcpStatus(url, token) {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${token}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+    },
+    body: JSON.stringify({
+      jsonrpc: '2.0', id: 1, method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '0' } },
+    }),
+  });
+  await res.body?.cancel();
+  return { status: res.status, challenge: res.headers.get('www-authenticate') ?? '' };
+}
+
+describe('SDK OAuth client against the notes authorization server', { timeout: 60_000 }, () => {
+  let notes;
+  let dir;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'notes-as-'));
+    notes = await startNotes(await freePort(), dir);
+  }, T);
+
+  after(async () => {
+    await notes?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }, T);
+
+  test('discovery, DCR, authorize through consent, token, tools, refresh, revoke', T, async () => {
+    const authProvider = new HeadlessOAuthProvider(REDIRECT);
+    const t1 = new StreamableHTTPClientTransport(new URL(notes.url), { authProvider });
+    await assert.rejects(new Client({ name: 'notes-as', version: '0' }).connect(t1), UnauthorizedError);
+    const clientId = authProvider.clientInformation()?.client_id;
+    assert.ok(clientId, 'registered through DCR');
+    assert.equal(authProvider.authorizationUrls[0].searchParams.get('scope'), 'notes:read notes:write');
+    await t1.finishAuth(await authorize(authProvider, notes));
+
+    const first = authProvider.tokens();
+    assert.ok(first.refresh_token, 'a refresh token');
+    const claims = decodeJwt(first.access_token);
+    assert.equal(claims.iss, notes.origin);
+    assert.equal(claims.aud, notes.url);
+    assert.equal(claims.client_id, clientId);
+
+    const client = new Client({ name: 'notes-as', version: '0.0.0' });
+    const transport = new StreamableHTTPClientTransport(new URL(notes.url), { authProvider });
+    await client.connect(transport);
+    try {
+      const who = await client.callTool({ name: 'whoami', arguments: {} });
+      assert.deepEqual(who.structuredContent, {
+        authenticated: true,
+        subject: 'sdk-user',
+        client_id: clientId,
+        scopes: ['notes:read', 'notes:write'],
+      });
+      const added = await client.callTool({ name: 'add_note', arguments: { text: 'from the SDK' } });
+      assert.equal(added.structuredContent.author, 'sdk-user');
+
+      // Refresh through the SDK (auth() with a refresh token held): the refresh token rotates.
+      assert.equal(await auth(authProvider, { serverUrl: notes.url }), 'AUTHORIZED');
+      const second = authProvider.tokens();
+      assert.notEqual(second.refresh_token, first.refresh_token, 'refresh token rotated');
+      assert.notEqual(second.access_token, first.access_token);
+      const listed = await client.callTool({ name: 'list_notes', arguments: {} });
+      assert.deepEqual(listed.structuredContent.notes.map((n) => n.text), ['from the SDK']);
+
+      // Revoke (RFC 7009) the access token: refused at once on /mcp.
+      const metadata = await (await fetch(`${notes.origin}/.well-known/oauth-authorization-server`)).json();
+      const revoke = (token) => fetch(metadata.revocation_endpoint, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token, client_id: clientId }),
+      });
+      assert.equal((await revoke(second.access_token)).status, 200);
+      const refused = await rawMcpStatus(notes.url, second.access_token);
+      assert.equal(refused.status, 401);
+      assert.match(refused.challenge, /error="invalid_token"/);
+
+      // Revoking the refresh token revokes the grant: the SDK's refresh fails, and it has to
+      // send the user to authorize again.
+      assert.equal((await revoke(second.refresh_token)).status, 200);
+      const t3 = new StreamableHTTPClientTransport(new URL(notes.url), { authProvider });
+      await assert.rejects(new Client({ name: 'notes-as', version: '0' }).connect(t3), UnauthorizedError);
+      assert.equal(authProvider.authorizationUrls.length, 2, 'a new authorization request');
+      await t3.finishAuth(await authorize(authProvider, notes));
+      const again = new Client({ name: 'notes-as', version: '0' });
+      await again.connect(new StreamableHTTPClientTransport(new URL(notes.url), { authProvider }));
+      try {
+        const who2 = await again.callTool({ name: 'whoami', arguments: {} });
+        assert.equal(who2.structuredContent.subject, 'sdk-user');
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await client.close();
+    }
+  });
+});
