@@ -289,7 +289,9 @@ async fn approval_redirects_with_code_state_and_iss_and_the_transaction_is_singl
     assert!(param(&back, "code").is_some());
     assert_eq!(param(&back, "state").as_deref(), Some("st-123"));
     assert_eq!(param(&back, "iss").as_deref(), Some(s.issuer.as_str()));
-    assert!(done.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"), "cookie cleared");
+    // The browser cookie stays (other pages of this browser may be open);
+    // the transaction itself is consumed.
+    assert!(done.headers().get("set-cookie").is_none());
     // Replaying the consent POST yields nothing.
     assert_direct_400(&approve().await.unwrap());
 }

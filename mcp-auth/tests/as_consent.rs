@@ -190,8 +190,9 @@ async fn a_remembered_approval_applies_after_logging_in_again() {
     let back = redirect_params(&done);
     let tokens = s.exchange(&client, &param(&back, "code").unwrap(), &verifier).await;
     assert_eq!(tokens.status(), StatusCode::OK);
-    // The transaction was consumed: its cookie is cleared.
-    assert!(!browser.has_cookie("mcp-auth-txn"));
+    // The transaction was consumed; the cookie binding the browser stays
+    // for its other open pages.
+    assert!(browser.has_cookie("mcp-auth-txn"));
     // Bob, logging in in the same browser, has no remembered approval.
     let (_, challenge) = pkce();
     let login = browser.authorize(&s, &s.request(&client, &challenge)).await;

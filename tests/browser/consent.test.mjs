@@ -151,7 +151,8 @@ describe('consent page in headless Chromium', () => {
     await assertNotFramable(refused, 'error page');
     await page.waitForLoadState();
     assert.equal(new URL(page.url()).pathname, '/authorize/consent', 'the browser stays on the AS');
-    assert.match(await page.textContent('body'), /CSRF/i);
+    // A forged token names no pending sign-in of this browser: the request is refused as such.
+    assert.match(await page.textContent('body'), /refused/i);
     // Give a stray redirect a moment to arrive; none may.
     await new Promise((ok) => setTimeout(ok, 300));
     assert.equal(callback.hits.length, 0, 'no redirect to the client, so no code issued');

@@ -83,10 +83,13 @@ async fn start(shared: &Shared, headers: &HeaderMap, raw: &[u8]) -> Response {
         Ok(checked) => checked,
         Err(error) => return error_redirect(shared, &back, &error),
     };
-    let txn = random_token();
+    // The cookie only binds the browser and is shared by its open pages; the
+    // CSRF token of each page names its own transaction, so opening the
+    // authorize page twice leaves the first page's forms working.
+    let browser = cookie(headers, shared.cookie_name()).filter(|v| is_token(v)).unwrap_or_else(random_token);
     let csrf = random_token();
     let pending = PendingAuthorization {
-        txn_hash: hash(&txn),
+        txn_hash: transaction_key(&browser, &csrf),
         csrf_hash: hash(&csrf),
         client_id: client.client_id.clone(),
         redirect_uri: redirect_uri.clone(),
@@ -106,7 +109,7 @@ async fn start(shared: &Shared, headers: &HeaderMap, raw: &[u8]) -> Response {
     if let Err(e) = shared.store.put_pending(pending.clone()).await {
         return store_failure(e.into());
     }
-    let cookie = (SET_COOKIE, transaction_cookie(shared, &txn, TRANSACTION_SECS));
+    let cookie = (SET_COOKIE, transaction_cookie(shared, &browser, TRANSACTION_SECS));
     if pending.subject.is_some() {
         consent_page(shared, &client, &pending, &csrf, &[cookie])
     } else {
@@ -278,7 +281,6 @@ pub(crate) async fn login(State(shared): State<Arc<Shared>>, headers: HeaderMap,
             Ok(None) => return error_page(StatusCode::BAD_REQUEST, "This sign-in has expired. Start again."),
             Err(e) => return store_failure(e.into()),
         }
-        extra.push((SET_COOKIE, transaction_cookie(&shared, "", 0)));
         return issue_code(&shared, &client, &pending, &extra).await;
     }
     if let Err(e) = shared.store.put_pending(pending.clone()).await {
@@ -312,7 +314,8 @@ pub(crate) async fn consent(State(shared): State<Arc<Shared>>, headers: HeaderMa
         );
     }
     let back = ReturnTo { redirect_uri: &pending.redirect_uri, state: pending.state.as_deref() };
-    let mut extra = vec![(SET_COOKIE, transaction_cookie(&shared, "", 0))];
+    // The browser cookie stays: other pages of this browser may still be open.
+    let mut extra = Vec::new();
     if params.get("decision") != Some("approve") {
         let denied = OAuthError::new(OAuthErrorCode::AccessDenied, "the user denied the request");
         let mut response = error_redirect(&shared, &back, &denied);
@@ -375,6 +378,7 @@ async fn issue_code(
         subject,
         scope: pending.scope.clone(),
         resource: pending.resource.clone(),
+        redirect_uri: registered_redirect(client, pending).to_owned(),
         created_at: now,
         expires_at: now.saturating_add(shared.config.refresh_token_ttl_secs),
         revoked: false,
@@ -401,8 +405,8 @@ async fn issue_code(
     redirect(&location, extra)
 }
 
-/// The pending authorization of this browser: the transaction cookie names
-/// it, and the form's CSRF token must be the one issued with it.
+/// The pending authorization of this page: the browser cookie and the
+/// form's CSRF token together name it (one per open page).
 async fn transaction(
     shared: &Shared,
     headers: &HeaderMap,
@@ -420,7 +424,7 @@ async fn transaction(
         return Err(error_page(StatusCode::BAD_REQUEST, "Missing CSRF token."));
     };
     let now = shared.now();
-    let txn_hash = hash(&txn);
+    let txn_hash = transaction_key(&txn, csrf);
     let pending = match shared.store.pending(&txn_hash, now).await {
         Ok(Some(pending)) => pending,
         Ok(None) => return Err(lost()),
@@ -439,6 +443,17 @@ async fn transaction(
         }
     }
     Ok((pending, csrf.to_owned()))
+}
+
+/// The key of one page's transaction: the browser cookie with the page's
+/// CSRF token (neither alone finds it).
+fn transaction_key(browser: &str, csrf: &str) -> String {
+    hash(&format!("{browser}.{csrf}"))
+}
+
+/// Whether `value` looks like a token of [`random_token`] (43 base64url characters).
+fn is_token(value: &str) -> bool {
+    value.len() == 43 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The value of the cookie `name`.

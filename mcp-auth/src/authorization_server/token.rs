@@ -16,7 +16,7 @@ use super::issue::{Issued, issue};
 use super::params::Params;
 use super::responses::{json_no_store, oauth_error, oauth_error_basic};
 use super::scope;
-use super::store::{ClientRecord, GrantRecord};
+use super::store::{ClientRecord, GrantRecord, UnixTime};
 
 /// `POST /token`.
 pub(crate) async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -91,6 +91,7 @@ async fn authorization_code(
     }
     let grant = live_grant(shared, &record.grant_id, client).await?;
     check_resource(params, &grant)?;
+    revoke_earlier_grants(shared, &grant, now).await?;
     let refresh = client.grant_types.iter().any(|g| g == "refresh_token").then_some(grant.scope.as_str());
     issue(shared, &grant, &grant.scope, refresh).await
 }
@@ -137,6 +138,29 @@ async fn refresh_token(
     };
     // RFC 6749 §6: the new refresh token keeps the old one's scope.
     issue(shared, &grant, &scope, Some(&record.scope)).await
+}
+
+/// A re-authorization replaces what the same user gave the same client for
+/// the same registered redirect URI: the earlier grants and their tokens go.
+/// "Earlier" is by creation time, so two authorizations approved in the same
+/// second (two tabs) do not revoke each other.
+async fn revoke_earlier_grants(
+    shared: &Shared,
+    grant: &GrantRecord,
+    now: UnixTime,
+) -> Result<(), OAuthError> {
+    if grant.redirect_uri.is_empty() {
+        return Ok(());
+    }
+    for earlier in shared.store.grants_of(&grant.subject, &grant.client_id, now).await? {
+        if earlier.created_at < grant.created_at
+            && earlier.redirect_uri == grant.redirect_uri
+            && !earlier.revoked
+        {
+            shared.store.revoke_grant(&earlier.grant_id).await?;
+        }
+    }
+    Ok(())
 }
 
 async fn live_grant(

@@ -116,6 +116,21 @@ impl AuthStore for MemoryStore {
         self.run(|t| Ok(t.grants.get(grant_id).filter(|g| g.expires_at > now).cloned()))
     }
 
+    fn grants_of<'a>(
+        &'a self,
+        subject: &'a str,
+        client_id: &'a str,
+        now: UnixTime,
+    ) -> StoreResult<'a, Vec<GrantRecord>> {
+        self.run(|t| {
+            Ok(t.grants
+                .values()
+                .filter(|g| g.subject == subject && g.client_id == client_id && g.expires_at > now)
+                .cloned()
+                .collect())
+        })
+    }
+
     fn revoke_grant<'a>(&'a self, grant_id: &'a str) -> StoreResult<'a, ()> {
         self.run(|t| {
             if let Some(grant) = t.grants.get_mut(grant_id) {

@@ -123,6 +123,10 @@ pub struct GrantRecord {
     pub scope: String,
     /// The resource (audience) the tokens are for.
     pub resource: String,
+    /// The registered redirect URI it was approved for (a re-authorization
+    /// for the same user, client and redirect URI revokes it).
+    #[serde(default)]
+    pub redirect_uri: String,
     /// When it was made.
     pub created_at: UnixTime,
     /// When it lapses (the refresh-token lifetime).
@@ -188,7 +192,7 @@ pub struct ConsentRecord {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct PendingAuthorization {
-    /// SHA-256 of the transaction secret (the cookie value).
+    /// SHA-256 of the browser cookie and the page's CSRF token (one per open page).
     pub txn_hash: String,
     /// SHA-256 of the CSRF token in the page's forms.
     pub csrf_hash: String,
@@ -290,6 +294,18 @@ pub trait AuthStore: Send + Sync + std::fmt::Debug + 'static {
     fn grant<'a>(&'a self, grant_id: &'a str, now: UnixTime) -> StoreResult<'a, Option<GrantRecord>>;
     /// Revokes a grant, every refresh token and every access token issued from it.
     fn revoke_grant<'a>(&'a self, grant_id: &'a str) -> StoreResult<'a, ()>;
+    /// The unexpired grants of one user to one client (revoked ones too), so
+    /// a re-authorization can revoke the earlier ones. The default finds
+    /// none: a store without it keeps earlier grants alive.
+    fn grants_of<'a>(
+        &'a self,
+        subject: &'a str,
+        client_id: &'a str,
+        now: UnixTime,
+    ) -> StoreResult<'a, Vec<GrantRecord>> {
+        let _ = (subject, client_id, now);
+        Box::pin(async { Ok(Vec::new()) })
+    }
 
     /// Stores a refresh token.
     fn put_refresh_token(&self, token: RefreshTokenRecord) -> StoreResult<'_, ()>;

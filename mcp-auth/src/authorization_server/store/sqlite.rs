@@ -226,6 +226,30 @@ impl AuthStore for SqliteStore {
         self.run(move |c| get(c, GRANT, &key, now))
     }
 
+    fn grants_of<'a>(
+        &'a self,
+        subject: &'a str,
+        client_id: &'a str,
+        now: UnixTime,
+    ) -> StoreResult<'a, Vec<GrantRecord>> {
+        let (subject, client_id) = (subject.to_owned(), client_id.to_owned());
+        self.run(move |c| {
+            let mut statement = c.prepare(
+                "SELECT data FROM mcp_auth_records WHERE kind = ?1
+                 AND json_extract(data, '$.subject') = ?2 AND json_extract(data, '$.client_id') = ?3
+                 AND (expires_at IS NULL OR expires_at > ?4)",
+            )?;
+            let rows = statement.query_map(params![GRANT, subject, client_id, to_sql_time(now)], |row| {
+                row.get::<_, String>(0)
+            })?;
+            let mut grants = Vec::new();
+            for data in rows {
+                grants.push(serde_json::from_str(&data?)?);
+            }
+            Ok(grants)
+        })
+    }
+
     fn revoke_grant<'a>(&'a self, grant_id: &'a str) -> StoreResult<'a, ()> {
         let grant_id = grant_id.to_owned();
         self.run(move |c| {
@@ -460,6 +484,7 @@ mod tests {
             subject: "alice".into(),
             scope: "a".into(),
             resource: "https://mcp.example/mcp".into(),
+            redirect_uri: "https://app.example/cb".into(),
             created_at: 1,
             expires_at: 1000,
             revoked: false,
