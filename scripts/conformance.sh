@@ -18,8 +18,9 @@
 # runs in authorization-server mode (examples/notes/authorization-server.toml, a fresh SQLite store,
 # the development login), a public client is registered through DCR with the redirect URI
 # http://127.0.0.1:<callback port>/callback, and 0.2.0-alpha.12's `authorization` command runs both
-# scenarios (authorization-server-metadata-endpoint, authorization-code-grant). The script plays the
-# user headlessly: it scrapes the authorize URL the suite prints, submits the login and consent
+# scenarios (authorization-server-metadata-endpoint, authorization-code-grant) once per spec version
+# it supports (--spec-version 2025-03-26, 2025-06-18, 2025-11-25 and 2026-07-28, its draft),
+# against the same server; both scenarios apply from 2025-03-26). The script plays the user headlessly: it scrapes the authorize URL the suite prints, submits the login and consent
 # forms (with their CSRF tokens, keeping cookies), and follows the AS's redirect to the suite's
 # callback. It fails on any check that is not SUCCESS, warnings included.
 #
@@ -41,7 +42,7 @@ for arg in "$@"; do
     -k | --keep-going) KEEP_GOING=1 ;;
     --auth) AUTH=1 ;;
     --authorization) AUTHORIZATION=1 ;;
-    -h | --help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "conformance.sh: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -58,6 +59,8 @@ ALPHA=$SUITE_DIR/node_modules/conformance-alpha/dist/index.js
 SCENARIO_TIMEOUT_MS=10000
 # Backstop for a whole run (the suites run scenarios one after another).
 RUN_TIMEOUT_S=120
+# The alpha's spec versions (`authorization --spec-version`; 2026-07-28 is its `draft`).
+AUTHORIZATION_SPEC_VERSIONS=(2025-03-26 2025-06-18 2025-11-25 2026-07-28)
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -249,8 +252,7 @@ set_url() {
 # --authorization: the notes example as an OAuth authorization server, tested by the alpha's
 # `authorization` command, with this script as the user at the browser.
 run_authorization() {
-  local as_port callback_port issuer resource client_id out=$RESULTS/authorization log=$RESULTS/authorization.log
-  local status=0 url= start=$SECONDS suite_pid
+  local as_port callback_port issuer resource client_id version status=0
   as_port=$(free_port)
   callback_port=$(free_port)
   issuer=http://127.0.0.1:$as_port
@@ -277,9 +279,21 @@ run_authorization() {
       console.log(body.client_id);
     })().catch((e) => { console.error(e.message); process.exit(1); });' "$issuer" "http://127.0.0.1:$callback_port/callback")
   echo "client_id: $client_id"
+  for version in "${AUTHORIZATION_SPEC_VERSIONS[@]}"; do
+    run_authorization_suite "$version" || status=1
+    ((status == 0 || KEEP_GOING == 1)) || break
+  done
+  return "$status"
+}
+
+# One `authorization` run of the alpha at spec version $1, against the server and client set up by
+# run_authorization (its locals issuer, resource, client_id and callback_port).
+run_authorization_suite() {
+  local version=$1 out=$RESULTS/authorization-$1 log=$RESULTS/authorization-$1.log
+  local status=0 url= start=$SECONDS suite_pid
   mkdir -p "$out"
-  step "[authorization] conformance $("$NODE22" "$ALPHA" --version) authorization --url $issuer --resource $resource -p $callback_port"
-  timeout --kill-after=5 "$RUN_TIMEOUT_S" "$NODE22" "$ALPHA" authorization --url "$issuer" \
+  step "[authorization $version] conformance $("$NODE22" "$ALPHA" --version) authorization --spec-version $version --url $issuer --resource $resource -p $callback_port"
+  timeout --kill-after=5 "$RUN_TIMEOUT_S" "$NODE22" "$ALPHA" authorization --spec-version "$version" --url "$issuer" \
     --client-id "$client_id" --resource "$resource" -p "$callback_port" -o "$out" >"$log" 2>&1 9>&- &
   suite_pid=$!
   # The authorize URL the suite prints (bounded wait), then its callback server must be up.
@@ -356,14 +370,14 @@ run_authorization() {
     echo "$not_ok"
     ((status != 0)) || status=1
   fi
-  echo "[authorization] exit $status in $((SECONDS - start))s (full output: $log)"
+  echo "[authorization $version] exit $status in $((SECONDS - start))s (full output: $log)"
   return "$status"
 }
 
 if ((AUTHORIZATION == 1)); then
   if run_authorization; then
     echo
-    echo "The authorization conformance run passed with no warning (results in $RESULTS)."
+    echo "The authorization conformance runs (spec versions ${AUTHORIZATION_SPEC_VERSIONS[*]}) passed with no warning (results in $RESULTS)."
     exit 0
   fi
   echo "conformance.sh: the authorization run failed (results in $RESULTS)" >&2

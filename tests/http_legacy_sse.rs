@@ -2,51 +2,15 @@
 //! `POST /messages`) over real HTTP on 127.0.0.1, against an in-process
 //! server that also serves Streamable HTTP at `/mcp`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use mcp_server::core::types::ElicitRequestParams;
+use mcp_server::Server;
 use mcp_server::transport::http::LegacySse;
-use mcp_server::{Context, Server, tool};
+use mcp_tests::fixtures::{WAITER_STOPPED, add, confirm, wait_forever};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-
-/// Adds two numbers.
-#[tool]
-async fn add(a: i64, b: i64) -> i64 {
-    a + b
-}
-
-/// Asks the user to confirm, and says what they did.
-#[tool]
-async fn confirm(ctx: Context) -> String {
-    let schema = json!({"type": "object", "properties": {"ok": {"type": "boolean"}}});
-    let schema = schema.as_object().cloned().unwrap_or_default();
-    match ctx.elicit("confirm", ElicitRequestParams::form("Proceed?", schema)).await {
-        Ok(answer) => serde_json::to_value(answer.action).map(|v| v.to_string()).unwrap_or_default(),
-        Err(e) => format!("error: {e}"),
-    }
-}
-
-static WAITER_STOPPED: AtomicBool = AtomicBool::new(false);
-
-struct SetOnDrop;
-
-impl Drop for SetOnDrop {
-    fn drop(&mut self) {
-        WAITER_STOPPED.store(true, Ordering::SeqCst);
-    }
-}
-
-/// Reports progress, then waits until cancelled.
-#[tool]
-async fn wait_forever(ctx: Context) -> &'static str {
-    let _stopped = SetOnDrop;
-    ctx.progress(1.0, None, None).await;
-    ctx.cancellation_token().cancelled().await;
-    "cancelled"
-}
 
 fn server() -> Server {
     Server::new("sse-test", "1.0.0").tool(add).tool(confirm).tool(wait_forever)

@@ -8,12 +8,15 @@
 
 mod as_support;
 
+use std::collections::HashMap;
+use std::io::{Read as _, Write as _};
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use as_support::{Browser, REDIRECT, TestClient, TestServer, param, pkce, redirect_params, start_with};
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -32,6 +35,18 @@ struct Docs {
     /// What `/flaky.json` does: 0 a valid document (`max-age=0`), 1 a 503,
     /// 2 a document that no longer validates.
     flaky_mode: AtomicUsize,
+    /// Fetches of every other path, by path.
+    counts: Mutex<HashMap<String, usize>>,
+}
+
+impl Docs {
+    fn count(&self, path: &str) {
+        *self.counts.lock().unwrap().entry(path.to_owned()).or_default() += 1;
+    }
+
+    fn fetches(&self, path: &str) -> usize {
+        self.counts.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
 }
 
 fn document(base: &str, path: &str) -> Value {
@@ -79,6 +94,95 @@ async fn flaky_json(State(docs): State<Arc<Docs>>) -> Response {
     }
 }
 
+/// A document padded with a field to about `size` bytes.
+fn padded(base: &str, path: &str, size: usize) -> Value {
+    let mut doc = document(base, path);
+    let len = serde_json::to_vec(&doc).unwrap().len();
+    doc["padding"] = json!("x".repeat(size - len - 14));
+    doc
+}
+
+async fn fits_json(State(docs): State<Arc<Docs>>) -> Json<Value> {
+    docs.count("/fits.json");
+    let doc = padded(&docs.base, "/fits.json", 5000);
+    assert!(serde_json::to_vec(&doc).unwrap().len() <= 5120);
+    Json(doc)
+}
+
+async fn over_json(State(docs): State<Arc<Docs>>) -> Json<Value> {
+    docs.count("/over.json");
+    let doc = padded(&docs.base, "/over.json", 5200);
+    assert!(serde_json::to_vec(&doc).unwrap().len() > 5120);
+    Json(doc)
+}
+
+async fn private_jwk_json(State(docs): State<Arc<Docs>>) -> Json<Value> {
+    let mut doc = document(&docs.base, "/private-jwk.json");
+    doc["jwks"] = json!({"keys": [{"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+        "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0", "d": "jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI"}]});
+    Json(doc)
+}
+
+fn key_jwt_document(base: &str, path: &str) -> Value {
+    let mut doc = document(base, path);
+    doc["token_endpoint_auth_method"] = json!("private_key_jwt");
+    doc["jwks"] = json!({"keys": [{"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+        "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]});
+    doc
+}
+
+async fn key_jwt_or_none_json(State(docs): State<Arc<Docs>>) -> Json<Value> {
+    let mut doc = key_jwt_document(&docs.base, "/key-jwt-or-none.json");
+    doc["token_endpoint_auth_methods_supported"] = json!(["private_key_jwt", "none"]);
+    Json(doc)
+}
+
+async fn key_jwt_only_json(State(docs): State<Arc<Docs>>) -> Json<Value> {
+    let mut doc = key_jwt_document(&docs.base, "/key-jwt-only.json");
+    doc["token_endpoint_auth_methods_supported"] = json!(["private_key_jwt"]);
+    Json(doc)
+}
+
+async fn slow_json(State(docs): State<Arc<Docs>>) -> Json<Value> {
+    docs.count("/slow.json");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    Json(document(&docs.base, "/slow.json"))
+}
+
+/// `/cap/{name}`: a document per name, fresh for 60 s times its length
+/// (so the one closest to expiry is known).
+async fn cap_json(State(docs): State<Arc<Docs>>, Path(name): Path<String>) -> Response {
+    let path = format!("/cap/{name}");
+    docs.count(&path);
+    let max_age = format!("max-age={}", 60 * name.len());
+    ([("cache-control", max_age)], Json(document(&docs.base, &path))).into_response()
+}
+
+/// Behind a CDN: the document's URL redirects once, to a copy that still
+/// names the original URL.
+async fn cdn_json(State(docs): State<Arc<Docs>>) -> Redirect {
+    docs.count("/cdn.json");
+    Redirect::temporary("/edge/cdn-copy.json")
+}
+
+async fn cdn_copy_json(State(docs): State<Arc<Docs>>) -> Json<Value> {
+    docs.count("/edge/cdn-copy.json");
+    Json(document(&docs.base, "/cdn.json"))
+}
+
+async fn hop1() -> Redirect {
+    Redirect::temporary("/hop2.json")
+}
+
+async fn hop2() -> Redirect {
+    Redirect::permanent("/hop-final.json")
+}
+
+async fn hop_final(State(docs): State<Arc<Docs>>) -> Json<Value> {
+    docs.count("/hop-final.json");
+    Json(document(&docs.base, "/hop1.json"))
+}
+
 async fn html() -> impl IntoResponse {
     ([("content-type", "text/html")], "<html>not a document</html>")
 }
@@ -100,14 +204,80 @@ async fn serve_documents() -> Arc<Docs> {
         .route("/page.json", get(html))
         .route("/moved.json", get(moved))
         .route("/flaky.json", get(flaky_json))
+        .route("/fits.json", get(fits_json))
+        .route("/over.json", get(over_json))
+        .route("/private-jwk.json", get(private_jwk_json))
+        .route("/key-jwt-or-none.json", get(key_jwt_or_none_json))
+        .route("/key-jwt-only.json", get(key_jwt_only_json))
+        .route("/slow.json", get(slow_json))
+        .route("/cap/{name}", get(cap_json))
+        .route("/cdn.json", get(cdn_json))
+        .route("/edge/cdn-copy.json", get(cdn_copy_json))
+        .route("/hop1.json", get(hop1))
+        .route("/hop2.json", get(hop2))
+        .route("/hop-final.json", get(hop_final))
         .with_state(docs.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     docs
 }
 
 async fn server(insecure_for_tests: bool) -> TestServer {
-    start_with(|c| c.with_cimd_allow_insecure_for_tests(insecure_for_tests), Arc::new(MemoryStore::new()), "")
-        .await
+    server_with(insecure_for_tests, |c| c).await
+}
+
+async fn server_with(
+    insecure_for_tests: bool,
+    tweak: impl FnOnce(mcp_auth::AuthorizationServerConfig) -> mcp_auth::AuthorizationServerConfig,
+) -> TestServer {
+    start_with(
+        |c| tweak(c.with_cimd_allow_insecure_for_tests(insecure_for_tests)),
+        Arc::new(MemoryStore::new()),
+        "",
+    )
+    .await
+}
+
+/// A raw HTTP/1.1 document host on 127.0.0.1 that answers every request
+/// with `head` then `body` (written chunk by chunk, 100 ms apart), and
+/// holds the connection open for 30 s. Returns its base URL.
+fn raw_document_host(head: String, body: Vec<Vec<u8>>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let head = head.clone();
+            let body = body.clone();
+            std::thread::spawn(move || {
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                let _ = stream.write_all(head.as_bytes());
+                for chunk in body {
+                    if stream.write_all(&chunk).is_err() {
+                        return; // the reader hung up
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                std::thread::sleep(Duration::from_secs(30));
+            });
+        }
+    });
+    base
+}
+
+/// Runs a whole authorization and code exchange for a document client.
+async fn complete_flow(s: &TestServer, client: &TestClient) -> Value {
+    let (verifier, challenge) = pkce();
+    let mut browser = Browser::new();
+    let login = browser.authorize(s, &s.request(client, &challenge)).await;
+    assert_eq!(login.status(), StatusCode::OK);
+    let consent = browser.login(s, &login.text().await.unwrap(), "alice").await;
+    let html = consent.text().await.unwrap();
+    let back = redirect_params(&browser.decide(s, &html, "approve", false).await);
+    let code = param(&back, "code").unwrap();
+    let tokens = s.exchange(client, &code, &verifier).await;
+    assert_eq!(tokens.status(), StatusCode::OK);
+    tokens.json().await.unwrap()
 }
 
 fn doc_client(url: String) -> TestClient {
@@ -188,7 +358,7 @@ async fn unusable_documents_are_an_unknown_client_never_a_redirect() {
         "/big.json",      // larger than the limit
         "/secret.json",   // asks for a secret-based method
         "/page.json",     // HTML, not JSON
-        "/moved.json",    // redirects are not followed
+        "/moved.json",    // redirects to another client's document (client_id is not the URL)
         "/missing.json",  // 404
     ] {
         let (status, html) = try_authorize(&s, &format!("{}{path}", docs.base)).await;
@@ -199,7 +369,9 @@ async fn unusable_documents_are_an_unknown_client_never_a_redirect() {
     for bad in [format!("{}/", docs.base), format!("{}/a/../client.json", docs.base)] {
         assert_eq!(try_authorize(&s, &bad).await.0, StatusCode::BAD_REQUEST, "{bad}");
     }
-    assert_eq!(docs.hits.load(Ordering::SeqCst), 0, "nothing fetched /client.json");
+    // Only /moved.json's one redirect reached /client.json (whose client_id
+    // is not the URL the client gave).
+    assert_eq!(docs.hits.load(Ordering::SeqCst), 1, "only the redirect fetched /client.json");
 }
 
 #[tokio::test]
@@ -314,4 +486,160 @@ fn only_public_addresses_may_be_fetched() {
         let ip: IpAddr = public.parse().unwrap();
         assert!(is_public_address(ip), "{public} is public");
     }
+}
+
+#[tokio::test]
+async fn documents_are_capped_at_5_kb() {
+    let docs = serve_documents().await;
+    let s = server(true).await;
+    // Just under 5 KB: accepted.
+    assert_eq!(try_authorize(&s, &format!("{}/fits.json", docs.base)).await.0, StatusCode::OK);
+    // Just over, with a Content-Length: refused.
+    let (status, html) = try_authorize(&s, &format!("{}/over.json", docs.base)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("Unknown client."), "{html}");
+    assert_eq!(docs.fetches("/over.json"), 1);
+}
+
+#[tokio::test]
+async fn a_too_large_content_length_is_refused_before_the_body_arrives() {
+    // Declares 6,000 bytes, then sends nothing: only the header can refuse
+    // it (reading would wait until the 10 s time limit).
+    let base = raw_document_host(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 6000\r\n\r\n".into(),
+        Vec::new(),
+    );
+    let s = server(true).await;
+    let started = Instant::now();
+    let (status, html) = try_authorize(&s, &format!("{base}/client.json")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("Unknown client."), "{html}");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_streamed_body_is_cut_off_past_5_kb() {
+    // Chunked, no Content-Length, 1 KB a chunk for 100 KB: refused once the
+    // sixth chunk passes the limit, long before the body would end.
+    let chunk = |data: &[u8]| {
+        let mut framed = format!("{:x}\r\n", data.len()).into_bytes();
+        framed.extend_from_slice(data);
+        framed.extend_from_slice(b"\r\n");
+        framed
+    };
+    let mut body = vec![chunk(b"{\"padding\": \"")];
+    body.extend(std::iter::repeat_n(chunk(&[b'x'; 1024]), 100));
+    let base = raw_document_host(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n".into(),
+        body,
+    );
+    let s = server(true).await;
+    let started = Instant::now();
+    let (status, html) = try_authorize(&s, &format!("{base}/client.json")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("Unknown client."), "{html}");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_slow_document_host_times_out_as_an_unknown_client() {
+    let docs = serve_documents().await;
+    let s = server_with(true, |c| c.with_cimd_fetch_timeout_secs(1)).await;
+    let started = Instant::now();
+    let (status, html) = try_authorize(&s, &format!("{}/slow.json", docs.base)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("Unknown client."), "{html}");
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert_eq!(docs.fetches("/slow.json"), 1);
+    assert_eq!(mcp_auth::AuthorizationServerConfig::default().cimd_fetch_timeout_secs, 10);
+}
+
+#[tokio::test]
+async fn user_information_or_a_fragment_is_refused_before_any_fetch() {
+    let docs = serve_documents().await;
+    let s = server(true).await;
+    let authority = docs.base.trim_start_matches("http://");
+    for url in [
+        format!("http://user@{authority}/client.json"),
+        format!("http://user:password@{authority}/client.json"),
+        format!("{}/client.json#fragment", docs.base),
+        format!("{}/client.json#", docs.base),
+    ] {
+        let (_, challenge) = pkce();
+        let client = doc_client(url.clone());
+        let response = s.authorize(&s.request(&client, &challenge)).await;
+        // The direct error page: no redirect to the client.
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{url}");
+        assert!(response.headers().get("location").is_none(), "{url}");
+        let html = response.text().await.unwrap();
+        assert!(html.contains("Unknown client."), "{url}: {html}");
+    }
+    assert_eq!(docs.hits.load(Ordering::SeqCst), 0, "nothing was fetched");
+}
+
+#[tokio::test]
+async fn a_document_with_a_private_key_is_refused() {
+    let docs = serve_documents().await;
+    let s = server(true).await;
+    let (status, html) = try_authorize(&s, &format!("{}/private-jwk.json", docs.base)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("Unknown client."), "{html}");
+}
+
+#[tokio::test]
+async fn private_key_jwt_with_none_is_negotiated_down_to_none() {
+    let docs = serve_documents().await;
+    let s = server(true).await;
+    // Also lists `none`: a public client, through the whole flow.
+    let client = doc_client(format!("{}/key-jwt-or-none.json", docs.base));
+    let tokens = complete_flow(&s, &client).await;
+    let me: Value = s.call_mcp(tokens["access_token"].as_str().unwrap()).await.json().await.unwrap();
+    assert_eq!(me["client_id"], client.id);
+    // private_key_jwt alone: refused (not implemented).
+    let (status, html) = try_authorize(&s, &format!("{}/key-jwt-only.json", docs.base)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("Unknown client."), "{html}");
+}
+
+#[tokio::test]
+async fn the_cache_is_capped_and_evicts_the_entry_closest_to_expiry() {
+    let docs = serve_documents().await;
+    let s = server_with(true, |c| c.with_cimd_cache_capacity(2)).await;
+    let url = |name: &str| format!("{}/cap/{name}", docs.base);
+    // Fresh for 60, 120 and 180 s: storing the third evicts `a`.
+    for name in ["a", "bb", "ccc"] {
+        assert_eq!(try_authorize(&s, &url(name)).await.0, StatusCode::OK, "{name}");
+    }
+    // `bb` and `ccc` are served from the cache...
+    assert_eq!(try_authorize(&s, &url("bb")).await.0, StatusCode::OK);
+    assert_eq!(try_authorize(&s, &url("ccc")).await.0, StatusCode::OK);
+    assert_eq!((docs.fetches("/cap/a"), docs.fetches("/cap/bb"), docs.fetches("/cap/ccc")), (1, 1, 1));
+    // ...`a` was evicted and is fetched again (evicting `bb` in its turn).
+    assert_eq!(try_authorize(&s, &url("a")).await.0, StatusCode::OK);
+    assert_eq!(docs.fetches("/cap/a"), 2);
+    assert_eq!(try_authorize(&s, &url("ccc")).await.0, StatusCode::OK);
+    assert_eq!(try_authorize(&s, &url("bb")).await.0, StatusCode::OK);
+    assert_eq!((docs.fetches("/cap/a"), docs.fetches("/cap/bb"), docs.fetches("/cap/ccc")), (2, 2, 1));
+}
+
+#[tokio::test]
+async fn one_redirect_is_followed_and_the_document_still_names_the_original_url() {
+    let docs = serve_documents().await;
+    let s = server(true).await;
+    let client = doc_client(format!("{}/cdn.json", docs.base));
+    let tokens = complete_flow(&s, &client).await;
+    let me: Value = s.call_mcp(tokens["access_token"].as_str().unwrap()).await.json().await.unwrap();
+    // The client is the URL it gave, not the one redirected to.
+    assert_eq!(me["client_id"], client.id);
+    assert_eq!((docs.fetches("/cdn.json"), docs.fetches("/edge/cdn-copy.json")), (1, 1));
+}
+
+#[tokio::test]
+async fn a_second_redirect_is_refused() {
+    let docs = serve_documents().await;
+    let s = server(true).await;
+    let (status, html) = try_authorize(&s, &format!("{}/hop1.json", docs.base)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("Unknown client."), "{html}");
+    assert_eq!(docs.fetches("/hop-final.json"), 0, "the second redirect was not followed");
 }

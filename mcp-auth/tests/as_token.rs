@@ -11,10 +11,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use as_support::{REDIRECT, TestClient, TestServer, assert_no_store, assert_oauth_error, start, start_with};
+use as_support::{
+    REDIRECT, TestClient, TestServer, assert_no_store, assert_oauth_error, param, pkce, start, start_with,
+};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use mcp_auth::authorization_server::store::{MemoryStore, SqliteStore};
+use mcp_auth::authorization_server::store::{AuthStore, MemoryStore, SqliteStore};
 use mcp_auth::{AuthorizationServer, AuthorizationServerConfig, Clock};
 use serde_json::Value;
 
@@ -405,4 +407,87 @@ async fn refresh_token_survives_a_restart_with_sqlite() {
     let response = s.refresh(&client, body["refresh_token"].as_str().unwrap()).await;
     assert_eq!(response.status(), 200);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Two refresh requests with the same token at the same moment: at most one
+/// rotation plus the grace answer, and whatever both got is one family (one
+/// grant): revoking either side's refresh token kills the other side's
+/// tokens too.
+async fn concurrent_double_refresh(store: Arc<dyn AuthStore>) {
+    let s = start_with(|c| c, store, "").await;
+    let client = s.public_client().await;
+    for _ in 0..5 {
+        let first = tokens(&s, &client).await;
+        let original = first["refresh_token"].as_str().unwrap();
+        let (a, b) = tokio::join!(s.refresh(&client, original), s.refresh(&client, original));
+        let mut winners = Vec::new();
+        for response in [a, b] {
+            if response.status() == 200 {
+                winners.push(response.json::<Value>().await.unwrap());
+            } else {
+                assert_oauth_error(response, 400, "invalid_grant").await;
+            }
+        }
+        assert!(!winners.is_empty(), "one of the two refreshes rotates");
+        let grant_of = |t: &Value| claims(t["access_token"].as_str().unwrap());
+        for w in &winners {
+            assert_eq!(s.call_mcp(w["access_token"].as_str().unwrap()).await.status(), 200);
+            assert_eq!(grant_of(w)["aud"], s.resource);
+            assert_ne!(w["refresh_token"], first["refresh_token"]);
+        }
+        // One family: revoking the first winner's refresh token leaves nothing
+        // of either answer alive (nor of the original response).
+        let revoke = winners[0]["refresh_token"].as_str().unwrap().to_owned();
+        let revoked = s.post_form("/revoke", &[("token", &revoke), ("client_id", &client.id)]).await;
+        assert_eq!(revoked.status(), 200);
+        for w in winners.iter().chain([&first]) {
+            assert_eq!(s.call_mcp(w["access_token"].as_str().unwrap()).await.status(), 401);
+            let again = s.refresh(&client, w["refresh_token"].as_str().unwrap()).await;
+            assert_oauth_error(again, 400, "invalid_grant").await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrent_double_refresh_never_forks_the_token_family() {
+    concurrent_double_refresh(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrent_double_refresh_never_forks_the_token_family_with_sqlite() {
+    concurrent_double_refresh(Arc::new(SqliteStore::in_memory().unwrap())).await;
+}
+
+/// A 2025-03-26 client sends no `resource` anywhere: the flow works and the
+/// token is for the canonical resource.
+#[tokio::test]
+async fn a_flow_without_resource_gets_the_canonical_resource_as_audience() {
+    let s = start().await;
+    let client = s.public_client().await;
+    let (verifier, challenge) = pkce();
+    let request: Vec<_> =
+        s.request(&client, &challenge).into_iter().filter(|(k, _)| *k != "resource").collect();
+    let back = s.browser_flow(&request, "approve").await;
+    let code = param(&back, "code").unwrap();
+    let response = s
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("code_verifier", &verifier),
+                ("client_id", &client.id),
+                ("redirect_uri", REDIRECT),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(claims(body["access_token"].as_str().unwrap())["aud"], s.resource);
+    assert_eq!(body["resource"], s.resource.as_str());
+    assert_eq!(s.call_mcp(body["access_token"].as_str().unwrap()).await.status(), 200);
+    // A refresh without resource keeps it.
+    let refreshed: Value =
+        s.refresh(&client, body["refresh_token"].as_str().unwrap()).await.json().await.unwrap();
+    assert_eq!(claims(refreshed["access_token"].as_str().unwrap())["aud"], s.resource);
 }

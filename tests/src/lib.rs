@@ -1,6 +1,8 @@
 //! Helpers for the end-to-end tests: locating the example servers and
 //! talking to one over its stdio.
 
+pub mod fixtures;
+
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;

@@ -11,10 +11,17 @@
 //!   connection is made; the checked addresses are the ones connected to
 //!   (no second lookup, so DNS rebinding gains nothing); IP literals are
 //!   checked the same way; no proxy;
-//! - no redirects, 5 s in total, at most [`MAX_DOCUMENT`] bytes;
+//! - at most one redirect (a CDN in front of the document), whose target
+//!   passes the same URL and address rules; a second one is refused;
+//! - `cimd_fetch_timeout_secs` (default 10 s) for the whole fetch, at most
+//!   [`MAX_DOCUMENT`] bytes (by `Content-Length` and while streaming);
 //! - `client_id` in the document must equal the URL exactly (CIMD §4.1),
+//!   the URL the client gave, not the one redirected to,
 //!   the document must carry `client_name` and `redirect_uris`, and it goes
-//!   through the rules of dynamic registration; it may not hold secrets;
+//!   through the rules of dynamic registration; it may not hold secrets or
+//!   private keys; `private_key_jwt` is accepted only when the document
+//!   also lists `none` in `token_endpoint_auth_methods_supported`, and is
+//!   then negotiated down to `none`;
 //! - cached by `Cache-Control` (RFC 9111 §5.2.2), capped in age and count;
 //!   failures are never cached, and a document that stops validating is
 //!   dropped at its next fetch.
@@ -27,7 +34,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs as _};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use http::header::{CACHE_CONTROL, CONTENT_LENGTH};
+use http::header::{CACHE_CONTROL, CONTENT_LENGTH, LOCATION};
 use reqwest::Url;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use serde_json::Value;
@@ -37,10 +44,10 @@ use super::register::{Metadata, Validated, validate};
 use super::store::{ClientRecord, TokenEndpointAuthMethod, UnixTime};
 use crate::error::ConfigError;
 
-/// Largest metadata document read (the limit of dynamic registration).
-pub(crate) const MAX_DOCUMENT: usize = super::register::MAX_DOCUMENT;
-/// Whole-fetch time limit.
-const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest metadata document read (5 KB, as WOP and FastMCP).
+pub(crate) const MAX_DOCUMENT: usize = 5 * 1024;
+/// Redirects followed (one: a CDN in front of the document).
+const MAX_REDIRECTS: usize = 1;
 /// Cache lifetime of a document that says nothing about caching.
 const DEFAULT_CACHE_SECS: u64 = 300;
 /// Longest accepted `client_id` URL.
@@ -59,6 +66,7 @@ pub(crate) struct CimdError {
 #[derive(Debug)]
 pub(crate) struct CimdFetcher {
     http: reqwest::Client,
+    timeout: Duration,
     cache: Mutex<HashMap<String, Cached>>,
     capacity: usize,
     max_age: u64,
@@ -91,11 +99,12 @@ impl CimdFetcher {
                  http from private and loopback addresses. Tests only."
             );
         }
+        let timeout = Duration::from_secs(config.cimd_fetch_timeout_secs.max(1));
         let mut builder = reqwest::Client::builder()
-            // CIMD §4: redirects are not followed; the document is at its URL.
+            // Redirects are followed by hand (one, re-checked), never by reqwest.
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(FETCH_TIMEOUT)
-            .connect_timeout(FETCH_TIMEOUT)
+            .timeout(timeout)
+            .connect_timeout(timeout)
             // A proxy would resolve the name itself, past the address check.
             .no_proxy()
             .https_only(!allow_insecure)
@@ -106,6 +115,7 @@ impl CimdFetcher {
         let http = builder.build().map_err(|e| ConfigError::HttpClient(e.to_string()))?;
         Ok(Self {
             http,
+            timeout,
             cache: Mutex::new(HashMap::new()),
             capacity: config.cimd_cache_capacity,
             max_age: config.cimd_cache_max_secs,
@@ -184,20 +194,30 @@ impl CimdFetcher {
     }
 
     async fn fetch(&self, client_id: &str, now: UnixTime) -> Result<(ClientRecord, Option<u64>), Failure> {
-        let url = check_url(client_id, self.allow_insecure).map_err(Failure::Invalid)?;
-        // IP literals never reach the resolver: check them here.
-        if !self.allow_insecure {
-            let host = url.host_str().unwrap_or_default();
-            let literal = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok();
-            if let Some(ip) = literal
-                && !is_public_address(ip)
-            {
-                return Err(Failure::Invalid(format!("{ip} is not a public address")));
-            }
+        // The URL is checked before anything else: a malformed one is never fetched.
+        let url = check_target(client_id, self.allow_insecure).map_err(Failure::Invalid)?;
+        // One limit for the whole fetch: redirect, headers and body.
+        match tokio::time::timeout(self.timeout, self.fetch_checked(client_id, url, now)).await {
+            Ok(result) => result,
+            Err(_) => Err(Failure::Unreachable(format!("no document within {:?}", self.timeout))),
         }
-        let response =
-            self.http.get(url).header(http::header::ACCEPT, "application/json").send().await.map_err(
-                |e| {
+    }
+
+    async fn fetch_checked(
+        &self,
+        client_id: &str,
+        mut url: Url,
+        now: UnixTime,
+    ) -> Result<(ClientRecord, Option<u64>), Failure> {
+        let mut redirects = 0;
+        let response = loop {
+            let response = self
+                .http
+                .get(url.clone())
+                .header(http::header::ACCEPT, "application/json")
+                .send()
+                .await
+                .map_err(|e| {
                     let reason = format!("fetch failed: {}", error_chain(&e));
                     // The resolver's refusal of a private address is a verdict, not an outage.
                     if reason.contains("non-public address") {
@@ -205,12 +225,21 @@ impl CimdFetcher {
                     } else {
                         Failure::Unreachable(reason)
                     }
-                },
-            )?;
+                })?;
+            if !response.status().is_redirection() {
+                break response;
+            }
+            if redirects == MAX_REDIRECTS {
+                return Err(Failure::Invalid(format!("more than {MAX_REDIRECTS} redirect")));
+            }
+            redirects += 1;
+            let location =
+                response.headers().get(LOCATION).and_then(|v| v.to_str().ok()).ok_or_else(|| {
+                    Failure::Invalid(format!("{} without a usable Location", response.status()))
+                })?;
+            url = redirect_target(&url, location, self.allow_insecure).map_err(Failure::Invalid)?;
+        };
         let status = response.status();
-        if status.is_redirection() {
-            return Err(Failure::Invalid("the document URL redirects; redirects are not followed".into()));
-        }
         if status.is_server_error() {
             return Err(Failure::Unreachable(format!("the document URL answered {status}")));
         }
@@ -221,6 +250,7 @@ impl CimdFetcher {
         let body = read_limited(response).await?;
         let document: Value =
             serde_json::from_slice(&body).map_err(|_| Failure::Invalid("the document is not JSON".into()))?;
+        // The document names the URL the client gave, even behind a redirect.
         let client =
             check_document(client_id, document, &self.scopes_supported, now).map_err(Failure::Invalid)?;
         Ok((client, ttl))
@@ -262,6 +292,32 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// [`check_url`], and an IP literal must be a public address (names are
+/// checked by the resolver, at connection time).
+pub(crate) fn check_target(client_id: &str, allow_insecure: bool) -> Result<Url, String> {
+    let url = check_url(client_id, allow_insecure)?;
+    // IP literals never reach the resolver: check them here.
+    if !allow_insecure {
+        let host = url.host_str().unwrap_or_default();
+        let literal = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok();
+        if let Some(ip) = literal
+            && !is_public_address(ip)
+        {
+            return Err(format!("{ip} is not a public address"));
+        }
+    }
+    Ok(url)
+}
+
+/// Where a redirect from `from` to `location` leads, if it may be
+/// followed: the target passes the rules of the original URL
+/// ([`check_target`]: https, no user information or fragment, a path, a
+/// public address).
+pub(crate) fn redirect_target(from: &Url, location: &str, allow_insecure: bool) -> Result<Url, String> {
+    let target = from.join(location).map_err(|_| "the redirect Location is not a URL".to_owned())?;
+    check_target(target.as_str(), allow_insecure).map_err(|e| format!("redirect refused: {e}"))
 }
 
 /// CIMD §3: an https URL with a path other than `/`, no user information,
@@ -342,12 +398,22 @@ fn check_document(
         return Err("the document contains a private key".into());
     }
     // Only public clients: private_key_jwt is not implemented, and a shared
-    // secret cannot come from a public document.
-    match fields.get("token_endpoint_auth_method").and_then(Value::as_str) {
-        None | Some("none") => {}
+    // secret cannot come from a public document. A client that prefers
+    // private_key_jwt but also accepts `none` is negotiated down to `none`.
+    let also_none = fields
+        .get("token_endpoint_auth_methods_supported")
+        .and_then(Value::as_array)
+        .is_some_and(|methods| methods.iter().any(|m| m.as_str() == Some("none")));
+    let negotiate = match fields.get("token_endpoint_auth_method").and_then(Value::as_str) {
+        None | Some("none") => false,
+        Some("private_key_jwt") if also_none => true,
         Some(other) => {
             return Err(format!("token_endpoint_auth_method `{other}` is not supported (only none)"));
         }
+    };
+    let mut document = document;
+    if negotiate {
+        document["token_endpoint_auth_method"] = Value::from("none");
     }
     let metadata: Metadata =
         serde_json::from_value(document).map_err(|e| format!("the document is malformed ({e})"))?;
@@ -492,6 +558,53 @@ mod tests {
             assert!(check_url(bad, false).is_err(), "{bad}");
         }
         assert!(check_url("http://127.0.0.1:8/c", true).is_ok());
+    }
+
+    #[test]
+    fn a_redirect_target_passes_the_rules_of_the_original_url() {
+        let from = Url::parse("https://app.example/client.json").unwrap();
+        let ok = redirect_target(&from, "https://cdn.example/app/client.json", false).unwrap();
+        assert_eq!(ok.as_str(), "https://cdn.example/app/client.json");
+        // Relative locations resolve against the URL redirected from.
+        let relative = redirect_target(&from, "/v2/client.json", false).unwrap();
+        assert_eq!(relative.as_str(), "https://app.example/v2/client.json");
+        for bad in [
+            // private, loopback and metadata addresses, with the switch off
+            "https://10.0.0.1/client.json",
+            "https://127.0.0.1/client.json",
+            "https://[::1]/client.json",
+            "https://169.254.169.254/latest/meta-data",
+            "https://[::ffff:192.168.1.1]/client.json",
+            // the URL rules
+            "http://cdn.example/client.json",
+            "https://user:pw@cdn.example/client.json",
+            "https://cdn.example/client.json#frag",
+            "https://cdn.example/",
+            "file:///etc/passwd",
+        ] {
+            assert!(redirect_target(&from, bad, false).is_err(), "{bad}");
+        }
+        // The test switch lifts only the scheme and address rules.
+        let insecure = Url::parse("http://127.0.0.1:8/c.json").unwrap();
+        assert!(redirect_target(&insecure, "http://127.0.0.1:9/d.json", true).is_ok());
+        assert!(redirect_target(&insecure, "http://u@127.0.0.1:9/d.json", true).is_err());
+    }
+
+    #[test]
+    fn private_key_jwt_is_negotiated_down_to_none_only_when_none_is_listed() {
+        let url = "https://app.example/c.json";
+        let mut d = serde_json::json!({"client_id": url, "client_name": "A", "redirect_uris": ["http://127.0.0.1/cb"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": {"keys": [{"kty": "EC", "crv": "P-256", "x": "x", "y": "y"}]}});
+        assert!(check_document(url, d.clone(), &[], 0).is_err());
+        d["token_endpoint_auth_methods_supported"] = serde_json::json!(["private_key_jwt"]);
+        assert!(check_document(url, d.clone(), &[], 0).is_err());
+        d["token_endpoint_auth_methods_supported"] = serde_json::json!(["private_key_jwt", "none"]);
+        let client = check_document(url, d.clone(), &[], 0).unwrap();
+        assert_eq!(client.auth_method, TokenEndpointAuthMethod::None);
+        // Listing `none` does not make a secret-based method acceptable.
+        d["token_endpoint_auth_method"] = "client_secret_basic".into();
+        assert!(check_document(url, d, &[], 0).is_err());
     }
 
     #[tokio::test]

@@ -68,6 +68,9 @@ pub struct AuthorizationServerConfig {
     pub cimd_cache_max_secs: u64,
     /// Most metadata documents cached at once (default 1000).
     pub cimd_cache_capacity: usize,
+    /// Time limit of a whole metadata document fetch (connection, at most
+    /// one redirect, and the body), in seconds (default 10; at least 1).
+    pub cimd_fetch_timeout_secs: u64,
     /// **TESTS ONLY.** Lets metadata documents be fetched over plain http
     /// and from loopback and private addresses, which the SSRF guard
     /// otherwise refuses. Never turn on in production.
@@ -201,6 +204,7 @@ impl Default for AuthorizationServerConfig {
             cimd_enabled: true,
             cimd_cache_max_secs: 24 * 3600,
             cimd_cache_capacity: 1000,
+            cimd_fetch_timeout_secs: 10,
             cimd_allow_insecure_for_tests: false,
             clients: Vec::new(),
             remember_consent: false,
@@ -255,6 +259,20 @@ impl AuthorizationServerConfig {
     #[must_use]
     pub fn with_cimd_enabled(mut self, enabled: bool) -> Self {
         self.cimd_enabled = enabled;
+        self
+    }
+
+    /// The most metadata documents cached at once.
+    #[must_use]
+    pub fn with_cimd_cache_capacity(mut self, capacity: usize) -> Self {
+        self.cimd_cache_capacity = capacity;
+        self
+    }
+
+    /// The time limit of a metadata document fetch, in seconds.
+    #[must_use]
+    pub fn with_cimd_fetch_timeout_secs(mut self, secs: u64) -> Self {
+        self.cimd_fetch_timeout_secs = secs;
         self
     }
 
