@@ -153,8 +153,26 @@ async fn remembered_approvals_skip_the_page_only_within_their_bounds() {
     // Not inside a frame, nor for a script (Fetch Metadata).
     let mut url = reqwest::Url::parse(&s.url("/authorize")).unwrap();
     url.query_pairs_mut().extend_pairs(&params);
-    let framed = browser.get(&s, url, &[("sec-fetch-mode", "navigate"), ("sec-fetch-dest", "iframe")]).await;
+    let framed =
+        browser.get(&s, url.clone(), &[("sec-fetch-mode", "navigate"), ("sec-fetch-dest", "iframe")]).await;
     assert_eq!(framed.status(), StatusCode::OK, "a framed request gets the (unframeable) consent page");
+
+    // Nor for a navigation another site started; same-origin and typed URLs still skip.
+    let fetch = |site: &'static str| {
+        [("sec-fetch-mode", "navigate"), ("sec-fetch-dest", "document"), ("sec-fetch-site", site)]
+    };
+    for (site, status) in [
+        ("cross-site", StatusCode::OK),
+        ("same-site", StatusCode::OK),
+        ("same-origin", StatusCode::SEE_OTHER),
+        ("none", StatusCode::SEE_OTHER),
+    ] {
+        let response = browser.get(&s, url.clone(), &fetch(site)).await;
+        assert_eq!(response.status(), status, "sec-fetch-site: {site}");
+        if status == StatusCode::OK {
+            assert!(response.text().await.unwrap().contains("Allow access?"), "{site}: the consent page");
+        }
+    }
 
     // Another client: asked.
     let other_client = s.public_client().await;

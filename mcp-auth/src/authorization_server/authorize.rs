@@ -144,11 +144,14 @@ async fn login_session(shared: &Shared, headers: &HeaderMap, now: UnixTime) -> O
 }
 
 /// Fetch Metadata (W3C): a page in a frame or a script may not ride on a
-/// remembered approval. Browsers without these headers send none.
+/// remembered approval, nor may a navigation another site started (only
+/// `same-origin` or `none`, a typed URL or bookmark). Browsers without these
+/// headers send none.
 fn top_level_navigation(headers: &HeaderMap) -> bool {
     let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     get("sec-fetch-mode").is_none_or(|m| m == "navigate")
         && get("sec-fetch-dest").is_none_or(|d| d == "document")
+        && get("sec-fetch-site").is_none_or(|s| s == "same-origin" || s == "none")
 }
 
 /// The registered redirect URI a pending request matched: the key of

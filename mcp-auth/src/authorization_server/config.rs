@@ -88,6 +88,14 @@ pub struct AuthorizationServerConfig {
     /// second authorization does not ask for the password again (default 15
     /// minutes; 0 = ask every time). The consent is still asked.
     pub login_session_secs: u64,
+    /// The algorithm access tokens are signed with: `ES256` (P-256, the
+    /// default) or `RS256` (RSA 2048, for resource servers without EC).
+    pub signing_algorithm: String,
+    /// A PKCS#8 PEM file holding the signing key (optional). When it exists
+    /// it is loaded (its type must match `signing_algorithm`); when it does
+    /// not, a key is generated and written there (mode 0600). Unset: the key
+    /// is kept in the store.
+    pub signing_key_file: Option<String>,
 }
 
 /// A client registered from configuration.
@@ -210,6 +218,8 @@ impl Default for AuthorizationServerConfig {
             remember_consent: false,
             remember_consent_secs: 30 * 24 * 3600,
             login_session_secs: 15 * 60,
+            signing_algorithm: "ES256".into(),
+            signing_key_file: None,
         }
     }
 }
@@ -295,6 +305,20 @@ impl AuthorizationServerConfig {
     #[must_use]
     pub fn with_login_session_secs(mut self, secs: u64) -> Self {
         self.login_session_secs = secs;
+        self
+    }
+
+    /// The signing algorithm: `ES256` or `RS256`.
+    #[must_use]
+    pub fn with_signing_algorithm(mut self, algorithm: impl Into<String>) -> Self {
+        self.signing_algorithm = algorithm.into();
+        self
+    }
+
+    /// The PKCS#8 PEM file holding the signing key (generated when absent).
+    #[must_use]
+    pub fn with_signing_key_file(mut self, path: impl Into<String>) -> Self {
+        self.signing_key_file = Some(path.into());
         self
     }
 

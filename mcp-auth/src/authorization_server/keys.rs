@@ -1,15 +1,19 @@
-//! Signing keys: ES256 (P-256) generated with aws-lc-rs, persisted as PKCS#8
-//! in the store, published as a JWKS with the previous keys until every token
-//! they signed has expired.
+//! Signing keys: ES256 (P-256) or RS256 (RSA 2048) generated with aws-lc-rs,
+//! persisted as PKCS#8 in the store (or in a PEM file), published as a JWKS
+//! with the previous keys until every token they signed has expired.
 
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+use aws_lc_rs::encoding::AsDer as _;
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _,
+    RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair, UnparsedPublicKey,
+};
 use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Map, Value, json};
 use sha2::{Digest as _, Sha256};
 
@@ -22,19 +26,74 @@ pub enum KeyError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A stored key is not a P-256 PKCS#8 key.
-    #[error("stored signing key `{0}` is not a valid ES256 PKCS#8 key")]
+    /// A stored key is not a valid PKCS#8 key of its algorithm.
+    #[error("stored signing key `{0}` is not a valid ES256 or RS256 PKCS#8 key")]
     Invalid(String),
+    /// The signing key file cannot be read, written or used.
+    #[error("signing key file `{path}` (auth.authorization_server.signing_key_file): {message}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The key comes from `signing_key_file`; rotate by replacing the file.
+    #[error("the signing key comes from signing_key_file; rotate it by replacing the file and restarting")]
+    FileManaged,
     /// Key generation or signing failed.
     #[error("signing failed")]
     Crypto,
 }
 
+/// The algorithm tokens are signed with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SigningAlgorithm {
+    /// ECDSA P-256 with SHA-256.
+    Es256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256, RSA 2048.
+    Rs256,
+}
+
+impl SigningAlgorithm {
+    /// The `signing_algorithm` setting, if known.
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "ES256" => Some(Self::Es256),
+            "RS256" => Some(Self::Rs256),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Es256 => "ES256",
+            Self::Rs256 => "RS256",
+        }
+    }
+}
+
+/// Where the signing key comes from.
+#[derive(Clone, Debug)]
+pub(crate) struct KeySource {
+    pub(crate) algorithm: SigningAlgorithm,
+    /// `signing_key_file`, when set.
+    pub(crate) file: Option<PathBuf>,
+    /// When a current key of another algorithm stops being published.
+    pub(crate) retire_other_at: UnixTime,
+}
+
+enum Signer {
+    Ec(EcdsaKeyPair),
+    Rsa(RsaKeyPair),
+}
+
 /// A loaded key.
 struct Loaded {
     kid: String,
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    alg: SigningAlgorithm,
+    signer: Signer,
+    /// The public key as the verifier takes it (SEC1 point or PKCS#1 DER).
+    public: Vec<u8>,
     jwk: Value,
     created_at: UnixTime,
     retire_at: Option<UnixTime>,
@@ -45,18 +104,30 @@ struct Loaded {
 #[derive(Clone)]
 pub(crate) struct KeyRing {
     keys: Arc<RwLock<Vec<Loaded>>>,
+    algorithm: SigningAlgorithm,
+    from_file: bool,
 }
 
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyRing").finish_non_exhaustive()
+        f.debug_struct("KeyRing").field("algorithm", &self.algorithm).finish_non_exhaustive()
     }
 }
 
 impl KeyRing {
-    /// Loads the stored keys, generating (and storing) one when there is no
-    /// current key.
-    pub(crate) async fn load(store: &dyn AuthStore, now: UnixTime) -> Result<Self, KeyError> {
+    /// Loads the key file when one is configured; otherwise loads the
+    /// stored keys, generating (and storing) one when there is no current
+    /// key of the configured algorithm.
+    pub(crate) async fn load(
+        store: &dyn AuthStore,
+        now: UnixTime,
+        source: &KeySource,
+    ) -> Result<Self, KeyError> {
+        let algorithm = source.algorithm;
+        if let Some(path) = &source.file {
+            let key = key_file(path, algorithm, now)?;
+            return Ok(Self { keys: Arc::new(RwLock::new(vec![key])), algorithm, from_file: true });
+        }
         let mut loaded = Vec::new();
         for stored in store.signing_keys().await? {
             if stored.retire_at.is_some_and(|r| r <= now) {
@@ -64,11 +135,23 @@ impl KeyRing {
             }
             loaded.push(load_key(&stored)?);
         }
-        if !loaded.iter().any(|k| k.retire_at.is_none()) {
-            let stored = generate(now)?;
+        if !loaded.iter().any(|k| k.retire_at.is_none() && k.alg == algorithm) {
+            // A change of algorithm: the other current keys stay published
+            // until the tokens they signed have expired.
+            for mut stored in store.signing_keys().await? {
+                if stored.retire_at.is_none() {
+                    stored.retire_at = Some(source.retire_other_at);
+                    store.put_signing_key(stored).await?;
+                }
+            }
+            for key in loaded.iter_mut().filter(|k| k.retire_at.is_none()) {
+                key.retire_at = Some(source.retire_other_at);
+            }
+            let stored = generate(algorithm, now)?;
             tracing::warn!(
                 kid = %stored.kid,
-                "mcp-auth: NO SIGNING KEY FOUND: generated a new ES256 key and stored it in the authorization \
+                alg = algorithm.name(),
+                "mcp-auth: NO SIGNING KEY FOUND: generated a new signing key and stored it in the authorization \
                  store. Tokens signed with any earlier key are now unverifiable. Keep the store (it holds the \
                  private key) safe and persistent."
             );
@@ -76,7 +159,7 @@ impl KeyRing {
             loaded.push(load_key(&stored)?);
         }
         loaded.sort_by_key(|k| std::cmp::Reverse(k.created_at));
-        Ok(Self { keys: Arc::new(RwLock::new(loaded)) })
+        Ok(Self { keys: Arc::new(RwLock::new(loaded)), algorithm, from_file: false })
     }
 
     /// Makes a new current key; the old ones stay published until `retire_at`.
@@ -86,7 +169,10 @@ impl KeyRing {
         now: UnixTime,
         retire_at: UnixTime,
     ) -> Result<(), KeyError> {
-        let fresh = generate(now)?;
+        if self.from_file {
+            return Err(KeyError::FileManaged);
+        }
+        let fresh = generate(self.algorithm, now)?;
         let old: Vec<StoredSigningKey> = store
             .signing_keys()
             .await?
@@ -122,7 +208,7 @@ impl KeyRing {
     pub(crate) fn sign(&self, claims: &Map<String, Value>) -> Result<String, KeyError> {
         let keys = self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         let key = keys.iter().find(|k| k.retire_at.is_none()).ok_or(KeyError::Crypto)?;
-        let header = json!({"alg": "ES256", "typ": "at+jwt", "kid": key.kid});
+        let header = json!({"alg": key.alg.name(), "typ": "at+jwt", "kid": key.kid});
         let encode = |v: &Value| serde_json::to_vec(v).map(|b| URL_SAFE_NO_PAD.encode(b));
         let claims = Value::Object(claims.clone());
         let signing_input = format!(
@@ -130,10 +216,18 @@ impl KeyRing {
             encode(&header).map_err(|_| KeyError::Crypto)?,
             encode(&claims).map_err(|_| KeyError::Crypto)?
         );
-        // The provider is named, not jsonwebtoken's process-wide default.
-        let signer = (DEFAULT_PROVIDER.signer_factory)(&Algorithm::ES256, &key.encoding)
-            .map_err(|_| KeyError::Crypto)?;
-        let signature = signer.try_sign(signing_input.as_bytes()).map_err(|_| KeyError::Crypto)?;
+        let rng = SystemRandom::new();
+        let signature = match &key.signer {
+            Signer::Ec(pair) => {
+                pair.sign(&rng, signing_input.as_bytes()).map_err(|_| KeyError::Crypto)?.as_ref().to_vec()
+            }
+            Signer::Rsa(pair) => {
+                let mut signature = vec![0; pair.public_modulus_len()];
+                pair.sign(&RSA_PKCS1_SHA256, &rng, signing_input.as_bytes(), &mut signature)
+                    .map_err(|_| KeyError::Crypto)?;
+                signature
+            }
+        };
         Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)))
     }
 
@@ -146,29 +240,47 @@ impl KeyRing {
             return None;
         }
         let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
-        // RFC 8725 §3.1: only the algorithm we sign with.
-        if header.get("alg")?.as_str()? != "ES256" {
-            return None;
-        }
         let kid = header.get("kid")?.as_str()?;
         let keys = self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         let key = keys.iter().find(|k| k.kid == kid && k.retire_at.is_none_or(|r| r > now))?;
+        // RFC 8725 §3.1: only the algorithm this key signs with.
+        if header.get("alg")?.as_str()? != key.alg.name() {
+            return None;
+        }
         let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
-        let verifier = (DEFAULT_PROVIDER.verifier_factory)(&Algorithm::ES256, &key.decoding).ok()?;
         let signing_input = &token[..token.len() - token.rsplit('.').next()?.len() - 1];
-        verifier.verify(signing_input.as_bytes(), &signature).ok()?;
+        let verification: &'static dyn aws_lc_rs::signature::VerificationAlgorithm = match key.alg {
+            SigningAlgorithm::Es256 => &ECDSA_P256_SHA256_FIXED,
+            SigningAlgorithm::Rs256 => &RSA_PKCS1_2048_8192_SHA256,
+        };
+        UnparsedPublicKey::new(verification, &key.public)
+            .verify(signing_input.as_bytes(), &signature)
+            .ok()?;
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
     }
 }
 
-fn generate(now: UnixTime) -> Result<StoredSigningKey, KeyError> {
-    let document = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-        .map_err(|_| KeyError::Crypto)?;
-    let pkcs8 = document.as_ref().to_vec();
-    let (_, jwk) = public_jwk(&pkcs8).ok_or(KeyError::Crypto)?;
+/// A fresh PKCS#8 private key.
+fn generate_pkcs8(alg: SigningAlgorithm) -> Result<Vec<u8>, KeyError> {
+    match alg {
+        SigningAlgorithm::Es256 => {
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                .map(|d| d.as_ref().to_vec())
+                .map_err(|_| KeyError::Crypto)
+        }
+        SigningAlgorithm::Rs256 => RsaKeyPair::generate(KeySize::Rsa2048)
+            .and_then(|pair| pair.as_der())
+            .map(|d| d.as_ref().to_vec())
+            .map_err(|_| KeyError::Crypto),
+    }
+}
+
+fn generate(alg: SigningAlgorithm, now: UnixTime) -> Result<StoredSigningKey, KeyError> {
+    let pkcs8 = generate_pkcs8(alg)?;
+    let (_, _, jwk) = parse(alg, &pkcs8).ok_or(KeyError::Crypto)?;
     Ok(StoredSigningKey {
         kid: thumbprint(&jwk),
-        alg: "ES256".into(),
+        alg: alg.name().into(),
         pkcs8,
         created_at: now,
         retire_at: None,
@@ -177,47 +289,131 @@ fn generate(now: UnixTime) -> Result<StoredSigningKey, KeyError> {
 
 fn load_key(stored: &StoredSigningKey) -> Result<Loaded, KeyError> {
     let invalid = || KeyError::Invalid(stored.kid.clone());
-    if stored.alg != "ES256" {
-        return Err(invalid());
-    }
-    let ((x, y), mut jwk) = public_jwk(&stored.pkcs8).ok_or_else(invalid)?;
-    let decoding = DecodingKey::from_ec_components(&x, &y).map_err(|_| invalid())?;
-    if let Some(object) = jwk.as_object_mut() {
-        object.insert("kid".into(), json!(stored.kid));
-        object.insert("alg".into(), json!("ES256"));
-        object.insert("use".into(), json!("sig"));
-    }
-    Ok(Loaded {
-        kid: stored.kid.clone(),
-        encoding: EncodingKey::from_ec_der(&stored.pkcs8),
-        decoding,
-        jwk,
-        created_at: stored.created_at,
-        retire_at: stored.retire_at,
-    })
+    let alg = SigningAlgorithm::from_name(&stored.alg).ok_or_else(invalid)?;
+    let (signer, public, jwk) = parse(alg, &stored.pkcs8).ok_or_else(invalid)?;
+    Ok(loaded(stored.kid.clone(), alg, signer, public, jwk, stored.created_at, stored.retire_at))
 }
 
-/// The public JWK (RFC 7518 §6.2) of a PKCS#8 P-256 key, and its coordinates.
-fn public_jwk(pkcs8: &[u8]) -> Option<((String, String), Value)> {
-    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8).ok()?;
-    let point = pair.public_key().as_ref();
-    // Uncompressed SEC1 point: 0x04 || X (32) || Y (32).
-    if point.len() != 65 || point[0] != 4 {
-        return None;
+fn loaded(
+    kid: String,
+    alg: SigningAlgorithm,
+    signer: Signer,
+    public: Vec<u8>,
+    mut jwk: Value,
+    created_at: UnixTime,
+    retire_at: Option<UnixTime>,
+) -> Loaded {
+    if let Some(object) = jwk.as_object_mut() {
+        object.insert("kid".into(), json!(kid));
+        object.insert("alg".into(), json!(alg.name()));
+        object.insert("use".into(), json!("sig"));
     }
-    let (x, y) = (URL_SAFE_NO_PAD.encode(&point[1..33]), URL_SAFE_NO_PAD.encode(&point[33..65]));
-    let jwk = json!({"kty": "EC", "crv": "P-256", "x": x, "y": y});
-    Some(((x, y), jwk))
+    Loaded { kid, alg, signer, public, jwk, created_at, retire_at }
+}
+
+/// The signer, the verifier's public key and the public JWK (RFC 7518 §6)
+/// of a PKCS#8 key of `alg`.
+fn parse(alg: SigningAlgorithm, pkcs8: &[u8]) -> Option<(Signer, Vec<u8>, Value)> {
+    match alg {
+        SigningAlgorithm::Es256 => {
+            let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8).ok()?;
+            let point = pair.public_key().as_ref().to_vec();
+            // Uncompressed SEC1 point: 0x04 || X (32) || Y (32).
+            if point.len() != 65 || point[0] != 4 {
+                return None;
+            }
+            let (x, y) = (URL_SAFE_NO_PAD.encode(&point[1..33]), URL_SAFE_NO_PAD.encode(&point[33..65]));
+            Some((Signer::Ec(pair), point, json!({"kty": "EC", "crv": "P-256", "x": x, "y": y})))
+        }
+        SigningAlgorithm::Rs256 => {
+            let pair = RsaKeyPair::from_pkcs8(pkcs8).ok()?;
+            if pair.public_modulus_len() < 256 {
+                return None;
+            }
+            let public = pair.public_key();
+            let n = URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero());
+            let e = URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero());
+            let der = public.as_ref().to_vec();
+            Some((Signer::Rsa(pair), der, json!({"kty": "RSA", "n": n, "e": e})))
+        }
+    }
 }
 
 /// RFC 7638 §3: the SHA-256 of the required members in lexicographic order.
 fn thumbprint(jwk: &Value) -> String {
-    let canonical = format!(
-        r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
-        jwk["x"].as_str().unwrap_or_default(),
-        jwk["y"].as_str().unwrap_or_default()
-    );
+    let member = |name: &str| jwk[name].as_str().unwrap_or_default().to_owned();
+    let canonical = if jwk["kty"] == "RSA" {
+        format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, member("e"), member("n"))
+    } else {
+        format!(r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#, member("x"), member("y"))
+    };
     URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+}
+
+const PEM_BEGIN: &str = "-----BEGIN PRIVATE KEY-----";
+const PEM_END: &str = "-----END PRIVATE KEY-----";
+
+/// Loads `signing_key_file`, or generates it (mode 0600) when absent.
+fn key_file(path: &Path, alg: SigningAlgorithm, now: UnixTime) -> Result<Loaded, KeyError> {
+    let error = |message: String| KeyError::File { path: path.to_owned(), message };
+    let pkcs8 = match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let body = text
+                .split_once(PEM_BEGIN)
+                .and_then(|(_, rest)| rest.split_once(PEM_END))
+                .map(|(body, _)| body.split_whitespace().collect::<String>())
+                .ok_or_else(|| {
+                    error(format!("not a PKCS#8 PEM key (expected `{PEM_BEGIN}` ... `{PEM_END}`)"))
+                })?;
+            STANDARD.decode(body).map_err(|_| error("the PEM body is not valid base64".into()))?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let pkcs8 = generate_pkcs8(alg)?;
+            write_pem(path, &pkcs8).map_err(|e| error(format!("cannot write a new key: {e}")))?;
+            tracing::warn!(
+                path = %path.display(),
+                alg = alg.name(),
+                "mcp-auth: SIGNING KEY FILE NOT FOUND: generated a new signing key and wrote it there (mode 0600). \
+                 Tokens signed with any earlier key are now unverifiable. Keep this file safe and persistent."
+            );
+            pkcs8
+        }
+        Err(e) => return Err(error(format!("cannot read: {e}"))),
+    };
+    let Some((signer, public, jwk)) = parse(alg, &pkcs8) else {
+        let other = [SigningAlgorithm::Es256, SigningAlgorithm::Rs256]
+            .into_iter()
+            .find(|other| *other != alg && parse(*other, &pkcs8).is_some());
+        return Err(error(match other {
+            Some(other) => format!(
+                "holds an {} key but auth.authorization_server.signing_algorithm is {}; use a matching key or \
+                 algorithm",
+                other.name(),
+                alg.name()
+            ),
+            None => format!("is not a valid {} PKCS#8 private key", alg.name()),
+        }));
+    };
+    Ok(loaded(thumbprint(&jwk), alg, signer, public, jwk, now, None))
+}
+
+fn write_pem(path: &Path, pkcs8: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let encoded = STANDARD.encode(pkcs8);
+    let mut pem = format!("{PEM_BEGIN}\n");
+    for line in encoded.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str(PEM_END);
+    pem.push('\n');
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(pem.as_bytes())?;
+    file.sync_all()
 }
 
 #[cfg(test)]
@@ -225,11 +421,111 @@ mod tests {
     use super::super::store::MemoryStore;
     use super::*;
 
+    fn es256() -> KeySource {
+        KeySource { algorithm: SigningAlgorithm::Es256, file: None, retire_other_at: 1000 }
+    }
+
+    fn rs256(file: Option<PathBuf>) -> KeySource {
+        KeySource { algorithm: SigningAlgorithm::Rs256, file, retire_other_at: 1000 }
+    }
+
+    fn temp_path(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("mcp-auth-keys-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("signing.pem")
+    }
+
+    fn sub(name: &str) -> Map<String, Value> {
+        let mut claims = Map::new();
+        claims.insert("sub".into(), json!(name));
+        claims
+    }
+
+    #[tokio::test]
+    async fn rs256_keys_persist_sign_verify_and_publish_an_rsa_jwk() {
+        let store = MemoryStore::new();
+        let ring = KeyRing::load(&store, 100, &rs256(None)).await.unwrap();
+        let again = KeyRing::load(&store, 101, &rs256(None)).await.unwrap();
+        assert_eq!(ring.jwks(100), again.jwks(101), "the stored RSA key is reused");
+        let jwk = &ring.jwks(100)["keys"][0];
+        assert_eq!((jwk["kty"].as_str(), jwk["alg"].as_str()), (Some("RSA"), Some("RS256")));
+        assert_eq!(jwk["e"], "AQAB");
+        assert_eq!(URL_SAFE_NO_PAD.decode(jwk["n"].as_str().unwrap()).unwrap().len(), 256);
+        let token = ring.sign(&sub("alice")).unwrap();
+        let header: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap())
+                .unwrap();
+        assert_eq!(header["alg"], "RS256");
+        assert_eq!(again.verify(&token, 102).unwrap()["sub"], "alice");
+
+        // Switching back to ES256 makes a new EC key; the RSA one stays published until it retires.
+        let es = KeyRing::load(&store, 200, &es256()).await.unwrap();
+        assert_eq!(es.jwks(200)["keys"].as_array().unwrap().len(), 2);
+        assert!(es.verify(&token, 200).is_some());
+        assert_eq!(es.jwks(1000)["keys"].as_array().unwrap().len(), 1);
+        assert!(es.sign(&sub("bob")).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_key_file_is_generated_with_mode_0600_then_loaded() {
+        let path = temp_path("generate");
+        let store = MemoryStore::new();
+        let ring = KeyRing::load(&store, 100, &rs256(Some(path.clone()))).await.unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with(PEM_BEGIN), "{text}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        assert!(store.signing_keys().await.unwrap().is_empty(), "the store holds no key");
+        let token = ring.sign(&sub("alice")).unwrap();
+
+        let again = KeyRing::load(&store, 200, &rs256(Some(path.clone()))).await.unwrap();
+        assert_eq!(ring.jwks(100), again.jwks(200), "the file's key is loaded");
+        assert_eq!(again.verify(&token, 200).unwrap()["sub"], "alice");
+        assert!(matches!(again.rotate(&store, 200, 300).await, Err(KeyError::FileManaged)));
+
+        // The wrong type names the file and both algorithms.
+        let KeyError::File { path: named, message } =
+            KeyRing::load(&store, 200, &KeySource { file: Some(path.clone()), ..es256() }).await.unwrap_err()
+        else {
+            panic!("a file error")
+        };
+        assert_eq!(named, path);
+        assert!(message.contains("RS256") && message.contains("ES256"), "{message}");
+        let shown = KeyError::File { path: named, message }.to_string();
+        assert!(shown.contains("signing_key_file") && shown.contains("signing.pem"), "{shown}");
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_existing_es256_pem_file_is_loaded() {
+        let path = temp_path("load");
+        let pkcs8 = generate_pkcs8(SigningAlgorithm::Es256).unwrap();
+        write_pem(&path, &pkcs8).unwrap();
+        let store = MemoryStore::new();
+        let ring =
+            KeyRing::load(&store, 100, &KeySource { file: Some(path.clone()), ..es256() }).await.unwrap();
+        let (_, _, jwk) = parse(SigningAlgorithm::Es256, &pkcs8).unwrap();
+        let published = &ring.jwks(100)["keys"][0];
+        assert_eq!((published["x"].clone(), published["alg"].clone()), (jwk["x"].clone(), json!("ES256")));
+        assert!(ring.verify(&ring.sign(&sub("alice")).unwrap(), 100).is_some());
+
+        std::fs::write(&path, "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n")
+            .unwrap();
+        let error =
+            KeyRing::load(&store, 100, &KeySource { file: Some(path.clone()), ..es256() }).await.unwrap_err();
+        assert!(error.to_string().contains("PKCS#8"), "{error}");
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
     #[tokio::test]
     async fn keys_persist_sign_verify_and_rotate() {
         let store = MemoryStore::new();
-        let ring = KeyRing::load(&store, 100).await.unwrap();
-        let again = KeyRing::load(&store, 101).await.unwrap();
+        let ring = KeyRing::load(&store, 100, &es256()).await.unwrap();
+        let again = KeyRing::load(&store, 101, &es256()).await.unwrap();
         assert_eq!(ring.jwks(100), again.jwks(101), "the stored key is reused");
         let mut claims = Map::new();
         claims.insert("sub".into(), json!("alice"));

@@ -15,7 +15,7 @@
 //!   by default);
 //! - `/token` (authorization code, refresh with rotation and reuse
 //!   detection), `/revoke` (RFC 7009), `/introspect` (RFC 7662);
-//! - ES256 JWT access tokens published through `/jwks.json`, checked by the
+//! - ES256 (or RS256) JWT access tokens published through `/jwks.json`, checked by the
 //!   same [`ResourceServer`] code as any external issuer's
 //!   ([`AuthorizationServer::layer`]), plus a revocation check.
 //!
@@ -74,7 +74,7 @@ pub use self::cimd::is_public_address;
 pub use self::config::{AuthorizationServerConfig, PreRegisteredClient};
 pub use self::error::{OAuthError, OAuthErrorCode, StoreError};
 pub use self::keys::KeyError;
-use self::keys::KeyRing;
+use self::keys::{KeyRing, KeySource, SigningAlgorithm};
 pub use self::login::{AuthenticatedUser, DevLogin, LoginError, UserAuthenticator};
 use self::rate_limit::{Bucket, RateLimiter};
 pub use self::rate_limit::{Limit, RateLimitConfig};
@@ -260,6 +260,22 @@ impl AuthorizationServerBuilder {
             }
             .into());
         }
+        if store.is_none() && config.store == "memory" && !loopback {
+            return Err(ConfigError::Invalid {
+                key: "auth.authorization_server.store",
+                message: format!(
+                    "`memory` loses every client, grant and token on restart and is for loopback issuers only \
+                     (the issuer `{}` is not); use `sqlite://PATH`",
+                    config.issuer
+                ),
+            }
+            .into());
+        }
+        let algorithm =
+            SigningAlgorithm::from_name(&config.signing_algorithm).ok_or_else(|| ConfigError::Invalid {
+                key: "auth.authorization_server.signing_algorithm",
+                message: format!("`{}` is neither `ES256` nor `RS256`", config.signing_algorithm),
+            })?;
         let authenticator: Arc<dyn UserAuthenticator> = match authenticator {
             Some(a) => a,
             None if config.login == "dev" => Arc::new(DevLogin),
@@ -295,7 +311,12 @@ impl AuthorizationServerBuilder {
         let now = unix_now(clock.now());
         let configured_clients = configured_clients(&config, now)?;
         let cimd = if config.cimd_enabled { Some(CimdFetcher::new(&config)?) } else { None };
-        let keys = KeyRing::load(store.as_ref(), now).await?;
+        let key_source = KeySource {
+            algorithm,
+            file: config.signing_key_file.as_ref().map(std::path::PathBuf::from),
+            retire_other_at: now.saturating_add(config.access_token_ttl_secs).saturating_add(300),
+        };
+        let keys = KeyRing::load(store.as_ref(), now, &key_source).await?;
         let shared = Arc::new(Shared {
             issuer: config.issuer.clone(),
             issuer_path: issuer_url.path().trim_end_matches('/').to_owned(),

@@ -238,7 +238,7 @@ pub struct LoginSession {
 pub struct StoredSigningKey {
     /// The key id (RFC 7638 thumbprint).
     pub kid: String,
-    /// `ES256`.
+    /// `ES256` or `RS256`.
     pub alg: String,
     /// The private key, PKCS#8 DER.
     pub pkcs8: Vec<u8>,
