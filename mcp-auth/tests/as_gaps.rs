@@ -10,37 +10,19 @@
 mod as_support;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
 
 use as_support::{
-    Browser, REDIRECT, TestClient, TestServer, assert_oauth_error, csrf, param, pkce, redirect_params, start,
-    txn_cookie,
+    Browser, ManualClock, REDIRECT, TestClient, TestServer, assert_oauth_error, csrf, param, pkce,
+    redirect_params, start, txn_cookie,
 };
 use axum::routing::post;
 use axum::{Extension, Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use mcp_auth::authorization_server::store::{AuthStore, MemoryStore, SqliteStore};
-use mcp_auth::{AuthorizationServer, AuthorizationServerConfig, Clock, Identity};
+use mcp_auth::{AuthorizationServer, AuthorizationServerConfig, Identity};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
-
-/// A clock the test moves forward.
-#[derive(Debug, Default)]
-struct ManualClock(AtomicU64);
-
-impl ManualClock {
-    fn advance(&self, secs: u64) {
-        self.0.fetch_add(secs, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> SystemTime {
-        SystemTime::now() + Duration::from_secs(self.0.load(Ordering::SeqCst))
-    }
-}
 
 async fn whoami(Extension(caller): Extension<Identity>) -> Json<Value> {
     Json(json!({"subject": caller.subject, "scopes": caller.scopes}))

@@ -8,16 +8,15 @@
 mod as_support;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
 
 use as_support::{
-    REDIRECT, TestClient, TestServer, assert_no_store, assert_oauth_error, param, pkce, start, start_with,
+    ManualClock, REDIRECT, TestClient, TestServer, assert_no_store, assert_oauth_error, param, pkce, start,
+    start_with,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use mcp_auth::authorization_server::store::{AuthStore, MemoryStore, SqliteStore};
-use mcp_auth::{AuthorizationServer, AuthorizationServerConfig, Clock};
+use mcp_auth::{AuthorizationServer, AuthorizationServerConfig};
 use serde_json::Value;
 
 async fn tokens(s: &TestServer, client: &TestClient) -> Value {
@@ -172,16 +171,6 @@ async fn refresh_rotates_and_may_only_narrow() {
     assert_oauth_error(s.refresh(&other, new).await, 400, "invalid_grant").await;
 }
 
-/// A clock the test moves.
-#[derive(Debug, Default)]
-struct ManualClock(AtomicU64);
-
-impl Clock for ManualClock {
-    fn now(&self) -> SystemTime {
-        SystemTime::now() + Duration::from_secs(self.0.load(Ordering::SeqCst))
-    }
-}
-
 #[tokio::test]
 async fn previous_refresh_token_works_once_in_the_grace_window_then_reuse_revokes_the_grant() {
     let s = start().await;
@@ -229,7 +218,7 @@ async fn refresh_reuse_after_the_grace_window_revokes_the_grant() {
     let first = tokens(&s, &client).await;
     let old = first["refresh_token"].as_str().unwrap();
     let second: Value = s.refresh(&client, old).await.json().await.unwrap();
-    clock.0.store(31, Ordering::SeqCst);
+    clock.advance(31);
     assert_oauth_error(s.refresh(&client, old).await, 400, "invalid_grant").await;
     let new = second["refresh_token"].as_str().unwrap();
     assert_oauth_error(s.refresh(&client, new).await, 400, "invalid_grant").await;

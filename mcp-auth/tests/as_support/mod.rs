@@ -12,7 +12,7 @@ use axum::{Extension, Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcp_auth::authorization_server::store::{AuthStore, MemoryStore};
-use mcp_auth::{AuthorizationServer, AuthorizationServerConfig, Identity};
+use mcp_auth::{AuthorizationServer, AuthorizationServerConfig, Clock, Identity};
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::{Client, Response, StatusCode, Url};
 use serde_json::{Value, json};
@@ -20,6 +20,24 @@ use sha2::{Digest as _, Sha256};
 use tokio::net::TcpListener;
 
 pub(crate) const REDIRECT: &str = "http://127.0.0.1/callback";
+
+/// A clock the test moves forward.
+#[derive(Debug, Default)]
+pub(crate) struct ManualClock(std::sync::atomic::AtomicU64);
+
+impl ManualClock {
+    /// Moves the clock `secs` seconds ahead.
+    pub(crate) fn advance(&self, secs: u64) {
+        self.0.fetch_add(secs, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> std::time::SystemTime {
+        std::time::SystemTime::now()
+            + std::time::Duration::from_secs(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
 
 pub(crate) struct TestServer {
     pub(crate) base: String,
