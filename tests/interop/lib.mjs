@@ -187,14 +187,17 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * Returns `{ port, origin, url(path = '/mcp'), output(), stop() }`: `output()` is the tail
  * of the server's stdout and stderr; `stop()` kills it (safe to call twice).
  */
-export async function startHttpServer(name, { args = [] } = {}) {
+export async function startHttpServer(name, { args = [], env = {}, port: fixedPort } = {}) {
   const file = binaryPath(name);
   let lastError;
   for (let attempt = 1; attempt <= 3; attempt++) {
-    const port = await freePort();
+    const port = fixedPort ?? (await freePort());
     const bind = `127.0.0.1:${port}`;
     // stdin is /dev/null: a binary that ignores --bind and serves stdio exits at once.
-    const child = spawn(file, ['--bind', bind, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, ['--bind', bind, ...args], {
+      env: { ...process.env, RUST_LOG: 'warn', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let tail = '';
     const keep = (chunk) => {
       tail = (tail + chunk).slice(-STDERR_TAIL_BYTES);
@@ -235,7 +238,7 @@ export async function startHttpServer(name, { args = [] } = {}) {
         `--- server output ---\n${tail}`,
     );
     // Retry only when the port was taken between choosing it and binding it.
-    if (!/in use|AddrInUse/i.test(tail)) break;
+    if (fixedPort !== undefined || !/in use|AddrInUse/i.test(tail)) break;
   }
   throw lastError;
 }

@@ -7,7 +7,6 @@
 //   -> the revoked access token gets 401 -> with the grant revoked the SDK must authorize again.
 // Needs the notes binary (cargo build --examples).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,52 +17,22 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { UnauthorizedError, auth } from '@modelcontextprotocol/sdk/client/auth.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
-import { T, binaryPath, freePort } from './lib.mjs';
+import { T, freePort, startHttpServer } from './lib.mjs';
 
 const CONFIG = fileURLToPath(new URL('../../examples/notes/authorization-server.toml', import.meta.url));
 const REDIRECT = 'http://127.0.0.1:9/oauth/callback';
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Starts notes in authorization-server mode on `port` with its store in `dir`; resolves once it serves. */
 async function startNotes(port, dir) {
-  const origin = `http://127.0.0.1:${port}`;
-  const child = spawn(binaryPath('notes'), ['--config', CONFIG, '--bind', `127.0.0.1:${port}`], {
+  const server = await startHttpServer('notes', {
+    port,
+    args: ['--config', CONFIG],
     env: {
-      ...process.env,
-      MCP_SERVER__PUBLIC_URL: origin,
+      MCP_SERVER__PUBLIC_URL: `http://127.0.0.1:${port}`,
       MCP_AUTH__AUTHORIZATION_SERVER__STORE: `sqlite://${join(dir, 'auth.db')}`,
-      RUST_LOG: 'warn',
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let output = '';
-  child.stdout.on('data', (d) => { output = (output + d).slice(-16384); });
-  child.stderr.on('data', (d) => { output = (output + d).slice(-16384); });
-  let exited = false;
-  const exit = new Promise((r) => child.once('exit', () => { exited = true; r(); }));
-  const stop = async () => {
-    if (exited) return;
-    child.kill('SIGTERM');
-    const t = setTimeout(() => child.kill('SIGKILL'), 2000);
-    await exit;
-    clearTimeout(t);
-  };
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    try {
-      const res = await fetch(`${origin}/.well-known/oauth-authorization-server`);
-      await res.body?.cancel();
-      if (res.ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (exited || Date.now() > deadline) {
-      await stop();
-      throw new Error(`notes did not start on ${origin}:\n${output}`);
-    }
-    await sleep(25);
-  }
-  return { origin, url: `${origin}/mcp`, output: () => output, stop };
+  return { origin: server.origin, url: `${server.origin}/mcp`, output: server.output, stop: server.stop };
 }
 
 /** A headless OAuthClientProvider: keeps everything in memory, records the authorization URLs. */

@@ -5,7 +5,6 @@
 //   (headless, cookie jar) -> token -> tool calls; then step-up on 403 insufficient_scope.
 // Needs the notes binary (cargo build --examples) and `npm ci` in tests/oidc.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -15,53 +14,22 @@ import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
 import { decodeJwt, followAuthorization, startProvider } from '../oidc/harness.mjs';
-import { T, binaryPath, freePort } from './lib.mjs';
+import { T, freePort, startHttpServer } from './lib.mjs';
 
 const OIDC_MODULES = fileURLToPath(new URL('../oidc/node_modules/oidc-provider', import.meta.url));
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Starts the notes example as a resource server for `issuer` on `port`; resolves once it serves. */
 async function startNotes(port, issuer, env = {}) {
-  const origin = `http://127.0.0.1:${port}`;
-  const child = spawn(binaryPath('notes'), ['--bind', `127.0.0.1:${port}`], {
+  const server = await startHttpServer('notes', {
+    port,
     env: {
-      ...process.env,
-      MCP_SERVER__PUBLIC_URL: origin,
+      MCP_SERVER__PUBLIC_URL: `http://127.0.0.1:${port}`,
       MCP_AUTH__MODE: 'resource_server',
       MCP_AUTH__RESOURCE_SERVER__ISSUER: issuer,
-      RUST_LOG: 'warn',
       ...env,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let output = '';
-  child.stdout.on('data', (d) => { output = (output + d).slice(-16384); });
-  child.stderr.on('data', (d) => { output = (output + d).slice(-16384); });
-  let exited = false;
-  const exit = new Promise((r) => child.once('exit', () => { exited = true; r(); }));
-  const stop = async () => {
-    if (exited) return;
-    child.kill('SIGTERM');
-    const t = setTimeout(() => child.kill('SIGKILL'), 2000);
-    await exit;
-    clearTimeout(t);
-  };
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      const res = await fetch(`${origin}/.well-known/oauth-protected-resource/mcp`);
-      await res.body?.cancel();
-      if (res.ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (exited || Date.now() > deadline) {
-      await stop();
-      throw new Error(`notes did not start on ${origin}:\n${output}`);
-    }
-    await sleep(25);
-  }
-  return { origin, url: `${origin}/mcp`, output: () => output, stop };
+  return { origin: server.origin, url: `${server.origin}/mcp`, output: server.output, stop: server.stop };
 }
 
 /** A headless OAuthClientProvider: keeps everything in memory, records the authorization URL. */
