@@ -122,8 +122,8 @@ mod resource_server;
 
 pub use authorization_server::{
     AuthenticatedUser, AuthorizationServer, AuthorizationServerBuilder, AuthorizationServerConfig,
-    AuthorizationServerError, DevLogin, Limit, LoginError, RateLimitConfig, RevocationCheck,
-    UserAuthenticator,
+    AuthorizationServerError, DevLogin, GitHubConfig, GitHubLogin, Limit, LoginError, OidcConfig, OidcLogin,
+    RateLimitConfig, RevocationCheck, UpstreamLogin, UpstreamToken, UpstreamTokens, UserAuthenticator,
 };
 pub use clock::{Clock, SystemClock};
 pub use config::{ClientAuthMethod, IntrospectionConfig, JwsAlgorithm, ResourceServerConfig};

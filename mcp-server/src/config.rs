@@ -42,6 +42,9 @@ pub struct Config {
     pub sessions: SessionsSection,
     /// Authorization settings, read by the auth layer (`mcp-auth`).
     pub auth: toml::Table,
+    /// The application's own settings (`[app]`, `MCP_APP__<KEY>`): the
+    /// framework ignores them and hands them to the code that reads them.
+    pub app: toml::Table,
 }
 
 impl std::fmt::Debug for Config {
@@ -358,13 +361,18 @@ pub struct CommandLine {
     pub bind: Option<String>,
     /// `--print-config`: print the effective configuration and exit.
     pub print_config: bool,
+    /// `--check-config`: check every setting (auth included) without
+    /// serving, print the effective configuration, and exit.
+    pub check_config: bool,
 }
 
 /// The usage text of [`CommandLine`].
 pub const USAGE: &str = "options:
   --config FILE     read the configuration from a TOML file
   --bind ADDR       serve Streamable HTTP on ADDR (e.g. 127.0.0.1:8080); without it, stdio
-  --print-config    print the effective configuration and exit
+  --print-config    print the effective configuration (secrets masked) and exit
+  --check-config    check every setting, auth included, without serving; print the effective
+                    configuration (secrets masked); exit 0 if valid, 1 with the key to fix if not
 environment: MCP_<SECTION>__<KEY>=value overrides any key, e.g. MCP_SERVER__BIND=127.0.0.1:8080";
 
 impl CommandLine {
@@ -394,6 +402,7 @@ impl CommandLine {
                 "--config" => cli.config = Some(PathBuf::from(value("--config")?)),
                 "--bind" => cli.bind = Some(value("--bind")?),
                 "--print-config" => cli.print_config = true,
+                "--check-config" => cli.check_config = true,
                 "-h" | "--help" => return Err(ConfigError::Usage(USAGE.to_owned())),
                 other => return Err(ConfigError::Usage(format!("unknown option {other:?}\n{USAGE}"))),
             }
@@ -403,7 +412,28 @@ impl CommandLine {
 
     /// Loads the configuration these options name.
     pub fn load(&self) -> Result<Config, ConfigError> {
-        let mut config = Config::load(self.config.as_deref())?;
+        let config = Config::load(self.config.as_deref())?;
+        self.apply(config)
+    }
+
+    /// Loads the `--config` file, or, without one, `defaults` (TOML text)
+    /// as if it were the file; `MCP_*` overrides and `--bind` apply to both.
+    ///
+    /// ```
+    /// use mcp_server::config::CommandLine;
+    /// let cli = CommandLine::parse([].map(String::from)).unwrap();
+    /// let config = cli.load_or_defaults("[server]\nbind = \"127.0.0.1:8080\"\n").unwrap();
+    /// assert_eq!(config.server.bind.as_deref(), Some("127.0.0.1:8080"));
+    /// ```
+    pub fn load_or_defaults(&self, defaults: &str) -> Result<Config, ConfigError> {
+        let config = match &self.config {
+            Some(path) => Config::load(Some(path))?,
+            None => Config::from_sources(Some(("the built-in defaults", defaults)), std::env::vars())?,
+        };
+        self.apply(config)
+    }
+
+    fn apply(&self, mut config: Config) -> Result<Config, ConfigError> {
         if let Some(bind) = &self.bind {
             config.server.bind = Some(bind.clone());
             config.validate()?;

@@ -65,6 +65,10 @@
 //! ones with an `InputRequiredResult` whose `requestState` is sealed ([`mrtr`]).
 
 pub mod ask;
+/// OAuth: the resource-server layer and the built-in authorization server
+/// (the `mcp-auth` crate), for tools that need its types, such as
+/// [`UpstreamTokens`](auth::UpstreamTokens).
+pub use mcp_auth as auth;
 pub mod config;
 mod connection;
 pub mod context;

@@ -60,19 +60,41 @@ impl Server {
         Ok(())
     }
 
-    /// Reads `--config`, `--bind` and `--print-config` from the command line
-    /// (and `MCP_*` overrides from the environment), then [`serve`](Self::serve)s.
+    /// Reads `--config`, `--bind`, `--print-config` and `--check-config`
+    /// from the command line (and `MCP_*` overrides from the environment),
+    /// then [`serve`](Self::serve)s.
     pub async fn serve_from_args(self) -> Result<(), ServeError> {
         let cli = CommandLine::parse(std::env::args().skip(1))?;
         let config = cli.load()?;
-        if cli.print_config {
+        self.serve_command_line(&cli, config).await
+    }
+
+    /// Does what the command line asks with `config`: print it
+    /// (`--print-config`), check it (`--check-config`), or serve it.
+    pub async fn serve_command_line(self, cli: &CommandLine, config: Config) -> Result<(), ServeError> {
+        if cli.check_config {
+            self.check_config(&config)?;
+        }
+        if cli.print_config || cli.check_config {
             let mut effective = serde_json::to_value(&config).map_err(io::Error::other)?;
             mask_secrets(&mut effective);
             let text = serde_json::to_string_pretty(&effective).map_err(io::Error::other)?;
             println!("{text}");
+            if cli.check_config {
+                eprintln!("configuration is valid");
+            }
             return Ok(());
         }
         self.serve(config).await
+    }
+
+    /// Checks everything [`serve`](Self::serve) would check before serving
+    /// (address, request-state key, every `[auth]` setting), without
+    /// binding, opening stores or creating key files. Errors name the key.
+    pub fn check_config(&self, config: &Config) -> Result<(), ConfigError> {
+        config.bind_addr()?;
+        config.request_state_key()?;
+        crate::transport::http::check_auth(self, config)
     }
 }
 

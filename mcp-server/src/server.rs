@@ -186,8 +186,13 @@ impl Server {
     /// Registers shared state, available to handlers as [`State<T>`](crate::State).
     #[must_use]
     pub fn state<T: Send + Sync + 'static>(self, value: T) -> Self {
-        write(&self.inner.states).insert(TypeId::of::<T>(), Arc::new(value));
+        self.insert_state(value);
         self
+    }
+
+    /// Registers shared state on a built server (an auth mode adds its own).
+    pub(crate) fn insert_state<T: Send + Sync + 'static>(&self, value: T) {
+        write(&self.inner.states).insert(TypeId::of::<T>(), Arc::new(value));
     }
 
     /// Adds a tool (builder style).

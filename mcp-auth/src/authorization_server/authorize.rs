@@ -20,10 +20,12 @@ use super::scope;
 use super::store::{
     ClientRecord, CodeRecord, ConsentRecord, GrantRecord, LoginSession, PendingAuthorization, UnixTime,
 };
-use super::{ClientOrigin, Shared};
+use super::upstream::{self, UpstreamUser};
+use super::{ClientOrigin, Login, Shared};
 
-/// How long the user has between `/authorize` and the decision.
-const TRANSACTION_SECS: u64 = 600;
+/// How long the user has between `/authorize` and the decision (and again
+/// for an upstream login).
+pub(crate) const TRANSACTION_SECS: u64 = 600;
 
 /// `GET /authorize`.
 pub(crate) async fn authorize_get(
@@ -45,9 +47,16 @@ pub(crate) async fn authorize_post(
 }
 
 /// A validated authorization request's return address.
-struct ReturnTo<'a> {
-    redirect_uri: &'a str,
-    state: Option<&'a str>,
+pub(crate) struct ReturnTo<'a> {
+    pub(crate) redirect_uri: &'a str,
+    pub(crate) state: Option<&'a str>,
+}
+
+impl<'a> ReturnTo<'a> {
+    /// Where a pending authorization answers.
+    pub(crate) fn of(pending: &'a PendingAuthorization) -> Self {
+        Self { redirect_uri: &pending.redirect_uri, state: pending.state.as_deref() }
+    }
 }
 
 async fn start(shared: &Shared, headers: &HeaderMap, raw: &[u8]) -> Response {
@@ -101,19 +110,22 @@ async fn start(shared: &Shared, headers: &HeaderMap, raw: &[u8]) -> Response {
         // A login session of this browser spares the password (not the consent).
         subject: login_session(shared, headers, now).await,
         expires_at: now.saturating_add(TRANSACTION_SECS),
+        upstream: None,
     };
     // A remembered approval skips the page, for a top-level navigation only.
     if top_level_navigation(headers) && remembered(shared, headers, &client, &pending).await {
-        return issue_code(shared, &client, &pending, &[]).await;
+        return issue_code(shared, &client, &pending, None, &[]).await;
     }
     if let Err(e) = shared.store.put_pending(pending.clone()).await {
         return store_failure(e.into());
     }
     let cookie = (SET_COOKIE, transaction_cookie(shared, &browser, TRANSACTION_SECS));
-    if pending.subject.is_some() {
-        consent_page(shared, &client, &pending, &csrf, &[cookie])
-    } else {
-        login_page(shared, &csrf, None, StatusCode::OK, &[cookie])
+    match &shared.login {
+        Login::Form(form) if pending.subject.is_none() => {
+            login_page(shared, form.form_fields(), &csrf, None, StatusCode::OK, &[cookie])
+        }
+        // An upstream login comes after our own consent (confused deputy).
+        _ => consent_page(shared, &client, &pending, &csrf, &[cookie]),
     }
 }
 
@@ -245,15 +257,21 @@ fn check_request(
 /// `POST /authorize/login`: the login form.
 pub(crate) async fn login(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let params = Params::parse(&body);
+    let Login::Form(form) = &shared.login else {
+        return error_page(StatusCode::BAD_REQUEST, "This server signs users in elsewhere.");
+    };
     let (mut pending, csrf) = match transaction(&shared, &headers, &params, false).await {
         Ok(found) => found,
         Err(response) => return response,
     };
-    let user = match shared.authenticator.authenticate(params.all()).await {
+    let user = match form.authenticate(params.all()).await {
         Ok(user) => user,
-        Err(error) => return login_page(&shared, &csrf, Some(&error.0), StatusCode::BAD_REQUEST, &[]),
+        Err(error) => {
+            let fields = form.form_fields();
+            return login_page(&shared, fields, &csrf, Some(&error.0), StatusCode::BAD_REQUEST, &[]);
+        }
     };
-    tracing::info!(login = shared.authenticator.name(), subject = %user.subject, "mcp-auth: user logged in");
+    tracing::info!(login = form.name(), subject = %user.subject, "mcp-auth: user logged in");
     let now = shared.now();
     let mut extra = Vec::new();
     // A short, server-side login session for this browser (absolute expiry).
@@ -272,10 +290,9 @@ pub(crate) async fn login(State(shared): State<Arc<Shared>>, headers: HeaderMap,
         extra.push((SET_COOKIE, make_cookie(&shared, name, &value, shared.config.login_session_secs)));
     }
     pending.subject = Some(user.subject);
-    let client = match shared.client(&pending.client_id, now).await {
-        Ok(Some(client)) => client,
-        Ok(None) => return error_page(StatusCode::BAD_REQUEST, "Unknown client."),
-        Err(e) => return store_failure(e.into()),
+    let client = match revalidated_client(&shared, &pending).await {
+        Ok(client) => client,
+        Err(response) => return response,
     };
     if remembered(&shared, &headers, &client, &pending).await {
         // Single use, as at the consent POST.
@@ -284,7 +301,7 @@ pub(crate) async fn login(State(shared): State<Arc<Shared>>, headers: HeaderMap,
             Ok(None) => return error_page(StatusCode::BAD_REQUEST, "This sign-in has expired. Start again."),
             Err(e) => return store_failure(e.into()),
         }
-        return issue_code(&shared, &client, &pending, &extra).await;
+        return issue_code(&shared, &client, &pending, None, &extra).await;
     }
     if let Err(e) = shared.store.put_pending(pending.clone()).await {
         return store_failure(e.into());
@@ -300,23 +317,19 @@ pub(crate) async fn consent(State(shared): State<Arc<Shared>>, headers: HeaderMa
         Ok(found) => found,
         Err(response) => return response,
     };
-    let Some(subject) = pending.subject.clone() else {
+    let upstream_login = match &shared.login {
+        Login::Upstream(upstream) => Some(upstream.clone()),
+        Login::Form(_) => None,
+    };
+    if pending.subject.is_none() && upstream_login.is_none() {
         return error_page(StatusCode::BAD_REQUEST, "Log in first.");
-    };
-    let now = shared.now();
-    // Re-validate the client and redirect URI now (pitfall: WOP PR #92).
-    let client = match shared.client(&pending.client_id, now).await {
-        Ok(Some(client)) => client,
-        Ok(None) => return error_page(StatusCode::BAD_REQUEST, "Unknown client."),
-        Err(e) => return store_failure(e.into()),
-    };
-    if find_match(&client.redirect_uris, &pending.redirect_uri).is_none() {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "The redirect_uri is no longer registered for this client.",
-        );
     }
-    let back = ReturnTo { redirect_uri: &pending.redirect_uri, state: pending.state.as_deref() };
+    let now = shared.now();
+    let client = match revalidated_client(&shared, &pending).await {
+        Ok(client) => client,
+        Err(response) => return response,
+    };
+    let back = ReturnTo::of(&pending);
     // The browser cookie stays: other pages of this browser may still be open.
     let mut extra = Vec::new();
     if params.get("decision") != Some("approve") {
@@ -327,6 +340,16 @@ pub(crate) async fn consent(State(shared): State<Arc<Shared>>, headers: HeaderMa
         }
         return response;
     }
+    if let Some(login) = upstream_login {
+        // The browser's transaction cookie binds the upstream leg.
+        let Some(browser) = cookie(&headers, shared.cookie_name()) else {
+            return error_page(StatusCode::FORBIDDEN, "This sign-in belongs to another browser.");
+        };
+        return upstream::start(&shared, login.as_ref(), pending, &browser).await;
+    }
+    let Some(subject) = pending.subject.clone() else {
+        return error_page(StatusCode::BAD_REQUEST, "Log in first.");
+    };
     if shared.config.remember_consent && params.get("remember") == Some("yes") {
         // Bound to this browser by a random cookie; keyed per (user, client,
         // registered redirect URI, browser); the scopes approved so far.
@@ -360,23 +383,58 @@ pub(crate) async fn consent(State(shared): State<Arc<Shared>>, headers: HeaderMa
         }
         extra.push((SET_COOKIE, make_cookie(&shared, shared.browser_cookie_name(), &browser, ttl)));
     }
-    issue_code(&shared, &client, &pending, &extra).await
+    issue_code(&shared, &client, &pending, None, &extra).await
+}
+
+/// The client of a pending authorization, re-validated with its redirect
+/// URI just before a code is issued (pitfall: WOP PR #92).
+pub(crate) async fn revalidated_client(
+    shared: &Shared,
+    pending: &PendingAuthorization,
+) -> Result<ClientRecord, Response> {
+    let client = match shared.client(&pending.client_id, shared.now()).await {
+        Ok(Some(client)) => client,
+        Ok(None) => return Err(error_page(StatusCode::BAD_REQUEST, "Unknown client.")),
+        Err(e) => return Err(store_failure(e.into())),
+    };
+    if find_match(&client.redirect_uris, &pending.redirect_uri).is_none() {
+        return Err(error_page(
+            StatusCode::BAD_REQUEST,
+            "The redirect_uri is no longer registered for this client.",
+        ));
+    }
+    Ok(client)
 }
 
 /// Makes the grant and a code for an approved request and redirects back
-/// with `code`, `state` and `iss` (RFC 6749 §4.1.2, RFC 9207 §2).
-async fn issue_code(
+/// with `code`, `state` and `iss` (RFC 6749 §4.1.2, RFC 9207 §2). The user
+/// of an upstream login brings profile claims and a token to seal.
+pub(crate) async fn issue_code(
     shared: &Shared,
     client: &ClientRecord,
     pending: &PendingAuthorization,
+    upstream: Option<UpstreamUser>,
     extra: &[(HeaderName, HeaderValue)],
 ) -> Response {
-    let Some(subject) = pending.subject.clone() else {
-        return error_page(StatusCode::BAD_REQUEST, "Log in first.");
+    let subject = match (&upstream, &pending.subject) {
+        (Some(user), _) => user.subject.clone(),
+        (None, Some(subject)) => subject.clone(),
+        (None, None) => return error_page(StatusCode::BAD_REQUEST, "Log in first."),
     };
     let now = shared.now();
+    let grant_id = random_token();
+    let (claims, upstream_token) = match upstream {
+        Some(user) => {
+            let sealed = match (&shared.sealer, user.access_token) {
+                (Some(sealer), Some(token)) => Some(sealer.seal(&token, &grant_id)),
+                _ => None,
+            };
+            (user.claims, sealed)
+        }
+        None => (serde_json::Map::new(), None),
+    };
     let grant = GrantRecord {
-        grant_id: random_token(),
+        grant_id,
         client_id: client.client_id.clone(),
         subject,
         scope: pending.scope.clone(),
@@ -385,6 +443,8 @@ async fn issue_code(
         created_at: now,
         expires_at: now.saturating_add(shared.config.refresh_token_ttl_secs),
         revoked: false,
+        claims,
+        upstream_token,
     };
     let code = random_token();
     let record = CodeRecord {
@@ -403,8 +463,7 @@ async fn issue_code(
     if let Err(e) = shared.store.put_code(record).await {
         return store_failure(e.into());
     }
-    let back = ReturnTo { redirect_uri: &pending.redirect_uri, state: pending.state.as_deref() };
-    let location = response_location(shared, &back, &[("code", &code)]);
+    let location = response_location(shared, &ReturnTo::of(pending), &[("code", &code)]);
     redirect(&location, extra)
 }
 
@@ -460,7 +519,7 @@ fn is_token(value: &str) -> bool {
 }
 
 /// The value of the cookie `name`.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(COOKIE)
         .iter()
@@ -472,7 +531,7 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// The cookie binding the transaction to this browser.
-fn transaction_cookie(shared: &Shared, value: &str, max_age: u64) -> HeaderValue {
+pub(crate) fn transaction_cookie(shared: &Shared, value: &str, max_age: u64) -> HeaderValue {
     make_cookie(shared, shared.cookie_name(), value, max_age)
 }
 
@@ -488,6 +547,7 @@ fn make_cookie(shared: &Shared, name: &str, value: &str, max_age: u64) -> Header
 
 fn login_page(
     shared: &Shared,
+    fields: String,
     csrf: &str,
     message: Option<&str>,
     status: StatusCode,
@@ -499,7 +559,7 @@ fn login_page(
          <input type=\"hidden\" name=\"csrf\" value=\"{}\">{}<p><button type=\"submit\">Continue</button></p></form>",
         escape(&shared.endpoint("/authorize/login")),
         escape(csrf),
-        shared.authenticator.form_fields()
+        fields
     );
     page(status, document("Sign in", &body), extra)
 }
@@ -544,7 +604,19 @@ fn consent_page(
     } else {
         ""
     };
-    let remember = if shared.config.remember_consent {
+    // With an upstream login, the account is chosen after this page.
+    let (account, next) = match (&pending.subject, &shared.login) {
+        (Some(subject), _) => (format!("<strong>{}</strong>", escape(subject)), ""),
+        (None, Login::Upstream(upstream)) => (
+            format!(
+                "the account you sign in with at <strong>{}</strong> next",
+                escape(upstream.display_name())
+            ),
+            " and continue",
+        ),
+        (None, Login::Form(_)) => ("you".to_owned(), ""),
+    };
+    let remember = if shared.config.remember_consent && pending.subject.is_some() {
         "<p><label><input type=\"checkbox\" name=\"remember\" value=\"yes\"> Remember this decision in this \
          browser</label></p>"
     } else {
@@ -555,14 +627,13 @@ fn consent_page(
     let scopes = if scopes.is_empty() { "<li>no specific scopes</li>".to_owned() } else { scopes };
     let body = format!(
         "<h1>Allow access?</h1>\
-         <p><strong>{}</strong> ({origin}) wants to access this server as <strong>{}</strong>.</p>\
+         <p><strong>{}</strong> ({origin}) wants to access this server as {account}.</p>\
          <p>You will be sent back to <strong class=\"redirect-host\">{}</strong>.</p>{warning}\
          <p>It asks for:</p><ul>{scopes}</ul>\
          <form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">{remember}\
-         <button type=\"submit\" name=\"decision\" value=\"approve\">Allow</button>\
+         <button type=\"submit\" name=\"decision\" value=\"approve\">Allow{next}</button>\
          <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
         escape(name),
-        escape(pending.subject.as_deref().unwrap_or_default()),
         escape(&host),
         escape(&shared.endpoint("/authorize/consent")),
         escape(csrf),
@@ -587,7 +658,7 @@ fn response_location(shared: &Shared, back: &ReturnTo<'_>, params: &[(&str, &str
     url.into()
 }
 
-fn error_redirect(shared: &Shared, back: &ReturnTo<'_>, error: &OAuthError) -> Response {
+pub(crate) fn error_redirect(shared: &Shared, back: &ReturnTo<'_>, error: &OAuthError) -> Response {
     let location = response_location(
         shared,
         back,
@@ -596,6 +667,6 @@ fn error_redirect(shared: &Shared, back: &ReturnTo<'_>, error: &OAuthError) -> R
     redirect(&location, &[])
 }
 
-fn store_failure(error: OAuthError) -> Response {
+pub(crate) fn store_failure(error: OAuthError) -> Response {
     error_page(error.status(), "The server could not process the request. Try again later.")
 }

@@ -52,9 +52,17 @@ pub struct AuthorizationServerConfig {
     /// Lifetime of issued client secrets, in seconds (0 = never expire,
     /// the default).
     pub client_secret_ttl_secs: u64,
-    /// Who the user is: `"dev"` is the built-in development login (loopback
-    /// issuers only).
+    /// Who the user is: `"dev"` (the built-in development login, loopback
+    /// issuers only), `"github"` (`[auth.github]`) or `"oidc"` (`[auth.oidc]`).
     pub login: String,
+    /// The key sealing upstream access tokens at rest (AES-256-GCM): 32
+    /// random bytes in base64 (`openssl rand -base64 32`). Required for an
+    /// upstream login on a non-loopback issuer unless `sealing_key_file` is set.
+    pub sealing_key: Option<SecretString>,
+    /// A file holding the sealing key (base64), generated (mode 0600) when
+    /// absent. With neither setting, a loopback issuer uses a key that lives
+    /// as long as the process.
+    pub sealing_key_file: Option<String>,
     /// Per-client-IP limits on the OAuth endpoints.
     pub rate_limits: RateLimitConfig,
     /// Client ID metadata documents (MCP 2025-11-25, draft-ietf-oauth-client-id-metadata-document):
@@ -96,6 +104,44 @@ pub struct AuthorizationServerConfig {
     /// not, a key is generated and written there (mode 0600). Unset: the key
     /// is kept in the store.
     pub signing_key_file: Option<String>,
+}
+
+/// A secret setting: its `Debug` form is `<redacted>`.
+///
+/// ```
+/// use mcp_auth::authorization_server::SecretString;
+///
+/// let secret = SecretString::from("hunter2");
+/// assert_eq!(secret.expose(), "hunter2");
+/// assert_eq!(format!("{secret:?}"), "<redacted>");
+/// ```
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretString(String);
+
+impl SecretString {
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for SecretString {
+    fn from(value: &str) -> Self {
+        Self(value.to_owned())
+    }
+}
+
+impl From<String> for SecretString {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// A client registered from configuration.
@@ -220,6 +266,8 @@ impl Default for AuthorizationServerConfig {
             login_session_secs: 15 * 60,
             signing_algorithm: "ES256".into(),
             signing_key_file: None,
+            sealing_key: None,
+            sealing_key_file: None,
         }
     }
 }
@@ -319,6 +367,20 @@ impl AuthorizationServerConfig {
     #[must_use]
     pub fn with_signing_key_file(mut self, path: impl Into<String>) -> Self {
         self.signing_key_file = Some(path.into());
+        self
+    }
+
+    /// The key sealing upstream tokens (32 random bytes in base64).
+    #[must_use]
+    pub fn with_sealing_key(mut self, key: impl Into<SecretString>) -> Self {
+        self.sealing_key = Some(key.into());
+        self
+    }
+
+    /// The login: `dev`, `github` or `oidc`.
+    #[must_use]
+    pub fn with_login(mut self, login: impl Into<String>) -> Self {
+        self.login = login.into();
         self
     }
 

@@ -12,12 +12,17 @@ const SECRET_BYTES: usize = 32;
 /// A fresh random credential, base64url without padding (43 characters).
 pub(crate) fn random_token() -> String {
     let mut bytes = [0u8; SECRET_BYTES];
+    fill_random(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Fills `bytes` from the operating system's random number generator.
+pub(crate) fn fill_random(bytes: &mut [u8]) {
     // SystemRandom only fails when the OS has no entropy source; nothing
     // sensible can run then, and a predictable credential must never be issued.
-    if SystemRandom::new().fill(&mut bytes).is_err() {
+    if SystemRandom::new().fill(bytes).is_err() {
         panic!("mcp-auth: the operating system's random number generator failed");
     }
-    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// The SHA-256 of a credential, hex-encoded: the only form that is stored.
@@ -34,6 +39,19 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// RFC 7636 §4.6: `BASE64URL(SHA256(ASCII(code_verifier)))`.
 pub(crate) fn s256_challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// Writes a new file (never overwriting one) readable by its owner only:
+/// key files.
+pub(crate) fn write_private_file(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -31,6 +31,9 @@ pub enum OAuthErrorCode {
     InvalidClientMetadata,
     /// Something went wrong on our side; details are only logged.
     ServerError,
+    /// RFC 6749 §4.1.2.1: the server cannot handle the request now (an
+    /// upstream identity provider is unreachable).
+    TemporarilyUnavailable,
 }
 
 impl OAuthErrorCode {
@@ -49,6 +52,7 @@ impl OAuthErrorCode {
             Self::InvalidRedirectUri => "invalid_redirect_uri",
             Self::InvalidClientMetadata => "invalid_client_metadata",
             Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
         }
     }
 }

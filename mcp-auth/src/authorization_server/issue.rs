@@ -56,6 +56,10 @@ pub(crate) async fn issue(
     claims.insert("iat".into(), json!(now));
     claims.insert("exp".into(), json!(exp));
     claims.insert("jti".into(), json!(jti));
+    // Profile claims of an upstream login, never overriding the ones above.
+    for (name, value) in &grant.claims {
+        claims.entry(name.clone()).or_insert_with(|| value.clone());
+    }
     let access_token = shared.keys.sign(&claims).map_err(|e| {
         tracing::error!(error = %e, "mcp-auth: cannot sign an access token");
         OAuthError::server_error()

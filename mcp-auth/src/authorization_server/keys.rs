@@ -398,7 +398,6 @@ fn key_file(path: &Path, alg: SigningAlgorithm, now: UnixTime) -> Result<Loaded,
 }
 
 fn write_pem(path: &Path, pkcs8: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
     let encoded = STANDARD.encode(pkcs8);
     let mut pem = format!("{PEM_BEGIN}\n");
     for line in encoded.as_bytes().chunks(64) {
@@ -407,13 +406,7 @@ fn write_pem(path: &Path, pkcs8: &[u8]) -> std::io::Result<()> {
     }
     pem.push_str(PEM_END);
     pem.push('\n');
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(pem.as_bytes())?;
-    file.sync_all()
+    super::crypto::write_private_file(path, pem.as_bytes())
 }
 
 #[cfg(test)]

@@ -55,8 +55,10 @@ mod register;
 mod responses;
 mod revocation;
 mod scope;
+mod seal;
 pub mod store;
 mod token;
+mod upstream;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -71,15 +73,21 @@ use serde_json::Value;
 
 use self::cimd::CimdFetcher;
 pub use self::cimd::is_public_address;
-pub use self::config::{AuthorizationServerConfig, PreRegisteredClient};
+pub use self::config::{AuthorizationServerConfig, PreRegisteredClient, SecretString};
 pub use self::error::{OAuthError, OAuthErrorCode, StoreError};
 pub use self::keys::KeyError;
 use self::keys::{KeyRing, KeySource, SigningAlgorithm};
 pub use self::login::{AuthenticatedUser, DevLogin, LoginError, UserAuthenticator};
 use self::rate_limit::{Bucket, RateLimiter};
 pub use self::rate_limit::{Limit, RateLimitConfig};
+use self::seal::Sealer;
+pub use self::seal::SealingKeyError;
 use self::store::{
     AuthStore, ClientRecord, MemoryStore, SqliteStore, TokenEndpointAuthMethod, UnixTime, unix_now,
+};
+pub use self::upstream::{
+    GitHubConfig, GitHubLogin, OidcConfig, OidcLogin, UpstreamAuthorization, UpstreamCallback, UpstreamLogin,
+    UpstreamLoginError, UpstreamToken, UpstreamTokens, UpstreamUser,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::config::ResourceServerConfig;
@@ -108,6 +116,18 @@ pub enum AuthorizationServerError {
     /// The signing keys cannot be loaded or made.
     #[error("signing keys: {0}")]
     Key(#[from] KeyError),
+    /// The upstream-token sealing key cannot be loaded or made.
+    #[error("auth.authorization_server.sealing_key: {0}")]
+    SealingKey(#[from] SealingKeyError),
+}
+
+/// How users log in.
+#[derive(Clone, Debug)]
+pub(crate) enum Login {
+    /// A form on our own page.
+    Form(Arc<dyn UserAuthenticator>),
+    /// A redirect to an upstream provider (GitHub, OpenID Connect).
+    Upstream(Arc<dyn UpstreamLogin>),
 }
 
 /// State shared by every endpoint.
@@ -122,7 +142,9 @@ pub(crate) struct Shared {
     resource: String,
     store: Arc<dyn AuthStore>,
     keys: KeyRing,
-    authenticator: Arc<dyn UserAuthenticator>,
+    login: Login,
+    /// Seals upstream tokens; present with an upstream login.
+    sealer: Option<Sealer>,
     clock: Arc<dyn Clock>,
     /// https issuer: `__Host-` cookies with `Secure`.
     secure_cookies: bool,
@@ -199,6 +221,11 @@ impl Shared {
         if self.secure_cookies { "__Host-mcp-auth-session" } else { "mcp-auth-session" }
     }
 
+    /// The one fixed callback of upstream logins.
+    fn upstream_callback(&self) -> String {
+        self.endpoint("/callback")
+    }
+
     /// The cookie naming this browser for remembered approvals.
     fn browser_cookie_name(&self) -> &'static str {
         if self.secure_cookies { "__Host-mcp-auth-browser" } else { "mcp-auth-browser" }
@@ -217,7 +244,7 @@ pub struct AuthorizationServerBuilder {
     config: AuthorizationServerConfig,
     resource: String,
     store: Option<Arc<dyn AuthStore>>,
-    authenticator: Option<Arc<dyn UserAuthenticator>>,
+    login: Option<Login>,
     clock: Arc<dyn Clock>,
 }
 
@@ -229,10 +256,18 @@ impl AuthorizationServerBuilder {
         self
     }
 
-    /// Uses this login step instead of the one `config.login` names.
+    /// Uses this login form instead of the login `config.login` names.
     #[must_use]
     pub fn authenticator(mut self, authenticator: Arc<dyn UserAuthenticator>) -> Self {
-        self.authenticator = Some(authenticator);
+        self.login = Some(Login::Form(authenticator));
+        self
+    }
+
+    /// Logs users in at an upstream provider ([`GitHubLogin`],
+    /// [`OidcLogin`]) instead of the login `config.login` names.
+    #[must_use]
+    pub fn upstream(mut self, upstream: Arc<dyn UpstreamLogin>) -> Self {
+        self.login = Some(Login::Upstream(upstream));
         self
     }
 
@@ -243,12 +278,41 @@ impl AuthorizationServerBuilder {
         self
     }
 
-    /// Checks the configuration, opens the store, loads (or generates) the
-    /// signing key, and starts purging expired rows in the background.
-    pub async fn build(self) -> Result<AuthorizationServer, AuthorizationServerError> {
-        let Self { config, resource, store, authenticator, clock } = self;
+    /// Checks the configuration as [`build`](Self::build) would, without
+    /// opening the store or creating any file: for a "check the config"
+    /// command. Errors name the key.
+    pub fn validate(&self) -> Result<(), AuthorizationServerError> {
+        let Checked { loopback, login, .. } = self.check()?;
+        if let Login::Upstream(_) = login {
+            match (&self.config.sealing_key, &self.config.sealing_key_file) {
+                (Some(key), _) => {
+                    Sealer::from_base64(key.expose())?;
+                }
+                (None, None) if !loopback => {
+                    sealer(&self.config, loopback)?;
+                }
+                (None, _) => {}
+            }
+        }
+        let store = &self.config.store;
+        if self.store.is_none()
+            && store != "memory"
+            && store.strip_prefix("sqlite://").is_none_or(str::is_empty)
+        {
+            return Err(ConfigError::Invalid {
+                key: "auth.authorization_server.store",
+                message: format!("`{store}` is neither `memory` nor `sqlite://PATH`"),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Every check that needs no I/O.
+    fn check(&self) -> Result<Checked, AuthorizationServerError> {
+        let config = &self.config;
         let issuer_url = check_issuer(&config.issuer)?;
-        crate::metadata::parse_resource(&resource)?;
+        crate::metadata::parse_resource(&self.resource)?;
         let loopback = is_loopback(&issuer_url);
         if config.cimd_allow_insecure_for_tests && !loopback {
             return Err(ConfigError::Invalid {
@@ -260,7 +324,7 @@ impl AuthorizationServerBuilder {
             }
             .into());
         }
-        if store.is_none() && config.store == "memory" && !loopback {
+        if self.store.is_none() && config.store == "memory" && !loopback {
             return Err(ConfigError::Invalid {
                 key: "auth.authorization_server.store",
                 message: format!(
@@ -276,34 +340,44 @@ impl AuthorizationServerBuilder {
                 key: "auth.authorization_server.signing_algorithm",
                 message: format!("`{}` is neither `ES256` nor `RS256`", config.signing_algorithm),
             })?;
-        let authenticator: Arc<dyn UserAuthenticator> = match authenticator {
-            Some(a) => a,
-            None if config.login == "dev" => Arc::new(DevLogin),
+        let login = match &self.login {
+            Some(login) => login.clone(),
+            None if config.login == "dev" => Login::Form(Arc::new(DevLogin)),
+            None if config.login == "github" || config.login == "oidc" => {
+                return Err(ConfigError::Invalid {
+                    key: "auth.authorization_server.login",
+                    message: format!(
+                        "`{0}` needs the [auth.{0}] section; a library user passes \
+                         AuthorizationServerBuilder::upstream",
+                        config.login
+                    ),
+                }
+                .into());
+            }
             None => {
                 return Err(ConfigError::Invalid {
                     key: "auth.authorization_server.login",
-                    message: format!("unknown login `{}`; this version knows `dev`", config.login),
+                    message: format!("unknown login `{}`; use \"github\", \"oidc\" or \"dev\"", config.login),
                 }
                 .into());
             }
         };
-        if authenticator.development_only() && !loopback {
-            return Err(ConfigError::Invalid {
-                key: "auth.authorization_server.login",
-                message: format!(
-                    "the `{}` login is for local development and refuses to run when the issuer `{}` is not on a \
-                     loopback host; configure a real login",
-                    authenticator.name(),
-                    config.issuer
-                ),
-            }
-            .into());
+        if let Login::Form(form) = &login {
+            check_development_login(form.as_ref(), &config.issuer, loopback)?;
         }
-        if authenticator.development_only() {
-            tracing::warn!(
-                "mcp-auth: DEVELOPMENT LOGIN ENABLED: anyone can sign in as anyone. Local use only."
-            );
-        }
+        configured_clients(config, 0)?;
+        Ok(Checked { issuer_url, loopback, algorithm, login })
+    }
+
+    /// Checks the configuration, opens the store, loads (or generates) the
+    /// signing key, and starts purging expired rows in the background.
+    pub async fn build(self) -> Result<AuthorizationServer, AuthorizationServerError> {
+        let Checked { issuer_url, loopback, algorithm, login } = self.check()?;
+        let Self { config, resource, store, clock, .. } = self;
+        let sealer = match &login {
+            Login::Upstream(_) => Some(sealer(&config, loopback)?),
+            Login::Form(_) => None,
+        };
         let store = match store {
             Some(store) => store,
             None => open_store(&config.store)?,
@@ -326,7 +400,8 @@ impl AuthorizationServerBuilder {
             resource,
             store,
             keys,
-            authenticator,
+            login,
+            sealer,
             clock,
             configured_clients,
             cimd,
@@ -334,6 +409,61 @@ impl AuthorizationServerBuilder {
         spawn_purger(Arc::downgrade(&shared));
         Ok(AuthorizationServer { shared })
     }
+}
+
+/// A development-only login refuses a non-loopback issuer, and warns loudly.
+fn check_development_login(
+    form: &dyn UserAuthenticator,
+    issuer: &str,
+    loopback: bool,
+) -> Result<(), ConfigError> {
+    if !form.development_only() {
+        return Ok(());
+    }
+    if !loopback {
+        return Err(ConfigError::Invalid {
+            key: "auth.authorization_server.login",
+            message: format!(
+                "the `{}` login is for local development and refuses to run when the issuer `{issuer}` is not \
+                 on a loopback host; configure a real login (\"github\" or \"oidc\")",
+                form.name(),
+            ),
+        });
+    }
+    tracing::warn!("mcp-auth: DEVELOPMENT LOGIN ENABLED: anyone can sign in as anyone. Local use only.");
+    Ok(())
+}
+
+/// The upstream-token sealing key: configured, from its file, or (loopback
+/// issuers only) one for the life of the process.
+fn sealer(config: &AuthorizationServerConfig, loopback: bool) -> Result<Sealer, AuthorizationServerError> {
+    if let Some(key) = &config.sealing_key {
+        return Ok(Sealer::from_base64(key.expose())?);
+    }
+    if let Some(file) = &config.sealing_key_file {
+        return Ok(Sealer::from_file(std::path::Path::new(file))?);
+    }
+    if !loopback {
+        return Err(ConfigError::Missing {
+            key: "auth.authorization_server.sealing_key",
+            hint: "upstream tokens are sealed at rest: set sealing_key (32 random bytes in base64, \
+                   `openssl rand -base64 32`) or sealing_key_file",
+        }
+        .into());
+    }
+    tracing::warn!(
+        "mcp-auth: no sealing_key: upstream tokens are sealed with a key that dies with this process \
+         (tools must ask users to log in again after a restart)"
+    );
+    Ok(Sealer::ephemeral())
+}
+
+/// What [`AuthorizationServerBuilder::check`] established.
+struct Checked {
+    issuer_url: Url,
+    loopback: bool,
+    algorithm: SigningAlgorithm,
+    login: Login,
 }
 
 /// Opens the store a `store` setting names: `memory` or `sqlite://PATH`.
@@ -498,7 +628,7 @@ impl AuthorizationServer {
             config,
             resource: resource.to_owned(),
             store: None,
-            authenticator: None,
+            login: None,
             clock: Arc::new(SystemClock),
         }
     }
@@ -511,6 +641,18 @@ impl AuthorizationServer {
     /// The RFC 8414 metadata document.
     pub fn metadata(&self) -> Value {
         discovery::document(&self.shared)
+    }
+
+    /// The upstream tokens of signed-in users, for tools that call the
+    /// upstream provider's API on their behalf.
+    pub fn upstream_tokens(&self) -> UpstreamTokens {
+        UpstreamTokens::new(self.shared.clone())
+    }
+
+    /// The callback URL to register at the upstream provider
+    /// (`ISSUER/callback`).
+    pub fn upstream_callback_url(&self) -> String {
+        self.shared.upstream_callback()
     }
 
     /// The store.
@@ -540,7 +682,8 @@ impl AuthorizationServer {
         }
         let mut authorize = Router::new()
             .route(&format!("{p}/authorize/login"), post(authorize::login))
-            .route(&format!("{p}/authorize/consent"), post(authorize::consent));
+            .route(&format!("{p}/authorize/consent"), post(authorize::consent))
+            .route(&format!("{p}/callback"), get(upstream::callback));
         let mut token = Router::new();
         let mut register = Router::new();
         for prefix in &prefixes {

@@ -55,6 +55,14 @@ impl Fetcher {
         self.send(url, request).await
     }
 
+    /// GETs a JSON resource with a bearer token (RFC 6750 §2.1): an
+    /// identity provider's user endpoint.
+    pub(crate) async fn get_json_bearer(&self, url: &Url, token: &str) -> Result<Fetched, UpstreamError> {
+        self.check_url(url)?;
+        let request = self.client.get(url.clone()).header(ACCEPT, "application/json").bearer_auth(token);
+        self.send(url, request).await
+    }
+
     /// POSTs a form, with HTTP Basic credentials when given (already
     /// form-encoded as RFC 6749 §2.3.1 requires).
     pub(crate) async fn post_form(

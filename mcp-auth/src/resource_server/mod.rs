@@ -7,12 +7,12 @@
 //! they expire.
 
 mod cache;
-mod claims;
-mod discovery;
-mod fetch;
+pub(crate) mod claims;
+pub(crate) mod discovery;
+pub(crate) mod fetch;
 mod introspection;
-mod jwks;
-mod jwt;
+pub(crate) mod jwks;
+pub(crate) mod jwt;
 mod remote;
 
 use std::sync::Arc;

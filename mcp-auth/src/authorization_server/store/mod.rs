@@ -17,6 +17,7 @@ mod sqlite;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 pub use self::memory::MemoryStore;
 pub use self::sqlite::SqliteStore;
@@ -133,6 +134,14 @@ pub struct GrantRecord {
     pub expires_at: UnixTime,
     /// Revoked grants issue nothing and their tokens are refused.
     pub revoked: bool,
+    /// Profile claims of the user from an upstream login (such as
+    /// `preferred_username`), copied into every access token.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub claims: Map<String, Value>,
+    /// The upstream provider's access token, sealed (AES-256-GCM, bound to
+    /// this grant) under the sealing key, which is not in the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_token: Option<String>,
 }
 
 /// An issued refresh token.
@@ -215,6 +224,19 @@ pub struct PendingAuthorization {
     pub subject: Option<String>,
     /// When the transaction lapses.
     pub expires_at: UnixTime,
+    /// Set while the user logs in at an upstream provider: this
+    /// transaction is then keyed by the upstream `state`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<UpstreamLeg>,
+}
+
+/// The part of a transaction out at an upstream provider.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct UpstreamLeg {
+    /// SHA-256 of the transaction cookie of the browser that approved:
+    /// the callback must come from the same browser.
+    pub browser_hash: String,
 }
 
 /// A login session: the user signed in in one browser, recently. It spares

@@ -488,6 +488,8 @@ mod tests {
             created_at: 1,
             expires_at: 1000,
             revoked: false,
+            claims: serde_json::Map::new(),
+            upstream_token: None,
         };
         store.put_grant(grant).await.unwrap();
         let access = AccessTokenRecord {

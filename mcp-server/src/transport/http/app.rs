@@ -221,7 +221,29 @@ fn sync_auth(server: &Server, config: &Config, mode: &str) -> Result<Auth, Confi
 /// which fetches this issuer's metadata and JWKS over HTTP: the issuer
 /// (by default `server.public_url`) must be reachable from the server itself.
 async fn authorization_server(server: &Server, config: &Config) -> Result<Auth, ConfigError> {
-    use mcp_auth::authorization_server::AuthorizationServerError as Error;
+    let (builder, as_config, canonical) = authorization_server_builder(server, config)?;
+    let auth_server = builder.build().await.map_err(authorization_server_error)?;
+    let layer = auth_server.layer().map_err(auth_config_error)?;
+    tracing::info!(issuer = %auth_server.issuer(), resource = %canonical, "built-in OAuth authorization server");
+    if as_config.login != "dev" {
+        tracing::info!(
+            login = %as_config.login,
+            callback = %auth_server.upstream_callback_url(),
+            "users sign in upstream; register this callback URL with the provider"
+        );
+    }
+    // Tools that call the provider's API on the user's behalf take `State<UpstreamTokens>`.
+    server.insert_state(auth_server.upstream_tokens());
+    Ok(Auth::AuthorizationServer { server: auth_server, layer })
+}
+
+/// The authorization server `[auth.authorization_server]` (and the login
+/// section it names) describes, not yet built.
+fn authorization_server_builder(
+    server: &Server,
+    config: &Config,
+) -> Result<(mcp_auth::AuthorizationServerBuilder, mcp_auth::AuthorizationServerConfig, String), ConfigError>
+{
     let canonical = canonical_url(config, MODE_AUTHORIZATION_SERVER)?;
     let mut as_config: mcp_auth::AuthorizationServerConfig = section(config, MODE_AUTHORIZATION_SERVER)
         .try_into()
@@ -238,8 +260,16 @@ async fn authorization_server(server: &Server, config: &Config) -> Result<Auth, 
     if as_config.scopes_supported.is_empty() {
         as_config.scopes_supported = server.declared_scopes();
     }
-    let built = mcp_auth::AuthorizationServer::builder(as_config, &canonical).build().await;
-    let auth_server = built.map_err(|e| match e {
+    let mut builder = mcp_auth::AuthorizationServer::builder(as_config.clone(), &canonical);
+    if let Some(upstream) = upstream_login(config, &as_config.login)? {
+        builder = builder.upstream(upstream);
+    }
+    Ok((builder, as_config, canonical))
+}
+
+fn authorization_server_error(error: mcp_auth::AuthorizationServerError) -> ConfigError {
+    use mcp_auth::AuthorizationServerError as Error;
+    match error {
         Error::Config(e) => auth_config_error(e),
         Error::Store(e) => ConfigError::Value {
             key: "auth.authorization_server.store",
@@ -249,11 +279,48 @@ async fn authorization_server(server: &Server, config: &Config) -> Result<Auth, 
             key: "auth.authorization_server",
             message: format!("cannot load or create the signing key: {e}"),
         },
+        Error::SealingKey(e) => {
+            ConfigError::Value { key: "auth.authorization_server.sealing_key", message: e.to_string() }
+        }
         other => ConfigError::Value { key: "auth.authorization_server", message: other.to_string() },
-    })?;
-    let layer = auth_server.layer().map_err(auth_config_error)?;
-    tracing::info!(issuer = %auth_server.issuer(), resource = %canonical, "built-in OAuth authorization server");
-    Ok(Auth::AuthorizationServer { server: auth_server, layer })
+    }
+}
+
+/// Checks the `[auth]` settings of every mode without serving, opening
+/// stores or creating files (`--check-config`).
+pub(crate) fn check_auth(server: &Server, config: &Config) -> Result<(), ConfigError> {
+    match auth_mode(config)? {
+        MODE_AUTHORIZATION_SERVER => {
+            let (builder, _, _) = authorization_server_builder(server, config)?;
+            builder.validate().map_err(authorization_server_error)
+        }
+        mode => sync_auth(server, config, mode).map(drop),
+    }
+}
+
+/// The upstream login `login` names, from its `[auth.github]` or
+/// `[auth.oidc]` section; `None` for the development login.
+fn upstream_login(
+    config: &Config,
+    login: &str,
+) -> Result<Option<std::sync::Arc<dyn mcp_auth::UpstreamLogin>>, ConfigError> {
+    let invalid = |origin: &str, e: toml::de::Error| ConfigError::Invalid {
+        origin: Some(origin.into()),
+        message: e.message().to_owned(),
+    };
+    Ok(match login {
+        "github" => {
+            let settings: mcp_auth::GitHubConfig =
+                section(config, "github").try_into().map_err(|e| invalid("[auth.github]", e))?;
+            Some(std::sync::Arc::new(mcp_auth::GitHubLogin::new(settings).map_err(auth_config_error)?))
+        }
+        "oidc" => {
+            let settings: mcp_auth::OidcConfig =
+                section(config, "oidc").try_into().map_err(|e| invalid("[auth.oidc]", e))?;
+            Some(std::sync::Arc::new(mcp_auth::OidcLogin::new(settings).map_err(auth_config_error)?))
+        }
+        _ => None,
+    })
 }
 
 /// An `mcp-auth` configuration error as ours, keeping the key it names.

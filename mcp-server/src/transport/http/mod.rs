@@ -47,6 +47,7 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 
 use crate::BoxFuture;
 use crate::server::Server;
+pub(crate) use app::check_auth;
 pub use app::cors_layer;
 pub use event_store::{
     DEFAULT_BYTES_PER_SESSION, DEFAULT_EVENTS_PER_STREAM, DEFAULT_STREAMS_PER_SESSION, EventStore,

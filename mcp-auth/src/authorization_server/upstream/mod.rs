@@ -1,0 +1,171 @@
+//! Logging users in through an upstream identity provider (GitHub, or any
+//! OpenID Connect provider) while this server stays the authorization
+//! server of its MCP clients.
+//!
+//! The flow, hardened against the attacks seen on such proxies:
+//! 1. `/authorize` checks the client's request and shows **our own consent
+//!    page** (a shared upstream client must never consent on a client's
+//!    behalf: the "confused deputy" of the MCP security best practices).
+//! 2. On approval the transaction is stored server-side under a random,
+//!    single-use upstream `state`, bound to the browser's transaction
+//!    cookie, and the browser goes to the provider with that `state`, one
+//!    fixed callback URL, and PKCE S256 (the verifier is derived from the
+//!    `state` under the sealing key, so it is never stored).
+//! 3. `/callback` finds the transaction by `state` (unknown or used: 400),
+//!    requires the same browser (no cookie or another browser's: 403),
+//!    relays an upstream error to the client's redirect URI with `state`
+//!    and `iss`, or exchanges the code, learns who the user is, applies the
+//!    allow-lists, and redirects with **our own** code.
+//! 4. The provider's access token is sealed (AES-256-GCM) into the grant;
+//!    tools reach it through [`UpstreamTokens`]. No client ever sees it.
+
+mod flow;
+mod github;
+mod oidc;
+mod tokens;
+
+use std::fmt;
+
+use reqwest::Url;
+use serde_json::{Map, Value};
+
+pub(crate) use self::flow::{callback, start};
+pub use self::github::{GitHubConfig, GitHubLogin};
+pub use self::oidc::{OidcConfig, OidcLogin};
+pub use self::tokens::{UpstreamToken, UpstreamTokens};
+use crate::error::UpstreamError;
+use crate::layer::BoxFuture;
+
+/// Where the browser is sent to log in, for one transaction.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct UpstreamAuthorization<'a> {
+    /// This server's fixed callback URL.
+    pub redirect_uri: &'a str,
+    /// The opaque, single-use `state`.
+    pub state: &'a str,
+    /// The PKCE S256 challenge (RFC 7636 §4.2).
+    pub code_challenge: &'a str,
+    /// An OpenID Connect `nonce`, to be found in the ID token.
+    pub nonce: &'a str,
+}
+
+/// What came back to the callback, with what is needed to redeem it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct UpstreamCallback<'a> {
+    /// The provider's authorization code.
+    pub code: &'a str,
+    /// The callback URL, as sent at authorization.
+    pub redirect_uri: &'a str,
+    /// The PKCE verifier of the challenge sent.
+    pub code_verifier: &'a str,
+    /// The nonce sent.
+    pub nonce: &'a str,
+}
+
+/// The user, as the provider vouched for them.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UpstreamUser {
+    /// The stable subject: becomes `sub` of our tokens.
+    pub subject: String,
+    /// Profile claims put in our access tokens (`preferred_username`,
+    /// `name`, `email`, `login_provider`).
+    pub claims: Map<String, Value>,
+    /// The provider's access token, sealed into the grant for tools.
+    pub access_token: Option<String>,
+}
+
+impl fmt::Debug for UpstreamUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpstreamUser")
+            .field("subject", &self.subject)
+            .field("claims", &self.claims)
+            .field("access_token", &self.access_token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// Why an upstream login failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpstreamLoginError {
+    /// The provider could not be reached or answered badly.
+    #[error(transparent)]
+    Http(#[from] UpstreamError),
+    /// The provider refused the code exchange (GitHub answers these with
+    /// status 200 and an `error` field).
+    #[error("the provider refused the code: {error} ({description})")]
+    Refused {
+        /// The OAuth error code.
+        error: String,
+        /// Its description.
+        description: String,
+    },
+    /// The provider's answer is not what the protocol requires (a bad ID
+    /// token, a missing field).
+    #[error("invalid answer from the provider: {0}")]
+    Invalid(String),
+    /// The user logged in but is not on the allow-lists.
+    #[error("{0} is not allowed to use this server")]
+    NotAllowed(String),
+}
+
+/// A redirect-based login at an upstream provider.
+///
+/// Implemented by [`GitHubLogin`] and [`OidcLogin`]; any other OAuth or
+/// OpenID provider fits the same two steps.
+pub trait UpstreamLogin: Send + Sync + fmt::Debug + 'static {
+    /// A short name, for logs and the `login_provider` claim (`github`).
+    fn name(&self) -> &str;
+    /// The name shown to users (`GitHub`).
+    fn display_name(&self) -> &str;
+    /// The provider's authorization URL for this transaction.
+    fn authorization_url<'a>(
+        &'a self,
+        request: &'a UpstreamAuthorization<'a>,
+    ) -> BoxFuture<'a, Result<Url, UpstreamLoginError>>;
+    /// Redeems the code and establishes who the user is, allow-lists
+    /// included.
+    fn finish<'a>(
+        &'a self,
+        callback: &'a UpstreamCallback<'a>,
+    ) -> BoxFuture<'a, Result<UpstreamUser, UpstreamLoginError>>;
+}
+
+/// Whether a user passes the allow-lists: no lists admit everyone; a user
+/// named in `users` (compared without case, as GitHub logins and e-mail
+/// addresses are) or a member of one of `groups` is admitted.
+pub(crate) fn admitted(names: &[&str], memberships: &[String], users: &[String], groups: &[String]) -> bool {
+    if users.is_empty() && groups.is_empty() {
+        return true;
+    }
+    let named = names.iter().any(|n| users.iter().any(|u| u.eq_ignore_ascii_case(n)));
+    let member = memberships.iter().any(|m| groups.iter().any(|g| g.eq_ignore_ascii_case(m)));
+    named || member
+}
+
+/// Copies the non-empty string fields `names` of `source` into `claims`,
+/// under the same names unless renamed in the pair.
+pub(crate) fn copy_claims(source: &Value, pairs: &[(&str, &str)], claims: &mut Map<String, Value>) {
+    for (from, to) in pairs {
+        if let Some(text) = source.get(*from).and_then(Value::as_str).filter(|s| !s.is_empty()) {
+            claims.insert((*to).to_owned(), Value::String(text.to_owned()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_lists_admit_listed_users_or_members_and_everyone_when_empty() {
+        let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+        assert!(admitted(&["octocat"], &[], &[], &[]));
+        assert!(admitted(&["OctoCat"], &[], &s(&["octocat"]), &[]));
+        assert!(!admitted(&["hubot"], &s(&["other-org"]), &s(&["octocat"]), &s(&["github"])));
+        assert!(admitted(&["hubot"], &s(&["GitHub"]), &s(&["octocat"]), &s(&["github"])));
+    }
+}
