@@ -210,3 +210,106 @@ export async function assertNotFramable(response, what) {
   assert.equal(headers['x-frame-options'], 'DENY', `${what}: X-Frame-Options`);
   assert.match(headers['content-security-policy'] ?? '', /frame-ancestors 'none'/, `${what}: CSP frame-ancestors`);
 }
+
+/** An example binary (`target/debug/examples/<name>`); `MCP_EXAMPLES_DIR` / `MCP_TARGET_DIR` as above. */
+export function exampleBinary(name) {
+  const dir = process.env.MCP_EXAMPLES_DIR
+    ? resolve(process.env.MCP_EXAMPLES_DIR)
+    : join(process.env.MCP_TARGET_DIR ? resolve(process.env.MCP_TARGET_DIR) : join(REPO_ROOT, 'target'), 'debug', 'examples');
+  const file = join(dir, name);
+  try {
+    accessSync(file, constants.X_OK);
+  } catch {
+    throw new Error(`the ${name} example is missing: ${file}\nBuild it first: cargo build --examples`);
+  }
+  return file;
+}
+
+/**
+ * Starts `github-oauth --bind 127.0.0.1:PORT` (its defaults: authorization server, GitHub login)
+ * against the GitHub stand-in `gh` (tests/github-standin/harness.mjs startGitHub()), with an
+ * in-memory store and the sealing key at `sealingKeyFile`; waits until its metadata answers.
+ * Returns `{ base, issuer, metadata, resource, stderr(), stop() }` like startAuthorizationServer.
+ */
+export async function startGitHubOAuthServer(gh, { sealingKeyFile, env = {} }) {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const child = spawn(exampleBinary('github-oauth'), ['--bind', `127.0.0.1:${port}`], {
+    env: {
+      ...process.env,
+      RUST_LOG: 'warn',
+      MCP_SERVER__PUBLIC_URL: base,
+      MCP_AUTH__AUTHORIZATION_SERVER__STORE: 'memory',
+      MCP_AUTH__AUTHORIZATION_SERVER__SEALING_KEY_FILE: sealingKeyFile,
+      MCP_AUTH__GITHUB__AUTHORIZE_URL: `${gh.url}/login/oauth/authorize`,
+      MCP_AUTH__GITHUB__TOKEN_URL: `${gh.url}/login/oauth/access_token`,
+      MCP_AUTH__GITHUB__API_URL: gh.url,
+      GITHUB_CLIENT_ID: 'Iv1.standin',
+      GITHUB_CLIENT_SECRET: 'standin-secret',
+      ...env,
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let tail = '';
+  child.stderr.on('data', (chunk) => {
+    tail = (tail + chunk).slice(-STDERR_TAIL_BYTES);
+  });
+  const exited = new Promise((ok) => child.once('exit', (code, signal) => ok({ code, signal })));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await exited;
+  };
+  const deadline = Date.now() + 15_000;
+  let metadata;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`github-oauth exited with ${child.exitCode}:\n${tail}`);
+    try {
+      const response = await fetch(`${base}/.well-known/oauth-authorization-server`);
+      if (response.ok) {
+        metadata = await response.json();
+        break;
+      }
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`github-oauth did not serve its AS metadata within 15 s:\n${tail}`);
+    }
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+  return { base, issuer: metadata.issuer, metadata, resource: `${base}/mcp`, stderr: () => tail, stop };
+}
+
+/**
+ * Calls tool `name` on `resource` (the MCP URL) with a bearer token over plain HTTP JSON-RPC:
+ * initialize (2025-06-18, session), then tools/call. Returns the JSON-RPC `result`.
+ */
+export async function callToolOverHttp(resource, accessToken, name, args = {}) {
+  const headers = {
+    authorization: `Bearer ${accessToken}`,
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    'mcp-protocol-version': '2025-06-18',
+  };
+  const rpc = async (body, extra = {}) => {
+    const response = await fetch(resource, { method: 'POST', headers: { ...headers, ...extra }, body: JSON.stringify(body) });
+    const text = await response.text();
+    assert.equal(response.status, 200, `${body.method}: ${text}`);
+    const json = (response.headers.get('content-type') ?? '').startsWith('text/event-stream')
+      ? JSON.parse(text.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5)).join(''))
+      : JSON.parse(text);
+    assert.equal(json.error, undefined, `${body.method}: ${text}`);
+    return { json, sessionId: response.headers.get('mcp-session-id') };
+  };
+  const init = await rpc({
+    jsonrpc: '2.0', id: 1, method: 'initialize',
+    params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'browser-tests', version: '0' } },
+  });
+  const session = init.sessionId ? { 'mcp-session-id': init.sessionId } : {};
+  await fetch(resource, {
+    method: 'POST', headers: { ...headers, ...session }, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+  }).then((r) => r.body?.cancel());
+  const call = await rpc({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name, arguments: args } }, session);
+  return call.json.result;
+}
