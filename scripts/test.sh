@@ -13,6 +13,7 @@ cargo build --workspace --examples
 cargo test --workspace
 
 (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error && npm test)
+(cd tests/github-standin && npm test)
 # The authorization server's login and consent pages in headless Chromium (playwright-core),
 # against the notes example in authorization-server mode.
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error && npm test)
