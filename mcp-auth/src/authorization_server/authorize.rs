@@ -425,8 +425,10 @@ pub(crate) async fn issue_code(
     let grant_id = random_token();
     let (claims, upstream_token) = match upstream {
         Some(user) => {
-            let sealed = match (&shared.sealer, user.access_token) {
-                (Some(sealer), Some(token)) => Some(sealer.seal(&token, &grant_id)),
+            let sealed = match (&shared.sealer, user.credentials) {
+                (Some(sealer), Some(credentials)) => {
+                    Some(upstream::seal(sealer, credentials, now, &grant_id))
+                }
                 _ => None,
             };
             (user.claims, sealed)

@@ -13,6 +13,10 @@
 //!   bound to the browser, whose approvals can be remembered per (user,
 //!   client, redirect URI, browser) and scope set (`remember_consent`, off
 //!   by default);
+//! - or, instead of a login form, a login at GitHub ([`GitHubLogin`]) or any
+//!   OpenID provider ([`OidcLogin`]) after our own consent, through one
+//!   fixed `/callback`, with the provider's token sealed for tools
+//!   ([`UpstreamTokens`]);
 //! - `/token` (authorization code, refresh with rotation and reuse
 //!   detection), `/revoke` (RFC 7009), `/introspect` (RFC 7662);
 //! - ES256 (or RS256) JWT access tokens published through `/jwks.json`, checked by the
@@ -86,8 +90,8 @@ use self::store::{
     AuthStore, ClientRecord, MemoryStore, SqliteStore, TokenEndpointAuthMethod, UnixTime, unix_now,
 };
 pub use self::upstream::{
-    GitHubConfig, GitHubLogin, OidcConfig, OidcLogin, UpstreamAuthorization, UpstreamCallback, UpstreamLogin,
-    UpstreamLoginError, UpstreamToken, UpstreamTokens, UpstreamUser,
+    GitHubConfig, GitHubLogin, OidcConfig, OidcLogin, UpstreamAuthorization, UpstreamCallback,
+    UpstreamCredentials, UpstreamLogin, UpstreamLoginError, UpstreamToken, UpstreamTokens, UpstreamUser,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::config::ResourceServerConfig;
@@ -145,6 +149,8 @@ pub(crate) struct Shared {
     login: Login,
     /// Seals upstream tokens; present with an upstream login.
     sealer: Option<Sealer>,
+    /// Serializes refreshes of upstream tokens.
+    upstream_refresh: tokio::sync::Mutex<()>,
     clock: Arc<dyn Clock>,
     /// https issuer: `__Host-` cookies with `Secure`.
     secure_cookies: bool,
@@ -402,6 +408,7 @@ impl AuthorizationServerBuilder {
             keys,
             login,
             sealer,
+            upstream_refresh: tokio::sync::Mutex::new(()),
             clock,
             configured_clients,
             cimd,

@@ -12,7 +12,7 @@ use axum::{Extension, Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcp_auth::authorization_server::store::{AuthStore, MemoryStore};
-use mcp_auth::{AuthorizationServer, AuthorizationServerConfig, Clock, Identity};
+use mcp_auth::{AuthorizationServer, AuthorizationServerBuilder, AuthorizationServerConfig, Clock, Identity};
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::{Client, Response, StatusCode, Url};
 use serde_json::{Value, json};
@@ -57,13 +57,22 @@ pub(crate) async fn start_with(
     store: Arc<dyn AuthStore>,
     issuer_path: &str,
 ) -> TestServer {
+    start_built(tweak, |builder| builder.store(store), issuer_path).await
+}
+
+/// Starts a server whose builder `build` completes (store, login, clock).
+pub(crate) async fn start_built(
+    tweak: impl FnOnce(AuthorizationServerConfig) -> AuthorizationServerConfig,
+    build: impl FnOnce(AuthorizationServerBuilder) -> AuthorizationServerBuilder,
+    issuer_path: &str,
+) -> TestServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let issuer = format!("{base}{issuer_path}");
     let resource = format!("{base}/mcp");
     let config =
         tweak(AuthorizationServerConfig::new(&issuer).with_scopes_supported(["notes:read", "notes:write"]));
-    let server = AuthorizationServer::builder(config, &resource).store(store).build().await.unwrap();
+    let server = build(AuthorizationServer::builder(config, &resource)).build().await.unwrap();
     let mcp = Router::new().route("/mcp", post(whoami)).layer(server.layer().unwrap());
     let app = server.router().merge(mcp);
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();

@@ -131,6 +131,15 @@ impl AuthStore for MemoryStore {
         })
     }
 
+    fn set_upstream_token<'a>(&'a self, grant_id: &'a str, sealed: &'a str) -> StoreResult<'a, ()> {
+        self.run(|t| {
+            if let Some(grant) = t.grants.get_mut(grant_id) {
+                grant.upstream_token = Some(sealed.to_owned());
+            }
+            Ok(())
+        })
+    }
+
     fn revoke_grant<'a>(&'a self, grant_id: &'a str) -> StoreResult<'a, ()> {
         self.run(|t| {
             if let Some(grant) = t.grants.get_mut(grant_id) {

@@ -316,6 +316,9 @@ pub trait AuthStore: Send + Sync + std::fmt::Debug + 'static {
     fn grant<'a>(&'a self, grant_id: &'a str, now: UnixTime) -> StoreResult<'a, Option<GrantRecord>>;
     /// Revokes a grant, every refresh token and every access token issued from it.
     fn revoke_grant<'a>(&'a self, grant_id: &'a str) -> StoreResult<'a, ()>;
+    /// Replaces the sealed upstream token of a grant (after an upstream
+    /// refresh), changing nothing else: a concurrent revocation stays.
+    fn set_upstream_token<'a>(&'a self, grant_id: &'a str, sealed: &'a str) -> StoreResult<'a, ()>;
     /// The unexpired grants of one user to one client (revoked ones too), so
     /// a re-authorization can revoke the earlier ones. The default finds
     /// none: a store without it keeps earlier grants alive.

@@ -250,6 +250,18 @@ impl AuthStore for SqliteStore {
         })
     }
 
+    fn set_upstream_token<'a>(&'a self, grant_id: &'a str, sealed: &'a str) -> StoreResult<'a, ()> {
+        let (grant_id, sealed) = (grant_id.to_owned(), sealed.to_owned());
+        self.run(move |c| {
+            c.execute(
+                "UPDATE mcp_auth_records SET data = json_set(data, '$.upstream_token', ?1)
+                 WHERE kind = ?2 AND key = ?3",
+                params![sealed, GRANT, grant_id],
+            )?;
+            Ok(())
+        })
+    }
+
     fn revoke_grant<'a>(&'a self, grant_id: &'a str) -> StoreResult<'a, ()> {
         let grant_id = grant_id.to_owned();
         self.run(move |c| {
@@ -512,6 +524,11 @@ mod tests {
         assert!(store.grant("g", 2).await.unwrap().unwrap().revoked);
         assert!(store.access_token("j", 2).await.unwrap().unwrap().revoked);
         assert!(store.refresh_token("r", 2).await.unwrap().is_none());
+        // A later upstream refresh replaces the sealed token only: the grant stays revoked.
+        store.set_upstream_token("g", "sealed-2").await.unwrap();
+        let grant = store.grant("g", 2).await.unwrap().unwrap();
+        assert!(grant.revoked);
+        assert_eq!(grant.upstream_token.as_deref(), Some("sealed-2"));
     }
 
     #[tokio::test]

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{
-    UpstreamAuthorization, UpstreamCallback, UpstreamLogin, UpstreamLoginError, UpstreamUser, admitted,
-    copy_claims,
+    UpstreamAuthorization, UpstreamCallback, UpstreamCredentials, UpstreamLogin, UpstreamLoginError,
+    UpstreamUser, admitted, copy_claims,
 };
 use crate::error::ConfigError;
 use crate::layer::BoxFuture;
@@ -170,16 +170,14 @@ impl GitHubLogin {
         Url::parse(&format!("{}{path}", self.api_url)).map_err(|e| UpstreamLoginError::Invalid(e.to_string()))
     }
 
-    /// The code exchange. GitHub answers errors with status 200 and an
-    /// `error` field, so the body decides, not the status.
-    async fn exchange(&self, callback: &UpstreamCallback<'_>) -> Result<String, UpstreamLoginError> {
-        let form = [
+    /// A token request (code exchange or refresh). GitHub answers errors
+    /// with status 200 and an `error` field, so the body decides, not the status.
+    async fn token_request(&self, grant: &[(&str, &str)]) -> Result<UpstreamCredentials, UpstreamLoginError> {
+        let mut form = vec![
             ("client_id", self.config.client_id.as_str()),
             ("client_secret", self.config.client_secret.as_str()),
-            ("code", callback.code),
-            ("redirect_uri", callback.redirect_uri),
-            ("code_verifier", callback.code_verifier),
         ];
+        form.extend_from_slice(grant);
         let answer = self.fetcher.post_form(&self.token_url, &form, None).await?.json;
         if let Some(error) = answer.get("error").and_then(Value::as_str) {
             let description = answer.get("error_description").and_then(Value::as_str).unwrap_or_default();
@@ -188,12 +186,7 @@ impl GitHubLogin {
                 description: description.to_owned(),
             });
         }
-        answer
-            .get("access_token")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned)
-            .ok_or_else(|| UpstreamLoginError::Invalid("the token answer has no access_token".into()))
+        UpstreamCredentials::from_answer(&answer)
     }
 
     /// The primary verified address, for a user whose e-mail is private.
@@ -215,8 +208,9 @@ impl GitHubLogin {
             .collect())
     }
 
-    async fn user(&self, token: String) -> Result<UpstreamUser, UpstreamLoginError> {
-        let profile = self.fetcher.get_json_bearer(&self.api("/user")?, &token).await?.json;
+    async fn user(&self, credentials: UpstreamCredentials) -> Result<UpstreamUser, UpstreamLoginError> {
+        let token = credentials.access_token.as_str();
+        let profile = self.fetcher.get_json_bearer(&self.api("/user")?, token).await?.json;
         let id = match profile.get("id") {
             Some(Value::Number(n)) => n.to_string(),
             _ => return Err(UpstreamLoginError::Invalid("/user has no numeric id".into())),
@@ -228,7 +222,7 @@ impl GitHubLogin {
             .ok_or_else(|| UpstreamLoginError::Invalid("/user has no login".into()))?
             .to_owned();
         let orgs =
-            if self.config.allowed_orgs.is_empty() { Vec::new() } else { self.organizations(&token).await? };
+            if self.config.allowed_orgs.is_empty() { Vec::new() } else { self.organizations(token).await? };
         if !admitted(&[&login], &orgs, &self.config.allowed_users, &self.config.allowed_orgs) {
             return Err(UpstreamLoginError::NotAllowed(format!("GitHub user {login}")));
         }
@@ -242,12 +236,12 @@ impl GitHubLogin {
         let may_read_emails = self.scopes.iter().any(|s| s == "user:email" || s == "user");
         if !claims.contains_key("email")
             && may_read_emails
-            && let Some(email) = self.primary_email(&token).await?
+            && let Some(email) = self.primary_email(token).await?
         {
             claims.insert("email".into(), Value::String(email));
         }
         // The numeric id is stable; a login can be renamed and re-registered.
-        Ok(UpstreamUser { subject: format!("github:{id}"), claims, access_token: Some(token) })
+        Ok(UpstreamUser { subject: format!("github:{id}"), claims, credentials: Some(credentials) })
     }
 }
 
@@ -281,8 +275,23 @@ impl UpstreamLogin for GitHubLogin {
         callback: &'a UpstreamCallback<'a>,
     ) -> BoxFuture<'a, Result<UpstreamUser, UpstreamLoginError>> {
         Box::pin(async move {
-            let token = self.exchange(callback).await?;
-            self.user(token).await
+            let grant = [
+                ("code", callback.code),
+                ("redirect_uri", callback.redirect_uri),
+                ("code_verifier", callback.code_verifier),
+            ];
+            let credentials = self.token_request(&grant).await?;
+            self.user(credentials).await
+        })
+    }
+
+    /// GitHub Apps with expiring user tokens hand out refresh tokens.
+    fn refresh<'a>(
+        &'a self,
+        refresh_token: &'a str,
+    ) -> BoxFuture<'a, Result<UpstreamCredentials, UpstreamLoginError>> {
+        Box::pin(async move {
+            self.token_request(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token)]).await
         })
     }
 }

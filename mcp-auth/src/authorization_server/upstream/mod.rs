@@ -32,6 +32,7 @@ use serde_json::{Map, Value};
 pub(crate) use self::flow::{callback, start};
 pub use self::github::{GitHubConfig, GitHubLogin};
 pub use self::oidc::{OidcConfig, OidcLogin};
+pub(crate) use self::tokens::seal;
 pub use self::tokens::{UpstreamToken, UpstreamTokens};
 use crate::error::UpstreamError;
 use crate::layer::BoxFuture;
@@ -65,7 +66,7 @@ pub struct UpstreamCallback<'a> {
 }
 
 /// The user, as the provider vouched for them.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct UpstreamUser {
     /// The stable subject: becomes `sub` of our tokens.
@@ -73,17 +74,84 @@ pub struct UpstreamUser {
     /// Profile claims put in our access tokens (`preferred_username`,
     /// `name`, `email`, `login_provider`).
     pub claims: Map<String, Value>,
-    /// The provider's access token, sealed into the grant for tools.
-    pub access_token: Option<String>,
+    /// The provider's tokens, sealed into the grant for tools.
+    pub credentials: Option<UpstreamCredentials>,
 }
 
-impl fmt::Debug for UpstreamUser {
+/// The provider's tokens for one user. `Debug` shows no token.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UpstreamCredentials {
+    /// The access token for the provider's API.
+    pub access_token: String,
+    /// A refresh token, when the provider's tokens expire.
+    pub refresh_token: Option<String>,
+    /// Seconds until the access token expires, when the provider says.
+    pub expires_in: Option<u64>,
+}
+
+impl fmt::Debug for UpstreamCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UpstreamUser")
-            .field("subject", &self.subject)
-            .field("claims", &self.claims)
-            .field("access_token", &self.access_token.as_ref().map(|_| "<redacted>"))
+        f.debug_struct("UpstreamCredentials")
+            .field("access_token", &"<redacted>")
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "<redacted>"))
+            .field("expires_in", &self.expires_in)
             .finish()
+    }
+}
+
+impl UpstreamUser {
+    /// A user with this subject, no profile and no tokens.
+    pub fn new(subject: impl Into<String>) -> Self {
+        Self { subject: subject.into(), claims: Map::new(), credentials: None }
+    }
+
+    /// Adds a profile claim (such as `preferred_username`).
+    #[must_use]
+    pub fn with_claim(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.claims.insert(name.into(), value.into());
+        self
+    }
+
+    /// The provider's tokens, to be sealed into the grant.
+    #[must_use]
+    pub fn with_credentials(mut self, credentials: UpstreamCredentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+}
+
+impl UpstreamCredentials {
+    /// An access token that does not expire.
+    pub fn new(access_token: impl Into<String>) -> Self {
+        Self { access_token: access_token.into(), refresh_token: None, expires_in: None }
+    }
+
+    /// A refresh token.
+    #[must_use]
+    pub fn with_refresh_token(mut self, refresh_token: impl Into<String>) -> Self {
+        self.refresh_token = Some(refresh_token.into());
+        self
+    }
+
+    /// The access token's lifetime in seconds.
+    #[must_use]
+    pub fn with_expires_in(mut self, secs: u64) -> Self {
+        self.expires_in = Some(secs);
+        self
+    }
+
+    /// The tokens of a successful token answer (RFC 6749 §5.1).
+    pub(crate) fn from_answer(answer: &Value) -> Result<Self, UpstreamLoginError> {
+        let text = |name: &str| answer.get(name).and_then(Value::as_str).filter(|t| !t.is_empty());
+        let access_token = text("access_token")
+            .ok_or_else(|| UpstreamLoginError::Invalid("the token answer has no access_token".into()))?
+            .to_owned();
+        Ok(Self {
+            access_token,
+            refresh_token: text("refresh_token").map(str::to_owned),
+            expires_in: answer.get("expires_in").and_then(Value::as_u64),
+        })
     }
 }
 
@@ -132,6 +200,18 @@ pub trait UpstreamLogin: Send + Sync + fmt::Debug + 'static {
         &'a self,
         callback: &'a UpstreamCallback<'a>,
     ) -> BoxFuture<'a, Result<UpstreamUser, UpstreamLoginError>>;
+    /// New tokens for a refresh token (RFC 6749 §6), for providers whose
+    /// tokens expire. The default refuses.
+    fn refresh<'a>(
+        &'a self,
+        refresh_token: &'a str,
+    ) -> BoxFuture<'a, Result<UpstreamCredentials, UpstreamLoginError>> {
+        let _ = refresh_token;
+        Box::pin(std::future::ready(Err(UpstreamLoginError::Invalid(format!(
+            "{} tokens cannot be refreshed",
+            self.display_name()
+        )))))
+    }
 }
 
 /// Whether a user passes the allow-lists: no lists admit everyone; a user

@@ -12,8 +12,8 @@ use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
 use super::{
-    UpstreamAuthorization, UpstreamCallback, UpstreamLogin, UpstreamLoginError, UpstreamUser, admitted,
-    copy_claims,
+    UpstreamAuthorization, UpstreamCallback, UpstreamCredentials, UpstreamLogin, UpstreamLoginError,
+    UpstreamUser, admitted, copy_claims,
 };
 use crate::config::JwsAlgorithm;
 use crate::error::ConfigError;
@@ -222,17 +222,15 @@ impl OidcLogin {
         })
     }
 
-    async fn exchange(
+    /// A token request (code exchange or refresh) with our client
+    /// authentication (RFC 6749 §2.3.1: Basic unless the provider only
+    /// takes the secret in the body).
+    async fn token_request(
         &self,
         provider: &Provider,
-        callback: &UpstreamCallback<'_>,
+        grant: &[(&str, &str)],
     ) -> Result<Value, UpstreamLoginError> {
-        let mut form = vec![
-            ("grant_type", "authorization_code"),
-            ("code", callback.code),
-            ("redirect_uri", callback.redirect_uri),
-            ("code_verifier", callback.code_verifier),
-        ];
+        let mut form = grant.to_vec();
         let secret = self.config.client_secret.as_deref();
         let basic = match secret {
             Some(secret) if !provider.secret_in_body => Some((self.config.client_id.as_str(), secret)),
@@ -291,7 +289,13 @@ impl OidcLogin {
 
     async fn user(&self, callback: &UpstreamCallback<'_>) -> Result<UpstreamUser, UpstreamLoginError> {
         let provider = self.provider(false).await?;
-        let answer = self.exchange(&provider, callback).await?;
+        let grant = [
+            ("grant_type", "authorization_code"),
+            ("code", callback.code),
+            ("redirect_uri", callback.redirect_uri),
+            ("code_verifier", callback.code_verifier),
+        ];
+        let answer = self.token_request(&provider, &grant).await?;
         let id_token = answer
             .get("id_token")
             .and_then(Value::as_str)
@@ -303,9 +307,9 @@ impl OidcLogin {
             .filter(|s| !s.is_empty())
             .ok_or_else(|| UpstreamLoginError::Invalid("ID token has no sub".into()))?
             .to_owned();
-        let access_token = answer.get("access_token").and_then(Value::as_str).map(str::to_owned);
-        if let (Some(userinfo), Some(token)) = (&provider.userinfo_endpoint, &access_token) {
-            let info = self.fetcher.get_json_bearer(userinfo, token).await?.json;
+        let credentials = UpstreamCredentials::from_answer(&answer).ok();
+        if let (Some(userinfo), Some(credentials)) = (&provider.userinfo_endpoint, &credentials) {
+            let info = self.fetcher.get_json_bearer(userinfo, &credentials.access_token).await?.json;
             // OpenID Connect Core §5.3.2: the UserInfo `sub` must be the ID token's.
             if info.get("sub").and_then(Value::as_str) != Some(subject.as_str()) {
                 return Err(UpstreamLoginError::Invalid("UserInfo sub differs from the ID token's".into()));
@@ -339,7 +343,7 @@ impl OidcLogin {
             &[("preferred_username", "preferred_username"), ("name", "name"), ("email", "email")],
             &mut profile,
         );
-        Ok(UpstreamUser { subject, claims: profile, access_token })
+        Ok(UpstreamUser { subject, claims: profile, credentials })
     }
 }
 
@@ -379,6 +383,17 @@ impl UpstreamLogin for OidcLogin {
         callback: &'a UpstreamCallback<'a>,
     ) -> BoxFuture<'a, Result<UpstreamUser, UpstreamLoginError>> {
         Box::pin(self.user(callback))
+    }
+
+    fn refresh<'a>(
+        &'a self,
+        refresh_token: &'a str,
+    ) -> BoxFuture<'a, Result<UpstreamCredentials, UpstreamLoginError>> {
+        Box::pin(async move {
+            let provider = self.provider(false).await?;
+            let grant = [("grant_type", "refresh_token"), ("refresh_token", refresh_token)];
+            UpstreamCredentials::from_answer(&self.token_request(&provider, &grant).await?)
+        })
     }
 }
 

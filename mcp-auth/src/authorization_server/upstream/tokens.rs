@@ -5,10 +5,62 @@ use std::fmt;
 use std::sync::Arc;
 
 use mcp_core::Identity;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::authorization_server::Shared;
-use crate::authorization_server::store::StoreError;
+use super::UpstreamCredentials;
+use crate::authorization_server::seal::Sealer;
+use crate::authorization_server::store::{GrantRecord, StoreError, UnixTime};
+use crate::authorization_server::{Login, Shared};
+
+/// Refresh this long before the provider's expiry.
+const REFRESH_MARGIN_SECS: u64 = 60;
+
+/// What is sealed into a grant.
+#[derive(Serialize, Deserialize)]
+struct SealedCredentials {
+    access_token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<UnixTime>,
+}
+
+impl SealedCredentials {
+    fn new(credentials: UpstreamCredentials, now: UnixTime) -> Self {
+        Self {
+            expires_at: credentials.expires_in.map(|secs| now.saturating_add(secs)),
+            access_token: credentials.access_token,
+            refresh_token: credentials.refresh_token,
+        }
+    }
+
+    fn fresh(&self, now: UnixTime) -> bool {
+        self.expires_at.is_none_or(|at| at > now.saturating_add(REFRESH_MARGIN_SECS))
+    }
+}
+
+/// Seals the provider's tokens for the grant `grant_id` (bound to it: a
+/// sealed value copied into another grant does not open).
+pub(crate) fn seal(
+    sealer: &Sealer,
+    credentials: UpstreamCredentials,
+    now: UnixTime,
+    grant_id: &str,
+) -> String {
+    let sealed = SealedCredentials::new(credentials, now);
+    // Serializing strings and numbers cannot fail.
+    let json = serde_json::to_string(&sealed).unwrap_or_default();
+    sealer.seal(&json, grant_id)
+}
+
+fn open(sealer: &Sealer, grant: &GrantRecord) -> Option<SealedCredentials> {
+    let opened = grant.upstream_token.as_deref().and_then(|sealed| sealer.open(sealed, &grant.grant_id));
+    if opened.is_none() && grant.upstream_token.is_some() {
+        tracing::warn!("mcp-auth: an upstream token cannot be opened (was the sealing key changed?)");
+    }
+    serde_json::from_str(&opened?).ok()
+}
 
 /// The upstream provider's access token of one user (for example a GitHub
 /// token, to call GitHub's API on their behalf). Its `Debug` form is
@@ -59,24 +111,57 @@ impl UpstreamTokens {
 
     /// The upstream token behind the access token `identity` was verified
     /// from: `None` when that token is revoked or expired, its grant came
-    /// from another login, or the token cannot be opened (a new sealing key).
+    /// from another login, or the token cannot be opened (a new sealing key)
+    /// or refreshed. A provider token about to expire is refreshed first
+    /// (once for concurrent callers) and the new one sealed in its place.
     pub async fn for_identity(&self, identity: &Identity) -> Result<Option<UpstreamToken>, StoreError> {
         let Some(sealer) = &self.shared.sealer else { return Ok(None) };
+        let Some(grant) = self.grant_of(identity).await? else { return Ok(None) };
+        let Some(credentials) = open(sealer, &grant) else { return Ok(None) };
+        if credentials.fresh(self.shared.now()) {
+            return Ok(Some(UpstreamToken(credentials.access_token)));
+        }
+        self.refreshed(sealer, &grant.grant_id).await
+    }
+
+    /// The live grant behind the access token `identity` was verified from.
+    async fn grant_of(&self, identity: &Identity) -> Result<Option<GrantRecord>, StoreError> {
         let Some(jti) = identity.claims.get("jti").and_then(Value::as_str) else { return Ok(None) };
         let now = self.shared.now();
         let Some(record) = self.shared.store.access_token(jti, now).await? else { return Ok(None) };
         if record.revoked {
             return Ok(None);
         }
-        let Some(grant) = self.shared.store.grant(&record.grant_id, now).await? else { return Ok(None) };
-        if grant.revoked || grant.subject != identity.subject {
+        let grant = self.shared.store.grant(&record.grant_id, now).await?;
+        Ok(grant.filter(|g| !g.revoked && g.subject == identity.subject))
+    }
+
+    /// Refreshes the provider's token of a grant, one caller at a time (a
+    /// provider rotating refresh tokens would refuse the second).
+    async fn refreshed(&self, sealer: &Sealer, grant_id: &str) -> Result<Option<UpstreamToken>, StoreError> {
+        let Login::Upstream(login) = &self.shared.login else { return Ok(None) };
+        let _one_at_a_time = self.shared.upstream_refresh.lock().await;
+        let now = self.shared.now();
+        // Another caller may have refreshed it meanwhile.
+        let Some(grant) = self.shared.store.grant(grant_id, now).await?.filter(|g| !g.revoked) else {
             return Ok(None);
+        };
+        let Some(current) = open(sealer, &grant) else { return Ok(None) };
+        if current.fresh(now) {
+            return Ok(Some(UpstreamToken(current.access_token)));
         }
-        let Some(sealed) = &grant.upstream_token else { return Ok(None) };
-        let opened = sealer.open(sealed, &grant.grant_id);
-        if opened.is_none() {
-            tracing::warn!("mcp-auth: an upstream token cannot be opened (was the sealing key changed?)");
-        }
-        Ok(opened.map(UpstreamToken))
+        let Some(refresh_token) = current.refresh_token else { return Ok(None) };
+        let mut renewed = match login.refresh(&refresh_token).await {
+            Ok(renewed) => renewed,
+            Err(error) => {
+                tracing::warn!(%error, "mcp-auth: the upstream token expired and cannot be refreshed");
+                return Ok(None);
+            }
+        };
+        // A provider that does not rotate refresh tokens keeps the old one valid.
+        renewed.refresh_token = renewed.refresh_token.or(Some(refresh_token));
+        let token = UpstreamToken(renewed.access_token.clone());
+        self.shared.store.set_upstream_token(grant_id, &seal(sealer, renewed, now, grant_id)).await?;
+        Ok(Some(token))
     }
 }
