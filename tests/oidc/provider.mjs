@@ -96,6 +96,26 @@ const CLIENTS = [
   ...c,
 }));
 
+// OIDC_LOGIN_CLIENT = JSON {client_id, client_secret, redirect_uris}: a confidential client that
+// logs users in with the authorization code flow (an MCP server using this provider as its
+// upstream login). Its tokens are for userinfo (no default resource), and the `profile` and
+// `email` scopes are enabled for it.
+const LOGIN_CLIENT = env.OIDC_LOGIN_CLIENT ? JSON.parse(env.OIDC_LOGIN_CLIENT) : null;
+if (LOGIN_CLIENT) {
+  if (!LOGIN_CLIENT.client_id || !LOGIN_CLIENT.client_secret || !Array.isArray(LOGIN_CLIENT.redirect_uris)) {
+    throw new Error('OIDC_LOGIN_CLIENT needs client_id, client_secret and redirect_uris');
+  }
+  CLIENTS.push({
+    client_id: LOGIN_CLIENT.client_id,
+    client_secret: LOGIN_CLIENT.client_secret,
+    redirect_uris: LOGIN_CLIENT.redirect_uris,
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    scope: 'openid profile email',
+    token_endpoint_auth_method: 'client_secret_basic',
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Signing keys. oidc-provider takes its keystore at construction and has no public API to add a
 // key later, so the keystore holds 1 + OIDC_MAX_ROTATIONS keys from the start, and only the
@@ -175,7 +195,13 @@ const configuration = {
   cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
   // Resource scopes must be listed here too, or pre-registered clients whose `scope` names them
   // are rejected ("scope must only contain Authorization Server supported scope values").
-  scopes: ['openid', 'offline_access', ...RESOURCE_SCOPE.split(' ')],
+  scopes: ['openid', 'offline_access', ...(LOGIN_CLIENT ? ['profile', 'email'] : []), ...RESOURCE_SCOPE.split(' ')],
+  // Account claims by scope (findAccount below): `profile` and `email` for the login client.
+  claims: {
+    openid: ['sub'],
+    profile: ['name', 'preferred_username'],
+    email: ['email', 'email_verified'],
+  },
   responseTypes: ['code'],
   clientDefaults: {
     grant_types: ['authorization_code'],
@@ -204,7 +230,9 @@ const configuration = {
     registration: { enabled: true }, // open DCR, no initial access token
     resourceIndicators: {
       enabled: true,
-      defaultResource: async (ctx, client, oneOf) => oneOf || DEFAULT_RESOURCE,
+      // The login client's tokens are for userinfo: no default resource for it.
+      defaultResource: async (ctx, client, oneOf) => oneOf
+        || (LOGIN_CLIENT && client?.clientId === LOGIN_CLIENT.client_id ? undefined : DEFAULT_RESOURCE),
       // code / refresh exchanges without a `resource` parameter get the granted resource,
       // instead of oidc-provider's default: an opaque, audience-less token for userinfo.
       useGrantedResource: async () => true,
@@ -236,7 +264,18 @@ const configuration = {
     },
   },
   issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
-  findAccount: async (ctx, sub) => ({ accountId: sub, claims: async () => ({ sub }) }),
+  // Every account has a verified e-mail `<sub>@example.test`, its sub as preferred_username, and
+  // the name `Test User <sub>`; oidc-provider releases them by scope (`claims` above).
+  findAccount: async (ctx, sub) => ({
+    accountId: sub,
+    claims: async () => ({
+      sub,
+      email: `${sub}@example.test`,
+      email_verified: true,
+      name: `Test User ${sub}`,
+      preferred_username: sub,
+    }),
+  }),
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
   ttl: {
     AccessToken: (ctx, token) => token.resourceServer?.accessTokenTTL || TOKEN_TTL,

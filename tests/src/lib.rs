@@ -2,6 +2,7 @@
 //! talking to one over its stdio.
 
 pub mod fixtures;
+pub mod upstream;
 
 use std::path::PathBuf;
 use std::process::Stdio;
