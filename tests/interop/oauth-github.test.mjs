@@ -503,6 +503,10 @@ describe('github-oauth with allowed_users = ["octocat"]', { timeout: 60_000 }, (
     const { back } = await attempt('hubot');
     assert.equal(back.searchParams.get('error'), 'access_denied', `${back}`);
     assert.equal(back.searchParams.get('code'), null);
+    // The GitHub token obtained for the refused user was given back to GitHub.
+    const hubots = (await gh.tokens()).filter((t) => t.login === 'hubot');
+    assert.ok(hubots.length >= 1, 'GitHub issued hubot a token');
+    assert.ok(hubots.every((t) => t.revoked), JSON.stringify(hubots.map((t) => t.revoked)));
   });
 
   test('octocat is on the list: signs in and calls whoami', T, async () => {

@@ -63,6 +63,24 @@ impl Fetcher {
         self.send(url, request).await
     }
 
+    /// Sends `DELETE` with a JSON body and HTTP Basic credentials, and
+    /// returns the status (an identity provider's token-revocation call).
+    pub(crate) async fn delete_json(
+        &self,
+        url: &Url,
+        body: &Value,
+        basic: (&str, &str),
+    ) -> Result<u16, UpstreamError> {
+        self.check_url(url)?;
+        let shown = redact(url);
+        let request = self.client.delete(url.clone()).basic_auth(basic.0, Some(basic.1)).json(body);
+        match tokio::time::timeout(FETCH_TIMEOUT + Duration::from_millis(500), request.send()).await {
+            Ok(Ok(response)) => Ok(response.status().as_u16()),
+            Ok(Err(e)) => Err(classify(&shown, &e)),
+            Err(_) => Err(UpstreamError::Timeout { url: shown, secs: FETCH_TIMEOUT.as_secs() }),
+        }
+    }
+
     /// POSTs a form, with HTTP Basic credentials when given (already
     /// form-encoded as RFC 6749 §2.3.1 requires).
     pub(crate) async fn post_form(

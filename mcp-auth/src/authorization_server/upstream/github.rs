@@ -14,7 +14,7 @@ use super::{
 };
 use crate::error::ConfigError;
 use crate::layer::BoxFuture;
-use crate::resource_server::fetch::Fetcher;
+use crate::resource_server::fetch::{Fetcher, form_encode};
 
 /// `[auth.github]`: the GitHub OAuth app this server logs users in with.
 ///
@@ -189,6 +189,24 @@ impl GitHubLogin {
         UpstreamCredentials::from_answer(&answer)
     }
 
+    /// Revokes a token at GitHub (`DELETE /applications/{client_id}/token`);
+    /// a failure is only logged.
+    async fn revoke(&self, token: &str) {
+        let path = format!("/applications/{}/token", form_encode(&self.config.client_id));
+        let result = match self.api(&path) {
+            Ok(url) => {
+                let basic = (self.config.client_id.as_str(), self.config.client_secret.as_str());
+                self.fetcher.delete_json(&url, &serde_json::json!({"access_token": token}), basic).await
+            }
+            Err(e) => return tracing::warn!(error = %e, "mcp-auth: cannot revoke a GitHub token"),
+        };
+        match result {
+            Ok(204) => {}
+            Ok(status) => tracing::warn!(status, "mcp-auth: GitHub did not revoke a refused user's token"),
+            Err(error) => tracing::warn!(%error, "mcp-auth: cannot revoke a GitHub token"),
+        }
+    }
+
     /// The primary verified address, for a user whose e-mail is private.
     async fn primary_email(&self, token: &str) -> Result<Option<String>, UpstreamLoginError> {
         let emails = self.fetcher.get_json_bearer(&self.api("/user/emails")?, token).await?.json;
@@ -224,6 +242,8 @@ impl GitHubLogin {
         let orgs =
             if self.config.allowed_orgs.is_empty() { Vec::new() } else { self.organizations(token).await? };
         if !admitted(&[&login], &orgs, &self.config.allowed_users, &self.config.allowed_orgs) {
+            // The token of someone turned away is of no use: give it back.
+            self.revoke(token).await;
             return Err(UpstreamLoginError::NotAllowed(format!("GitHub user {login}")));
         }
         let mut claims = Map::new();
