@@ -233,6 +233,14 @@ async fn allowed_users_admit_only_the_listed_logins() {
     let at = authorize_and_consent(&http, &server, &client).await;
     let back = standin_login(&http, &at, Some("hubot")).await;
     error_for_client(&callback(&http, &back, Some(&at.jar)).await, &client.issuer, "access_denied");
+    // The GitHub token of the refused user is not kept: it is revoked at GitHub.
+    let records = standin.token_records().await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(
+        (&records[0]["login"], &records[0]["revoked"]),
+        (&json!("hubot"), &json!(true)),
+        "{records:?}"
+    );
 
     let tokens = github_login(&http, &server, &client, "octocat").await;
     assert_eq!(whoami(&http, &server, Some(&tokens.access)).await["login"], "octocat");

@@ -157,6 +157,11 @@ impl StandIn {
         list.iter().map(|t| t["access_token"].as_str().expect("an access_token").to_owned()).collect()
     }
 
+    /// The issued tokens as it lists them (`access_token`, `login`, `revoked`, ...).
+    pub async fn token_records(&self) -> Vec<Value> {
+        self.introspect("tokens").await.as_array().expect("a list").clone()
+    }
+
     /// The token requests it received.
     pub async fn requests(&self) -> Vec<Value> {
         self.introspect("requests").await.as_array().expect("a list").clone()
