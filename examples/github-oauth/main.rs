@@ -111,9 +111,14 @@ async fn my_repositories(
     Ok(Repositories { repositories })
 }
 
-/// `GITHUB_CLIENT_ID` and `GITHUB_CLIENT_SECRET` fill `[auth.github]` when
-/// it does not set them.
+/// With the GitHub login, `GITHUB_CLIENT_ID` and `GITHUB_CLIENT_SECRET`
+/// fill `[auth.github]` when it does not set them.
 fn github_credentials_from_env(config: &mut Config) {
+    let login = config.auth.get("authorization_server").and_then(|s| s.get("login")).and_then(|l| l.as_str());
+    let mode = config.auth.get("mode").and_then(toml::Value::as_str);
+    if mode != Some("authorization_server") || login != Some("github") {
+        return;
+    }
     let github = config.auth.entry("github").or_insert_with(|| toml::Value::Table(toml::Table::new()));
     let Some(github) = github.as_table_mut() else { return };
     for (key, var) in [("client_id", "GITHUB_CLIENT_ID"), ("client_secret", "GITHUB_CLIENT_SECRET")] {

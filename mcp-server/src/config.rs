@@ -55,16 +55,28 @@ impl std::fmt::Debug for Config {
     }
 }
 
-/// Replaces the value of every key naming a secret (`client_secret`,
-/// `password`, `private_key`, `request_state_key`…), so printed or logged
-/// configuration leaks nothing.
+/// Whether a configuration key holds a secret: `client_secret`,
+/// `client_secret_hash`, `password`, `private_key`, `sealing_key`,
+/// `request_state_key`, `api_token`… but not a file path (`signing_key_file`)
+/// or a setting about tokens (`access_token_ttl_secs`, `token_url`).
+fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    if key.ends_with("_file") || key.ends_with("_path") {
+        return false;
+    }
+    ["secret", "password", "private_key"].iter().any(|s| key.contains(s))
+        || key.ends_with("_key")
+        || key.ends_with("token")
+        || key == "key"
+}
+
+/// Replaces the value of every key naming a secret (see [`is_secret_key`]),
+/// so printed or logged configuration leaks nothing.
 pub(crate) fn mask_secrets(value: &mut serde_json::Value) {
     match value {
         serde_json::Value::Object(map) => {
             for (key, v) in map.iter_mut() {
-                let key = key.to_ascii_lowercase();
-                let secret =
-                    ["secret", "password", "private_key", "token", "_key"].iter().any(|s| key.contains(s));
+                let secret = is_secret_key(key);
                 if secret && !v.is_null() {
                     *v = serde_json::Value::String("***".into());
                 } else {

@@ -167,5 +167,17 @@ mod tests {
         assert_eq!(value["auth"]["resource_server"]["introspection"]["client_secret"], "***");
         assert_eq!(value["auth"]["resource_server"]["introspection"]["client_id"], "rs");
         assert_eq!(value["server"]["bind"], "127.0.0.1:1");
+
+        let mut value = serde_json::json!({"a": {
+            "sealing_key": "k", "sealing_key_file": "seal.key", "access_token_ttl_secs": 60,
+            "token_url": "https://github.com/login/oauth/access_token", "client_secret_hash": "ab",
+            "request_state_key": "r", "api_token": "t", "password": "p"}});
+        mask_secrets(&mut value);
+        for hidden in ["sealing_key", "client_secret_hash", "request_state_key", "api_token", "password"] {
+            assert_eq!(value["a"][hidden], "***", "{hidden}");
+        }
+        assert_eq!(value["a"]["sealing_key_file"], "seal.key");
+        assert_eq!(value["a"]["access_token_ttl_secs"], 60);
+        assert_eq!(value["a"]["token_url"], "https://github.com/login/oauth/access_token");
     }
 }
