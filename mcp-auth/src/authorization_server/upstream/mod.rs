@@ -162,9 +162,9 @@ pub enum UpstreamLoginError {
     /// The provider could not be reached or answered badly.
     #[error(transparent)]
     Http(#[from] UpstreamError),
-    /// The provider refused the code exchange (GitHub answers these with
-    /// status 200 and an `error` field).
-    #[error("the provider refused the code: {error} ({description})")]
+    /// The provider refused a code exchange or refresh (GitHub answers
+    /// these with status 200 and an `error` field).
+    #[error("the provider refused the token request: {error} ({description})")]
     Refused {
         /// The OAuth error code.
         error: String,
@@ -226,8 +226,8 @@ pub(crate) fn admitted(names: &[&str], memberships: &[String], users: &[String],
     named || member
 }
 
-/// Copies the non-empty string fields `names` of `source` into `claims`,
-/// under the same names unless renamed in the pair.
+/// Copies each non-empty string field `from` of `source` into `claims` as
+/// `to`, for every `(from, to)` pair.
 pub(crate) fn copy_claims(source: &Value, pairs: &[(&str, &str)], claims: &mut Map<String, Value>) {
     for (from, to) in pairs {
         if let Some(text) = source.get(*from).and_then(Value::as_str).filter(|s| !s.is_empty()) {
