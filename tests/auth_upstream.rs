@@ -340,3 +340,17 @@ async fn the_sealed_github_token_opens_after_a_restart_on_sqlite() {
     assert_eq!(whoami(&http, &server, Some(&refreshed.access)).await["login"], "octocat");
     assert_eq!(repositories(&http, &server, &refreshed.access).await, json!(["octocat/hello-world"]));
 }
+
+#[tokio::test]
+async fn github_enterprise_server_endpoints_are_configurable() {
+    let standin = StandIn::start().await;
+    let dir = TempDir::new();
+    // GitHub Enterprise Server serves its REST API under /api/v3.
+    let api = format!("{}/api/v3", standin.url);
+    let server = start_github_server(&standin, &dir, &[("MCP_AUTH__GITHUB__API_URL", &api)]).await;
+    let http = Http::new();
+    let client = OAuthClient::register(&http, &server).await;
+    let octocat = github_login(&http, &server, &client, "octocat").await;
+    assert_eq!(whoami(&http, &server, Some(&octocat.access)).await["login"], "octocat");
+    assert_eq!(repositories(&http, &server, &octocat.access).await, json!(["octocat/hello-world"]));
+}
