@@ -433,7 +433,7 @@ impl CommandLine {
     ///
     /// ```
     /// use mcp_server::config::CommandLine;
-    /// let cli = CommandLine::parse([].map(String::from)).unwrap();
+    /// let cli = CommandLine::parse(Vec::<String>::new()).unwrap();
     /// let config = cli.load_or_defaults("[server]\nbind = \"127.0.0.1:8080\"\n").unwrap();
     /// assert_eq!(config.server.bind.as_deref(), Some("127.0.0.1:8080"));
     /// ```
