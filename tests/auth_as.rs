@@ -23,12 +23,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use mcp_tests::{example_path, modern_meta};
+use mcp_tests::{example_path, free_port, modern_meta};
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::{Client, StatusCode, Url};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
 const REDIRECT: &str = "http://127.0.0.1/callback";
@@ -66,11 +66,6 @@ struct Notes {
     url: String,
 }
 
-async fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
-    listener.local_addr().expect("an address").port()
-}
-
 async fn start_notes(port: u16, store: &Path) -> Notes {
     let origin = format!("http://127.0.0.1:{port}");
     let mut child = Command::new(example_path("notes"))
@@ -92,6 +87,10 @@ async fn start_notes(port: u16, store: &Path) -> Notes {
         }
         assert!(Instant::now() < deadline, "notes did not listen on {port} within 15 s");
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Whoever answered, it must be this child (a failed bind would have ended it).
+    if let Some(status) = child.try_wait().expect("a status") {
+        panic!("notes exited at start-up ({status}); AUTH_AS_DEBUG=1 shows why");
     }
     Notes { child, url: format!("{origin}/mcp"), origin }
 }

@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use mcp_tests::{example_path, modern_meta};
+use mcp_tests::{example_path, free_port, modern_meta};
 use reqwest::header::HeaderMap;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
 const LEGACY_VERSION: &str = "2025-11-25";
@@ -142,11 +142,6 @@ struct Notes {
     origin: String,
     /// The MCP endpoint, which is also the canonical resource: `origin/mcp`.
     url: String,
-}
-
-async fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
-    listener.local_addr().expect("an address").port()
 }
 
 async fn start_notes(port: u16, issuer: &str, env: &[(&str, &str)]) -> Notes {

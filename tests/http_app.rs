@@ -186,10 +186,7 @@ async fn bad_input_gets_the_named_errors_and_the_server_keeps_serving() {
 #[cfg(unix)]
 #[tokio::test]
 async fn sigterm_drains_in_flight_requests_before_exit() {
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
+    let port = mcp_tests::free_port().await;
     let mut child = tokio::process::Command::new(example_path("conformance-server"))
         .args(["--bind", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())

@@ -15,6 +15,21 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 /// How long a test waits for one line from the server.
 pub const LINE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A free port on 127.0.0.1, never the same twice in one test process (two
+/// servers started at once must not race for one port).
+pub async fn free_port() -> u16 {
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+        let port = listener.local_addr().expect("an address").port();
+        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+    }
+}
+
 /// The path of a built example (`cargo test` builds the examples first).
 pub fn example_path(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")

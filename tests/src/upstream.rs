@@ -22,7 +22,7 @@ use reqwest::{RequestBuilder, StatusCode, Url};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
 use crate::{example_path, modern_meta};
@@ -90,11 +90,7 @@ impl Drop for TempDir {
     }
 }
 
-/// A free port on 127.0.0.1.
-pub async fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
-    listener.local_addr().expect("an address").port()
-}
+pub use crate::free_port;
 
 /// Reads a child's first stdout line as JSON (its ready line).
 async fn ready_line(child: &mut Child, what: &str) -> Value {
