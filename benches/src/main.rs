@@ -1,0 +1,534 @@
+//! `mcp-bench`: measures mcp-rs (`examples/echo`), rmcp and a bare axum
+//! handler side by side in one run, and writes `results.md` and
+//! `results.json`. Run it through `scripts/bench.sh`, which builds the
+//! binaries and pins this runner to core 1 (the servers go to core 0).
+
+mod auth;
+mod client;
+mod load;
+mod procfs;
+mod report;
+mod servers;
+mod stdio;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use load::{Outcome, Target, Worker};
+use mcp_bench::args;
+use report::{Report, Row};
+use servers::Running;
+
+/// What to run and for how long.
+#[derive(Debug, Clone)]
+struct Opts {
+    quick: bool,
+    echo: PathBuf,
+    notes: PathBuf,
+    rmcp: PathBuf,
+    floor: PathBuf,
+    out: PathBuf,
+    warmup: Duration,
+    measure: Duration,
+    concurrency: Vec<usize>,
+    rss_calls: u64,
+    sessions: usize,
+    codes: usize,
+    stdio_calls: u64,
+}
+
+impl Opts {
+    fn parse() -> Self {
+        let quick = args::flag("--quick");
+        let path =
+            |name: &str, default: &str| PathBuf::from(args::value(name).unwrap_or_else(|| default.into()));
+        let number = |name: &str, full: u64, quick_value: u64| {
+            args::value(name).and_then(|v| v.parse().ok()).unwrap_or(if quick { quick_value } else { full })
+        };
+        Self {
+            quick,
+            echo: path("--echo", "target/release/examples/echo"),
+            notes: path("--notes", "target/release/examples/notes"),
+            rmcp: path("--rmcp", "benches/target/release/rmcp-echo"),
+            floor: path("--floor", "benches/target/release/floor"),
+            out: path("--out", "target/bench"),
+            warmup: Duration::from_millis(number("--warmup-ms", 1000, 300)),
+            measure: Duration::from_millis(number("--measure-ms", 4000, 1000)),
+            concurrency: vec![1, 16, 64],
+            rss_calls: number("--rss-calls", 1_000_000, 100_000),
+            sessions: number("--sessions", 5000, 1000) as usize,
+            codes: number("--codes", 300, 40) as usize,
+            stdio_calls: number("--stdio-calls", 5000, 500),
+        }
+    }
+}
+
+/// The scenarios of the tools/call table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Modern,
+    Legacy,
+    Sse,
+}
+
+async fn workers(kind: Kind, target: &Target, n: usize) -> Result<Vec<Worker>, String> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(match kind {
+            Kind::Modern => Worker::modern(target).await?,
+            Kind::Legacy => Worker::legacy(target).await?,
+            Kind::Sse => Worker::sse(target).await?,
+        });
+    }
+    Ok(out)
+}
+
+struct Bench {
+    opts: Opts,
+    ticks: u64,
+    report: Report,
+}
+
+impl Bench {
+    fn log(&self, name: &str) -> PathBuf {
+        self.opts.out.join(format!("{name}.log"))
+    }
+
+    async fn start(
+        &self,
+        bin: &Path,
+        args: &[&str],
+        envs: &[(String, String)],
+        log: &str,
+    ) -> Result<Running, String> {
+        let port = servers::free_port().map_err(|e| e.to_string())?;
+        servers::start(bin, args, envs, port, &self.log(log)).await
+    }
+
+    async fn timed(&self, workers: Vec<Worker>, pid: u32) -> Outcome {
+        load::run_timed(workers, self.opts.warmup, self.opts.measure, pid, self.ticks).await
+    }
+
+    /// tools/call at every concurrency: one row each.
+    async fn calls(&mut self, server: &Running, target: &Target, scenario: &str, name: &str, kind: Kind) {
+        for &c in &self.opts.concurrency.clone() {
+            let workers = match workers(kind, target, c).await {
+                Ok(w) => w,
+                Err(e) => {
+                    eprintln!("  {scenario} / {name} / {c}: could not start workers: {e}");
+                    continue;
+                }
+            };
+            let mut outcome = self.timed(workers, server.pid).await;
+            if let Some(e) = &outcome.first_error {
+                eprintln!("  {scenario} / {name} / {c}: {} errors, first: {e}", outcome.errors);
+            }
+            let row = Row {
+                scenario: scenario.into(),
+                server: name.into(),
+                concurrency: c,
+                calls: outcome.calls,
+                errors: outcome.errors,
+                calls_per_sec: outcome.rate(),
+                p50_us: outcome.quantile_us(0.50),
+                p99_us: outcome.quantile_us(0.99),
+                cpu_us_per_call: outcome.cpu_per_call_us(),
+            };
+            eprintln!(
+                "  {scenario:<26} {name:<22} c={c:<3} {:>9.0} calls/s  p50 {:>6.0} µs  p99 {:>6.0} µs  cpu {:>6.1} µs/call",
+                row.calls_per_sec, row.p50_us, row.p99_us, row.cpu_us_per_call
+            );
+            self.report.rows.push(row);
+        }
+    }
+
+    /// Legacy sessions set up and torn down per second (16 workers).
+    async fn setup_rate(&mut self, server: &Running, target: &Target, name: &str) {
+        let mut workers = Vec::new();
+        for _ in 0..16 {
+            match Worker::setup(target).await {
+                Ok(w) => workers.push(w),
+                Err(e) => {
+                    eprintln!("  set-up / {name}: {e}");
+                    return;
+                }
+            }
+        }
+        let mut outcome = self.timed(workers, server.pid).await;
+        if let Some(e) = &outcome.first_error {
+            eprintln!("  set-up / {name}: {} errors, first: {e}", outcome.errors);
+        }
+        let (rate, p50, p99, cpu) =
+            (outcome.rate(), outcome.quantile_us(0.5), outcome.quantile_us(0.99), outcome.cpu_per_call_us());
+        eprintln!(
+            "  session set-up {name:<22} {rate:>9.0} sessions/s  p50 {p50:.0} µs  p99 {p99:.0} µs  cpu {cpu:.1} µs"
+        );
+        self.report.setup.push(report::Setup {
+            server: name.into(),
+            sessions_per_sec: rate,
+            p50_us: p50,
+            p99_us: p99,
+            cpu_us_per_session: cpu,
+            errors: outcome.errors,
+        });
+    }
+
+    /// RSS per open legacy session, on a fresh server.
+    async fn session_memory(&mut self, server: &Running, target: &Target, name: &str) {
+        let n = self.opts.sessions;
+        let idle = procfs::rss_kib(server.pid);
+        let mut conns = Vec::new();
+        for _ in 0..8 {
+            match client::Conn::connect(target.addr).await {
+                Ok(c) => conns.push(c),
+                Err(e) => return eprintln!("  sessions / {name}: {e}"),
+            }
+        }
+        // A few sessions first, so the baseline includes warm allocator pools.
+        for conn in conns.iter_mut() {
+            for _ in 0..8 {
+                if let Err(e) = load::open_session(conn, target).await {
+                    return eprintln!("  sessions / {name}: {e}");
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let before = procfs::rss_kib(server.pid);
+        let per_conn = n / conns.len();
+        let tasks: Vec<_> = conns
+            .into_iter()
+            .map(|mut conn| {
+                let target = target.clone();
+                tokio::spawn(async move {
+                    for _ in 0..per_conn {
+                        load::open_session(&mut conn, &target).await?;
+                    }
+                    Ok::<_, String>(conn)
+                })
+            })
+            .collect();
+        let mut held = Vec::new();
+        for task in tasks {
+            match task.await {
+                Ok(Ok(conn)) => held.push(conn),
+                Ok(Err(e)) => return eprintln!("  sessions / {name}: {e}"),
+                Err(e) => return eprintln!("  sessions / {name}: {e}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let after = procfs::rss_kib(server.pid);
+        let opened = per_conn * held.len();
+        let per_session = (after.saturating_sub(before) as f64) / opened.max(1) as f64;
+        eprintln!(
+            "  memory {name:<22} idle {idle} KiB, {opened} sessions: {before} → {after} KiB = {per_session:.2} KiB/session"
+        );
+        self.report.memory.push(report::Memory {
+            server: name.into(),
+            idle_kib: idle,
+            sessions: opened,
+            before_kib: before,
+            after_kib: after,
+            kib_per_session: per_session,
+            kib_per_1000_sessions: per_session * 1000.0,
+        });
+    }
+
+    /// RSS over many calls (half modern, half legacy-session workers), on a fresh server.
+    async fn rss_over_calls(&mut self, server: &Running, target: &Target) {
+        let mut workers = match workers(Kind::Modern, target, 8).await {
+            Ok(w) => w,
+            Err(e) => return eprintln!("  rss run: {e}"),
+        };
+        match self::workers(Kind::Legacy, target, 8).await {
+            Ok(w) => workers.extend(w),
+            Err(e) => return eprintln!("  rss run: {e}"),
+        }
+        let before = procfs::rss_kib(server.pid);
+        let trace = load::run_count(workers, self.opts.rss_calls, server.pid).await;
+        eprintln!(
+            "  rss over {} calls ({} errors, {:.1} s): start {before} KiB, after 10% {} KiB, peak {} KiB, end {} KiB",
+            trace.calls,
+            trace.errors,
+            trace.elapsed.as_secs_f64(),
+            trace.warm_kib,
+            trace.peak_kib,
+            trace.end_kib
+        );
+        self.report.rss = Some(report::RssRun {
+            calls: trace.calls,
+            errors: trace.errors,
+            start_kib: before,
+            after_tenth_kib: trace.warm_kib,
+            peak_kib: trace.peak_kib,
+            end_kib: trace.end_kib,
+        });
+    }
+
+    async fn ours(&mut self) -> Result<(), String> {
+        let name = report::OURS;
+        let server = self.start(&self.opts.echo.clone(), &[], &[], "echo").await?;
+        let target = Target::new(server.addr);
+        self.report.idle.push((name.into(), procfs::rss_kib(server.pid)));
+        self.calls(&server, &target, report::MODERN, name, Kind::Modern).await;
+        self.calls(&server, &target, report::LEGACY, name, Kind::Legacy).await;
+        self.calls(&server, &target, report::SSE, name, Kind::Sse).await;
+        self.setup_rate(&server, &target, name).await;
+        drop(server);
+        let server = self.start(&self.opts.echo.clone(), &[], &[], "echo-sessions").await?;
+        self.session_memory(&server, &Target::new(server.addr), name).await;
+        drop(server);
+        let server = self.start(&self.opts.echo.clone(), &[], &[], "echo-rss").await?;
+        self.rss_over_calls(&server, &Target::new(server.addr)).await;
+        Ok(())
+    }
+
+    async fn ours_with_auth(&mut self) -> Result<(), String> {
+        let issuer = auth::Issuer::start().await?;
+        let port = servers::free_port().map_err(|e| e.to_string())?;
+        let origin = format!("http://127.0.0.1:{port}");
+        let envs = [
+            ("MCP_SERVER__PUBLIC_URL".to_owned(), origin.clone()),
+            ("MCP_AUTH__MODE".to_owned(), "resource_server".to_owned()),
+            ("MCP_AUTH__RESOURCE_SERVER__ISSUER".to_owned(), issuer.url.clone()),
+        ];
+        let server = servers::start(&self.opts.echo, &[], &envs, port, &self.log("echo-auth")).await?;
+        let mut target = Target::new(server.addr);
+        target.bearer = Some(issuer.token(&format!("{origin}/mcp"), "bench-user")?);
+        self.calls(&server, &target, report::MODERN_AUTH, report::OURS, Kind::Modern).await;
+        self.calls(&server, &target, report::LEGACY_AUTH, report::OURS, Kind::Legacy).await;
+        Ok(())
+    }
+
+    async fn rmcp(&mut self) -> Result<(), String> {
+        let rmcp = self.opts.rmcp.clone();
+        let server = self.start(&rmcp, &["--mode", "stateless"], &[], "rmcp-stateless").await?;
+        let target = Target::new(server.addr);
+        self.report.idle.push((report::RMCP_STATELESS.into(), procfs::rss_kib(server.pid)));
+        self.calls(&server, &target, report::MODERN, report::RMCP_STATELESS, Kind::Modern).await;
+        drop(server);
+        let server = self.start(&rmcp, &["--mode", "session"], &[], "rmcp-session").await?;
+        let target = Target::new(server.addr);
+        self.report.idle.push((report::RMCP_SESSION.into(), procfs::rss_kib(server.pid)));
+        self.calls(&server, &target, report::LEGACY, report::RMCP_SESSION, Kind::Legacy).await;
+        self.setup_rate(&server, &target, report::RMCP_SESSION).await;
+        drop(server);
+        let server = self.start(&rmcp, &["--mode", "session"], &[], "rmcp-sessions").await?;
+        self.session_memory(&server, &Target::new(server.addr), report::RMCP_SESSION).await;
+        Ok(())
+    }
+
+    async fn floor(&mut self) -> Result<(), String> {
+        let server = self.start(&self.opts.floor.clone(), &[], &[], "floor").await?;
+        let target = Target::new(server.addr);
+        self.report.idle.push((report::FLOOR.into(), procfs::rss_kib(server.pid)));
+        self.calls(&server, &target, report::MODERN, report::FLOOR, Kind::Modern).await;
+        Ok(())
+    }
+
+    /// The built-in authorization server (`notes` in authorization-server mode): `/token` rates.
+    async fn authorization_server(&mut self) -> Result<(), String> {
+        let port = servers::free_port().map_err(|e| e.to_string())?;
+        let origin = format!("http://127.0.0.1:{port}");
+        let store = self.opts.out.join("as-store.db");
+        let _ = std::fs::remove_file(&store);
+        let config = format!(
+            r#"[server]
+public_url = "{origin}"
+
+[auth]
+mode = "authorization_server"
+
+[auth.authorization_server]
+store = "sqlite://{}"
+login = "dev"
+scopes_supported = ["notes:read", "notes:write"]
+
+[auth.authorization_server.rate_limits]
+register = {{ max = 1000000, window_secs = 1 }}
+token = {{ max = 1000000, window_secs = 1 }}
+authorize = {{ max = 1000000, window_secs = 1 }}
+revoke = {{ max = 1000000, window_secs = 1 }}
+"#,
+            store.display()
+        );
+        let config_path = self.opts.out.join("authorization-server.toml");
+        std::fs::write(&config_path, config).map_err(|e| e.to_string())?;
+        let config_arg = config_path.to_string_lossy().into_owned();
+        let server =
+            servers::start(&self.opts.notes, &["--config", &config_arg], &[], port, &self.log("notes-as"))
+                .await?;
+        let client = auth::OAuthClient::register(&origin).await?;
+        // Codes: the login and consent forms, one user each (a re-authorization would revoke the last grant).
+        let n = self.opts.codes;
+        let mut codes = Vec::with_capacity(n);
+        for chunk in (0..n).collect::<Vec<_>>().chunks(n.div_ceil(8)) {
+            let tasks: Vec<_> = chunk
+                .iter()
+                .map(|i| {
+                    let client = client.clone();
+                    let user = format!("user{i}");
+                    tokio::spawn(async move { client.code(&user).await })
+                })
+                .collect();
+            for task in tasks {
+                codes.push(task.await.map_err(|e| e.to_string())??);
+            }
+        }
+        let per_worker = codes.len().div_ceil(16);
+        let cpu0 = procfs::cpu_time(server.pid, self.ticks);
+        let started = Instant::now();
+        let tasks: Vec<_> = codes
+            .chunks(per_worker)
+            .map(|chunk| {
+                let (client, chunk) = (client.clone(), chunk.to_vec());
+                tokio::spawn(async move {
+                    let mut refresh = Vec::new();
+                    for (code, verifier) in chunk {
+                        refresh.push(client.exchange(&code, &verifier).await?);
+                    }
+                    Ok::<_, String>(refresh)
+                })
+            })
+            .collect();
+        let mut refresh_tokens = Vec::new();
+        for task in tasks {
+            refresh_tokens.push(task.await.map_err(|e| e.to_string())??);
+        }
+        let exchange_secs = started.elapsed().as_secs_f64();
+        let exchange_cpu = procfs::cpu_time(server.pid, self.ticks).saturating_sub(cpu0);
+        let exchanges = refresh_tokens.iter().map(Vec::len).sum::<usize>();
+        // Refreshes: each worker rotates its own tokens for the measuring window.
+        let cpu0 = procfs::cpu_time(server.pid, self.ticks);
+        let started = Instant::now();
+        let deadline = started + self.opts.measure;
+        let tasks: Vec<_> = refresh_tokens
+            .into_iter()
+            .map(|mut tokens| {
+                let client = client.clone();
+                tokio::spawn(async move {
+                    let mut count = 0u64;
+                    'outer: while Instant::now() < deadline {
+                        for token in tokens.iter_mut() {
+                            if Instant::now() >= deadline {
+                                break 'outer;
+                            }
+                            *token = client.refresh(token).await?;
+                            count += 1;
+                        }
+                    }
+                    Ok::<_, String>(count)
+                })
+            })
+            .collect();
+        let mut refreshes = 0;
+        for task in tasks {
+            refreshes += task.await.map_err(|e| e.to_string())??;
+        }
+        let refresh_secs = started.elapsed().as_secs_f64();
+        let refresh_cpu = procfs::cpu_time(server.pid, self.ticks).saturating_sub(cpu0);
+        let result = report::AuthorizationServer {
+            exchanges,
+            exchanges_per_sec: exchanges as f64 / exchange_secs,
+            cpu_us_per_exchange: exchange_cpu.as_secs_f64() * 1e6 / exchanges.max(1) as f64,
+            refreshes,
+            refreshes_per_sec: refreshes as f64 / refresh_secs,
+            cpu_us_per_refresh: refresh_cpu.as_secs_f64() * 1e6 / refreshes.max(1) as f64,
+        };
+        eprintln!(
+            "  /token: {:.0} code exchanges/s ({:.0} µs CPU each), {:.0} refreshes/s ({:.0} µs CPU each)",
+            result.exchanges_per_sec,
+            result.cpu_us_per_exchange,
+            result.refreshes_per_sec,
+            result.cpu_us_per_refresh
+        );
+        self.report.authorization_server = Some(result);
+        Ok(())
+    }
+
+    async fn stdio(&mut self) {
+        let runs: [(&str, PathBuf, &[&str]); 2] = [
+            (report::OURS, self.opts.echo.clone(), &[]),
+            (report::RMCP, self.opts.rmcp.clone(), &["--stdio"]),
+        ];
+        for (name, bin, args) in runs {
+            match stdio::round_trips(&bin, args, self.opts.stdio_calls).await {
+                Ok(latencies) => {
+                    let mut outcome = Outcome { latencies_us: latencies, ..Outcome::default() };
+                    let (p50, p99) = (outcome.quantile_us(0.5), outcome.quantile_us(0.99));
+                    eprintln!("  stdio {name:<22} p50 {p50:.0} µs  p99 {p99:.0} µs");
+                    self.report.stdio.push(report::Stdio {
+                        server: name.into(),
+                        calls: outcome.latencies_us.len(),
+                        p50_us: p50,
+                        p99_us: p99,
+                    });
+                }
+                Err(e) => eprintln!("  stdio / {name}: {e}"),
+            }
+        }
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let opts = Opts::parse();
+    if let Err(e) = std::fs::create_dir_all(&opts.out) {
+        eprintln!("{}: {e}", opts.out.display());
+        return ExitCode::FAILURE;
+    }
+    let mut bench = Bench { report: Report::new(opts.quick), ticks: procfs::clock_ticks(), opts };
+    let only = args::value("--only");
+    let wants = |part: &str| only.as_deref().is_none_or(|o| o.split(',').any(|p| p == part));
+    eprintln!(
+        "mcp-bench: {} mode, results in {}",
+        if bench.opts.quick { "quick" } else { "full" },
+        bench.opts.out.display()
+    );
+    let mut failed = false;
+    if wants("floor")
+        && let Err(e) = bench.floor().await
+    {
+        eprintln!("floor: {e}");
+        failed = true;
+    }
+    if wants("rmcp")
+        && let Err(e) = bench.rmcp().await
+    {
+        eprintln!("rmcp: {e}");
+        failed = true;
+    }
+    if wants("ours")
+        && let Err(e) = bench.ours().await
+    {
+        eprintln!("mcp-rs: {e}");
+        failed = true;
+    }
+    if wants("auth")
+        && let Err(e) = bench.ours_with_auth().await
+    {
+        eprintln!("mcp-rs with auth: {e}");
+        failed = true;
+    }
+    if wants("as")
+        && let Err(e) = bench.authorization_server().await
+    {
+        eprintln!("authorization server: {e}");
+        failed = true;
+    }
+    if wants("stdio") {
+        bench.stdio().await;
+    }
+    bench.report.finish();
+    let markdown = bench.report.markdown();
+    let json = bench.report.json();
+    let out = &bench.opts.out;
+    let written = std::fs::write(out.join("results.md"), &markdown)
+        .and_then(|()| std::fs::write(out.join("results.json"), json));
+    if let Err(e) = written {
+        eprintln!("writing results: {e}");
+        return ExitCode::FAILURE;
+    }
+    println!("{markdown}");
+    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}

@@ -1,0 +1,413 @@
+//! The results: rows as measured, ratios to rmcp and to the floor, the
+//! issue's targets checked against them, as Markdown and JSON.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+/// This framework.
+pub const OURS: &str = "mcp-rs";
+/// rmcp over stdio.
+pub const RMCP: &str = "rmcp";
+/// rmcp, stateless with JSON replies.
+pub const RMCP_STATELESS: &str = "rmcp stateless (JSON)";
+/// rmcp, legacy sessions with SSE replies (its default).
+pub const RMCP_SESSION: &str = "rmcp session (SSE)";
+/// The bare axum handler.
+pub const FLOOR: &str = "floor (bare axum)";
+
+/// Stateless 2026-07-28 requests.
+pub const MODERN: &str = "modern stateless";
+/// Legacy Streamable HTTP sessions.
+pub const LEGACY: &str = "legacy session";
+/// 2024-11-05 HTTP+SSE.
+pub const SSE: &str = "legacy HTTP+SSE";
+/// Modern requests with a bearer JWT.
+pub const MODERN_AUTH: &str = "modern + RS auth";
+/// Legacy sessions with a bearer JWT.
+pub const LEGACY_AUTH: &str = "legacy session + RS auth";
+
+/// One tools/call measurement.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub scenario: String,
+    pub server: String,
+    pub concurrency: usize,
+    pub calls: u64,
+    pub errors: u64,
+    pub calls_per_sec: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub cpu_us_per_call: f64,
+}
+
+/// Session set-up rate.
+#[derive(Debug, Clone, Serialize)]
+pub struct Setup {
+    pub server: String,
+    pub sessions_per_sec: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub cpu_us_per_session: f64,
+    pub errors: u64,
+}
+
+/// Memory per open legacy session.
+#[derive(Debug, Clone, Serialize)]
+pub struct Memory {
+    pub server: String,
+    pub idle_kib: u64,
+    pub sessions: usize,
+    pub before_kib: u64,
+    pub after_kib: u64,
+    pub kib_per_session: f64,
+    pub kib_per_1000_sessions: f64,
+}
+
+/// RSS over a long run of calls.
+#[derive(Debug, Clone, Serialize)]
+pub struct RssRun {
+    pub calls: u64,
+    pub errors: u64,
+    pub start_kib: u64,
+    pub after_tenth_kib: u64,
+    pub peak_kib: u64,
+    pub end_kib: u64,
+}
+
+/// `/token` rates of the built-in authorization server.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuthorizationServer {
+    pub exchanges: usize,
+    pub exchanges_per_sec: f64,
+    pub cpu_us_per_exchange: f64,
+    pub refreshes: u64,
+    pub refreshes_per_sec: f64,
+    pub cpu_us_per_refresh: f64,
+}
+
+/// stdio round-trip latency.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stdio {
+    pub server: String,
+    pub calls: usize,
+    pub p50_us: f64,
+    pub p99_us: f64,
+}
+
+/// One target of the issue, checked.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub target: String,
+    pub measured: String,
+    pub holds: bool,
+}
+
+/// Everything one run measured.
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub quick: bool,
+    pub machine: Machine,
+    pub rows: Vec<Row>,
+    pub setup: Vec<Setup>,
+    pub idle: Vec<(String, u64)>,
+    pub memory: Vec<Memory>,
+    pub rss: Option<RssRun>,
+    pub authorization_server: Option<AuthorizationServer>,
+    pub stdio: Vec<Stdio>,
+    pub checks: Vec<Check>,
+}
+
+/// Where the run happened.
+#[derive(Debug, Default, Serialize)]
+pub struct Machine {
+    pub nproc: usize,
+    pub cpu: String,
+    pub kernel: String,
+    pub load_before: String,
+    pub load_after: String,
+    pub started: String,
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(path).unwrap_or_default().trim().to_owned()
+}
+
+fn command(program: &str, args: &[&str]) -> String {
+    std::process::Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+impl Report {
+    /// A report for a run starting now.
+    pub fn new(quick: bool) -> Self {
+        let cpuinfo = read("/proc/cpuinfo");
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split(':').nth(1)))
+            .unwrap_or("unknown")
+            .trim()
+            .to_owned();
+        let machine = Machine {
+            // Not available_parallelism: this runner is pinned to one core.
+            nproc: cpuinfo.lines().filter(|l| l.starts_with("processor")).count(),
+            cpu,
+            kernel: command("uname", &["-sr"]),
+            load_before: read("/proc/loadavg"),
+            load_after: String::new(),
+            started: command("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        };
+        Self { quick, machine, ..Self::default() }
+    }
+
+    fn row(&self, scenario: &str, server: &str, concurrency: usize) -> Option<&Row> {
+        self.rows
+            .iter()
+            .find(|r| r.scenario == scenario && r.server == server && r.concurrency == concurrency)
+    }
+
+    /// The rmcp row a row is compared with.
+    fn rmcp_of(&self, row: &Row) -> Option<&Row> {
+        let (scenario, server) = match row.scenario.as_str() {
+            MODERN | MODERN_AUTH => (MODERN, RMCP_STATELESS),
+            LEGACY | LEGACY_AUTH => (LEGACY, RMCP_SESSION),
+            _ => return None,
+        };
+        self.row(scenario, server, row.concurrency)
+    }
+
+    fn floor_of(&self, row: &Row) -> Option<&Row> {
+        self.row(MODERN, FLOOR, row.concurrency)
+    }
+
+    /// Records the end-of-run load and checks the targets.
+    pub fn finish(&mut self) {
+        self.machine.load_after = read("/proc/loadavg");
+        let mut checks = Vec::new();
+        for (scenario, rmcp) in [(MODERN, RMCP_STATELESS), (LEGACY, RMCP_SESSION)] {
+            for c in [16, 64] {
+                let (Some(ours), Some(theirs)) = (self.row(scenario, OURS, c), self.row(scenario, rmcp, c))
+                else {
+                    continue;
+                };
+                let cpu = ours.cpu_us_per_call / theirs.cpu_us_per_call;
+                checks.push(Check {
+                    target: format!("{scenario}, {c} concurrent: CPU/call ≤ 0.5 × {rmcp}"),
+                    measured: format!(
+                        "{:.1} vs {:.1} µs = {cpu:.2}×",
+                        ours.cpu_us_per_call, theirs.cpu_us_per_call
+                    ),
+                    holds: cpu <= 0.5,
+                });
+                checks.push(Check {
+                    target: format!("{scenario}, {c} concurrent: calls/s ≥ {rmcp}"),
+                    measured: format!("{:.0} vs {:.0}", ours.calls_per_sec, theirs.calls_per_sec),
+                    holds: ours.calls_per_sec >= theirs.calls_per_sec,
+                });
+                checks.push(Check {
+                    target: format!("{scenario}, {c} concurrent: p99 ≤ {rmcp}"),
+                    measured: format!("{:.0} vs {:.0} µs", ours.p99_us, theirs.p99_us),
+                    holds: ours.p99_us <= theirs.p99_us,
+                });
+            }
+        }
+        let setup = |name: &str| self.setup.iter().find(|s| s.server == name);
+        if let (Some(ours), Some(theirs)) = (setup(OURS), setup(RMCP_SESSION)) {
+            let ratio = ours.sessions_per_sec / theirs.sessions_per_sec;
+            checks.push(Check {
+                target: "legacy session set-up ≥ 2 × rmcp".into(),
+                measured: format!(
+                    "{:.0} vs {:.0} sessions/s = {ratio:.2}×",
+                    ours.sessions_per_sec, theirs.sessions_per_sec
+                ),
+                holds: ratio >= 2.0,
+            });
+        }
+        if let Some(memory) = self.memory.iter().find(|m| m.server == OURS) {
+            checks.push(Check {
+                target: "≤ 8 KiB per open legacy session".into(),
+                measured: format!("{:.2} KiB ({} sessions)", memory.kib_per_session, memory.sessions),
+                holds: memory.kib_per_session <= 8.0,
+            });
+        }
+        for (with, without) in [(MODERN_AUTH, MODERN), (LEGACY_AUTH, LEGACY)] {
+            for c in [1, 16, 64] {
+                let (Some(a), Some(b)) = (self.row(with, OURS, c), self.row(without, OURS, c)) else {
+                    continue;
+                };
+                let cost = 1.0 - a.calls_per_sec / b.calls_per_sec;
+                checks.push(Check {
+                    target: format!("{with}, {c} concurrent: costs ≤ 10% of calls/s"),
+                    measured: format!(
+                        "{:.0} vs {:.0} calls/s = {:+.1}% (CPU/call {:.1} vs {:.1} µs)",
+                        a.calls_per_sec,
+                        b.calls_per_sec,
+                        -cost * 100.0,
+                        a.cpu_us_per_call,
+                        b.cpu_us_per_call
+                    ),
+                    holds: cost <= 0.10,
+                });
+            }
+        }
+        if let Some(rss) = &self.rss {
+            let growth = rss.end_kib as f64 / rss.after_tenth_kib.max(1) as f64 - 1.0;
+            checks.push(Check {
+                target: format!("flat RSS over {} calls (end ≤ 5% above the warm level)", rss.calls),
+                measured: format!(
+                    "{} KiB after 10%, {} KiB at the end ({:+.1}%), peak {} KiB",
+                    rss.after_tenth_kib,
+                    rss.end_kib,
+                    growth * 100.0,
+                    rss.peak_kib
+                ),
+                holds: growth <= 0.05 && rss.errors == 0,
+            });
+        }
+        self.checks = checks;
+    }
+
+    /// The report as Markdown.
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let m = &self.machine;
+        let _ =
+            writeln!(out, "## Results ({} run, {})\n", if self.quick { "quick" } else { "full" }, m.started);
+        let _ = writeln!(
+            out,
+            "Machine: {} cores, {}, {}. Load average before: `{}`, after: `{}`.\n",
+            m.nproc, m.cpu, m.kernel, m.load_before, m.load_after
+        );
+        let _ = writeln!(out, "### tools/call\n");
+        let _ = writeln!(
+            out,
+            "| scenario | server | conc. | calls/s | p50 µs | p99 µs | CPU µs/call | calls/s ÷ rmcp | CPU ÷ rmcp | p99 ÷ rmcp | calls/s ÷ floor | CPU ÷ floor |"
+        );
+        let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let ratio = |a: f64, b: Option<f64>| b.map_or("—".to_owned(), |b| format!("{:.2}", a / b));
+        for row in &self.rows {
+            let rmcp = self.rmcp_of(row);
+            let floor = self.floor_of(row);
+            let errors = if row.errors > 0 { format!(" ({} errors)", row.errors) } else { String::new() };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.0}{errors} | {:.0} | {:.0} | {:.1} | {} | {} | {} | {} | {} |",
+                row.scenario,
+                row.server,
+                row.concurrency,
+                row.calls_per_sec,
+                row.p50_us,
+                row.p99_us,
+                row.cpu_us_per_call,
+                ratio(row.calls_per_sec, rmcp.map(|r| r.calls_per_sec)),
+                ratio(row.cpu_us_per_call, rmcp.map(|r| r.cpu_us_per_call)),
+                ratio(row.p99_us, rmcp.map(|r| r.p99_us)),
+                ratio(row.calls_per_sec, floor.map(|r| r.calls_per_sec)),
+                ratio(row.cpu_us_per_call, floor.map(|r| r.cpu_us_per_call)),
+            );
+        }
+        if !self.setup.is_empty() {
+            let rmcp = self.setup.iter().find(|s| s.server == RMCP_SESSION).map(|s| s.sessions_per_sec);
+            let _ = writeln!(
+                out,
+                "\n### Legacy session set-up (initialize, initialized, tools/list, DELETE; 16 concurrent)\n"
+            );
+            let _ = writeln!(
+                out,
+                "| server | sessions/s | p50 µs | p99 µs | CPU µs/session | sessions/s ÷ rmcp |"
+            );
+            let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+            for s in &self.setup {
+                let _ = writeln!(
+                    out,
+                    "| {} | {:.0} | {:.0} | {:.0} | {:.1} | {} |",
+                    s.server,
+                    s.sessions_per_sec,
+                    s.p50_us,
+                    s.p99_us,
+                    s.cpu_us_per_session,
+                    ratio(s.sessions_per_sec, rmcp)
+                );
+            }
+        }
+        let _ = writeln!(out, "\n### Memory\n");
+        let _ = writeln!(
+            out,
+            "| server | idle RSS KiB | open sessions | RSS before → after KiB | KiB per session | KiB per 1,000 sessions |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+        for (server, idle) in &self.idle {
+            match self.memory.iter().find(|m| &m.server == server) {
+                Some(m) => {
+                    let _ = writeln!(
+                        out,
+                        "| {server} | {idle} | {} | {} → {} | {:.2} | {:.0} |",
+                        m.sessions, m.before_kib, m.after_kib, m.kib_per_session, m.kib_per_1000_sessions
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "| {server} | {idle} | — | — | — | — |");
+                }
+            }
+        }
+        if let Some(rss) = &self.rss {
+            let _ = writeln!(
+                out,
+                "\nRSS of {OURS} over {} calls (8 modern + 8 legacy-session workers, {} errors): {} KiB at start, {} KiB after the first 10%, {} KiB peak, {} KiB at the end.",
+                rss.calls, rss.errors, rss.start_kib, rss.after_tenth_kib, rss.peak_kib, rss.end_kib
+            );
+        }
+        if let Some(a) = &self.authorization_server {
+            let _ = writeln!(
+                out,
+                "\n### Authorization server `/token` (notes example, SQLite store, 16 concurrent)\n"
+            );
+            let _ = writeln!(out, "| grant | count | per second | server CPU µs each |");
+            let _ = writeln!(out, "|---|---:|---:|---:|");
+            let _ = writeln!(
+                out,
+                "| authorization_code exchange | {} | {:.0} | {:.0} |",
+                a.exchanges, a.exchanges_per_sec, a.cpu_us_per_exchange
+            );
+            let _ = writeln!(
+                out,
+                "| refresh_token rotation | {} | {:.0} | {:.0} |",
+                a.refreshes, a.refreshes_per_sec, a.cpu_us_per_refresh
+            );
+        }
+        if !self.stdio.is_empty() {
+            let _ = writeln!(out, "\n### stdio round trip (sequential tools/call)\n");
+            let _ = writeln!(out, "| server | calls | p50 µs | p99 µs |");
+            let _ = writeln!(out, "|---|---:|---:|---:|");
+            for s in &self.stdio {
+                let _ = writeln!(out, "| {} | {} | {:.0} | {:.0} |", s.server, s.calls, s.p50_us, s.p99_us);
+            }
+        }
+        if !self.checks.is_empty() {
+            let _ = writeln!(out, "\n### Targets\n");
+            let _ = writeln!(out, "| target | measured | holds |");
+            let _ = writeln!(out, "|---|---|---|");
+            for c in &self.checks {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} |",
+                    c.target,
+                    c.measured,
+                    if c.holds { "yes" } else { "**no**" }
+                );
+            }
+        }
+        out
+    }
+
+    /// The report as JSON.
+    pub fn json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
