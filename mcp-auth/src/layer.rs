@@ -38,6 +38,14 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub trait TokenVerifier: Send + Sync + fmt::Debug + 'static {
     /// Checks `token` (never log it) and says who presented it.
     fn verify<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Identity, TokenError>>;
+
+    /// Who presented `token`, when that is already known without waiting for
+    /// anything (a token verified earlier and still valid); `None` otherwise,
+    /// and the layer calls [`verify`](Self::verify). The default knows nothing.
+    fn verified(&self, token: &str) -> Option<Arc<Identity>> {
+        let _ = token;
+        None
+    }
 }
 
 /// Guards any HTTP service with bearer tokens (RFC 6750) and publishes the
@@ -143,7 +151,9 @@ impl Gate {
             };
         }
         // Authorization-server discovery documents (RFC 8414, OpenID Discovery) are public.
-        if PUBLIC_WELL_KNOWN.iter().any(|p| path == *p || path.starts_with(&format!("{p}/"))) {
+        let under =
+            |p: &str| path.strip_prefix(p).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+        if PUBLIC_WELL_KNOWN.iter().any(|p| under(p)) {
             return Route::Pass;
         }
         // A CORS preflight carries no credentials and must come before auth;
@@ -261,7 +271,10 @@ fn presented(headers: &HeaderMap) -> Presented<'_> {
 /// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
 fn is_b64token(token: &str) -> bool {
     let body = token.trim_end_matches('=');
-    !body.is_empty() && body.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
 }
 
 impl<S> Layer<S> for AuthLayer {
@@ -296,12 +309,33 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let route = self.gate.route(request.method(), request.uri().path(), request.headers());
+        // The common case: a token verified before. Nothing to wait for, so the
+        // service driven to readiness takes the request at once.
+        if route == Route::Protected
+            && let Presented::Token(token) = presented(request.headers())
+            && let Some(identity) = self.gate.verifier.verified(token)
+        {
+            let gate = self.gate.clone();
+            if !identity.has_all_scopes(&gate.required_scopes) {
+                return Box::pin(async move { Ok(gate.insufficient(&gate.required_scopes)) });
+            }
+            request.extensions_mut().insert(Identity::clone(&identity));
+            let response = self.inner.call(request);
+            return Box::pin(async move {
+                let response = response.await?;
+                if let Some(needed) = response.extensions().get::<InsufficientScope>() {
+                    return Ok(gate.insufficient(&needed.scopes));
+                }
+                Ok(response.map(Body::new))
+            });
+        }
         // The clone that was driven to readiness serves this request.
         let ready = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, ready);
         let gate = self.gate.clone();
         Box::pin(async move {
-            match gate.route(request.method(), request.uri().path(), request.headers()) {
+            match route {
                 Route::Metadata => return Ok(gate.metadata_response(request.method())),
                 Route::NotFound => return Ok(not_found()),
                 Route::Pass => return inner.call(request).await.map(|r| r.map(Body::new)),

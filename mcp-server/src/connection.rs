@@ -11,11 +11,13 @@ use mcp_core::types::{
 };
 use mcp_core::{Identity, McpError, ProtocolVersion};
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 use crate::context::{LogGate, Outbound};
 use crate::dispatch::{ModernMeta, Reply, Scope, is_modern_request, modern_meta};
 use crate::server::{Change, Server};
 use crate::session::{Negotiated, Session};
+use crate::tool::ToolRoute;
 
 /// Handles requests of one connection (legacy session plus stateless modern requests).
 #[derive(Debug, Clone)]
@@ -66,6 +68,7 @@ impl Connection {
             cancel,
             session: Some(self.session.clone()),
             outbound: Some(outbound),
+            tool: None,
         };
         let reply = self.server.dispatch(request, scope).await;
         self.session.end_request(&id);
@@ -80,7 +83,8 @@ impl Connection {
         self.handle_modern_checked(request, meta, outbound).await
     }
 
-    /// A modern request whose `_meta` the transport already checked.
+    /// A modern request whose `_meta` the transport already checked, on this
+    /// connection: `notifications/cancelled` on it can reach the request.
     pub(crate) async fn handle_modern_checked(
         &self,
         request: Request,
@@ -88,32 +92,17 @@ impl Connection {
         outbound: Outbound,
     ) -> Option<Message> {
         let id = request.id.clone();
-        if matches!(
-            request.method.as_str(),
-            methods::INITIALIZE
-                | methods::PING
-                | methods::LOGGING_SET_LEVEL
-                | methods::RESOURCES_SUBSCRIBE
-                | methods::RESOURCES_UNSUBSCRIBE
-        ) {
+        if is_legacy_only(&request.method) {
             return Reply::Error(McpError::method_not_found(&request.method)).into_message(id, meta.version);
         }
         let Some(cancel) = self.session.begin_request(id.clone()) else {
             return Reply::Error(duplicate_id()).into_message(id, meta.version);
         };
-        let scope = Scope {
-            version: meta.version,
-            client_capabilities: meta.client_capabilities,
-            client_info: meta.client_info,
-            log_gate: LogGate::Request(meta.log_level),
-            identity: self.identity.clone(),
-            cancel,
-            session: None,
-            outbound: Some(outbound),
-        };
-        let reply = self.server.dispatch(request, scope).await;
+        let reply =
+            handle_stateless(&self.server, self.identity.clone(), request, meta, cancel, outbound, None)
+                .await;
         self.session.end_request(&id);
-        reply.into_message(id, meta.version)
+        reply
     }
 
     fn initialize(&self, params: Option<Value>) -> Reply {
@@ -199,6 +188,49 @@ impl Connection {
     pub(crate) fn allows_batching(&self) -> bool {
         self.session.negotiated().is_some_and(|n| n.version.allows_batching())
     }
+}
+
+/// Methods that exist only inside a legacy session.
+fn is_legacy_only(method: &str) -> bool {
+    matches!(
+        method,
+        methods::INITIALIZE
+            | methods::PING
+            | methods::LOGGING_SET_LEVEL
+            | methods::RESOURCES_SUBSCRIBE
+            | methods::RESOURCES_UNSUBSCRIBE
+    )
+}
+
+/// A stateless modern request whose `_meta` the transport already checked:
+/// no session is involved, `cancel` stops it (the transport fires it when the
+/// client goes away). `tool` is the route a `tools/call` names, when the
+/// transport already looked it up.
+pub(crate) async fn handle_stateless(
+    server: &Server,
+    identity: Option<Arc<Identity>>,
+    request: Request,
+    meta: ModernMeta,
+    cancel: CancellationToken,
+    outbound: Outbound,
+    tool: Option<Arc<ToolRoute>>,
+) -> Option<Message> {
+    let id = request.id.clone();
+    if is_legacy_only(&request.method) {
+        return Reply::Error(McpError::method_not_found(&request.method)).into_message(id, meta.version);
+    }
+    let scope = Scope {
+        version: meta.version,
+        client_capabilities: meta.client_capabilities,
+        client_info: meta.client_info,
+        log_gate: LogGate::Request(meta.log_level),
+        identity,
+        cancel,
+        session: None,
+        outbound: Some(outbound),
+        tool,
+    };
+    server.dispatch(request, scope).await.into_message(id, meta.version)
 }
 
 fn duplicate_id() -> McpError {

@@ -13,8 +13,8 @@ use mcp_core::types::{
     SubscribeRequestParams, UnsubscribeRequestParams, methods,
 };
 use mcp_core::{Identity, McpError, ProtocolVersion, RequestId, meta};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize as _, Serialize};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -23,6 +23,7 @@ use crate::context::{Context, LogGate, Outbound, RequestInfo};
 use crate::mrtr::{self, Binding};
 use crate::server::Server;
 use crate::session::Session;
+use crate::tool::ToolRoute;
 
 /// How a request ended, before a transport writes it out.
 #[derive(Debug)]
@@ -69,6 +70,8 @@ pub(crate) struct Scope {
     pub(crate) cancel: CancellationToken,
     pub(crate) session: Option<Arc<Session>>,
     pub(crate) outbound: Option<Outbound>,
+    /// The tool a `tools/call` names, when the transport already looked it up.
+    pub(crate) tool: Option<Arc<ToolRoute>>,
 }
 
 /// The `_meta` of a modern (2026-07-28) request.
@@ -105,16 +108,15 @@ pub(crate) fn modern_meta(params: Option<&Value>) -> Result<ModernMeta, McpError
     let capabilities = m
         .get(meta::CLIENT_CAPABILITIES)
         .ok_or_else(|| McpError::invalid_params(format!("_meta is missing {}", meta::CLIENT_CAPABILITIES)))?;
-    let client_capabilities: ClientCapabilities = serde_json::from_value(capabilities.clone())
+    // Deserialized from the borrowed values: no copies of the `_meta` parts.
+    let client_capabilities = ClientCapabilities::deserialize(capabilities)
         .map_err(|e| McpError::invalid_params(format!("{}: {e}", meta::CLIENT_CAPABILITIES)))?;
-    let client_info = m
-        .get(meta::CLIENT_INFO)
-        .and_then(|v| serde_json::from_value::<Implementation>(v.clone()).ok())
-        .map(Arc::new);
+    let client_info =
+        m.get(meta::CLIENT_INFO).and_then(|v| Implementation::deserialize(v).ok()).map(Arc::new);
     let log_level = match m.get(meta::LOG_LEVEL) {
         None => None,
         Some(level) => Some(
-            serde_json::from_value::<LoggingLevel>(level.clone())
+            LoggingLevel::deserialize(level)
                 .map_err(|_| McpError::invalid_params(format!("unknown log level {level}")))?,
         ),
     };
@@ -177,6 +179,7 @@ impl Server {
     async fn route(&self, request: Request, scope: Scope) -> Reply {
         let Request { id, method, params } = request;
         let modern = scope.version.is_modern();
+        let tool = scope.tool;
         let info = RequestInfo {
             id,
             version: scope.version,
@@ -193,7 +196,7 @@ impl Server {
             methods::PING if !modern => Ok(Reply::Result(serde_json::json!({}))),
             methods::SERVER_DISCOVER => Ok(self.discover()),
             methods::TOOLS_LIST => self.list_tools(params, info.identity.as_deref(), info.version),
-            methods::TOOLS_CALL => return self.call_tool(params, info).await,
+            methods::TOOLS_CALL => return self.call_tool(params, info, tool).await,
             methods::PROMPTS_LIST => self.list_prompts(params, info.identity.as_deref()),
             methods::PROMPTS_GET => return self.get_prompt(params, info).await,
             methods::RESOURCES_LIST => self.list_resources(params, info.identity.as_deref()),
@@ -295,24 +298,31 @@ impl Server {
         }))
     }
 
-    async fn call_tool(&self, params: Option<Value>, info: RequestInfo) -> Reply {
+    async fn call_tool(
+        &self,
+        params: Option<Value>,
+        info: RequestInfo,
+        tool: Option<Arc<ToolRoute>>,
+    ) -> Reply {
         let p: CallToolRequestParams = match parse_params(params) {
             Ok(p) => p,
             Err(e) => return Reply::Error(e),
         };
-        let Some(route) = self.registry().tools.get(&p.name).cloned() else {
+        let found = tool.filter(|t| t.definition.name == p.name);
+        let Some(route) = found.or_else(|| self.tool_route(&p.name)) else {
             return Reply::Error(McpError::invalid_params(format!("Unknown tool: {}", p.name)));
         };
         if let Some(missing) = missing_scopes(info.identity.as_deref(), &route.scopes) {
             return Reply::InsufficientScope(missing);
         }
-        let binding_target = p.name.clone();
-        let arguments = p.arguments.unwrap_or_default();
-        let bound = Value::Object(arguments.clone());
+        let arguments = Value::Object(p.arguments.unwrap_or_default());
+        // Multi round-trip state (modern era only) is bound to the arguments: keep
+        // them for the digest, which is computed only if state is opened or sealed.
+        let bound = if info.version.is_modern() { arguments.clone() } else { Value::Null };
         let structured = info.version.has_structured_output();
         self.interactive(
             methods::TOOLS_CALL,
-            &binding_target,
+            &p.name,
             &bound,
             p.request_state,
             p.input_responses,
@@ -339,12 +349,15 @@ impl Server {
         if let Some(missing) = missing_scopes(info.identity.as_deref(), &route.scopes) {
             return Reply::InsufficientScope(missing);
         }
-        let name = p.name.clone();
         let arguments: BTreeMap<String, String> = p.arguments.unwrap_or_default();
-        let bound = serde_json::to_value(&arguments).unwrap_or_default();
+        let bound = if info.version.is_modern() {
+            serde_json::to_value(&arguments).unwrap_or_default()
+        } else {
+            Value::Null
+        };
         self.interactive(
             methods::PROMPTS_GET,
-            &name,
+            &p.name,
             &bound,
             p.request_state,
             p.input_responses,
@@ -418,11 +431,13 @@ impl Server {
         let modern = info.version.is_modern();
         let settings = self.settings();
         let subject = info.identity.as_ref().map(|i| i.subject.clone());
-        let digest = mrtr::arguments_digest(arguments);
-        let binding = Binding { method, target, subject: subject.as_deref(), arguments: &digest };
+        // The digest of the arguments binds request state: computed only when state is opened or sealed.
+        let subject = subject.as_deref();
         let mut answers = JsonObject::new();
         if modern {
             if let Some(state) = request_state.as_deref() {
+                let digest = mrtr::arguments_digest(arguments);
+                let binding = Binding { method, target, subject, arguments: &digest };
                 match mrtr::open(&settings.request_state_key, binding, state) {
                     Ok(previous) => answers = previous,
                     Err(e) => return Reply::Error(McpError::invalid_params(e.to_string())),
@@ -458,6 +473,8 @@ impl Server {
         if exchange.missing.is_empty() {
             return reply;
         }
+        let digest = mrtr::arguments_digest(arguments);
+        let binding = Binding { method, target, subject, arguments: &digest };
         let state =
             mrtr::seal(&settings.request_state_key, binding, &exchange.answers, settings.request_state_ttl);
         to_value(&InputRequiredResult {

@@ -135,15 +135,19 @@ impl ArgumentValidator {
         }
     }
 
-    /// `Err` carries a message suitable for an `isError` result.
-    pub(crate) fn validate(&self, arguments: &JsonObject) -> Result<(), String> {
+    /// Checks `arguments` (a JSON object) in place. `Err` carries a message
+    /// suitable for an `isError` result.
+    pub(crate) fn validate(&self, arguments: &Value) -> Result<(), String> {
         let validator = match self {
             Self::Ready(v) => v,
             Self::BrokenSchema(message) => return Err(message.clone()),
         };
-        let instance = Value::Object(arguments.clone());
+        // The common case, valid arguments, without collecting errors.
+        if validator.is_valid(arguments) {
+            return Ok(());
+        }
         let problems: Vec<String> = validator
-            .iter_errors(&instance)
+            .iter_errors(arguments)
             .take(MAX_REPORTED_ERRORS)
             .map(|e| {
                 let path = e.instance_path().to_string();
@@ -208,10 +212,10 @@ mod tests {
     #[test]
     fn validation_reports_wrong_types() {
         let validator = ArgumentValidator::new(&input_schema_for::<Args>());
-        assert!(validator.validate(json!({"a": 1}).as_object().unwrap()).is_ok());
-        let err = validator.validate(json!({"a": "x"}).as_object().unwrap()).unwrap_err();
+        assert!(validator.validate(&json!({"a": 1})).is_ok());
+        let err = validator.validate(&json!({"a": "x"})).unwrap_err();
         assert!(err.contains("/a"), "{err}");
-        let err = validator.validate(json!({}).as_object().unwrap()).unwrap_err();
+        let err = validator.validate(&json!({})).unwrap_err();
         assert!(err.contains("\"a\" is a required property"), "{err}");
     }
 }

@@ -51,8 +51,8 @@ impl ToolCall {
 
     /// Deserializes the arguments into `T`; a failure becomes an `isError` result.
     pub fn parse_arguments<T: DeserializeOwned>(&self) -> Result<T, ToolOutput> {
-        serde_json::from_value(Value::Object(self.arguments.clone()))
-            .map_err(|e| ToolOutput::Failed(format!("Invalid arguments: {e}")))
+        // Straight from the map: no copy of the arguments.
+        T::deserialize(&self.arguments).map_err(|e| ToolOutput::Failed(format!("Invalid arguments: {e}")))
     }
 }
 
@@ -193,12 +193,15 @@ impl ToolRoute {
         &self.scopes
     }
 
-    /// Validates the arguments, runs the handler, and shapes the result.
-    pub(crate) async fn call(&self, arguments: JsonObject, context: Context) -> CallToolResult {
+    /// Validates the arguments (a JSON object), runs the handler, and shapes the result.
+    pub(crate) async fn call(&self, arguments: Value, context: Context) -> CallToolResult {
         let validator = self.validator.get_or_init(|| ArgumentValidator::new(&self.definition.input_schema));
         if let Err(message) = validator.validate(&arguments) {
             return CallToolResult::error(message);
         }
+        let Value::Object(arguments) = arguments else {
+            return CallToolResult::error("Invalid arguments: not an object".to_owned());
+        };
         let output = (self.handler)(ToolCall { arguments, context }).await;
         self.shape(output)
     }

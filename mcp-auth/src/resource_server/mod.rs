@@ -410,6 +410,10 @@ impl TokenVerifier for ResourceServer {
     fn verify<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Identity, TokenError>> {
         Box::pin(ResourceServer::verify(self, token))
     }
+
+    fn verified(&self, token: &str) -> Option<Arc<Identity>> {
+        self.inner.cache.get(token, self.inner.clock.now())
+    }
 }
 
 #[cfg(test)]

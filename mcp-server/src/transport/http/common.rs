@@ -57,6 +57,12 @@ pub(super) fn caller(extensions: &http::Extensions) -> Option<Arc<Identity>> {
     extensions.get::<Identity>().cloned().map(Arc::new)
 }
 
+/// Like [`caller`], moving the identity out of extensions the handler owns
+/// (no copy of its claims).
+pub(super) fn take_caller(extensions: &mut http::Extensions) -> Option<Arc<Identity>> {
+    extensions.remove::<Identity>().map(Arc::new)
+}
+
 /// Whether a request's caller is the one who opened a session. Session ids
 /// are not credentials: a session answers only its owner (SPEC §4.2).
 pub(super) fn same_principal(owner: Option<&Identity>, caller: Option<&Identity>) -> bool {

@@ -3,6 +3,7 @@
 
 use base64::Engine as _;
 use http::HeaderMap;
+use http::header::{AsHeaderName, HeaderName};
 use mcp_core::jsonrpc::Request;
 use mcp_core::types::methods;
 use mcp_core::{McpError, ProtocolVersion, meta};
@@ -11,14 +12,18 @@ use serde_json::Value;
 use crate::dispatch::{ModernMeta, modern_meta, request_meta};
 use crate::schema::{HeaderParam, HeaderParamKind};
 
-pub(super) const PROTOCOL_VERSION: &str = "mcp-protocol-version";
-pub(super) const SESSION_ID: &str = "mcp-session-id";
-pub(super) const METHOD: &str = "mcp-method";
-pub(super) const NAME: &str = "mcp-name";
+// Header names as constants: looking them up needs no parsing of the name.
+pub(super) static PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+pub(super) static SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
+pub(super) static METHOD: HeaderName = HeaderName::from_static("mcp-method");
+pub(super) static NAME: HeaderName = HeaderName::from_static("mcp-name");
 
 /// A header's value with surrounding whitespace trimmed; `Err` when it holds
 /// characters that are not visible ASCII.
-fn value<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, McpError> {
+fn value<K>(headers: &HeaderMap, name: K) -> Result<Option<&str>, McpError>
+where
+    K: AsHeaderName + Copy + std::fmt::Display,
+{
     match headers.get(name) {
         None => Ok(None),
         Some(v) => v
@@ -30,12 +35,12 @@ fn value<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, McpE
 
 /// The `Mcp-Session-Id` header, when present and readable.
 pub(super) fn session_id(headers: &HeaderMap) -> Option<String> {
-    value(headers, SESSION_ID).ok().flatten().filter(|s| !s.is_empty()).map(str::to_owned)
+    value(headers, &SESSION_ID).ok().flatten().filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
 /// The `MCP-Protocol-Version` header as sent, when readable.
 pub(super) fn protocol_version(headers: &HeaderMap) -> Option<&str> {
-    value(headers, PROTOCOL_VERSION).ok().flatten()
+    value(headers, &PROTOCOL_VERSION).ok().flatten()
 }
 
 /// Whether the message belongs to the modern era: `_meta` names a version, or
@@ -52,7 +57,7 @@ pub(super) fn is_modern(headers: &HeaderMap, params: Option<&Value>) -> bool {
 /// (`-32602`), header ≠ `_meta` (`-32020`), unsupported version (`-32022`),
 /// then `Mcp-Method` and `Mcp-Name` (`-32020`).
 pub(super) fn check_modern(headers: &HeaderMap, request: &Request) -> Result<ModernMeta, McpError> {
-    let header_version = value(headers, PROTOCOL_VERSION)?
+    let header_version = value(headers, &PROTOCOL_VERSION)?
         .ok_or_else(|| McpError::HeaderMismatch("the MCP-Protocol-Version header is missing".into()))?;
     let params = request.params.as_ref();
     let m = request_meta(params).ok_or_else(|| McpError::invalid_params("missing _meta"))?;
@@ -69,7 +74,7 @@ pub(super) fn check_modern(headers: &HeaderMap, request: &Request) -> Result<Mod
         )));
     }
     let checked = modern_meta(params)?;
-    let method = value(headers, METHOD)?
+    let method = value(headers, &METHOD)?
         .ok_or_else(|| McpError::HeaderMismatch("the Mcp-Method header is missing".into()))?;
     if method != request.method {
         return Err(McpError::HeaderMismatch(format!(
@@ -92,7 +97,7 @@ fn check_name(headers: &HeaderMap, request: &Request) -> Result<(), McpError> {
     let Some(expected) = request.params.as_ref().and_then(|p| p.get(key)).and_then(Value::as_str) else {
         return Ok(());
     };
-    let raw = value(headers, NAME)?
+    let raw = value(headers, &NAME)?
         .ok_or_else(|| McpError::HeaderMismatch("the Mcp-Name header is missing".into()))?;
     let name = decode_sentinel(raw)
         .ok_or_else(|| McpError::HeaderMismatch("the Mcp-Name header has an invalid base64 value".into()))?;

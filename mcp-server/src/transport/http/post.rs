@@ -11,17 +11,20 @@ use mcp_core::types::methods;
 use mcp_core::{Identity, McpError, ProtocolVersion};
 use tokio::sync::mpsc;
 
-use super::common::{caller, insufficient_scope, is_json, read_body, same_principal};
+use super::common::{insufficient_scope, is_json, read_body, same_principal, take_caller};
 use super::headers::{self, SESSION_ID};
 use super::reply::{self, OUTBOUND_CAPACITY, Running};
 use super::sessions::OpenSession;
 use super::{Inner, listen};
-use crate::connection::Connection;
+use tokio_util::sync::CancellationToken;
+
+use crate::connection::{Connection, handle_stateless};
+use crate::tool::ToolRoute;
 
 /// Handles a POST to the endpoint.
 pub(super) async fn handle(inner: &Inner, request: Request<Body>) -> Response<Body> {
-    let (parts, body) = request.into_parts();
-    let who = caller(&parts.extensions);
+    let (mut parts, body) = request.into_parts();
+    let who = take_caller(&mut parts.extensions);
     if !is_json(&parts.headers) {
         return reply::status(StatusCode::UNSUPPORTED_MEDIA_TYPE);
     }
@@ -83,28 +86,35 @@ async fn modern(
             return reply::json(StatusCode::BAD_REQUEST, &Message::Error(body));
         }
     };
-    if let Err(e) = check_header_params(inner, headers, &request) {
+    // The tool a tools/call names, looked up once for the header check, the scope check and the call.
+    let tool = called_tool(inner, &request);
+    if let Err(e) = check_header_params(headers, &request, tool.as_deref()) {
         let body = ErrorResponse::new(Some(request.id), e.to_error_object(ProtocolVersion::LATEST));
         return reply::json(StatusCode::BAD_REQUEST, &Message::Error(body));
     }
-    if let Some(refusal) = scope_refusal(inner, &request, who.as_deref()) {
+    let refusal = match (&tool, who.as_deref()) {
+        (Some(tool), Some(who)) if !who.has_all_scopes(tool.required_scopes()) => {
+            Some(insufficient_scope(Some(request.id.clone()), tool.required_scopes().to_vec()))
+        }
+        (Some(_), _) => None,
+        (None, _) => scope_refusal(inner, &request, who.as_deref()),
+    };
+    if let Some(refusal) = refusal {
         return refusal;
     }
     if request.method == methods::SUBSCRIPTIONS_LISTEN {
         return listen::handle(&inner.server, request, inner.options.keep_alive);
     }
-    // A fresh connection per request: nothing is shared between requests, and
-    // closing it cancels exactly this one.
-    let connection = Connection::new(inner.server.clone(), who);
+    // Nothing is shared between requests: no session, just a token that
+    // closing the response fires to cancel exactly this request.
+    let cancel = CancellationToken::new();
     let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
     let id = request.id.clone();
     let handling = {
-        let connection = connection.clone();
-        async move { connection.handle_modern_checked(request, checked, tx).await }
+        let (server, cancel) = (inner.server.clone(), cancel.clone());
+        async move { handle_stateless(&server, who, request, checked, cancel, tx, tool).await }
     };
-    Running::start(id, handling, rx, Some(connection))
-        .respond(modern_status, inner.options.response_mode)
-        .await
+    Running::start(id, handling, rx, cancel).respond(modern_status, inner.options.response_mode).await
 }
 
 /// A legacy (session) message.
@@ -194,22 +204,25 @@ fn scope_refusal(
     Some(insufficient_scope(Some(request.id.clone()), scopes))
 }
 
-/// The `Mcp-Param-*` headers of a modern `tools/call` (SPEC §3.1).
+/// The tool a `tools/call` request names, if it exists.
+fn called_tool(inner: &Inner, request: &mcp_core::jsonrpc::Request) -> Option<Arc<ToolRoute>> {
+    if request.method != methods::TOOLS_CALL {
+        return None;
+    }
+    let name = request.params.as_ref()?.get("name")?.as_str()?;
+    inner.server.tool_route(name)
+}
+
+/// The `Mcp-Param-*` headers of a modern `tools/call` (SPEC §3.1). An unknown
+/// tool is the handler's `-32602`.
 fn check_header_params(
-    inner: &Inner,
     headers: &HeaderMap,
     request: &mcp_core::jsonrpc::Request,
+    tool: Option<&ToolRoute>,
 ) -> Result<(), McpError> {
-    if request.method != methods::TOOLS_CALL {
-        return Ok(());
-    }
-    let params = request.params.as_ref();
-    let Some(route) =
-        params.and_then(|p| p.get("name")).and_then(|n| n.as_str()).and_then(|n| inner.server.tool_route(n))
-    else {
-        return Ok(()); // An unknown tool is the handler's -32602.
-    };
-    headers::check_params(headers, params.and_then(|p| p.get("arguments")), route.header_params())
+    let Some(route) = tool else { return Ok(()) };
+    let arguments = request.params.as_ref().and_then(|p| p.get("arguments"));
+    headers::check_params(headers, arguments, route.header_params())
 }
 
 /// Whether the client takes an SSE answer: `Accept` is absent or names
@@ -252,7 +265,7 @@ async fn initialize(
     };
     let mut response = reply::json(StatusCode::OK, &answer);
     if let Ok(value) = HeaderValue::from_str(&session.id) {
-        response.headers_mut().insert(SESSION_ID, value);
+        response.headers_mut().insert(SESSION_ID.clone(), value);
     }
     response
 }

@@ -20,25 +20,27 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io::Write as _;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::body::Body;
 use bytes::Bytes;
+use futures_util::FutureExt as _;
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use mcp_core::Identity;
 use mcp_core::error::codes;
 use mcp_core::jsonrpc::{ErrorObject, ErrorResponse, Message, Request, RequestId};
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
-use tokio::task::{AbortHandle, JoinError, JoinHandle};
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::{JoinError, JoinHandle};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::event_store::{EventId, is_standalone};
 use super::sessions::{Busy, HttpOptions, OpenSession};
 use crate::config::ResponseMode;
-use crate::connection::Connection;
 use crate::server::{Change, Server};
 
 /// How many messages a handler may queue ahead of the HTTP writer.
@@ -135,51 +137,56 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// Stops a modern request when its response is dropped unfinished (the
-/// client closed the stream, SPEC §3.1).
+/// Cancels a modern request when its response is dropped unfinished (the
+/// client closed the stream, SPEC §3.1): the handler future is dropped with
+/// the response, and the token tells anything it started to stop as well.
 #[derive(Debug)]
-struct CancelOnDrop {
-    task: AbortHandle,
-    connection: Option<Connection>,
-}
+struct CancelOnDrop(CancellationToken);
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        if let Some(connection) = self.connection.take() {
-            connection.close();
-            self.task.abort();
-        }
+        self.0.cancel();
     }
 }
 
-/// A modern request running in its own task, with the messages it sends meanwhile.
-#[derive(Debug)]
+/// A request handler's future: its final message, or `None` when cancelled.
+type Handling = Pin<Box<dyn Future<Output = Option<Message>> + Send>>;
+
+/// A modern request being handled, with the messages it sends meanwhile.
+///
+/// The handler is polled by the response itself (no task of its own): first
+/// while deciding between JSON and SSE, then by the SSE body. Dropping the
+/// response drops the handler.
 pub(super) struct Running {
     id: RequestId,
     outbound: mpsc::Receiver<Message>,
-    done: oneshot::Receiver<Option<Message>>,
+    /// `None` once finished.
+    handling: Option<Handling>,
     _guard: CancelOnDrop,
 }
 
+/// The handler's outcome once it finishes (`None` when it panicked); pending
+/// forever when there is no handler left.
+async fn finished(handling: &mut Option<Handling>) -> Option<Option<Message>> {
+    let Some(running) = handling else { return std::future::pending().await };
+    let outcome = AssertUnwindSafe(running.as_mut()).catch_unwind().await.ok();
+    *handling = None;
+    outcome
+}
+
 impl Running {
-    /// Runs `handling` (which sends its messages to the sender paired with
-    /// `outbound`). With `cancel_with`, a dropped response cancels it;
-    /// without, it runs to the end.
+    /// Handles a request with `handling` (which sends its messages to the
+    /// sender paired with `outbound`). A dropped response fires `cancel`.
     pub(super) fn start<F>(
         id: RequestId,
         handling: F,
         outbound: mpsc::Receiver<Message>,
-        cancel_with: Option<Connection>,
+        cancel: CancellationToken,
     ) -> Self
     where
         F: Future<Output = Option<Message>> + Send + 'static,
     {
-        let (tx, done) = oneshot::channel();
-        let task = tokio::spawn(async move {
-            let _ = tx.send(handling.await);
-        });
-        let guard = CancelOnDrop { task: task.abort_handle(), connection: cancel_with };
-        Self { id, outbound, done, _guard: guard }
+        Self { id, outbound, handling: Some(Box::pin(handling)), _guard: CancelOnDrop(cancel) }
     }
 
     /// JSON when the response comes before anything else, SSE otherwise.
@@ -198,7 +205,7 @@ impl Running {
                     tokio::select! {
                         biased;
                         Some(_) = self.outbound.recv() => {}
-                        done = &mut self.done => break finish(&self.id, done.ok()),
+                        done = finished(&mut self.handling) => break finish(&self.id, done),
                     }
                 };
                 return match last {
@@ -210,7 +217,7 @@ impl Running {
         let first = tokio::select! {
             biased;
             Some(message) = self.outbound.recv() => Err(message),
-            done = &mut self.done => Ok(finish(&self.id, done.ok())),
+            done = finished(&mut self.handling) => Ok(finish(&self.id, done)),
         };
         match first {
             Ok(last) => {
@@ -269,8 +276,8 @@ impl SseState {
             tokio::select! {
                 biased;
                 Some(message) = running.outbound.recv() => return Some(message),
-                done = &mut running.done => {
-                    let last = finish(&running.id, done.ok());
+                done = finished(&mut running.handling) => {
+                    let last = finish(&running.id, done);
                     while let Ok(message) = running.outbound.try_recv() {
                         self.queue.push_back(message);
                     }
@@ -309,23 +316,27 @@ pub(super) async fn legacy_request(
     if who.is_some() {
         connection.identity = who;
     }
-    let handler = tokio::spawn(async move { connection.handle_request(request, tx).await });
-    let (decide, decision) = oneshot::channel();
+    // The handler runs in its own task, holding the session busy, so it runs
+    // to its end whatever happens to this connection.
+    let busy = session.busy();
+    let handler = tokio::spawn(async move {
+        let _busy = busy;
+        connection.handle_request(request, tx).await
+    });
     let json_only = !sse_ok || options.response_mode == ResponseMode::Json;
     let window = match options.response_mode {
         ResponseMode::Sse => Some(Duration::ZERO),
         _ => Some(options.json_window),
     };
-    let busy = session.busy();
-    if json_only {
-        tokio::spawn(answer_with_json(id.clone(), handler, outbound, decide));
+    let decision = if json_only {
+        answer_with_json(&id, handler, outbound).await
     } else {
-        tokio::spawn(record(session.clone(), busy, id.clone(), handler, outbound, decide, window));
-    }
-    match decision.await {
-        Ok(Decision::Json(Some(message))) => json(StatusCode::OK, &message),
-        Ok(Decision::Json(None)) => status(StatusCode::NO_CONTENT),
-        Ok(Decision::Sse { stream, written }) => {
+        decide(session.clone(), id.clone(), handler, outbound, window).await
+    };
+    match decision {
+        Decision::Json(Some(message)) => json(StatusCode::OK, &message),
+        Decision::Json(None) => status(StatusCode::NO_CONTENT),
+        Decision::Sse { stream, written } => {
             let primes = session.primes();
             let mut prelude = VecDeque::new();
             if primes {
@@ -344,15 +355,13 @@ pub(super) async fn legacy_request(
             };
             sse_response(reader.into_body())
         }
-        Err(_) => {
-            let text = "the request handler failed";
-            error(StatusCode::INTERNAL_SERVER_ERROR, Some(id), codes::INTERNAL_ERROR, text)
-        }
     }
 }
 
 /// Numbers and stores the messages of one request stream.
 struct Recorder {
+    /// Held for its effect: the session is not idle while the stream is written.
+    _busy: Busy,
     session: Arc<OpenSession>,
     stream: u64,
     seq: u64,
@@ -379,17 +388,16 @@ fn joined(id: &RequestId, done: Result<Option<Message>, JoinError>) -> Option<Me
     finish(id, done.ok())
 }
 
-/// Runs alongside a legacy request's handler: decides how the answer begins,
-/// then, for an SSE answer, writes each message to the event store.
-async fn record(
+/// Decides how a legacy request's answer begins: JSON when the handler
+/// finishes within `window` without sending anything first, otherwise an SSE
+/// stream, whose messages a task of its own then writes to the event store.
+async fn decide(
     session: Arc<OpenSession>,
-    _busy: Busy,
     id: RequestId,
     mut handler: JoinHandle<Option<Message>>,
     mut outbound: mpsc::Receiver<Message>,
-    decide: oneshot::Sender<Decision>,
     window: Option<Duration>,
-) {
+) -> Decision {
     let mut queue = Vec::new();
     // `Some(last)` once the handler finished; `last` is `None` when cancelled.
     let mut finished: Option<Option<Message>> = None;
@@ -403,8 +411,7 @@ async fn record(
                 queue.push(message);
             }
             if queue.is_empty() {
-                let _ = decide.send(Decision::Json(last));
-                return;
+                return Decision::Json(last);
             }
             finished = Some(last);
         }
@@ -412,17 +419,31 @@ async fn record(
         () = &mut timer => {}
     }
     let (stream, written) = session.open_request_stream();
-    let mut recorder = Recorder { session, stream, seq: 0, written };
-    let _ = decide.send(Decision::Sse { stream, written: recorder.written.subscribe() });
+    let mut recorder = Recorder { _busy: session.busy(), session, stream, seq: 0, written };
+    let decision = Decision::Sse { stream, written: recorder.written.subscribe() };
     for message in &queue {
         recorder.write(message);
     }
-    if let Some(last) = finished {
-        if let Some(last) = &last {
-            recorder.write(last);
+    match finished {
+        Some(last) => {
+            if let Some(last) = &last {
+                recorder.write(last);
+            }
         }
-        return;
+        None => {
+            tokio::spawn(record(recorder, id, handler, outbound));
+        }
     }
+    decision
+}
+
+/// Writes the rest of a legacy request's SSE answer to the event store.
+async fn record(
+    mut recorder: Recorder,
+    id: RequestId,
+    mut handler: JoinHandle<Option<Message>>,
+    mut outbound: mpsc::Receiver<Message>,
+) {
     loop {
         tokio::select! {
             biased;
@@ -443,19 +464,18 @@ async fn record(
 /// For clients that take only JSON (or `response_mode = "json"`): the final
 /// message as one body; whatever the handler sends before it is dropped.
 async fn answer_with_json(
-    id: RequestId,
+    id: &RequestId,
     mut handler: JoinHandle<Option<Message>>,
     mut outbound: mpsc::Receiver<Message>,
-    decide: oneshot::Sender<Decision>,
-) {
+) -> Decision {
     let last = loop {
         tokio::select! {
             biased;
             Some(_) = outbound.recv() => {}
-            done = &mut handler => break joined(&id, done),
+            done = &mut handler => break joined(id, done),
         }
     };
-    let _ = decide.send(Decision::Json(last));
+    Decision::Json(last)
 }
 
 /// Reads one request stream from the event store: from the POST that
