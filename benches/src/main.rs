@@ -32,6 +32,8 @@ struct Opts {
     warmup: Duration,
     measure: Duration,
     concurrency: Vec<usize>,
+    /// Within a server's runs, only these (`modern`, `legacy`, `sse`, `setup`, `sessions`, `rss`).
+    parts: Option<Vec<String>>,
     rss_calls: u64,
     sessions: usize,
     codes: usize,
@@ -39,6 +41,10 @@ struct Opts {
 }
 
 impl Opts {
+    fn wants(&self, part: &str) -> bool {
+        self.parts.as_ref().is_none_or(|p| p.iter().any(|x| x == part))
+    }
+
     fn parse() -> Self {
         let quick = args::flag("--quick");
         let path =
@@ -55,7 +61,10 @@ impl Opts {
             out: path("--out", "target/bench"),
             warmup: Duration::from_millis(number("--warmup-ms", 1000, 300)),
             measure: Duration::from_millis(number("--measure-ms", 4000, 1000)),
-            concurrency: vec![1, 16, 64],
+            concurrency: args::value("--concurrency")
+                .map(|v| v.split(',').filter_map(|c| c.parse().ok()).collect())
+                .unwrap_or_else(|| vec![1, 16, 64]),
+            parts: args::value("--parts").map(|v| v.split(',').map(str::to_owned).collect()),
             rss_calls: number("--rss-calls", 1_000_000, 100_000),
             sessions: number("--sessions", 5000, 1000) as usize,
             codes: number("--codes", 300, 40) as usize,
@@ -270,16 +279,27 @@ impl Bench {
         let server = self.start(&self.opts.echo.clone(), &[], &[], "echo").await?;
         let target = Target::new(server.addr);
         self.report.idle.push((name.into(), procfs::rss_kib(server.pid)));
-        self.calls(&server, &target, report::MODERN, name, Kind::Modern).await;
-        self.calls(&server, &target, report::LEGACY, name, Kind::Legacy).await;
-        self.calls(&server, &target, report::SSE, name, Kind::Sse).await;
-        self.setup_rate(&server, &target, name).await;
+        if self.opts.wants("modern") {
+            self.calls(&server, &target, report::MODERN, name, Kind::Modern).await;
+        }
+        if self.opts.wants("legacy") {
+            self.calls(&server, &target, report::LEGACY, name, Kind::Legacy).await;
+        }
+        if self.opts.wants("sse") {
+            self.calls(&server, &target, report::SSE, name, Kind::Sse).await;
+        }
+        if self.opts.wants("setup") {
+            self.setup_rate(&server, &target, name).await;
+        }
         drop(server);
-        let server = self.start(&self.opts.echo.clone(), &[], &[], "echo-sessions").await?;
-        self.session_memory(&server, &Target::new(server.addr), name).await;
-        drop(server);
-        let server = self.start(&self.opts.echo.clone(), &[], &[], "echo-rss").await?;
-        self.rss_over_calls(&server, &Target::new(server.addr)).await;
+        if self.opts.wants("sessions") {
+            let server = self.start(&self.opts.echo.clone(), &[], &[], "echo-sessions").await?;
+            self.session_memory(&server, &Target::new(server.addr), name).await;
+        }
+        if self.opts.wants("rss") {
+            let server = self.start(&self.opts.echo.clone(), &[], &[], "echo-rss").await?;
+            self.rss_over_calls(&server, &Target::new(server.addr)).await;
+        }
         Ok(())
     }
 
@@ -295,8 +315,12 @@ impl Bench {
         let server = servers::start(&self.opts.echo, &[], &envs, port, &self.log("echo-auth")).await?;
         let mut target = Target::new(server.addr);
         target.bearer = Some(issuer.token(&format!("{origin}/mcp"), "bench-user")?);
-        self.calls(&server, &target, report::MODERN_AUTH, report::OURS, Kind::Modern).await;
-        self.calls(&server, &target, report::LEGACY_AUTH, report::OURS, Kind::Legacy).await;
+        if self.opts.wants("modern") {
+            self.calls(&server, &target, report::MODERN_AUTH, report::OURS, Kind::Modern).await;
+        }
+        if self.opts.wants("legacy") {
+            self.calls(&server, &target, report::LEGACY_AUTH, report::OURS, Kind::Legacy).await;
+        }
         Ok(())
     }
 
