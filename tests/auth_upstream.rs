@@ -16,6 +16,24 @@ use mcp_tests::upstream::{
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+/// The stand-in, `github-oauth` in front of it (with `extra` environment),
+/// an HTTP client and a registered OAuth client; `_dir` lives as long as it.
+struct Setup {
+    standin: StandIn,
+    _dir: TempDir,
+    server: GitHubOAuth,
+    http: Http,
+    client: OAuthClient,
+}
+
+async fn setup(standin: StandIn, extra: &[(&str, &str)]) -> Setup {
+    let dir = TempDir::new();
+    let server = start_github_server(&standin, &dir, extra).await;
+    let http = Http::new();
+    let client = OAuthClient::register(&http, &server).await;
+    Setup { standin, _dir: dir, server, http, client }
+}
+
 /// `my_repositories`' list of `owner/name`.
 async fn repositories(http: &Http, server: &GitHubOAuth, access_token: &str) -> Value {
     let result = tool_result(http, &server.url, Some(access_token), "my_repositories").await;
@@ -25,11 +43,7 @@ async fn repositories(http: &Http, server: &GitHubOAuth, access_token: &str) -> 
 
 #[tokio::test]
 async fn github_login_puts_the_profile_in_our_tokens_and_tools_reach_github_with_the_sealed_token() {
-    let standin = StandIn::start().await;
-    let dir = TempDir::new();
-    let server = start_github_server(&standin, &dir, &[]).await;
-    let http = Http::new();
-    let client = OAuthClient::register(&http, &server).await;
+    let Setup { standin: _standin, _dir, server, http, client } = setup(StandIn::start().await, &[]).await;
 
     let octocat = github_login(&http, &server, &client, "octocat").await;
     assert_eq!(
@@ -112,11 +126,7 @@ fn transcript_has(http: &Http, needle: &str) -> bool {
 
 #[tokio::test]
 async fn github_sees_its_own_pkce_pair_and_our_callback_not_the_clients() {
-    let standin = StandIn::start().await;
-    let dir = TempDir::new();
-    let server = start_github_server(&standin, &dir, &[]).await;
-    let http = Http::new();
-    let client = OAuthClient::register(&http, &server).await;
+    let Setup { standin, _dir, server, http, client } = setup(StandIn::start().await, &[]).await;
     let at = authorize_and_consent(&http, &server, &client).await;
     let back = standin_login(&http, &at, Some("octocat")).await;
     let code = code_for_client(&callback(&http, &back, Some(&at.jar)).await, &client.issuer);
@@ -144,11 +154,7 @@ async fn github_sees_its_own_pkce_pair_and_our_callback_not_the_clients() {
 
 #[tokio::test]
 async fn forged_replayed_and_other_browser_callbacks_are_refused() {
-    let standin = StandIn::start().await;
-    let dir = TempDir::new();
-    let server = start_github_server(&standin, &dir, &[]).await;
-    let http = Http::new();
-    let client = OAuthClient::register(&http, &server).await;
+    let Setup { standin, _dir, server, http, client } = setup(StandIn::start().await, &[]).await;
 
     let alice = authorize_and_consent(&http, &server, &client).await;
     let alice_back = standin_login(&http, &alice, Some("octocat")).await;
@@ -188,11 +194,7 @@ fn url_param(url: &str, name: &str) -> String {
 
 #[tokio::test]
 async fn upstream_errors_are_relayed_to_the_client_with_its_state_and_our_issuer() {
-    let standin = StandIn::start().await;
-    let dir = TempDir::new();
-    let server = start_github_server(&standin, &dir, &[]).await;
-    let http = Http::new();
-    let client = OAuthClient::register(&http, &server).await;
+    let Setup { standin, _dir, server, http, client } = setup(StandIn::start().await, &[]).await;
 
     // The user cancels at GitHub: access_denied.
     let at = authorize_and_consent(&http, &server, &client).await;
@@ -223,12 +225,8 @@ async fn upstream_errors_are_relayed_to_the_client_with_its_state_and_our_issuer
 
 #[tokio::test]
 async fn allowed_users_admit_only_the_listed_logins() {
-    let standin = StandIn::start().await;
-    let dir = TempDir::new();
-    let server =
-        start_github_server(&standin, &dir, &[("MCP_AUTH__GITHUB__ALLOWED_USERS", r#"["octocat"]"#)]).await;
-    let http = Http::new();
-    let client = OAuthClient::register(&http, &server).await;
+    let Setup { standin, _dir, server, http, client } =
+        setup(StandIn::start().await, &[("MCP_AUTH__GITHUB__ALLOWED_USERS", r#"["octocat"]"#)]).await;
 
     let at = authorize_and_consent(&http, &server, &client).await;
     let back = standin_login(&http, &at, Some("hubot")).await;
@@ -248,15 +246,10 @@ async fn allowed_users_admit_only_the_listed_logins() {
 
 #[tokio::test]
 async fn allowed_orgs_admit_members_of_a_private_org_and_refuse_others() {
-    let standin = StandIn::start().await;
-    let dir = TempDir::new();
     // octocat's membership of octo-secret-club is private: visible with read:org only, which the
     // server adds to the scopes because of allowed_orgs.
-    let server =
-        start_github_server(&standin, &dir, &[("MCP_AUTH__GITHUB__ALLOWED_ORGS", r#"["octo-secret-club"]"#)])
-            .await;
-    let http = Http::new();
-    let client = OAuthClient::register(&http, &server).await;
+    let Setup { standin: _standin, _dir, server, http, client } =
+        setup(StandIn::start().await, &[("MCP_AUTH__GITHUB__ALLOWED_ORGS", r#"["octo-secret-club"]"#)]).await;
 
     let at = authorize_and_consent(&http, &server, &client).await;
     let scope = at.param("scope").unwrap_or_default();
@@ -273,11 +266,8 @@ async fn a_code_exchange_refused_with_http_200_ends_in_server_error_without_a_co
     // GitHub answers token errors with status 200: the stand-in knows another secret.
     let app = json!({"client_id": STANDIN_CLIENT_ID, "client_secret": "rotated-secret",
                      "callback_url": "http://127.0.0.1/"});
-    let standin = StandIn::start_with(Some(json!({"apps": [app]}))).await;
-    let dir = TempDir::new();
-    let server = start_github_server(&standin, &dir, &[]).await;
-    let http = Http::new();
-    let client = OAuthClient::register(&http, &server).await;
+    let Setup { standin, _dir, server, http, client } =
+        setup(StandIn::start_with(Some(json!({"apps": [app]}))).await, &[]).await;
 
     let at = authorize_and_consent(&http, &server, &client).await;
     let back = standin_login(&http, &at, Some("octocat")).await;
@@ -293,11 +283,7 @@ async fn a_code_exchange_refused_with_http_200_ends_in_server_error_without_a_co
 
 #[tokio::test]
 async fn after_revocation_tools_can_no_longer_use_the_github_token() {
-    let standin = StandIn::start().await;
-    let dir = TempDir::new();
-    let server = start_github_server(&standin, &dir, &[]).await;
-    let http = Http::new();
-    let client = OAuthClient::register(&http, &server).await;
+    let Setup { standin: _standin, _dir, server, http, client } = setup(StandIn::start().await, &[]).await;
     let tokens = github_login(&http, &server, &client, "octocat").await;
     assert_eq!(repositories(&http, &server, &tokens.access).await, json!(["octocat/hello-world"]));
 
