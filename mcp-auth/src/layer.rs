@@ -42,6 +42,9 @@ pub trait TokenVerifier: Send + Sync + fmt::Debug + 'static {
     /// Who presented `token`, when that is already known without waiting for
     /// anything (a token verified earlier and still valid); `None` otherwise,
     /// and the layer calls [`verify`](Self::verify). The default knows nothing.
+    ///
+    /// Answer only for tokens [`verify`](Self::verify) accepted: the layer
+    /// checks a token's syntax (RFC 6750 §2.1) only before calling `verify`.
     fn verified(&self, token: &str) -> Option<Arc<Identity>> {
         let _ = token;
         None
@@ -61,7 +64,8 @@ pub trait TokenVerifier: Send + Sync + fmt::Debug + 'static {
 /// - Everything else needs `Authorization: Bearer <token>`. Without one:
 ///   `401` and `WWW-Authenticate: Bearer resource_metadata="…", scope="…"`;
 ///   with a bad one: `401 error="invalid_token"`. With a good one, the
-///   caller's [`Identity`] is put into the request extensions.
+///   caller's identity is put into the request extensions as an
+///   `Arc<Identity>` (shared with the token cache, never copied).
 /// - When the service's response carries the [`InsufficientScope`]
 ///   extension, it is replaced by `403 error="insufficient_scope"` naming
 ///   the scopes.
@@ -234,6 +238,20 @@ impl Gate {
     }
 }
 
+impl Gate {
+    /// The service's response, or `403` when it says the caller lacks scope.
+    fn finish<B>(&self, response: Response<B>) -> Response<Body>
+    where
+        B: HttpBody<Data = Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        if let Some(needed) = response.extensions().get::<InsufficientScope>() {
+            return self.insufficient(&needed.scopes);
+        }
+        response.map(Body::new)
+    }
+}
+
 #[derive(Debug, PartialEq, Eq)]
 enum Route {
     Metadata,
@@ -251,25 +269,25 @@ enum Presented<'a> {
 }
 
 /// RFC 6750 §2.1: the token only ever comes from `Authorization: Bearer`,
-/// never from the query or the body.
+/// never from the query or the body. The token's syntax is not checked
+/// here: see [`is_b64token`].
 fn presented(headers: &HeaderMap) -> Presented<'_> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else { return Presented::Missing };
     if values.next().is_some() {
         return Presented::Several;
     }
-    let Ok(value) = value.to_str() else { return Presented::Malformed };
+    let Ok(value) = std::str::from_utf8(value.as_bytes()) else { return Presented::Malformed };
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
         // Another scheme (Basic, …) carries no bearer token: treated as none.
         return Presented::Missing;
     }
-    let token = rest.trim_matches(' ');
-    if is_b64token(token) { Presented::Token(token) } else { Presented::Malformed }
+    Presented::Token(rest.trim_matches(' '))
 }
 
-/// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
-fn is_b64token(token: &str) -> bool {
+/// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+pub(crate) fn is_b64token(token: &str) -> bool {
     let body = token.trim_end_matches('=');
     !body.is_empty()
         && body
@@ -311,7 +329,9 @@ where
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let route = self.gate.route(request.method(), request.uri().path(), request.headers());
         // The common case: a token verified before. Nothing to wait for, so the
-        // service driven to readiness takes the request at once.
+        // service driven to readiness takes the request at once. Only
+        // well-formed tokens are ever verified, so a known one needs no
+        // syntax check.
         if route == Route::Protected
             && let Presented::Token(token) = presented(request.headers())
             && let Some(identity) = self.gate.verifier.verified(token)
@@ -320,15 +340,9 @@ where
             if !identity.has_all_scopes(&gate.required_scopes) {
                 return Box::pin(async move { Ok(gate.insufficient(&gate.required_scopes)) });
             }
-            request.extensions_mut().insert(Identity::clone(&identity));
+            request.extensions_mut().insert(identity);
             let response = self.inner.call(request);
-            return Box::pin(async move {
-                let response = response.await?;
-                if let Some(needed) = response.extensions().get::<InsufficientScope>() {
-                    return Ok(gate.insufficient(&needed.scopes));
-                }
-                Ok(response.map(Body::new))
-            });
+            return Box::pin(async move { Ok(gate.finish(response.await?)) });
         }
         // The clone that was driven to readiness serves this request.
         let ready = self.inner.clone();
@@ -342,9 +356,9 @@ where
                 Route::Protected => {}
             }
             let token = match presented(request.headers()) {
-                Presented::Token(token) => token.to_owned(),
+                Presented::Token(token) if is_b64token(token) => token.to_owned(),
                 Presented::Missing => return Ok(gate.missing()),
-                Presented::Malformed => {
+                Presented::Token(_) | Presented::Malformed => {
                     let why = "The Authorization header is not a valid Bearer token";
                     return Ok(gate.invalid(BearerError::InvalidToken, why));
                 }
@@ -367,12 +381,8 @@ where
             if !identity.has_all_scopes(&gate.required_scopes) {
                 return Ok(gate.insufficient(&gate.required_scopes));
             }
-            request.extensions_mut().insert(identity);
-            let response = inner.call(request).await?;
-            if let Some(needed) = response.extensions().get::<InsufficientScope>() {
-                return Ok(gate.insufficient(&needed.scopes));
-            }
-            Ok(response.map(Body::new))
+            request.extensions_mut().insert(Arc::new(identity));
+            Ok(gate.finish(inner.call(request).await?))
         })
     }
 }
@@ -396,18 +406,26 @@ mod tests {
         map
     }
 
+    /// What the layer makes of the headers, syntax check included.
+    fn checked(headers: &HeaderMap) -> Presented<'_> {
+        match presented(headers) {
+            Presented::Token(token) if !is_b64token(token) => Presented::Malformed,
+            other => other,
+        }
+    }
+
     #[test]
     fn bearer_header_forms() {
-        assert_eq!(presented(&headers(&[])), Presented::Missing);
-        assert_eq!(presented(&headers(&["Bearer abc.def-ghi_~+/=="])), Presented::Token("abc.def-ghi_~+/=="));
-        assert_eq!(presented(&headers(&["bearer abc"])), Presented::Token("abc"));
-        assert_eq!(presented(&headers(&["Basic dXNlcjpwdw=="])), Presented::Missing);
-        assert_eq!(presented(&headers(&["Bearer"])), Presented::Malformed);
-        assert_eq!(presented(&headers(&["Bearer "])), Presented::Malformed);
-        assert_eq!(presented(&headers(&["Bearer a b"])), Presented::Malformed);
-        assert_eq!(presented(&headers(&["Bearer a\"b"])), Presented::Malformed);
-        assert_eq!(presented(&headers(&["Bearer =="])), Presented::Malformed);
-        assert_eq!(presented(&headers(&["Bearer a", "Bearer b"])), Presented::Several);
+        assert_eq!(checked(&headers(&[])), Presented::Missing);
+        assert_eq!(checked(&headers(&["Bearer abc.def-ghi_~+/=="])), Presented::Token("abc.def-ghi_~+/=="));
+        assert_eq!(checked(&headers(&["bearer abc"])), Presented::Token("abc"));
+        assert_eq!(checked(&headers(&["Basic dXNlcjpwdw=="])), Presented::Missing);
+        assert_eq!(checked(&headers(&["Bearer"])), Presented::Malformed);
+        assert_eq!(checked(&headers(&["Bearer "])), Presented::Malformed);
+        assert_eq!(checked(&headers(&["Bearer a b"])), Presented::Malformed);
+        assert_eq!(checked(&headers(&["Bearer a\"b"])), Presented::Malformed);
+        assert_eq!(checked(&headers(&["Bearer =="])), Presented::Malformed);
+        assert_eq!(checked(&headers(&["Bearer a", "Bearer b"])), Presented::Several);
     }
 
     #[derive(Debug)]

@@ -14,19 +14,21 @@
 //!   JWT access tokens against its JWKS: algorithm allowlist, exact `iss` and
 //!   `aud` (RFC 8707), `exp`/`nbf`/`iat` with leeway, key rotation;
 //! - checks opaque tokens by introspection (RFC 7662);
-//! - hands the caller to the service as an [`Identity`] in the request
-//!   extensions.
+//! - hands the caller to the service as an `Arc<`[`Identity`]`>` in the
+//!   request extensions.
 //!
 //! ## Guarding a service
 //!
 //! ```
+//! use std::sync::Arc;
+//!
 //! use axum::{Extension, Router, body::Body, routing::post};
 //! use http::{Request, StatusCode};
 //! use mcp_auth::{AuthLayer, Identity, ResourceServer, ResourceServerConfig};
 //! use tower::ServiceExt as _;
 //!
 //! /// Any handler: the layer has already checked the token.
-//! async fn whoami(Extension(caller): Extension<Identity>) -> String {
+//! async fn whoami(Extension(caller): Extension<Arc<Identity>>) -> String {
 //!     format!("hello {}", caller.subject)
 //! }
 //!
@@ -64,11 +66,13 @@
 //! client can obtain a token with more scope and retry.
 //!
 //! ```
+//! use std::sync::Arc;
+//!
 //! use axum::Extension;
 //! use axum::response::IntoResponse;
 //! use mcp_auth::{Identity, InsufficientScope};
 //!
-//! async fn add_note(Extension(caller): Extension<Identity>) -> axum::response::Response {
+//! async fn add_note(Extension(caller): Extension<Arc<Identity>>) -> axum::response::Response {
 //!     let needed = ["notes:read", "notes:write"];
 //!     if !caller.has_all_scopes(&needed) {
 //!         let scopes = needed.map(String::from).to_vec();

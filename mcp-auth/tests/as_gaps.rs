@@ -24,7 +24,7 @@ use mcp_auth::{AuthorizationServer, AuthorizationServerConfig, Identity};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
-async fn whoami(Extension(caller): Extension<Identity>) -> Json<Value> {
+async fn whoami(Extension(caller): Extension<Arc<Identity>>) -> Json<Value> {
     Json(json!({"subject": caller.subject, "scopes": caller.scopes}))
 }
 

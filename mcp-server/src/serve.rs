@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{CommandLine, Config, ConfigError, mask_secrets};
 use crate::server::Server;
+use crate::transport::http::HttpApp;
 
 /// Why serving stopped with an error.
 #[derive(thiserror::Error)]
@@ -46,17 +47,11 @@ impl Server {
         let Some(addr) = config.bind_addr()? else {
             return Ok(self.serve_stdio().await?);
         };
-        let (app, legacy) = self.http_app_parts_async(&config).await?;
+        let app = self.http_app_parts_async(&config).await?;
         let listener = TcpListener::bind(addr).await?;
         tracing::info!(address = %listener.local_addr()?, path = %config.server.path, "serving MCP over HTTP");
         let grace = Duration::from_secs(config.http.shutdown_grace_secs);
-        // Open SSE streams never end by themselves: close them so draining can finish.
-        let close_streams = move || {
-            if let Some(legacy) = &legacy {
-                legacy.close_all();
-            }
-        };
-        serve_until_signal(listener, app, grace, close_streams).await?;
+        serve_until_signal(listener, app, grace).await?;
         Ok(())
     }
 
@@ -98,13 +93,12 @@ impl Server {
     }
 }
 
-/// Serves until Ctrl-C or SIGTERM, then stops accepting, lets in-flight
-/// requests finish for up to `grace`, and returns.
+/// Serves until Ctrl-C or SIGTERM, then stops accepting, closes the legacy
+/// SSE streams, lets in-flight requests finish for up to `grace`, and returns.
 pub(crate) async fn serve_until_signal(
     listener: TcpListener,
-    app: axum::Router,
+    app: HttpApp,
     grace: Duration,
-    on_shutdown: impl FnOnce() + Send + 'static,
 ) -> io::Result<()> {
     use axum::serve::ListenerExt;
     let listener = listener.tap_io(|tcp| {
@@ -115,15 +109,31 @@ pub(crate) async fn serve_until_signal(
     });
     let stop = CancellationToken::new();
     let signal_stop = stop.clone();
+    let legacy = app.legacy;
     tokio::spawn(async move {
         shutdown_signal().await;
         tracing::info!("shutting down: draining in-flight requests");
         signal_stop.cancel();
-        on_shutdown();
+        // Open SSE streams never end by themselves: close them so draining can finish.
+        if let Some(legacy) = legacy {
+            legacy.close_all();
+        }
     });
-    // With the peer address, for the authorization server's per-client-IP rate limits.
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
+    let stopped = stop.clone().cancelled_owned();
+    if app.peer_addresses {
+        let service = app.router.into_make_service_with_connect_info::<SocketAddr>();
+        drain(axum::serve(listener, service).with_graceful_shutdown(stopped), &stop, grace).await
+    } else {
+        drain(axum::serve(listener, app.router).with_graceful_shutdown(stopped), &stop, grace).await
+    }
+}
+
+/// Runs `server` until it has drained, or until `grace` after `stop`.
+async fn drain(
+    server: impl IntoFuture<Output = io::Result<()>>,
+    stop: &CancellationToken,
+    grace: Duration,
+) -> io::Result<()> {
     tokio::select! {
         result = server.into_future() => result,
         () = async { stop.cancelled().await; tokio::time::sleep(grace).await } => {

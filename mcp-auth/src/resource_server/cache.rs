@@ -1,5 +1,5 @@
 //! Tokens already verified, keyed by their SHA-256 (the token itself is never
-//! stored), each forgotten when it expires. Bounded: when full, expired
+//! stored), each forgotten when it expires. Only well-formed tokens are kept. Bounded: when full, expired
 //! entries go first, then those expiring soonest.
 
 use std::collections::HashMap;
@@ -56,7 +56,8 @@ impl TokenCache {
         expires_at: SystemTime,
         now: SystemTime,
     ) {
-        if self.capacity == 0 || expires_at <= now {
+        // Only well-formed tokens (RFC 6750 §2.1): the layer serves cached ones unchecked.
+        if self.capacity == 0 || expires_at <= now || !crate::layer::is_b64token(token) {
             return;
         }
         let key = digest(token);
@@ -111,6 +112,13 @@ mod tests {
         assert_eq!(cache.len(), 2);
         assert!(cache.get("a", at(1)).is_none(), "the soonest to expire goes first");
         assert!(cache.get("b", at(1)).is_some() && cache.get("c", at(1)).is_some());
+    }
+
+    #[test]
+    fn malformed_tokens_are_never_cached() {
+        let cache = TokenCache::new(10);
+        cache.insert("a b", Arc::new(Identity::new("u")), at(100), at(0));
+        assert!(cache.get("a b", at(1)).is_none());
     }
 
     #[test]

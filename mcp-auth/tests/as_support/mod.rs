@@ -81,7 +81,7 @@ pub(crate) async fn start_built(
     TestServer { base, issuer, resource, server, http }
 }
 
-async fn whoami(Extension(caller): Extension<Identity>) -> Json<Value> {
+async fn whoami(Extension(caller): Extension<Arc<Identity>>) -> Json<Value> {
     Json(json!({"subject": caller.subject, "client_id": caller.client_id, "scopes": caller.scopes}))
 }
 

@@ -328,7 +328,7 @@ impl App {
 }
 
 /// Echoes the identity the layer handed over.
-async fn whoami(Extension(caller): Extension<Identity>) -> Json<Value> {
+async fn whoami(Extension(caller): Extension<Arc<Identity>>) -> Json<Value> {
     Json(json!({
         "subject": caller.subject,
         "client_id": caller.client_id,
@@ -338,7 +338,7 @@ async fn whoami(Extension(caller): Extension<Identity>) -> Json<Value> {
 }
 
 /// Needs notes:read and notes:write; says so with the marker when they are missing.
-async fn add_note(Extension(caller): Extension<Identity>) -> Response<Body> {
+async fn add_note(Extension(caller): Extension<Arc<Identity>>) -> Response<Body> {
     let needed = ["notes:read", "notes:write"];
     if !caller.has_all_scopes(&needed) {
         let marker = InsufficientScope { scopes: needed.map(String::from).to_vec() };

@@ -4,32 +4,14 @@
 use std::time::Duration;
 
 use axum::Router;
-use http::{HeaderName, Method, StatusCode};
-use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
+use http::{HeaderName, StatusCode};
 use tower_http::timeout::TimeoutLayer;
 
+use super::cors::cors_layer;
 use super::guard::{HostOriginGuardLayer, HostOriginPolicy};
 use super::{HttpOptions, LegacySse, StreamableHttp};
 use crate::config::{Config, ConfigError};
 use crate::server::Server;
-
-/// Response headers browser clients must be able to read (SPEC §3.2, CORS;
-/// `retry-after` for the authorization server's `429`s).
-const EXPOSED_HEADERS: [&str; 4] =
-    ["mcp-session-id", "www-authenticate", "mcp-protocol-version", "retry-after"];
-
-/// CORS for browser clients: any origin may ask (the guard decides which may
-/// act), any request header may be sent (so `Mcp-Param-*` works), and the MCP
-/// response headers are exposed. Preflight is answered here, before any
-/// other layer, auth included.
-pub fn cors_layer() -> CorsLayer {
-    CorsLayer::new()
-        .allow_origin(AllowOrigin::mirror_request())
-        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
-        .allow_headers(AllowHeaders::mirror_request())
-        .expose_headers(EXPOSED_HEADERS.map(HeaderName::from_static))
-        .max_age(Duration::from_secs(24 * 60 * 60))
-}
 
 impl Server {
     /// The HTTP application `config` describes, ready for `axum::serve`.
@@ -45,7 +27,7 @@ impl Server {
     /// # let _ = app;
     /// ```
     pub fn http_app(&self, config: &Config) -> Result<Router, ConfigError> {
-        Ok(self.http_app_parts(config)?.0)
+        Ok(self.http_app_parts(config)?.router)
     }
 
     /// The HTTP application `config` describes, for every `[auth] mode`,
@@ -64,12 +46,11 @@ impl Server {
     /// # }
     /// ```
     pub async fn http_app_async(&self, config: &Config) -> Result<Router, ConfigError> {
-        Ok(self.http_app_parts_async(config).await?.0)
+        Ok(self.http_app_parts_async(config).await?.router)
     }
 
-    /// The application and, when enabled, the legacy HTTP+SSE endpoint (whose
-    /// open streams a shutdown must close). Synchronous modes only.
-    pub(crate) fn http_app_parts(&self, config: &Config) -> Result<(Router, Option<LegacySse>), ConfigError> {
+    /// The application and what serving it needs. Synchronous modes only.
+    pub(crate) fn http_app_parts(&self, config: &Config) -> Result<HttpApp, ConfigError> {
         let auth = match auth_mode(config)? {
             MODE_AUTHORIZATION_SERVER => {
                 return Err(ConfigError::Value {
@@ -85,10 +66,7 @@ impl Server {
     }
 
     /// [`http_app_parts`](Self::http_app_parts) for every mode.
-    pub(crate) async fn http_app_parts_async(
-        &self,
-        config: &Config,
-    ) -> Result<(Router, Option<LegacySse>), ConfigError> {
+    pub(crate) async fn http_app_parts_async(&self, config: &Config) -> Result<HttpApp, ConfigError> {
         let auth = match auth_mode(config)? {
             MODE_AUTHORIZATION_SERVER => authorization_server(self, config).await?,
             mode => sync_auth(self, config, mode)?,
@@ -96,7 +74,7 @@ impl Server {
         self.assemble(config, auth)
     }
 
-    fn assemble(&self, config: &Config, auth: Auth) -> Result<(Router, Option<LegacySse>), ConfigError> {
+    fn assemble(&self, config: &Config, auth: Auth) -> Result<HttpApp, ConfigError> {
         let bound = config.bind_addr()?;
         let policy = HostOriginPolicy::from_config(config, bound);
         let options = HttpOptions::default()
@@ -111,6 +89,8 @@ impl Server {
             // Merged before the layers, so the guard and CORS cover it too.
             app = app.merge(legacy.router());
         }
+        // Only the authorization server's per-client-IP rate limits read the peer address.
+        let peer_addresses = matches!(auth, Auth::AuthorizationServer { .. });
         // Auth sits inside the guard, the timeout and CORS, so preflight is answered before it.
         let app = match auth {
             Auth::None => app,
@@ -130,8 +110,18 @@ impl Server {
             .layer(HostOriginGuardLayer::new(policy))
             .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
             .layer(cors_layer());
-        Ok((app, legacy))
+        Ok(HttpApp { router: app, legacy, peer_addresses })
     }
+}
+
+/// An assembled application and what serving it needs.
+pub(crate) struct HttpApp {
+    pub(crate) router: Router,
+    /// The legacy HTTP+SSE endpoint, when enabled: a shutdown must close its
+    /// open streams, which never end by themselves.
+    pub(crate) legacy: Option<LegacySse>,
+    /// Whether requests need the peer address (`ConnectInfo<SocketAddr>`).
+    pub(crate) peer_addresses: bool,
 }
 
 /// Removes the CORS headers an inner layer set (and the `Vary` it added), so

@@ -54,13 +54,12 @@ pub(super) fn new_session_id() -> String {
 
 /// The authenticated caller the auth layer put on the request, if any.
 pub(super) fn caller(extensions: &http::Extensions) -> Option<Arc<Identity>> {
-    extensions.get::<Identity>().cloned().map(Arc::new)
+    extensions.get::<Arc<Identity>>().cloned()
 }
 
-/// Like [`caller`], moving the identity out of extensions the handler owns
-/// (no copy of its claims).
+/// Like [`caller`], moving the identity out of extensions the handler owns.
 pub(super) fn take_caller(extensions: &mut http::Extensions) -> Option<Arc<Identity>> {
-    extensions.remove::<Identity>().map(Arc::new)
+    extensions.remove::<Arc<Identity>>()
 }
 
 /// Whether a request's caller is the one who opened a session. Session ids

@@ -27,6 +27,7 @@
 
 mod app;
 mod common;
+mod cors;
 mod event_store;
 mod guard;
 mod headers;
@@ -47,8 +48,8 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 
 use crate::BoxFuture;
 use crate::server::Server;
-pub(crate) use app::check_auth;
-pub use app::cors_layer;
+pub(crate) use app::{HttpApp, check_auth};
+pub use cors::{BrowserCors, BrowserCorsLayer, cors_layer};
 pub use event_store::{
     DEFAULT_BYTES_PER_SESSION, DEFAULT_EVENTS_PER_STREAM, DEFAULT_STREAMS_PER_SESSION, EventStore,
     InMemoryEventStore, StoredEvent,
@@ -183,13 +184,8 @@ impl Server {
         let listener = TcpListener::bind(addr).await?;
         let mut config = crate::config::Config::default();
         config.server.bind = Some(listener.local_addr()?.to_string());
-        let (app, legacy) = self.http_app_parts(&config).map_err(io::Error::other)?;
+        let app = self.http_app_parts(&config).map_err(io::Error::other)?;
         let grace = std::time::Duration::from_secs(config.http.shutdown_grace_secs);
-        crate::serve::serve_until_signal(listener, app, grace, move || {
-            if let Some(legacy) = legacy {
-                legacy.close_all();
-            }
-        })
-        .await
+        crate::serve::serve_until_signal(listener, app, grace).await
     }
 }
