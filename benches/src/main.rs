@@ -35,6 +35,8 @@ struct Opts {
     /// Within a server's runs, only these (`modern`, `legacy`, `sse`, `setup`, `sessions`, `rss`).
     parts: Option<Vec<String>>,
     rss_calls: u64,
+    /// Paired rounds (without auth, with auth) per auth-cost figure.
+    auth_rounds: usize,
     sessions: usize,
     codes: usize,
     stdio_calls: u64,
@@ -66,6 +68,7 @@ impl Opts {
                 .unwrap_or_else(|| vec![1, 16, 64]),
             parts: args::value("--parts").map(|v| v.split(',').map(str::to_owned).collect()),
             rss_calls: number("--rss-calls", 1_000_000, 100_000),
+            auth_rounds: number("--auth-rounds", 3, 1).max(1) as usize,
             sessions: number("--sessions", 5000, 1000) as usize,
             codes: number("--codes", 300, 40) as usize,
             stdio_calls: number("--stdio-calls", 5000, 500),
@@ -122,34 +125,49 @@ impl Bench {
     /// tools/call at every concurrency: one row each.
     async fn calls(&mut self, server: &Running, target: &Target, scenario: &str, name: &str, kind: Kind) {
         for &c in &self.opts.concurrency.clone() {
-            let workers = match workers(kind, target, c).await {
-                Ok(w) => w,
-                Err(e) => {
-                    eprintln!("  {scenario} / {name} / {c}: could not start workers: {e}");
-                    continue;
-                }
-            };
-            let mut outcome = self.timed(workers, server.pid).await;
-            if let Some(e) = &outcome.first_error {
-                eprintln!("  {scenario} / {name} / {c}: {} errors, first: {e}", outcome.errors);
+            if let Some(row) = self.measure(server, target, scenario, name, kind, c).await {
+                self.report.rows.push(row);
             }
-            let row = Row {
-                scenario: scenario.into(),
-                server: name.into(),
-                concurrency: c,
-                calls: outcome.calls,
-                errors: outcome.errors,
-                calls_per_sec: outcome.rate(),
-                p50_us: outcome.quantile_us(0.50),
-                p99_us: outcome.quantile_us(0.99),
-                cpu_us_per_call: outcome.cpu_per_call_us(),
-            };
-            eprintln!(
-                "  {scenario:<26} {name:<22} c={c:<3} {:>9.0} calls/s  p50 {:>6.0} µs  p99 {:>6.0} µs  cpu {:>6.1} µs/call",
-                row.calls_per_sec, row.p50_us, row.p99_us, row.cpu_us_per_call
-            );
-            self.report.rows.push(row);
         }
+    }
+
+    /// tools/call at concurrency `c` on fresh connections: one row.
+    async fn measure(
+        &self,
+        server: &Running,
+        target: &Target,
+        scenario: &str,
+        name: &str,
+        kind: Kind,
+        c: usize,
+    ) -> Option<Row> {
+        let workers = match workers(kind, target, c).await {
+            Ok(w) => w,
+            Err(e) => {
+                eprintln!("  {scenario} / {name} / {c}: could not start workers: {e}");
+                return None;
+            }
+        };
+        let mut outcome = self.timed(workers, server.pid).await;
+        if let Some(e) = &outcome.first_error {
+            eprintln!("  {scenario} / {name} / {c}: {} errors, first: {e}", outcome.errors);
+        }
+        let row = Row {
+            scenario: scenario.into(),
+            server: name.into(),
+            concurrency: c,
+            calls: outcome.calls,
+            errors: outcome.errors,
+            calls_per_sec: outcome.rate(),
+            p50_us: outcome.quantile_us(0.50),
+            p99_us: outcome.quantile_us(0.99),
+            cpu_us_per_call: outcome.cpu_per_call_us(),
+        };
+        eprintln!(
+            "  {scenario:<26} {name:<22} c={c:<3} {:>9.0} calls/s  p50 {:>6.0} µs  p99 {:>6.0} µs  cpu {:>6.1} µs/call",
+            row.calls_per_sec, row.p50_us, row.p99_us, row.cpu_us_per_call
+        );
+        Some(row)
     }
 
     /// Legacy sessions set up and torn down per second (16 workers).
@@ -303,6 +321,9 @@ impl Bench {
         Ok(())
     }
 
+    /// Resource-server auth on and off, in alternating rounds on two
+    /// servers that run side by side, so that drift in the machine's speed
+    /// during the run falls on both alike.
     async fn ours_with_auth(&mut self) -> Result<(), String> {
         let issuer = auth::Issuer::start().await?;
         let port = servers::free_port().map_err(|e| e.to_string())?;
@@ -312,14 +333,32 @@ impl Bench {
             ("MCP_AUTH__MODE".to_owned(), "resource_server".to_owned()),
             ("MCP_AUTH__RESOURCE_SERVER__ISSUER".to_owned(), issuer.url.clone()),
         ];
-        let server = servers::start(&self.opts.echo, &[], &envs, port, &self.log("echo-auth")).await?;
-        let mut target = Target::new(server.addr);
-        target.bearer = Some(issuer.token(&format!("{origin}/mcp"), "bench-user")?);
-        if self.opts.wants("modern") {
-            self.calls(&server, &target, report::MODERN_AUTH, report::OURS, Kind::Modern).await;
-        }
-        if self.opts.wants("legacy") {
-            self.calls(&server, &target, report::LEGACY_AUTH, report::OURS, Kind::Legacy).await;
+        let with = servers::start(&self.opts.echo, &[], &envs, port, &self.log("echo-auth")).await?;
+        let mut with_target = Target::new(with.addr);
+        with_target.bearer = Some(issuer.token(&format!("{origin}/mcp"), "bench-user")?);
+        let without = self.start(&self.opts.echo.clone(), &[], &[], "echo-auth-baseline").await?;
+        let without_target = Target::new(without.addr);
+        for (part, kind, scenario) in
+            [("modern", Kind::Modern, report::MODERN_AUTH), ("legacy", Kind::Legacy, report::LEGACY_AUTH)]
+        {
+            if !self.opts.wants(part) {
+                continue;
+            }
+            let baseline = format!("{} (auth off)", report::OURS);
+            for &c in &self.opts.concurrency.clone() {
+                let mut pair = report::AuthCost::new(scenario, c);
+                for _ in 0..self.opts.auth_rounds {
+                    let off = self.measure(&without, &without_target, scenario, &baseline, kind, c).await;
+                    let on = self.measure(&with, &with_target, scenario, report::OURS, kind, c).await;
+                    if let (Some(off), Some(on)) = (off, on) {
+                        pair.push(off, on);
+                    }
+                }
+                if let Some(row) = pair.median_with() {
+                    self.report.rows.push(row);
+                }
+                self.report.auth.push(pair);
+            }
         }
         Ok(())
     }

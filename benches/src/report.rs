@@ -86,6 +86,55 @@ pub struct AuthorizationServer {
     pub cpu_us_per_refresh: f64,
 }
 
+/// The cost of resource-server auth at one concurrency: alternating rounds
+/// without and with it, each on its own server.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuthCost {
+    pub scenario: String,
+    pub concurrency: usize,
+    /// (without auth, with auth) per round, in the order measured.
+    pub rounds: Vec<(Row, Row)>,
+}
+
+impl AuthCost {
+    /// No rounds yet.
+    pub fn new(scenario: &str, concurrency: usize) -> Self {
+        Self { scenario: scenario.into(), concurrency, rounds: Vec::new() }
+    }
+
+    /// One round: `without`, then `with`.
+    pub fn push(&mut self, without: Row, with: Row) {
+        self.rounds.push((without, with));
+    }
+
+    /// The share of throughput auth costs: the median over rounds of
+    /// `1 − with ÷ without` (each ratio from measurements seconds apart).
+    pub fn cost(&self) -> Option<f64> {
+        median(self.rounds.iter().map(|(off, on)| 1.0 - on.calls_per_sec / off.calls_per_sec).collect())
+    }
+
+    /// The round with the median throughput with auth on.
+    pub fn median_with(&self) -> Option<Row> {
+        median_row(self.rounds.iter().map(|(_, on)| on))
+    }
+
+    /// The round with the median throughput with auth off.
+    pub fn median_without(&self) -> Option<Row> {
+        median_row(self.rounds.iter().map(|(off, _)| off))
+    }
+}
+
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len().checked_sub(1)? / 2).copied()
+}
+
+fn median_row<'a>(rows: impl Iterator<Item = &'a Row>) -> Option<Row> {
+    let mut rows: Vec<&Row> = rows.collect();
+    rows.sort_by(|a, b| a.calls_per_sec.total_cmp(&b.calls_per_sec));
+    rows.get(rows.len().checked_sub(1)? / 2).map(|r| (*r).clone())
+}
+
 /// stdio round-trip latency.
 #[derive(Debug, Clone, Serialize)]
 pub struct Stdio {
@@ -114,6 +163,7 @@ pub struct Report {
     pub memory: Vec<Memory>,
     pub rss: Option<RssRun>,
     pub authorization_server: Option<AuthorizationServer>,
+    pub auth: Vec<AuthCost>,
     pub stdio: Vec<Stdio>,
     pub checks: Vec<Check>,
 }
@@ -236,25 +286,24 @@ impl Report {
                 holds: memory.kib_per_session <= 8.0,
             });
         }
-        for (with, without) in [(MODERN_AUTH, MODERN), (LEGACY_AUTH, LEGACY)] {
-            for c in [1, 16, 64] {
-                let (Some(a), Some(b)) = (self.row(with, OURS, c), self.row(without, OURS, c)) else {
-                    continue;
-                };
-                let cost = 1.0 - a.calls_per_sec / b.calls_per_sec;
-                checks.push(Check {
-                    target: format!("{with}, {c} concurrent: costs ≤ 10% of calls/s"),
-                    measured: format!(
-                        "{:.0} vs {:.0} calls/s = {:+.1}% (CPU/call {:.1} vs {:.1} µs)",
-                        a.calls_per_sec,
-                        b.calls_per_sec,
-                        -cost * 100.0,
-                        a.cpu_us_per_call,
-                        b.cpu_us_per_call
-                    ),
-                    holds: cost <= 0.10,
-                });
-            }
+        for pair in &self.auth {
+            let (Some(cost), Some(off), Some(on)) = (pair.cost(), pair.median_without(), pair.median_with())
+            else {
+                continue;
+            };
+            checks.push(Check {
+                target: format!("{}, {} concurrent: costs ≤ 10% of calls/s", pair.scenario, pair.concurrency),
+                measured: format!(
+                    "{:+.1}% (median of {} paired rounds; median calls/s {:.0} vs {:.0}, CPU/call {:.1} vs {:.1} µs)",
+                    -cost * 100.0,
+                    pair.rounds.len(),
+                    on.calls_per_sec,
+                    off.calls_per_sec,
+                    on.cpu_us_per_call,
+                    off.cpu_us_per_call
+                ),
+                holds: cost <= 0.10,
+            });
         }
         if let Some(rss) = &self.rss {
             let growth = rss.end_kib as f64 / rss.after_tenth_kib.max(1) as f64 - 1.0;
@@ -311,6 +360,33 @@ impl Report {
                 ratio(row.calls_per_sec, floor.map(|r| r.calls_per_sec)),
                 ratio(row.cpu_us_per_call, floor.map(|r| r.cpu_us_per_call)),
             );
+        }
+        if !self.auth.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n### Resource-server auth cost (rounds alternate between a server without and one with auth)\n"
+            );
+            let _ = writeln!(
+                out,
+                "| scenario | conc. | round | off calls/s | on calls/s | cost | off CPU µs/call | on CPU µs/call |"
+            );
+            let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
+            for pair in &self.auth {
+                for (i, (off, on)) in pair.rounds.iter().enumerate() {
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | {} | {:.0} | {:.0} | {:+.1}% | {:.1} | {:.1} |",
+                        pair.scenario,
+                        pair.concurrency,
+                        i + 1,
+                        off.calls_per_sec,
+                        on.calls_per_sec,
+                        (on.calls_per_sec / off.calls_per_sec - 1.0) * 100.0,
+                        off.cpu_us_per_call,
+                        on.cpu_us_per_call
+                    );
+                }
+            }
         }
         if !self.setup.is_empty() {
             let rmcp = self.setup.iter().find(|s| s.server == RMCP_SESSION).map(|s| s.sessions_per_sec);

@@ -8,7 +8,7 @@ use mcp_core::jsonrpc::{ErrorResponse, Message, Request, Response};
 use mcp_core::types::{
     CallToolRequestParams, ClientCapabilities, CompleteRequestParams, CompleteResult, Completion,
     DiscoverResult, GetPromptRequestParams, Implementation, InputRequiredResult, JsonObject,
-    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, LoggingLevel,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, LoggingLevel,
     PaginatedRequestParams, ReadResourceRequestParams, ResultType, SetLevelRequestParams,
     SubscribeRequestParams, UnsubscribeRequestParams, methods,
 };
@@ -249,18 +249,14 @@ impl Server {
         let page_size = self.settings().page_size;
         let page = self.registry().tools.page(p.cursor.as_deref(), page_size, |t| allowed(who, &t.scopes))?;
         let structured = version.has_structured_output();
-        let tools = page
-            .items
-            .iter()
-            .map(|t| {
-                let mut tool = t.definition.clone();
-                if !structured {
-                    tool.output_schema = None; // Structured output arrived in 2025-06-18.
-                }
-                tool
-            })
-            .collect();
-        Ok(to_value(&ListToolsResult { tools, next_cursor: page.next_cursor, ..ListToolsResult::default() }))
+        // The entries are serialized once per tool; a page only copies them.
+        let tools = page.items.iter().map(|t| t.listing(structured).clone()).collect();
+        let mut result = JsonObject::new();
+        result.insert("tools".into(), Value::Array(tools));
+        if let Some(cursor) = page.next_cursor {
+            result.insert("nextCursor".into(), Value::from(cursor));
+        }
+        Ok(Reply::Result(Value::Object(result)))
     }
 
     fn list_prompts(&self, params: Option<Value>, who: Option<&Identity>) -> Result<Reply, McpError> {

@@ -84,7 +84,7 @@ pub(crate) fn arguments_digest(value: &serde_json::Value) -> String {
     }
     let mut hasher = Sha256::new();
     feed(&mut hasher, value);
-    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(hasher.finalize())
 }
 
 #[derive(Serialize, Deserialize)]

@@ -80,6 +80,8 @@ pub struct ToolRoute {
     handler: Arc<ToolFn>,
     validator: Arc<OnceLock<ArgumentValidator>>,
     header_params: Arc<OnceLock<Vec<HeaderParam>>>,
+    /// The `tools/list` entry, built once: without and with the output schema.
+    listings: Arc<OnceLock<[Value; 2]>>,
 }
 
 impl std::fmt::Debug for ToolRoute {
@@ -118,6 +120,7 @@ impl ToolRoute {
             handler: Arc::new(handler),
             validator: Arc::new(OnceLock::new()),
             header_params: Arc::new(OnceLock::new()),
+            listings: Arc::new(OnceLock::new()),
         }
     }
 
@@ -129,28 +132,28 @@ impl ToolRoute {
     /// Sets the description.
     #[must_use]
     pub fn description(mut self, description: impl Into<String>) -> Self {
-        self.definition.description = Some(description.into());
+        self.definition_mut().description = Some(description.into());
         self
     }
 
     /// Sets the human-readable title.
     #[must_use]
     pub fn title(mut self, title: impl Into<String>) -> Self {
-        self.definition.title = Some(title.into());
+        self.definition_mut().title = Some(title.into());
         self
     }
 
     /// Sets behaviour hints.
     #[must_use]
     pub fn annotations(mut self, annotations: ToolAnnotations) -> Self {
-        self.definition.annotations = Some(annotations);
+        self.definition_mut().annotations = Some(annotations);
         self
     }
 
     /// Sets icons.
     #[must_use]
     pub fn icons(mut self, icons: Vec<Icon>) -> Self {
-        self.definition.icons = Some(icons);
+        self.definition_mut().icons = Some(icons);
         self
     }
 
@@ -167,15 +170,35 @@ impl ToolRoute {
     pub fn output_schema(mut self, type_schema: Option<JsonObject>) -> Self {
         match type_schema.map(schema::object_output_schema) {
             Some((schema, wrapped)) => {
-                self.definition.output_schema = Some(schema);
+                self.definition_mut().output_schema = Some(schema);
                 self.wraps_output = wrapped;
             }
             None => {
-                self.definition.output_schema = None;
+                self.definition_mut().output_schema = None;
                 self.wraps_output = false;
             }
         }
         self
+    }
+
+    /// The definition, to change: a changed definition is listed anew.
+    fn definition_mut(&mut self) -> &mut Tool {
+        self.listings = Arc::new(OnceLock::new());
+        &mut self.definition
+    }
+
+    /// The `tools/list` entry as JSON; `structured` (2025-06-18 and later)
+    /// keeps the output schema.
+    pub(crate) fn listing(&self, structured: bool) -> &Value {
+        let [plain, full] = self.listings.get_or_init(|| {
+            let full = serde_json::to_value(&self.definition).unwrap_or_default();
+            let mut plain = full.clone();
+            if let Value::Object(entry) = &mut plain {
+                entry.remove("outputSchema"); // Structured output arrived in 2025-06-18.
+            }
+            [plain, full]
+        });
+        if structured { full } else { plain }
     }
 
     /// The definition shown by `tools/list`.
@@ -375,5 +398,27 @@ fn structured<T: Serialize>(value: &T) -> ToolOutput {
     match serde_json::to_value(value) {
         Ok(v) => ToolOutput::Structured(v),
         Err(e) => ToolOutput::Failed(format!("the tool's output could not be serialized: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route() -> ToolRoute {
+        ToolRoute::new("add", JsonObject::new(), |_call: ToolCall| async { "ok" })
+    }
+
+    #[test]
+    fn listing_follows_the_era_and_later_changes() {
+        let schema = serde_json::json!({"type": "object"}).as_object().cloned();
+        let tool = route().description("adds").output_schema(schema);
+        assert!(tool.listing(true).get("outputSchema").is_some());
+        assert!(tool.listing(false).get("outputSchema").is_none(), "no structured output before 2025-06-18");
+        assert_eq!(tool.listing(false)["description"], "adds");
+        // A change after the entry was built shows in the next listing.
+        let tool = tool.title("Add");
+        assert_eq!(tool.listing(true)["title"], "Add");
+        assert_eq!(tool.listing(true)["description"], "adds");
     }
 }

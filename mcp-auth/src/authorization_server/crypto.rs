@@ -27,7 +27,7 @@ pub(crate) fn fill_random(bytes: &mut [u8]) {
 
 /// The SHA-256 of a credential, hex-encoded: the only form that is stored.
 pub(crate) fn hash(secret: &str) -> String {
-    hex(&Sha256::digest(secret.as_bytes()))
+    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 /// Constant-time equality, so comparing a presented secret with the stored
@@ -52,14 +52,6 @@ pub(crate) fn write_private_file(path: &std::path::Path, contents: &[u8]) -> std
     let mut file = options.open(path)?;
     file.write_all(contents)?;
     file.sync_all()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
 }
 
 #[cfg(test)]

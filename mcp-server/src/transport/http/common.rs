@@ -1,6 +1,5 @@
 //! Small pieces both HTTP endpoints (Streamable HTTP and HTTP+SSE) share.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -45,11 +44,7 @@ pub(super) async fn read_body(
 
 /// 32 random bytes as lowercase hex: visible ASCII, unguessable.
 pub(super) fn new_session_id() -> String {
-    let bytes: [u8; 32] = rand::random();
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    hex::encode(rand::random::<[u8; 32]>())
 }
 
 /// The authenticated caller the auth layer put on the request, if any.

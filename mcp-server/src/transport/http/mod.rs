@@ -103,7 +103,7 @@ impl StreamableHttp {
         match *request.method() {
             Method::POST => post::handle(&self.inner, request).await,
             Method::GET => self.get(request),
-            Method::DELETE => self.delete(request),
+            Method::DELETE => reply::batched(self.delete(request)).await,
             _ => method_not_allowed(),
         }
     }

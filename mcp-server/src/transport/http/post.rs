@@ -114,14 +114,8 @@ async fn modern(
         let (server, cancel) = (inner.server.clone(), cancel.clone());
         async move { handle_stateless(&server, who, request, checked, cancel, tx, tool).await }
     };
-    let response =
-        Running::start(id, handling, rx, cancel).respond(modern_status, inner.options.response_mode).await;
-    // Under load, let the runtime read the other connections' requests
-    // before this reply goes out: replies then leave in batches, and the
-    // client, woken once per batch instead of once per reply, costs far less
-    // kernel time (see BENCHMARKS.md). Unloaded, this is one extra poll.
-    tokio::task::yield_now().await;
-    response
+    let running = Running::start(id, handling, rx, cancel);
+    reply::batched(running.respond(modern_status, inner.options.response_mode).await).await
 }
 
 /// A legacy (session) message.
@@ -140,7 +134,7 @@ async fn legacy(
     }
     let message = match message {
         Message::Request(request) if request.method == methods::INITIALIZE => {
-            return initialize(inner, request, who).await;
+            return reply::batched(initialize(inner, request, who).await).await;
         }
         other => other,
     };
@@ -158,11 +152,11 @@ async fn legacy(
         }
         Message::Notification(notification) => {
             session.connection.handle_notification(notification);
-            reply::status(StatusCode::ACCEPTED)
+            reply::batched(reply::status(StatusCode::ACCEPTED)).await
         }
         answer @ (Message::Response(_) | Message::Error(_)) => {
             session.connection.handle_answer(answer);
-            reply::status(StatusCode::ACCEPTED)
+            reply::batched(reply::status(StatusCode::ACCEPTED)).await
         }
     }
 }
