@@ -65,6 +65,7 @@
 //! ones with an `InputRequiredResult` whose `requestState` is sealed ([`mrtr`]).
 
 pub mod ask;
+mod changes;
 /// OAuth: the resource-server layer and the built-in authorization server
 /// (the `mcp-auth` crate), for tools that need its types, such as
 /// [`UpstreamTokens`](auth::UpstreamTokens).

@@ -14,6 +14,7 @@ use mcp_core::types::{
 use tokio::sync::broadcast;
 
 use crate::BoxFuture;
+use crate::changes::ChangeFeed;
 use crate::context::Context;
 use crate::mrtr::RequestStateKey;
 use crate::prompt::{IntoPromptRoute, PromptRoute};
@@ -317,6 +318,11 @@ impl Server {
     /// Changes as they happen, for transports that forward them to clients.
     pub fn subscribe_changes(&self) -> broadcast::Receiver<Change> {
         self.inner.changes.subscribe()
+    }
+
+    /// [`subscribe_changes`](Self::subscribe_changes) as a [`ChangeFeed`].
+    pub(crate) fn change_feed(&self) -> ChangeFeed {
+        ChangeFeed::new(self.subscribe_changes())
     }
 
     /// The names of the tools, in list order.

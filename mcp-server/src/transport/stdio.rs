@@ -28,7 +28,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::connection::{Connection, error_without_id};
-use crate::server::{Change, Server};
+use crate::server::Server;
 
 /// Most messages one batch may hold.
 pub const MAX_BATCH_ITEMS: usize = 100;
@@ -55,19 +55,12 @@ impl Server {
         let (batch_tx, batch_rx) = mpsc::channel::<Vec<Message>>(16);
         let writer_task = tokio::spawn(write_loop(writer, msg_rx, batch_rx));
 
-        let mut changes = self.subscribe_changes();
+        let mut changes = self.change_feed();
         let change_conn = connection.clone();
         let change_tx = msg_tx.clone();
         let change_task = tokio::spawn(async move {
-            use tokio::sync::broadcast::error::RecvError;
-            loop {
-                let changes_now = match changes.recv().await {
-                    Ok(change) => vec![change],
-                    // Missed some: everything may have changed.
-                    Err(RecvError::Lagged(_)) => vec![Change::Tools, Change::Prompts, Change::Resources],
-                    Err(RecvError::Closed) => break,
-                };
-                for change in changes_now {
+            while let Some(changed) = changes.next().await {
+                for change in changed.changes() {
                     if let Some(note) = change_conn.change_notification(&change)
                         && change_tx.send(note).await.is_err()
                     {

@@ -44,15 +44,16 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use mcp_core::error::codes;
 use mcp_core::jsonrpc::{Incoming, Message, parse};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio::time::{Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use super::MAX_BODY_BYTES;
 use super::common::{caller, insufficient_scope, is_json, new_session_id, read_body, same_principal};
 use super::reply::{self, OUTBOUND_CAPACITY};
+use crate::changes::{ChangeFeed, Changed};
 use crate::connection::Connection;
-use crate::server::{Change, Server};
+use crate::server::Server;
 
 /// How many SSE sessions may be open at once unless
 /// [`LegacySse::with_max_sessions`] says otherwise; beyond it `GET /sse` is
@@ -327,7 +328,7 @@ async fn open_stream(State(this): State<LegacySse>, request: Request<Body>) -> R
     let stream = SessionStream {
         endpoint: Some(event("endpoint", &endpoint)),
         outbound: receiver,
-        changes: Some(this.server.subscribe_changes()),
+        changes: Some(this.server.change_feed()),
         keep_alive,
         guard: EndOnDrop { sessions: this.sessions.clone(), id, session },
     };
@@ -344,7 +345,7 @@ struct SessionStream {
     endpoint: Option<Bytes>,
     outbound: mpsc::Receiver<Message>,
     /// `list_changed` and resource updates; `None` once the server is gone.
-    changes: Option<broadcast::Receiver<Change>>,
+    changes: Option<ChangeFeed>,
     keep_alive: Interval,
     guard: EndOnDrop,
 }
@@ -360,16 +361,21 @@ impl SessionStream {
                 biased;
                 () = self.guard.session.ended.cancelled() => return None,
                 Some(message) = self.outbound.recv() => return Some(reply::frame(&message)),
-                change = recv_change(&mut self.changes), if self.changes.is_some() => match change {
-                    Ok(change) => {
-                        if let Some(note) = self.guard.session.connection.change_notification(&change) {
-                            return Some(reply::frame(&note));
+                changed = next_change(&mut self.changes), if self.changes.is_some() => match changed {
+                    Some(changed) => {
+                        let connection = &self.guard.session.connection;
+                        // Several events may share one chunk.
+                        let frames: Vec<Bytes> = changed
+                            .changes()
+                            .iter()
+                            .filter_map(|change| connection.change_notification(change))
+                            .map(|note| reply::frame(&note))
+                            .collect();
+                        if !frames.is_empty() {
+                            return Some(frames.concat().into());
                         }
                     }
-                    Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        tracing::debug!(missed, "legacy SSE session missed change notifications");
-                    }
-                    Err(broadcast::error::RecvError::Closed) => self.changes = None,
+                    None => self.changes = None,
                 },
                 _ = self.keep_alive.tick() => return Some(Bytes::from_static(b": keep-alive\n\n")),
             }
@@ -377,11 +383,10 @@ impl SessionStream {
     }
 }
 
-async fn recv_change(
-    changes: &mut Option<broadcast::Receiver<Change>>,
-) -> Result<Change, broadcast::error::RecvError> {
+/// The feed's next change; pending forever without a feed.
+async fn next_change(changes: &mut Option<ChangeFeed>) -> Option<Changed> {
     match changes {
-        Some(changes) => changes.recv().await,
+        Some(changes) => changes.next().await,
         None => std::future::pending().await,
     }
 }
@@ -448,7 +453,7 @@ async fn post_message(State(this): State<LegacySse>, request: Request<Body>) -> 
         Message::Notification(notification) => session.connection.handle_notification(notification),
         answer @ (Message::Response(_) | Message::Error(_)) => session.connection.handle_answer(answer),
     }
-    reply::status(StatusCode::ACCEPTED)
+    reply::batched(reply::status(StatusCode::ACCEPTED)).await
 }
 
 /// The value of the `sessionId` query parameter, when present and non-empty.

@@ -20,9 +20,9 @@ use mcp_core::jsonrpc::{Message, Notification, Request, Response as JsonRpcRespo
 use mcp_core::types::{SubscriptionFilter, SubscriptionsListenRequestParams, methods};
 use mcp_core::{McpError, ProtocolVersion, meta};
 use serde_json::{Value, json};
-use tokio::sync::broadcast;
 
 use super::reply::{self, sleep_for};
+use crate::changes::{ChangeFeed, Changed, EVERY_LIST};
 use crate::server::{Change, Server};
 
 /// Answers a (header-checked) modern `subscriptions/listen` request.
@@ -35,7 +35,7 @@ pub(super) fn handle(server: &Server, request: Request, keep_alive: Option<Durat
     let subscription_id = serde_json::to_value(&request.id).unwrap_or(Value::Null);
     let honoured = honour(server, requested);
     // Subscribe before acknowledging, so no change after the ack is missed.
-    let changes = server.subscribe_changes();
+    let changes = server.change_feed();
     let ack = json!({"notifications": honoured, "_meta": {meta::SUBSCRIPTION_ID: subscription_id}});
     let ack =
         Message::Notification(Notification::new(methods::NOTIFICATION_SUBSCRIPTIONS_ACKNOWLEDGED, Some(ack)));
@@ -83,7 +83,7 @@ fn honour(server: &Server, requested: SubscriptionFilter) -> SubscriptionFilter 
 
 struct Listener {
     first: Option<Bytes>,
-    changes: broadcast::Receiver<Change>,
+    changes: ChangeFeed,
     filter: SubscriptionFilter,
     subscription_id: Value,
     pending: Vec<Bytes>,
@@ -105,19 +105,17 @@ impl Listener {
                 return Some(self.pending.remove(0));
             }
             tokio::select! {
-                change = self.changes.recv() => match change {
-                    Ok(change) => self.push(&change),
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        // Some changes were missed: everything listened to may have changed.
+                changed = self.changes.next() => match changed {
+                    Some(Changed::One(change)) => self.push(&change),
+                    Some(Changed::Missed) => {
+                        // Everything listened to may have changed, subscribed resources included.
                         let uris = self.filter.resource_subscriptions.clone().unwrap_or_default();
-                        let all = [Change::Tools, Change::Prompts, Change::Resources]
-                            .into_iter()
-                            .chain(uris.into_iter().map(Change::ResourceUpdated));
+                        let all = EVERY_LIST.into_iter().chain(uris.into_iter().map(Change::ResourceUpdated));
                         for change in all {
                             self.push(&change);
                         }
                     }
-                    Err(broadcast::error::RecvError::Closed) => {
+                    None => {
                         // The server is gone: end the subscription with its result.
                         let result = json!({"resultType": "complete",
                             "_meta": {meta::SUBSCRIPTION_ID: self.subscription_id}});

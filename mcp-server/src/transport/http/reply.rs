@@ -33,13 +33,14 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use mcp_core::Identity;
 use mcp_core::error::codes;
 use mcp_core::jsonrpc::{ErrorObject, ErrorResponse, Message, Request, RequestId};
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinError, JoinHandle};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::event_store::{EventId, is_standalone};
 use super::sessions::{Busy, HttpOptions, OpenSession};
+use crate::changes::ChangeFeed;
 use crate::config::ResponseMode;
 use crate::server::{Change, Server};
 
@@ -605,7 +606,7 @@ fn standalone(
     after: Option<u64>,
 ) -> Response<Body> {
     // Subscribe before replaying, so nothing falls in between.
-    let changes = server.subscribe_changes();
+    let changes = server.change_feed();
     let attached = session.attach();
     let mut prelude = VecDeque::new();
     match after {
@@ -642,7 +643,7 @@ fn standalone(
 
 struct StandaloneReader {
     session: Arc<OpenSession>,
-    changes: broadcast::Receiver<Change>,
+    changes: ChangeFeed,
     prelude: VecDeque<Bytes>,
     /// Fires when another connection takes the stream over or the session ends.
     attached: CancellationToken,
@@ -659,15 +660,9 @@ impl StandaloneReader {
             }
             tokio::select! {
                 () = self.attached.cancelled() => return None,
-                change = self.changes.recv() => match change {
-                    Ok(change) => self.push(&change),
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        // Some changes were missed: say that everything may have changed.
-                        for change in [Change::Tools, Change::Prompts, Change::Resources] {
-                            self.push(&change);
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
+                changed = self.changes.next() => match changed {
+                    Some(changed) => changed.changes().iter().for_each(|change| self.push(change)),
+                    None => return None,
                 },
                 () = sleep_for(self.keep_alive) => return Some(Bytes::from_static(KEEP_ALIVE)),
             }
