@@ -19,10 +19,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
+use futures_util::future::{Either, Ready, ready};
 use http::{HeaderMap, Request, Response, StatusCode, header};
 use serde_json::json;
 
-use crate::BoxFuture;
 use crate::config::Config;
 
 /// Which `Host` and `Origin` values are accepted.
@@ -201,7 +201,7 @@ where
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Response<Body>, S::Error>>;
+    type Future = Either<S::Future, Ready<Result<Response<Body>, S::Error>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -209,10 +209,10 @@ where
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
         match self.policy.check(request.headers()) {
-            Ok(()) => Box::pin(self.inner.call(request)),
+            Ok(()) => Either::Left(self.inner.call(request)),
             Err(refusal) => {
                 tracing::warn!(header = refusal.header, value = %refusal.value, "request refused by the Host/Origin guard");
-                Box::pin(std::future::ready(Ok(refusal.into_response())))
+                Either::Right(ready(Ok(refusal.into_response())))
             }
         }
     }
