@@ -68,7 +68,7 @@ impl Opts {
                 .unwrap_or_else(|| vec![1, 16, 64]),
             parts: args::value("--parts").map(|v| v.split(',').map(str::to_owned).collect()),
             rss_calls: number("--rss-calls", 1_000_000, 100_000),
-            auth_rounds: number("--auth-rounds", 3, 1).max(1) as usize,
+            auth_rounds: number("--auth-rounds", 5, 1).max(1) as usize,
             sessions: number("--sessions", 5000, 1000) as usize,
             codes: number("--codes", 300, 40) as usize,
             stdio_calls: number("--stdio-calls", 5000, 500),
