@@ -16,6 +16,7 @@ use http::header::{
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use mcp_core::Identity;
 use mcp_core::identity::InsufficientScope;
+use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use crate::challenge::{BearerChallenge, BearerError};
@@ -320,7 +321,7 @@ where
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Response<Body>, S::Error>>;
+    type Future = AuthFuture<S::Future, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -336,19 +337,19 @@ where
             && let Presented::Token(token) = presented(request.headers())
             && let Some(identity) = self.gate.verifier.verified(token)
         {
-            let gate = self.gate.clone();
-            if !identity.has_all_scopes(&gate.required_scopes) {
-                return Box::pin(async move { Ok(gate.insufficient(&gate.required_scopes)) });
+            if !identity.has_all_scopes(&self.gate.required_scopes) {
+                let refusal = self.gate.insufficient(&self.gate.required_scopes);
+                return AuthFuture::boxed(Box::pin(async move { Ok(refusal) }));
             }
             request.extensions_mut().insert(identity);
             let response = self.inner.call(request);
-            return Box::pin(async move { Ok(gate.finish(response.await?)) });
+            return AuthFuture { kind: Kind::Known { response, gate: self.gate.clone() } };
         }
         // The clone that was driven to readiness serves this request.
         let ready = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, ready);
         let gate = self.gate.clone();
-        Box::pin(async move {
+        AuthFuture::boxed(Box::pin(async move {
             match route {
                 Route::Metadata => return Ok(gate.metadata_response(request.method())),
                 Route::NotFound => return Ok(not_found()),
@@ -383,7 +384,50 @@ where
             }
             request.extensions_mut().insert(Arc::new(identity));
             Ok(gate.finish(inner.call(request).await?))
-        })
+        }))
+    }
+}
+
+pin_project! {
+    /// The future [`AuthService`] returns.
+    pub struct AuthFuture<F, E> {
+        #[pin]
+        kind: Kind<F, E>,
+    }
+}
+
+pin_project! {
+    #[project = KindProjection]
+    enum Kind<F, E> {
+        // A token verified before: the service's response, nothing boxed.
+        Known { #[pin] response: F, gate: Arc<Gate> },
+        // Everything else: the whole check.
+        Boxed { future: BoxFuture<'static, Result<Response<Body>, E>> },
+    }
+}
+
+impl<F, E> AuthFuture<F, E> {
+    fn boxed(future: BoxFuture<'static, Result<Response<Body>, E>>) -> Self {
+        Self { kind: Kind::Boxed { future } }
+    }
+}
+
+impl<F, B, E> Future for AuthFuture<F, E>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Output = Result<Response<Body>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProjection::Known { response, gate } => match response.poll(cx) {
+                Poll::Ready(result) => Poll::Ready(result.map(|response| gate.finish(response))),
+                Poll::Pending => Poll::Pending,
+            },
+            KindProjection::Boxed { future } => future.as_mut().poll(cx),
+        }
     }
 }
 

@@ -132,7 +132,7 @@ pub use authorization_server::{
 pub use clock::{Clock, SystemClock};
 pub use config::{ClientAuthMethod, IntrospectionConfig, JwsAlgorithm, ResourceServerConfig};
 pub use error::{ConfigError, TokenError, UpstreamError};
-pub use layer::{AuthLayer, AuthService, BoxFuture, TokenVerifier};
+pub use layer::{AuthFuture, AuthLayer, AuthService, BoxFuture, TokenVerifier};
 pub use mcp_core::Identity;
 pub use mcp_core::identity::InsufficientScope;
 pub use resource_server::{ResourceServer, ResourceServerBuilder};

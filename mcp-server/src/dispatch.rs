@@ -538,19 +538,20 @@ impl Server {
     ) -> Option<Vec<String>> {
         let key = |k: &str| params.and_then(|p| p.get(k)).and_then(Value::as_str);
         let registry = self.registry();
-        let scopes: Vec<String> = match method {
-            methods::TOOLS_CALL => registry.tools.get(key("name")?)?.scopes.clone(),
-            methods::PROMPTS_GET => registry.prompts.get(key("name")?)?.scopes.clone(),
+        let scopes: &[String] = match method {
+            methods::TOOLS_CALL => &registry.tools.get(key("name")?)?.scopes,
+            methods::PROMPTS_GET => &registry.prompts.get(key("name")?)?.scopes,
             methods::RESOURCES_READ => {
                 let uri = key("uri")?;
                 match registry.resources.get(uri) {
-                    Some(route) => route.scopes.clone(),
-                    None => registry.templates.iter().find(|r| r.match_uri(uri).is_some())?.scopes.clone(),
+                    Some(route) => &route.scopes,
+                    None => &registry.templates.iter().find(|r| r.match_uri(uri).is_some())?.scopes,
                 }
             }
             _ => return None,
         };
-        (!who.has_all_scopes(&scopes)).then_some(scopes)
+        // Copied only for a refusal.
+        (!who.has_all_scopes(scopes)).then(|| scopes.to_vec())
     }
 }
 
