@@ -422,10 +422,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
-            KindProjection::Known { response, gate } => match response.poll(cx) {
-                Poll::Ready(result) => Poll::Ready(result.map(|response| gate.finish(response))),
-                Poll::Pending => Poll::Pending,
-            },
+            KindProjection::Known { response, gate } => response.poll(cx).map_ok(|r| gate.finish(r)),
             KindProjection::Boxed { future } => future.as_mut().poll(cx),
         }
     }
