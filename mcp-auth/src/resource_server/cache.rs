@@ -1,6 +1,6 @@
 //! Tokens already verified, keyed by their SHA-256 (the token itself is never
-//! stored), each forgotten when it expires. Only well-formed tokens are kept. Bounded: when full, expired
-//! entries go first, then those expiring soonest.
+//! stored), each forgotten when it expires. Only well-formed tokens are kept.
+//! Bounded: when full, expired entries go first, then those expiring soonest.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
