@@ -296,55 +296,75 @@ pub async fn run_timed(
     pid: u32,
     ticks: u64,
 ) -> Outcome {
+    let mut outcomes = run_timed_together(vec![(workers, pid)], warmup, measure, ticks).await;
+    outcomes.pop().unwrap_or_default()
+}
+
+/// Like [`run_timed`] for several groups of workers at once, each with its
+/// own server: every group is measured over the same window, so whatever
+/// the machine does meanwhile falls on all of them alike. One outcome per
+/// group, in order.
+pub async fn run_timed_together(
+    groups: Vec<(Vec<Worker>, u32)>,
+    warmup: Duration,
+    measure: Duration,
+    ticks: u64,
+) -> Vec<Outcome> {
     let phase = Arc::new(AtomicU8::new(WARMUP));
-    let tasks: Vec<_> = workers
+    let pids: Vec<u32> = groups.iter().map(|(_, pid)| *pid).collect();
+    let tasks: Vec<Vec<_>> = groups
         .into_iter()
-        .map(|mut worker| {
-            let phase = phase.clone();
-            tokio::spawn(async move {
-                let mut tally = Tally { calls: 0, errors: 0, first_error: None, latencies_us: Vec::new() };
-                loop {
-                    let now = phase.load(Ordering::Acquire);
-                    if now == STOP {
-                        break;
-                    }
-                    let started = Instant::now();
-                    let result = worker.call().await;
-                    if let Err(e) = result {
-                        tally.errors += 1;
-                        tally.first_error.get_or_insert(e);
-                        break;
-                    }
-                    if now == MEASURE {
-                        tally.calls += 1;
-                        let us = started.elapsed().as_micros();
-                        tally.latencies_us.push(u32::try_from(us).unwrap_or(u32::MAX));
-                    }
-                }
-                tally
-            })
+        .map(|(workers, _)| {
+            workers.into_iter().map(|worker| tokio::spawn(drive(worker, phase.clone()))).collect()
         })
         .collect();
     tokio::time::sleep(warmup).await;
-    let cpu_before = procfs::cpu_time(pid, ticks);
+    let cpu_before: Vec<Duration> = pids.iter().map(|&pid| procfs::cpu_time(pid, ticks)).collect();
     let started = Instant::now();
     phase.store(MEASURE, Ordering::Release);
     tokio::time::sleep(measure).await;
     phase.store(STOP, Ordering::Release);
     let elapsed = started.elapsed();
-    let cpu = procfs::cpu_time(pid, ticks).saturating_sub(cpu_before);
-    let mut outcome = Outcome { elapsed, cpu, ..Outcome::default() };
-    for task in tasks {
-        if let Ok(tally) = task.await {
-            outcome.calls += tally.calls;
-            outcome.errors += tally.errors;
-            if outcome.first_error.is_none() {
-                outcome.first_error = tally.first_error;
+    let cpu_after: Vec<Duration> = pids.iter().map(|&pid| procfs::cpu_time(pid, ticks)).collect();
+    let mut outcomes = Vec::with_capacity(tasks.len());
+    for ((group, before), after) in tasks.into_iter().zip(cpu_before).zip(cpu_after) {
+        let mut outcome = Outcome { elapsed, cpu: after.saturating_sub(before), ..Outcome::default() };
+        for task in group {
+            if let Ok(tally) = task.await {
+                outcome.calls += tally.calls;
+                outcome.errors += tally.errors;
+                if outcome.first_error.is_none() {
+                    outcome.first_error = tally.first_error;
+                }
+                outcome.latencies_us.extend(tally.latencies_us);
             }
-            outcome.latencies_us.extend(tally.latencies_us);
+        }
+        outcomes.push(outcome);
+    }
+    outcomes
+}
+
+/// One worker's loop: calls until told to stop, counting those in the measured window.
+async fn drive(mut worker: Worker, phase: Arc<AtomicU8>) -> Tally {
+    let mut tally = Tally { calls: 0, errors: 0, first_error: None, latencies_us: Vec::new() };
+    loop {
+        let now = phase.load(Ordering::Acquire);
+        if now == STOP {
+            break;
+        }
+        let started = Instant::now();
+        if let Err(e) = worker.call().await {
+            tally.errors += 1;
+            tally.first_error.get_or_insert(e);
+            break;
+        }
+        if now == MEASURE {
+            tally.calls += 1;
+            let us = started.elapsed().as_micros();
+            tally.latencies_us.push(u32::try_from(us).unwrap_or(u32::MAX));
         }
     }
-    outcome
+    tally
 }
 
 /// RSS of a server while it answers `total` calls.

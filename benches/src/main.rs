@@ -35,7 +35,7 @@ struct Opts {
     /// Within a server's runs, only these (`modern`, `legacy`, `sse`, `setup`, `sessions`, `rss`).
     parts: Option<Vec<String>>,
     rss_calls: u64,
-    /// Paired rounds (without auth, with auth) per auth-cost figure.
+    /// Rounds per auth-cost figure (even, so that each server starts last equally often).
     auth_rounds: usize,
     sessions: usize,
     codes: usize,
@@ -68,7 +68,7 @@ impl Opts {
                 .unwrap_or_else(|| vec![1, 16, 64]),
             parts: args::value("--parts").map(|v| v.split(',').map(str::to_owned).collect()),
             rss_calls: number("--rss-calls", 1_000_000, 100_000),
-            auth_rounds: number("--auth-rounds", 5, 1).max(1) as usize,
+            auth_rounds: (number("--auth-rounds", 6, 2).max(2) as usize).next_multiple_of(2),
             sessions: number("--sessions", 5000, 1000) as usize,
             codes: number("--codes", 300, 40) as usize,
             stdio_calls: number("--stdio-calls", 5000, 500),
@@ -141,33 +141,45 @@ impl Bench {
         kind: Kind,
         c: usize,
     ) -> Option<Row> {
-        let workers = match workers(kind, target, c).await {
-            Ok(w) => w,
+        let workers = self.workers(target, scenario, name, kind, c).await?;
+        let outcome = self.timed(workers, server.pid).await;
+        Some(row(scenario, name, c, outcome))
+    }
+
+    /// tools/call at concurrency `c` on two servers at once, over the same
+    /// window: one row each, in order.
+    async fn measure_together(
+        &self,
+        servers: [(&Running, &Target, &str); 2],
+        scenario: &str,
+        kind: Kind,
+        c: usize,
+    ) -> Option<[Row; 2]> {
+        let mut groups = Vec::new();
+        for (server, target, name) in servers {
+            groups.push((self.workers(target, scenario, name, kind, c).await?, server.pid));
+        }
+        let outcomes =
+            load::run_timed_together(groups, self.opts.warmup, self.opts.measure, self.ticks).await;
+        let mut rows = outcomes.into_iter().zip(servers).map(|(o, (_, _, name))| row(scenario, name, c, o));
+        Some([rows.next()?, rows.next()?])
+    }
+
+    async fn workers(
+        &self,
+        target: &Target,
+        scenario: &str,
+        name: &str,
+        kind: Kind,
+        c: usize,
+    ) -> Option<Vec<Worker>> {
+        match workers(kind, target, c).await {
+            Ok(w) => Some(w),
             Err(e) => {
                 eprintln!("  {scenario} / {name} / {c}: could not start workers: {e}");
-                return None;
+                None
             }
-        };
-        let mut outcome = self.timed(workers, server.pid).await;
-        if let Some(e) = &outcome.first_error {
-            eprintln!("  {scenario} / {name} / {c}: {} errors, first: {e}", outcome.errors);
         }
-        let row = Row {
-            scenario: scenario.into(),
-            server: name.into(),
-            concurrency: c,
-            calls: outcome.calls,
-            errors: outcome.errors,
-            calls_per_sec: outcome.rate(),
-            p50_us: outcome.quantile_us(0.50),
-            p99_us: outcome.quantile_us(0.99),
-            cpu_us_per_call: outcome.cpu_per_call_us(),
-        };
-        eprintln!(
-            "  {scenario:<26} {name:<22} c={c:<3} {:>9.0} calls/s  p50 {:>6.0} µs  p99 {:>6.0} µs  cpu {:>6.1} µs/call",
-            row.calls_per_sec, row.p50_us, row.p99_us, row.cpu_us_per_call
-        );
-        Some(row)
     }
 
     /// Legacy sessions set up and torn down per second (16 workers).
@@ -321,11 +333,56 @@ impl Bench {
         Ok(())
     }
 
-    /// Resource-server auth on and off, in alternating rounds on two
-    /// servers that run side by side, so that drift in the machine's speed
-    /// during the run falls on both alike.
+    /// Resource-server auth: each figure once on its own (in the tools/call
+    /// table), then its cost, in rounds in which a server without auth and
+    /// one with it serve at the same time on the same core; a control pair
+    /// of two servers without auth, measured the same way in the same
+    /// rounds, shows what the method itself reads as a cost. Every round
+    /// starts fresh servers, so that no one process's luck (where its code
+    /// and heap landed) decides a figure.
     async fn ours_with_auth(&mut self) -> Result<(), String> {
         let issuer = auth::Issuer::start().await?;
+        let off = format!("{} (auth off)", report::OURS);
+        let off_again = format!("{} (auth off, control)", report::OURS);
+        for (part, kind, scenario) in
+            [("modern", Kind::Modern, report::MODERN_AUTH), ("legacy", Kind::Legacy, report::LEGACY_AUTH)]
+        {
+            if !self.opts.wants(part) {
+                continue;
+            }
+            for &c in &self.opts.concurrency.clone() {
+                let mut cost = report::AuthCost::new(scenario, c);
+                for round in 0..self.opts.auth_rounds {
+                    let (on, on_target) = self.echo_with_auth(&issuer).await?;
+                    if round == 0
+                        && let Some(row) =
+                            self.measure(&on, &on_target, scenario, report::OURS, kind, c).await
+                    {
+                        self.report.rows.push(row);
+                    }
+                    let without = self.start(&self.opts.echo.clone(), &[], &[], "echo-auth-baseline").await?;
+                    let control = self.start(&self.opts.echo.clone(), &[], &[], "echo-auth-control").await?;
+                    let (without_target, control_target) =
+                        (Target::new(without.addr), Target::new(control.addr));
+                    let baseline = (&without, &without_target, off.as_str());
+                    let with = (&on, &on_target, report::OURS);
+                    if let Some(pair) = self.paired(round, baseline, with, scenario, kind, c).await {
+                        cost.rounds.push(pair);
+                    }
+                    let again = (&control, &control_target, off_again.as_str());
+                    if let Some(pair) = self.paired(round, baseline, again, scenario, kind, c).await {
+                        cost.control.push(pair);
+                    }
+                }
+                self.report.auth.push(cost);
+            }
+        }
+        Ok(())
+    }
+
+    /// `examples/echo` as a resource server trusting `issuer`, and a target
+    /// carrying a token for it.
+    async fn echo_with_auth(&self, issuer: &auth::Issuer) -> Result<(Running, Target), String> {
         let port = servers::free_port().map_err(|e| e.to_string())?;
         let origin = format!("http://127.0.0.1:{port}");
         let envs = [
@@ -333,34 +390,31 @@ impl Bench {
             ("MCP_AUTH__MODE".to_owned(), "resource_server".to_owned()),
             ("MCP_AUTH__RESOURCE_SERVER__ISSUER".to_owned(), issuer.url.clone()),
         ];
-        let with = servers::start(&self.opts.echo, &[], &envs, port, &self.log("echo-auth")).await?;
-        let mut with_target = Target::new(with.addr);
-        with_target.bearer = Some(issuer.token(&format!("{origin}/mcp"), "bench-user")?);
-        let without = self.start(&self.opts.echo.clone(), &[], &[], "echo-auth-baseline").await?;
-        let without_target = Target::new(without.addr);
-        for (part, kind, scenario) in
-            [("modern", Kind::Modern, report::MODERN_AUTH), ("legacy", Kind::Legacy, report::LEGACY_AUTH)]
-        {
-            if !self.opts.wants(part) {
-                continue;
-            }
-            let baseline = format!("{} (auth off)", report::OURS);
-            for &c in &self.opts.concurrency.clone() {
-                let mut pair = report::AuthCost::new(scenario, c);
-                for _ in 0..self.opts.auth_rounds {
-                    let off = self.measure(&without, &without_target, scenario, &baseline, kind, c).await;
-                    let on = self.measure(&with, &with_target, scenario, report::OURS, kind, c).await;
-                    if let (Some(off), Some(on)) = (off, on) {
-                        pair.push(off, on);
-                    }
-                }
-                if let Some(row) = pair.median_with() {
-                    self.report.rows.push(row);
-                }
-                self.report.auth.push(pair);
-            }
+        let server = servers::start(&self.opts.echo, &[], &envs, port, &self.log("echo-auth")).await?;
+        let mut target = Target::new(server.addr);
+        target.bearer = Some(issuer.token(&format!("{origin}/mcp"), "bench-user")?);
+        Ok((server, target))
+    }
+
+    /// `a` and `b` measured together. The load generator favours the group
+    /// of workers it started last by a few per cent, so which one starts
+    /// last alternates by round.
+    async fn paired(
+        &self,
+        round: usize,
+        a: (&Running, &Target, &str),
+        b: (&Running, &Target, &str),
+        scenario: &str,
+        kind: Kind,
+        c: usize,
+    ) -> Option<(Row, Row)> {
+        if round.is_multiple_of(2) {
+            let [a, b] = self.measure_together([a, b], scenario, kind, c).await?;
+            Some((a, b))
+        } else {
+            let [b, a] = self.measure_together([b, a], scenario, kind, c).await?;
+            Some((a, b))
         }
-        Ok(())
     }
 
     async fn rmcp(&mut self) -> Result<(), String> {
@@ -594,4 +648,27 @@ async fn main() -> ExitCode {
     }
     println!("{markdown}");
     if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+/// One table row from a measured run, also logged.
+fn row(scenario: &str, name: &str, c: usize, mut outcome: Outcome) -> Row {
+    if let Some(e) = &outcome.first_error {
+        eprintln!("  {scenario} / {name} / {c}: {} errors, first: {e}", outcome.errors);
+    }
+    let row = Row {
+        scenario: scenario.into(),
+        server: name.into(),
+        concurrency: c,
+        calls: outcome.calls,
+        errors: outcome.errors,
+        calls_per_sec: outcome.rate(),
+        p50_us: outcome.quantile_us(0.50),
+        p99_us: outcome.quantile_us(0.99),
+        cpu_us_per_call: outcome.cpu_per_call_us(),
+    };
+    eprintln!(
+        "  {scenario:<26} {name:<22} c={c:<3} {:>9.0} calls/s  p50 {:>6.0} µs  p99 {:>6.0} µs  cpu {:>6.1} µs/call",
+        row.calls_per_sec, row.p50_us, row.p99_us, row.cpu_us_per_call
+    );
+    row
 }

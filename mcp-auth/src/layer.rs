@@ -278,13 +278,19 @@ fn presented(headers: &HeaderMap) -> Presented<'_> {
     if values.next().is_some() {
         return Presented::Several;
     }
-    let Ok(value) = std::str::from_utf8(value.as_bytes()) else { return Presented::Malformed };
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    // `Bearer`, in any case, then spaces and the token (RFC 6750 §2.1).
+    let value = value.as_bytes();
+    let (scheme, rest) = value.split_at(value.len().min(6));
+    if !scheme.eq_ignore_ascii_case(b"bearer") || rest.first().is_some_and(|&b| b != b' ') {
         // Another scheme (Basic, …) carries no bearer token: treated as none.
         return Presented::Missing;
     }
-    Presented::Token(rest.trim_matches(' '))
+    let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
+    let end = rest.iter().rposition(|&b| b != b' ').map_or(start, |last| last + 1);
+    match std::str::from_utf8(&rest[start..end]) {
+        Ok(token) => Presented::Token(token),
+        Err(_) => Presented::Malformed,
+    }
 }
 
 /// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
@@ -461,6 +467,9 @@ mod tests {
         assert_eq!(checked(&headers(&["Bearer abc.def-ghi_~+/=="])), Presented::Token("abc.def-ghi_~+/=="));
         assert_eq!(checked(&headers(&["bearer abc"])), Presented::Token("abc"));
         assert_eq!(checked(&headers(&["Basic dXNlcjpwdw=="])), Presented::Missing);
+        assert_eq!(checked(&headers(&["Bearerish abc"])), Presented::Missing);
+        assert_eq!(checked(&headers(&["Bear"])), Presented::Missing);
+        assert_eq!(checked(&headers(&["BEARER   abc  "])), Presented::Token("abc"));
         assert_eq!(checked(&headers(&["Bearer"])), Presented::Malformed);
         assert_eq!(checked(&headers(&["Bearer "])), Presented::Malformed);
         assert_eq!(checked(&headers(&["Bearer a b"])), Presented::Malformed);

@@ -38,10 +38,17 @@ impl Connection {
     }
 
     /// Handles a request; `None` when nothing may be answered (cancelled).
-    pub(crate) async fn handle_request(&self, request: Request, outbound: Outbound) -> Option<Message> {
+    /// `tool` is the route a `tools/call` names, when the transport already
+    /// looked it up.
+    pub(crate) async fn handle_request(
+        &self,
+        request: Request,
+        outbound: Outbound,
+        tool: Option<Arc<ToolRoute>>,
+    ) -> Option<Message> {
         let id = request.id.clone();
         if is_modern_request(request.params.as_ref()) {
-            return self.handle_modern(request, outbound).await;
+            return self.handle_modern(request, outbound, tool).await;
         }
         if request.method == methods::INITIALIZE {
             let version = self.legacy_version();
@@ -68,19 +75,24 @@ impl Connection {
             cancel,
             session: Some(self.session.clone()),
             outbound: Some(outbound),
-            tool: None,
+            tool,
         };
         let reply = self.server.dispatch(request, scope).await;
         self.session.end_request(&id);
         reply.into_message(id, negotiated.version)
     }
 
-    async fn handle_modern(&self, request: Request, outbound: Outbound) -> Option<Message> {
+    async fn handle_modern(
+        &self,
+        request: Request,
+        outbound: Outbound,
+        tool: Option<Arc<ToolRoute>>,
+    ) -> Option<Message> {
         let meta = match modern_meta(request.params.as_ref()) {
             Ok(meta) => meta,
             Err(e) => return Reply::Error(e).into_message(request.id, ProtocolVersion::LATEST),
         };
-        self.handle_modern_checked(request, meta, outbound).await
+        self.handle_modern_checked(request, meta, outbound, tool).await
     }
 
     /// A modern request whose `_meta` the transport already checked, on this
@@ -90,6 +102,7 @@ impl Connection {
         request: Request,
         meta: ModernMeta,
         outbound: Outbound,
+        tool: Option<Arc<ToolRoute>>,
     ) -> Option<Message> {
         let id = request.id.clone();
         if is_legacy_only(&request.method) {
@@ -99,7 +112,7 @@ impl Connection {
             return Reply::Error(duplicate_id()).into_message(id, meta.version);
         };
         let reply =
-            handle_stateless(&self.server, self.identity.clone(), request, meta, cancel, outbound, None)
+            handle_stateless(&self.server, self.identity.clone(), request, meta, cancel, outbound, tool)
                 .await;
         self.session.end_request(&id);
         reply

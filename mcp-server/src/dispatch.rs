@@ -426,9 +426,9 @@ impl Server {
     {
         let modern = info.version.is_modern();
         let settings = self.settings();
-        let subject = info.identity.as_ref().map(|i| i.subject.clone());
+        let identity = info.identity.clone();
         // The digest of the arguments binds request state: computed only when state is opened or sealed.
-        let subject = subject.as_deref();
+        let subject = identity.as_deref().map(|i| i.subject.as_str());
         let mut answers = JsonObject::new();
         if modern {
             if let Some(state) = request_state.as_deref() {
@@ -530,15 +530,22 @@ impl Server {
     /// the target needs (so the client can ask for all of them at once,
     /// SEP-2350). Transports with an auth layer answer this with 403 before
     /// running anything.
+    /// `tool` is the route a `tools/call` names, when already looked up
+    /// (see [`called_tool`](Self::called_tool)).
     pub(crate) fn scope_challenge(
         &self,
-        method: &str,
-        params: Option<&Value>,
+        request: &Request,
+        tool: Option<&ToolRoute>,
         who: &Identity,
     ) -> Option<Vec<String>> {
+        if let Some(tool) = tool {
+            let scopes = tool.required_scopes();
+            return (!who.has_all_scopes(scopes)).then(|| scopes.to_vec());
+        }
+        let params = request.params.as_ref();
         let key = |k: &str| params.and_then(|p| p.get(k)).and_then(Value::as_str);
         let registry = self.registry();
-        let scopes: &[String] = match method {
+        let scopes: &[String] = match request.method.as_str() {
             methods::TOOLS_CALL => &registry.tools.get(key("name")?)?.scopes,
             methods::PROMPTS_GET => &registry.prompts.get(key("name")?)?.scopes,
             methods::RESOURCES_READ => {
@@ -553,6 +560,16 @@ impl Server {
         // Copied only for a refusal.
         (!who.has_all_scopes(scopes)).then(|| scopes.to_vec())
     }
+
+    /// The route of the tool a `tools/call` names, if it exists: looked up
+    /// once by a transport for its checks and the call.
+    pub(crate) fn called_tool(&self, request: &Request) -> Option<Arc<ToolRoute>> {
+        if request.method != methods::TOOLS_CALL {
+            return None;
+        }
+        let name = request.params.as_ref()?.get("name")?.as_str()?;
+        self.tool_route(name)
+    }
 }
 
 /// Whether `who` may see and use something needing `scopes`. Without an
@@ -563,6 +580,9 @@ fn allowed(who: Option<&Identity>, scopes: &[String]) -> bool {
 
 fn missing_scopes(who: Option<&Identity>, scopes: &[String]) -> Option<Vec<String>> {
     let who = who?;
-    let missing: Vec<String> = who.missing_scopes(scopes).into_iter().map(str::to_owned).collect();
-    (!missing.is_empty()).then_some(missing)
+    // Collected only for a refusal.
+    if who.has_all_scopes(scopes) {
+        return None;
+    }
+    Some(who.missing_scopes(scopes).into_iter().map(str::to_owned).collect())
 }

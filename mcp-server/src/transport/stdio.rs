@@ -120,7 +120,7 @@ fn handle_single(
             let connection = connection.clone();
             let msg_tx = msg_tx.clone();
             tasks.spawn(async move {
-                if let Some(reply) = connection.handle_request(request, msg_tx.clone()).await {
+                if let Some(reply) = connection.handle_request(request, msg_tx.clone(), None).await {
                     let _ = msg_tx.send(reply).await;
                 }
             });
@@ -168,7 +168,7 @@ fn handle_batch(
                 Ok(Message::Request(request)) => {
                     let connection = connection.clone();
                     let msg_tx = msg_tx.clone();
-                    pending.spawn(async move { connection.handle_request(request, msg_tx).await });
+                    pending.spawn(async move { connection.handle_request(request, msg_tx, None).await });
                 }
                 Ok(Message::Notification(n)) => connection.handle_notification(n),
                 Ok(answer) => connection.handle_answer(answer),

@@ -424,9 +424,10 @@ async fn post_message(State(this): State<LegacySse>, request: Request<Body>) -> 
     };
     match message {
         Message::Request(request) => {
+            // Looked up once for the scope check and the call.
+            let tool = this.server.called_tool(&request);
             if let Some(who) = &who
-                && let Some(scopes) =
-                    this.server.scope_challenge(&request.method, request.params.as_ref(), who)
+                && let Some(scopes) = this.server.scope_challenge(&request, tool.as_deref(), who)
             {
                 return insufficient_scope(Some(request.id), scopes);
             }
@@ -438,7 +439,7 @@ async fn post_message(State(this): State<LegacySse>, request: Request<Body>) -> 
             }
             tokio::spawn(async move {
                 let handling = async {
-                    if let Some(answer) = connection.handle_request(request, outbound.clone()).await {
+                    if let Some(answer) = connection.handle_request(request, outbound.clone(), tool).await {
                         // Fails only when the stream is gone, and then nobody is listening.
                         let _ = outbound.send(answer).await;
                     }

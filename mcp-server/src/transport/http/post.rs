@@ -87,19 +87,12 @@ async fn modern(
         }
     };
     // The tool a tools/call names, looked up once for the header check, the scope check and the call.
-    let tool = called_tool(inner, &request);
+    let tool = inner.server.called_tool(&request);
     if let Err(e) = check_header_params(headers, &request, tool.as_deref()) {
         let body = ErrorResponse::new(Some(request.id), e.to_error_object(ProtocolVersion::LATEST));
         return reply::json(StatusCode::BAD_REQUEST, &Message::Error(body));
     }
-    let refusal = match (&tool, who.as_deref()) {
-        (Some(tool), Some(who)) if !who.has_all_scopes(tool.required_scopes()) => {
-            Some(insufficient_scope(Some(request.id.clone()), tool.required_scopes().to_vec()))
-        }
-        (Some(_), _) => None,
-        (None, _) => scope_refusal(inner, &request, who.as_deref()),
-    };
-    if let Some(refusal) = refusal {
+    if let Some(refusal) = scope_refusal(inner, &request, tool.as_deref(), who.as_deref()) {
         return refusal;
     }
     if request.method == methods::SUBSCRIPTIONS_LISTEN {
@@ -144,11 +137,14 @@ async fn legacy(
     };
     match message {
         Message::Request(request) => {
-            if let Some(refusal) = scope_refusal(inner, &request, who.as_deref()) {
+            // Looked up once for the scope check and the call.
+            let tool = inner.server.called_tool(&request);
+            if let Some(refusal) = scope_refusal(inner, &request, tool.as_deref(), who.as_deref()) {
                 return refusal;
             }
             // Legacy: a closed stream is not a cancellation (SPEC §3.2).
-            reply::legacy_request(&inner.options, session, request, who, accepts_sse(headers)).await
+            let sse_ok = accepts_sse(headers);
+            reply::legacy_request(&inner.options, session, request, tool, who, sse_ok).await
         }
         Message::Notification(notification) => {
             session.connection.handle_notification(notification);
@@ -195,23 +191,16 @@ fn session(
         })
 }
 
-/// 403 before anything runs when the caller lacks a scope the target needs.
+/// 403 before anything runs when the caller lacks a scope the target needs;
+/// `tool` is the route a `tools/call` names, already looked up.
 fn scope_refusal(
     inner: &Inner,
     request: &mcp_core::jsonrpc::Request,
+    tool: Option<&ToolRoute>,
     who: Option<&Identity>,
 ) -> Option<Response<Body>> {
-    let scopes = inner.server.scope_challenge(&request.method, request.params.as_ref(), who?)?;
+    let scopes = inner.server.scope_challenge(request, tool, who?)?;
     Some(insufficient_scope(Some(request.id.clone()), scopes))
-}
-
-/// The tool a `tools/call` request names, if it exists.
-fn called_tool(inner: &Inner, request: &mcp_core::jsonrpc::Request) -> Option<Arc<ToolRoute>> {
-    if request.method != methods::TOOLS_CALL {
-        return None;
-    }
-    let name = request.params.as_ref()?.get("name")?.as_str()?;
-    inner.server.tool_route(name)
 }
 
 /// The `Mcp-Param-*` headers of a modern `tools/call` (SPEC §3.1). An unknown
@@ -250,7 +239,7 @@ async fn initialize(
     let id = request.id.clone();
     let connection = Connection::new(inner.server.clone(), who);
     let (tx, _rx) = mpsc::channel(1);
-    let Some(answer) = connection.handle_request(request, tx).await else {
+    let Some(answer) = connection.handle_request(request, tx, None).await else {
         return reply::status(StatusCode::NO_CONTENT);
     };
     if !matches!(answer, Message::Response(_)) {
@@ -310,11 +299,7 @@ async fn batch(
             Ok(Message::Request(r)) => Some(r),
             _ => None,
         }) {
-            for scope in inner
-                .server
-                .scope_challenge(&request.method, request.params.as_ref(), who)
-                .unwrap_or_default()
-            {
+            for scope in inner.server.scope_challenge(request, None, who).unwrap_or_default() {
                 if !needed.contains(&scope) {
                     needed.push(scope);
                 }
@@ -345,7 +330,8 @@ async fn batch(
                 }
                 let (tx, _) = mpsc::channel(1);
                 let id = request.id.clone();
-                running.push((id, tokio::spawn(async move { connection.handle_request(request, tx).await })));
+                let handling = async move { connection.handle_request(request, tx, None).await };
+                running.push((id, tokio::spawn(handling)));
             }
             Ok(Message::Notification(notification)) => session.connection.handle_notification(notification),
             Ok(answer) => session.connection.handle_answer(answer),

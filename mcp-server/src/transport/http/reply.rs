@@ -43,6 +43,7 @@ use super::sessions::{Busy, HttpOptions, OpenSession};
 use crate::changes::ChangeFeed;
 use crate::config::ResponseMode;
 use crate::server::{Change, Server};
+use crate::tool::ToolRoute;
 
 /// How many messages a handler may queue ahead of the HTTP writer.
 pub(super) const OUTBOUND_CAPACITY: usize = 64;
@@ -319,6 +320,7 @@ pub(super) async fn legacy_request(
     options: &HttpOptions,
     session: Arc<OpenSession>,
     request: Request,
+    tool: Option<Arc<ToolRoute>>,
     who: Option<Arc<Identity>>,
     sse_ok: bool,
 ) -> Response<Body> {
@@ -335,7 +337,7 @@ pub(super) async fn legacy_request(
     let busy = session.busy();
     let handler = tokio::spawn(async move {
         let _busy = busy;
-        connection.handle_request(request, tx).await
+        connection.handle_request(request, tx, tool).await
     });
     let json_only = !sse_ok || options.response_mode == ResponseMode::Json;
     let window = match options.response_mode {
