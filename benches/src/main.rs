@@ -37,6 +37,8 @@ struct Opts {
     rss_calls: u64,
     /// Rounds per auth-cost figure (even, so that each server starts last equally often).
     auth_rounds: usize,
+    /// Auth-cost rounds measure each server alone, one after the other, instead of together.
+    auth_alone: bool,
     sessions: usize,
     codes: usize,
     stdio_calls: u64,
@@ -69,6 +71,7 @@ impl Opts {
             parts: args::value("--parts").map(|v| v.split(',').map(str::to_owned).collect()),
             rss_calls: number("--rss-calls", 1_000_000, 100_000),
             auth_rounds: (number("--auth-rounds", 6, 2).max(2) as usize).next_multiple_of(2),
+            auth_alone: args::flag("--auth-alone"),
             sessions: number("--sessions", 5000, 1000) as usize,
             codes: number("--codes", 300, 40) as usize,
             stdio_calls: number("--stdio-calls", 5000, 500),
@@ -351,7 +354,7 @@ impl Bench {
                 continue;
             }
             for &c in &self.opts.concurrency.clone() {
-                let mut cost = report::AuthCost::new(scenario, c);
+                let mut cost = report::AuthCost::new(scenario, c, !self.opts.auth_alone);
                 for round in 0..self.opts.auth_rounds {
                     let (on, on_target) = self.echo_with_auth(&issuer).await?;
                     if round == 0
@@ -396,9 +399,10 @@ impl Bench {
         Ok((server, target))
     }
 
-    /// `a` and `b` measured together. The load generator favours the group
-    /// of workers it started last by a few per cent, so which one starts
-    /// last alternates by round.
+    /// `a` and `b` measured together (or, with `--auth-alone`, each alone in
+    /// turn). The load generator favours the group of workers it started
+    /// last by a few per cent, so which one starts last (or goes first)
+    /// alternates by round.
     async fn paired(
         &self,
         round: usize,
@@ -408,6 +412,12 @@ impl Bench {
         kind: Kind,
         c: usize,
     ) -> Option<(Row, Row)> {
+        if self.opts.auth_alone {
+            let (first, second) = if round.is_multiple_of(2) { (a, b) } else { (b, a) };
+            let first = self.measure(first.0, first.1, scenario, first.2, kind, c).await?;
+            let second = self.measure(second.0, second.1, scenario, second.2, kind, c).await?;
+            return Some(if round.is_multiple_of(2) { (first, second) } else { (second, first) });
+        }
         if round.is_multiple_of(2) {
             let [a, b] = self.measure_together([a, b], scenario, kind, c).await?;
             Some((a, b))

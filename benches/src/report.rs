@@ -95,6 +95,9 @@ pub struct AuthorizationServer {
 pub struct AuthCost {
     pub scenario: String,
     pub concurrency: usize,
+    /// Whether each round measured both servers at the same time on one
+    /// core (the default), or each alone in turn (`--auth-alone`).
+    pub together: bool,
     /// (without auth, with auth) per round.
     pub rounds: Vec<(Row, Row)>,
     /// The same rounds between two servers without auth: what the method
@@ -104,8 +107,8 @@ pub struct AuthCost {
 
 impl AuthCost {
     /// No rounds yet.
-    pub fn new(scenario: &str, concurrency: usize) -> Self {
-        Self { scenario: scenario.into(), concurrency, rounds: Vec::new(), control: Vec::new() }
+    pub fn new(scenario: &str, concurrency: usize, together: bool) -> Self {
+        Self { scenario: scenario.into(), concurrency, together, rounds: Vec::new(), control: Vec::new() }
     }
 
     /// The share of throughput auth costs: `1 − on ÷ off`, from the
@@ -287,9 +290,14 @@ impl Report {
             checks.push(Check {
                 target: format!("{}, {} concurrent: costs ≤ 10% of calls/s", pair.scenario, pair.concurrency),
                 measured: format!(
-                    "{:+.1}% ({} rounds of both servers sharing one core{control})",
+                    "{:+.1}% ({} rounds, {}{control})",
                     -cost * 100.0,
                     pair.rounds.len(),
+                    if pair.together {
+                        "both servers at once on one core"
+                    } else {
+                        "each server alone in turn"
+                    },
                 ),
                 holds: cost <= 0.10,
             });
@@ -351,9 +359,14 @@ impl Report {
             );
         }
         if !self.auth.is_empty() {
+            let how = if self.auth.iter().all(|a| a.together) {
+                "measured at the same time on one core"
+            } else {
+                "each measured alone in turn"
+            };
             let _ = writeln!(
                 out,
-                "\n### Resource-server auth cost (per round, a server without auth and one with it share one core)\n"
+                "\n### Resource-server auth cost (per round, fresh servers without and with auth, {how})\n"
             );
             let _ = writeln!(
                 out,
