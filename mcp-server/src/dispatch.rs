@@ -530,6 +530,7 @@ impl Server {
     /// the target needs (so the client can ask for all of them at once,
     /// SEP-2350). Transports with an auth layer answer this with 403 before
     /// running anything.
+    ///
     /// `tool` is the route a `tools/call` names, when already looked up
     /// (see [`called_tool`](Self::called_tool)).
     pub(crate) fn scope_challenge(
