@@ -87,10 +87,11 @@ pub struct AuthorizationServer {
 }
 
 /// The cost of resource-server auth at one concurrency, measured in rounds
-/// in which a server without auth and one with auth serve at the same time,
-/// pinned to the same core: each gets half of it, so the ratio of their
-/// calls/s is the ratio of what one core serves with and without auth, and
-/// whatever else the machine does falls on both alike.
+/// of fresh servers. By default a server without auth and one with auth
+/// serve at the same time, pinned to the same core: each gets half of it, so
+/// the ratio of their calls/s is the ratio of what one core serves with and
+/// without auth, and whatever else the machine does falls on both alike.
+/// With `--auth-alone` each is measured alone in turn.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuthCost {
     pub scenario: String,
