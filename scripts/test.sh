@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: Rust unit, doc, compile-fail and end-to-end tests,
-# the interop suite with the official TypeScript SDK client, the official conformance
-# suite against the conformance-server example over HTTP, then lints.
-# Needs: the Rust toolchain (with clippy and rustfmt), Node.js >= 20 and npm, and Debian's
-# Chromium at /usr/bin/chromium for the browser tests (.ci/run installs it).
+# the interop suite with the official TypeScript SDK client, the browser tests, the official
+# conformance suite against the conformance-server example over HTTP, then lints.
+# Needs only the Rust toolchain: scripts/setup.sh first installs what is missing (clippy, rustfmt,
+# Node.js and npm, Debian's Chromium), and each Node suite installs its packages from its lockfile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+./scripts/setup.sh
+# Every example, the main one (hello) included, so the end-to-end tests can start them.
 cargo build --workspace --examples
 # The test OpenID provider (tests/oidc) is used by tests/auth_rs.rs and the interop OAuth tests.
 (cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error)

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs beyond the Rust toolchain, when it is missing:
+#   - clippy and rustfmt (rustup components);
+#   - Node.js and npm (Debian packages) for the interop, browser, OpenID and conformance suites;
+#   - Debian's Chromium at /usr/bin/chromium for the browser tests (Playwright cannot fetch a browser
+#     without internet access, so playwright-core drives the system one).
+# Node packages are installed by each suite from its package-lock.json (`npm ci`), not here.
+# Debian packages need root: the script uses sudo when it is not run as root.
+# Idempotent: on a machine that has everything it changes nothing.
+set -euo pipefail
+
+as_root() {
+  if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi
+}
+
+APT_UPDATED=0
+apt_install() {
+  if ((APT_UPDATED == 0)); then
+    as_root apt-get update -qq
+    APT_UPDATED=1
+  fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+}
+
+if command -v rustup >/dev/null; then
+  rustup component add clippy rustfmt >/dev/null 2>&1 || true
+fi
+command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+[[ -x /usr/bin/chromium ]] || apt_install chromium
