@@ -1,5 +1,7 @@
 //! Signing settings over HTTP: RS256 tokens through the one validation path,
-//! a signing key file, and the memory store refused off loopback.
+//! a signing key file, the SQLite store (which holds the key) owner-only
+//! with its `-wal` and `-shm` files, and the memory store refused off
+//! loopback.
 
 #![allow(clippy::unwrap_used)]
 
@@ -10,7 +12,7 @@ use std::sync::Arc;
 use as_support::{TestServer, start_with};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use mcp_auth::authorization_server::store::MemoryStore;
+use mcp_auth::authorization_server::store::{MemoryStore, SqliteStore};
 use mcp_auth::{AuthorizationServer, AuthorizationServerConfig};
 use serde_json::Value;
 
@@ -123,4 +125,59 @@ async fn the_memory_store_is_refused_off_loopback() {
     // On loopback it still starts (with its warning).
     let config = AuthorizationServerConfig::new("http://127.0.0.1:9").with_store("memory");
     assert!(AuthorizationServer::builder(config, "http://127.0.0.1:9/mcp").build().await.is_ok());
+}
+
+/// Set in the child process of the umask test: the directory it works in.
+#[cfg(unix)]
+const UMASK_CHILD_DIR: &str = "MCP_AUTH_TEST_UMASK_CHILD_DIR";
+
+/// The SQLite store holds the private signing key, and so do the `-wal` and
+/// `-shm` files SQLite keeps beside it: all three are mode 0600 under the
+/// common umask 022. The umask is per process, so the test runs itself again
+/// in a child started with `sh -c 'umask 022; exec …'`, which starts a
+/// server on a fresh database and makes it write over HTTP.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_sqlite_store_and_its_wal_and_shm_files_are_owner_only_under_umask_022() {
+    const NAME: &str = "the_sqlite_store_and_its_wal_and_shm_files_are_owner_only_under_umask_022";
+    if let Some(dir) = std::env::var_os(UMASK_CHILD_DIR) {
+        return sqlite_files_are_owner_only(std::path::Path::new(&dir)).await;
+    }
+    let dir = std::env::temp_dir().join(format!("mcp-auth-as-umask-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"umask 022; exec "$0" "$@""#)
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+        .env(UMASK_CHILD_DIR, &dir)
+        .output()
+        .unwrap();
+    let report =
+        format!("{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{report}");
+    assert!(report.contains("1 passed"), "the child ran the test: {report}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[cfg(unix)]
+async fn sqlite_files_are_owner_only(dir: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    // The umask really is 022 here: a plain new file is world-readable.
+    let plain = dir.join("plain");
+    std::fs::write(&plain, "x").unwrap();
+    assert_eq!(mode(&plain), 0o644);
+
+    let db = dir.join("auth.db");
+    let s = start_with(|c| c, Arc::new(SqliteStore::open(&db).unwrap()), "").await;
+    // Registration, a code and a token exchange: the WAL holds writes, and
+    // the key was written at start.
+    assert_eq!(s.call_mcp(&access_token(&s).await).await.status(), 200);
+    for suffix in ["", "-wal", "-shm"] {
+        let path = dir.join(format!("auth.db{suffix}"));
+        assert!(path.exists(), "{} exists while the store is open", path.display());
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+    }
 }

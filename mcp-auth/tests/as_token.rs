@@ -15,6 +15,7 @@ use as_support::{
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use mcp_auth::authorization_server::PreRegisteredClient;
 use mcp_auth::authorization_server::store::{AuthStore, MemoryStore, SqliteStore};
 use mcp_auth::{AuthorizationServer, AuthorizationServerConfig};
 use serde_json::Value;
@@ -141,6 +142,83 @@ async fn code_exchange_checks_verifier_client_and_redirect_uri() {
     assert_eq!(s.http.get(s.url("/token")).send().await.unwrap().status(), 405);
 }
 
+/// RFC 7636 §4.6 and RFC 6749 §4.1.3: a redemption that fails the client,
+/// redirect URI or PKCE check does not spend the code, so whoever holds a
+/// leaked code cannot burn it (and make the real client's redemption look
+/// like a replay); a real replay still revokes what the code issued.
+#[tokio::test]
+async fn a_failed_redemption_leaves_the_code_to_its_client_and_a_real_replay_still_revokes() {
+    let s = start().await;
+    let client = s.public_client().await;
+    let thief = s.public_client().await;
+    let (code, verifier) = s.code(&client).await;
+    let (wrong, _) = pkce();
+
+    assert_oauth_error(s.exchange(&client, &code, &wrong).await, 400, "invalid_grant").await;
+    assert_oauth_error(s.exchange(&thief, &code, &verifier).await, 400, "invalid_grant").await;
+    let wrong_redirect = s
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("code_verifier", &verifier),
+                ("client_id", &client.id),
+                ("redirect_uri", "http://127.0.0.1/elsewhere"),
+            ],
+        )
+        .await;
+    assert_oauth_error(wrong_redirect, 400, "invalid_grant").await;
+
+    // The real client still redeems it, and its tokens work.
+    let response = s.exchange(&client, &code, &verifier).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let access = body["access_token"].as_str().unwrap();
+    assert_eq!(s.call_mcp(access).await.status(), 200);
+    let refresh = body["refresh_token"].as_str().unwrap();
+
+    // A second correct redemption is a replay: refused, and the grant revoked.
+    assert_oauth_error(s.exchange(&client, &code, &verifier).await, 400, "invalid_grant").await;
+    assert_eq!(s.call_mcp(access).await.status(), 401);
+    assert_oauth_error(s.refresh(&client, refresh).await, 400, "invalid_grant").await;
+}
+
+/// Two correct redemptions of one code at the same moment: the code is
+/// spent atomically, so at most one succeeds, and the other is a replay
+/// that revokes the grant.
+async fn concurrent_code_redemptions(store: Arc<dyn AuthStore>) {
+    let s = start_with(|c| c, store, "").await;
+    let client = s.public_client().await;
+    for _ in 0..5 {
+        let (code, verifier) = s.code(&client).await;
+        let (a, b) =
+            tokio::join!(s.exchange(&client, &code, &verifier), s.exchange(&client, &code, &verifier));
+        let mut winners = Vec::new();
+        for response in [a, b] {
+            if response.status() == 200 {
+                winners.push(response.json::<Value>().await.unwrap());
+            } else {
+                assert_oauth_error(response, 400, "invalid_grant").await;
+            }
+        }
+        assert!(winners.len() <= 1, "a code is redeemed at most once");
+        for w in &winners {
+            assert_eq!(s.call_mcp(w["access_token"].as_str().unwrap()).await.status(), 401);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_redemptions_of_a_code_succeed_at_most_once() {
+    concurrent_code_redemptions(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_redemptions_of_a_code_succeed_at_most_once_with_sqlite() {
+    concurrent_code_redemptions(Arc::new(SqliteStore::in_memory().unwrap())).await;
+}
+
 #[tokio::test]
 async fn refresh_rotates_and_may_only_narrow() {
     let s = start().await;
@@ -188,6 +266,70 @@ async fn previous_refresh_token_works_once_in_the_grace_window_then_reuse_revoke
         assert_eq!(s.call_mcp(body["access_token"].as_str().unwrap()).await.status(), 401);
     }
     let newest = retried["refresh_token"].as_str().unwrap();
+    assert_oauth_error(s.refresh(&client, newest).await, 400, "invalid_grant").await;
+}
+
+/// A retry of a rotated refresh token in the grace window (A -> B, then A
+/// again -> C) must not fork the family: C supersedes B, so one chain stays
+/// live. B's access token dies at once; presenting B afterwards is reuse
+/// and revokes the whole grant.
+async fn grace_retry_keeps_one_chain(store: Arc<dyn AuthStore>) {
+    let s = start_with(|c| c, store, "").await;
+    let client = s.public_client().await;
+    let first = tokens(&s, &client).await;
+    let a = first["refresh_token"].as_str().unwrap();
+    let lost: Value = s.refresh(&client, a).await.json().await.unwrap();
+    let retry = s.refresh(&client, a).await;
+    assert_eq!(retry.status(), 200);
+    let retried: Value = retry.json().await.unwrap();
+    let (b, c) = (lost["refresh_token"].as_str().unwrap(), retried["refresh_token"].as_str().unwrap());
+
+    // Only the retry's chain is live.
+    assert_eq!(s.call_mcp(lost["access_token"].as_str().unwrap()).await.status(), 401);
+    assert_eq!(s.call_mcp(retried["access_token"].as_str().unwrap()).await.status(), 200);
+    let next = s.refresh(&client, c).await;
+    assert_eq!(next.status(), 200);
+    let next: Value = next.json().await.unwrap();
+    assert_eq!(s.call_mcp(next["access_token"].as_str().unwrap()).await.status(), 200);
+
+    // The superseded B: refused, and reuse detection revokes the family.
+    assert_oauth_error(s.refresh(&client, b).await, 400, "invalid_grant").await;
+    assert_eq!(s.call_mcp(next["access_token"].as_str().unwrap()).await.status(), 401);
+    assert_oauth_error(
+        s.refresh(&client, next["refresh_token"].as_str().unwrap()).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_grace_window_retry_supersedes_the_first_rotation() {
+    grace_retry_keeps_one_chain(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test]
+async fn a_grace_window_retry_supersedes_the_first_rotation_with_sqlite() {
+    grace_retry_keeps_one_chain(Arc::new(SqliteStore::in_memory().unwrap())).await;
+}
+
+/// A -> B, B -> B2, then A again inside the grace window: the response of
+/// the first rotation was not lost (B was used), so two parties hold the
+/// family, and the grant is revoked.
+#[tokio::test]
+async fn a_grace_window_retry_after_the_successor_was_used_revokes_the_grant() {
+    let s = start().await;
+    let client = s.public_client().await;
+    let first = tokens(&s, &client).await;
+    let a = first["refresh_token"].as_str().unwrap();
+    let second: Value = s.refresh(&client, a).await.json().await.unwrap();
+    let third: Value =
+        s.refresh(&client, second["refresh_token"].as_str().unwrap()).await.json().await.unwrap();
+    assert_eq!(s.call_mcp(third["access_token"].as_str().unwrap()).await.status(), 200);
+
+    assert_oauth_error(s.refresh(&client, a).await, 400, "invalid_grant").await;
+    assert_eq!(s.call_mcp(third["access_token"].as_str().unwrap()).await.status(), 401);
+    let newest = third["refresh_token"].as_str().unwrap();
     assert_oauth_error(s.refresh(&client, newest).await, 400, "invalid_grant").await;
 }
 
@@ -268,19 +410,51 @@ async fn revocation_kills_tokens_and_answers_200_for_unknown_ones() {
         .await;
 }
 
+const RS_SECRET: &str = "resource-server-secret-0123456789abcdef";
+
+/// A configured client marked `introspect = true` (the resource server) and
+/// one that is not.
+fn introspection_clients(config: AuthorizationServerConfig) -> AuthorizationServerConfig {
+    config
+        .with_client(
+            PreRegisteredClient::new("rs", ["https://rs.example/cb"])
+                .with_secret(RS_SECRET)
+                .with_introspection(),
+        )
+        .with_client(
+            PreRegisteredClient::new("reporting", ["https://reports.example/cb"]).with_secret(RS_SECRET),
+        )
+}
+
+/// RFC 7662 §2.1 and §4: introspection is for the configured resource
+/// servers only; every other client, even an authenticated confidential
+/// one, is refused, so nobody can register a client and scan for tokens.
 #[tokio::test]
-async fn introspection_is_for_confidential_clients() {
-    let s = start().await;
+async fn introspection_is_for_configured_resource_servers_only() {
+    let s = start_with(introspection_clients, Arc::new(MemoryStore::new()), "").await;
     let public = s.public_client().await;
-    let rs = s.confidential_client().await;
-    let secret = rs.secret.clone().unwrap();
+    let registered = s.confidential_client().await;
     let body = tokens(&s, &public).await;
     let access = body["access_token"].as_str().unwrap();
-
-    let introspect = |token: &str| {
-        s.http.post(s.url("/introspect")).basic_auth(&rs.id, Some(&secret)).form(&[("token", token)]).send()
+    let introspect = |id: &str, secret: &str| {
+        s.http.post(s.url("/introspect")).basic_auth(id, Some(secret)).form(&[("token", access)]).send()
     };
-    let response = introspect(access).await.unwrap();
+
+    // A self-registered confidential client, and a configured one without
+    // `introspect`: authenticated, not allowed.
+    let response = introspect(&registered.id, registered.secret.as_deref().unwrap()).await.unwrap();
+    assert_eq!(assert_oauth_error(response, 403, "unauthorized_client").await.get("active"), None);
+    let response = introspect("reporting", RS_SECRET).await.unwrap();
+    assert_oauth_error(response, 403, "unauthorized_client").await;
+    // Bad credentials, or none (a public client): 401.
+    let response = introspect("rs", "wrong-secret").await.unwrap();
+    assert!(response.headers().contains_key("www-authenticate"));
+    assert_oauth_error(response, 401, "invalid_client").await;
+    let response = s.post_form("/introspect", &[("token", access), ("client_id", &public.id)]).await;
+    assert_oauth_error(response, 401, "invalid_client").await;
+
+    // The resource server.
+    let response = introspect("rs", RS_SECRET).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_no_store(&response);
     let answer: Value = response.json().await.unwrap();
@@ -289,20 +463,55 @@ async fn introspection_is_for_confidential_clients() {
     assert_eq!(answer["client_id"], public.id);
     assert_eq!(answer["aud"], s.resource);
     assert_eq!(answer["scope"], "notes:read");
-    let answer: Value =
-        introspect(body["refresh_token"].as_str().unwrap()).await.unwrap().json().await.unwrap();
+}
+
+async fn introspect_as_rs(s: &TestServer, token: &str) -> Value {
+    let response =
+        s.http.post(s.url("/introspect")).basic_auth("rs", Some(RS_SECRET)).form(&[("token", token)]).send();
+    let response = response.await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+/// RFC 7662 §2.2: a refresh token that was rotated is spent, so it is
+/// `active: false` (else introspection tells a thief which stolen token is
+/// still worth trying); revoked and unknown tokens too.
+#[tokio::test]
+async fn introspection_reports_rotated_refresh_tokens_as_inactive() {
+    let s = start_with(introspection_clients, Arc::new(MemoryStore::new()), "").await;
+    let client = s.public_client().await;
+    let body = tokens(&s, &client).await;
+    let old = body["refresh_token"].as_str().unwrap();
+    let answer = introspect_as_rs(&s, old).await;
     assert_eq!(answer["active"], true);
     assert_eq!(answer["token_type"], "refresh_token");
-    let answer: Value = introspect("garbage").await.unwrap().json().await.unwrap();
-    assert_eq!(answer, serde_json::json!({"active": false}));
+    assert_eq!(answer["client_id"], client.id);
 
-    s.post_form("/revoke", &[("token", access), ("client_id", &public.id)]).await;
-    let answer: Value = introspect(access).await.unwrap().json().await.unwrap();
-    assert_eq!(answer["active"], false);
+    let rotated: Value = s.refresh(&client, old).await.json().await.unwrap();
+    assert_eq!(introspect_as_rs(&s, old).await, serde_json::json!({"active": false}));
+    let new = rotated["refresh_token"].as_str().unwrap();
+    assert_eq!(introspect_as_rs(&s, new).await["active"], true);
 
-    // A public client may not introspect.
-    let response = s.post_form("/introspect", &[("token", access), ("client_id", &public.id)]).await;
-    assert_oauth_error(response, 401, "invalid_client").await;
+    assert_eq!(introspect_as_rs(&s, "garbage").await, serde_json::json!({"active": false}));
+    let access = rotated["access_token"].as_str().unwrap();
+    assert_eq!(introspect_as_rs(&s, access).await["active"], true);
+    s.post_form("/revoke", &[("token", access), ("client_id", &client.id)]).await;
+    assert_eq!(introspect_as_rs(&s, access).await["active"], false);
+}
+
+/// Introspection needs client authentication (RFC 7662 §2.1): a public
+/// configured client with `introspect = true` is refused at start.
+#[tokio::test]
+async fn a_public_client_marked_for_introspection_is_refused_at_start() {
+    let config = AuthorizationServerConfig::new("http://127.0.0.1:9")
+        .with_client(PreRegisteredClient::new("rs", [REDIRECT]).with_introspection());
+    let error = AuthorizationServer::builder(config, "http://127.0.0.1:9/mcp")
+        .store(Arc::new(MemoryStore::new()))
+        .build()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("introspect") && error.contains("`rs`"), "{error}");
 }
 
 #[tokio::test]
@@ -399,9 +608,9 @@ async fn refresh_token_survives_a_restart_with_sqlite() {
 }
 
 /// Two refresh requests with the same token at the same moment: at most one
-/// rotation plus the grace answer, and whatever both got is one family (one
-/// grant): revoking either side's refresh token kills the other side's
-/// tokens too.
+/// rotation plus the grace answer, and never two live chains: when both
+/// succeed, the later one supersedes the other (its access token is revoked
+/// at once). Revoking the live refresh token leaves nothing alive.
 async fn concurrent_double_refresh(store: Arc<dyn AuthStore>) {
     let s = start_with(|c| c, store, "").await;
     let client = s.public_client().await;
@@ -418,15 +627,18 @@ async fn concurrent_double_refresh(store: Arc<dyn AuthStore>) {
             }
         }
         assert!(!winners.is_empty(), "one of the two refreshes rotates");
-        let grant_of = |t: &Value| claims(t["access_token"].as_str().unwrap());
+        let mut live = Vec::new();
         for w in &winners {
-            assert_eq!(s.call_mcp(w["access_token"].as_str().unwrap()).await.status(), 200);
-            assert_eq!(grant_of(w)["aud"], s.resource);
+            assert_eq!(claims(w["access_token"].as_str().unwrap())["aud"], s.resource);
             assert_ne!(w["refresh_token"], first["refresh_token"]);
+            if s.call_mcp(w["access_token"].as_str().unwrap()).await.status() == 200 {
+                live.push(w);
+            }
         }
-        // One family: revoking the first winner's refresh token leaves nothing
-        // of either answer alive (nor of the original response).
-        let revoke = winners[0]["refresh_token"].as_str().unwrap().to_owned();
+        assert_eq!(live.len(), 1, "exactly one chain is live");
+        // Revoking the live chain's refresh token leaves nothing of either
+        // answer alive (nor of the original response).
+        let revoke = live[0]["refresh_token"].as_str().unwrap().to_owned();
         let revoked = s.post_form("/revoke", &[("token", &revoke), ("client_id", &client.id)]).await;
         assert_eq!(revoked.status(), 200);
         for w in winners.iter().chain([&first]) {

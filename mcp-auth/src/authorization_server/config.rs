@@ -41,7 +41,10 @@ pub struct AuthorizationServerConfig {
     /// Lifetime of authorization codes, in seconds (default and maximum: 600).
     pub authorization_code_ttl_secs: u64,
     /// How long a rotated refresh token is still accepted once more, for a
-    /// client whose response was lost (default 60 s). Any later use is
+    /// client whose response was lost (default 60 s). The retry's new
+    /// refresh token supersedes the one the first use issued (whose access
+    /// token is revoked), so one chain stays live; presenting the superseded
+    /// token, retrying after its successor was used, or any later use is
     /// treated as theft and revokes the whole grant.
     pub refresh_grace_secs: u64,
     /// Whether dynamic client registration (RFC 7591) is open.
@@ -154,6 +157,7 @@ impl std::fmt::Debug for SecretString {
 /// token_endpoint_auth_method = "client_secret_basic"
 /// scopes = ["notes:read"]
 /// application_type = "web"
+/// introspect = true       # may call /introspect (RFC 7662), e.g. a resource server
 /// ```
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -179,6 +183,11 @@ pub struct PreRegisteredClient {
     pub client_name: Option<String>,
     /// Grant types (default `authorization_code` and `refresh_token`).
     pub grant_types: Option<Vec<String>>,
+    /// Whether it may call `/introspect` (RFC 7662; default off). Only
+    /// configured confidential clients can: introspection answers who holds
+    /// which token, so self-registered clients (dynamic registration,
+    /// metadata documents) are refused with `403`.
+    pub introspect: bool,
 }
 
 impl std::fmt::Debug for PreRegisteredClient {
@@ -193,6 +202,7 @@ impl std::fmt::Debug for PreRegisteredClient {
             .field("application_type", &self.application_type)
             .field("client_name", &self.client_name)
             .field("grant_types", &self.grant_types)
+            .field("introspect", &self.introspect)
             .finish()
     }
 }
@@ -229,6 +239,13 @@ impl PreRegisteredClient {
     #[must_use]
     pub fn with_scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
         self.scopes = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Lets it call `/introspect` (it must be confidential).
+    #[must_use]
+    pub fn with_introspection(mut self) -> Self {
+        self.introspect = true;
         self
     }
 

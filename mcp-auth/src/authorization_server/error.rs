@@ -122,4 +122,7 @@ pub enum StoreError {
     /// The same key was stored twice.
     #[error("duplicate {0}")]
     Duplicate(&'static str),
+    /// The database file could not be created with owner-only permissions.
+    #[error("store file: {0}")]
+    File(#[from] std::io::Error),
 }

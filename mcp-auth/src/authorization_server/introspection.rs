@@ -1,5 +1,5 @@
-//! Token introspection (RFC 7662), for confidential clients (resource
-//! servers) only.
+//! Token introspection (RFC 7662), for the resource servers configured for
+//! it only: configured confidential clients with `introspect = true`.
 
 use std::sync::Arc;
 
@@ -9,13 +9,13 @@ use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
-use super::Shared;
 use super::client_auth::authenticate;
 use super::crypto::hash;
-use super::error::OAuthError;
+use super::error::{OAuthError, OAuthErrorCode};
 use super::params::Params;
 use super::responses::{json_no_store, oauth_error, oauth_error_basic};
-use super::store::TokenEndpointAuthMethod;
+use super::store::{ClientRecord, TokenEndpointAuthMethod};
+use super::{ClientOrigin, Shared};
 
 /// `POST /introspect`.
 pub(crate) async fn introspect(
@@ -36,6 +36,17 @@ pub(crate) async fn introspect(
     if client.auth_method == TokenEndpointAuthMethod::None {
         return oauth_error(&OAuthError::invalid_client());
     }
+    // RFC 7662 §2.1 and §4: authentication alone is not authorization, or
+    // anyone who registers a client could scan for tokens. An authenticated
+    // client that is not allowed gets 403, not an `active: false` that would
+    // hide the misconfiguration.
+    if !may_introspect(&shared, &client) {
+        let body = json!({
+            "error": OAuthErrorCode::UnauthorizedClient.as_str(),
+            "error_description": "this client may not introspect tokens",
+        });
+        return json_no_store(StatusCode::FORBIDDEN, &body);
+    }
     let Some(token) = params.get("token") else {
         return oauth_error(&OAuthError::invalid_request("token is required"));
     };
@@ -45,11 +56,24 @@ pub(crate) async fn introspect(
     }
 }
 
+/// Whether `client` is a configured client marked `introspect = true`
+/// (never one from dynamic registration or a metadata document).
+fn may_introspect(shared: &Shared, client: &ClientRecord) -> bool {
+    shared.client_origin(&client.client_id) == ClientOrigin::Configured
+        && shared.config.clients.iter().any(|c| c.introspect && c.client_id == client.client_id)
+}
+
 /// RFC 7662 §2.2: the token's metadata, or only `active: false`.
 pub(crate) async fn describe(shared: &Shared, token: &str) -> Result<Value, OAuthError> {
     let inactive = json!({"active": false});
     let now = shared.now();
     if let Some(used) = shared.store.refresh_token(&hash(token), now).await? {
+        // A rotated (or superseded) refresh token is spent: at most its
+        // grace-window retry would still be honoured, and saying "active"
+        // would tell a thief which stolen token to try.
+        if used.previous_uses > 0 || used.record.superseded {
+            return Ok(inactive);
+        }
         let Some(grant) = shared.store.grant(&used.record.grant_id, now).await? else { return Ok(inactive) };
         if grant.revoked {
             return Ok(inactive);

@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use super::Shared;
 use super::crypto::{hash, random_token};
 use super::error::OAuthError;
-use super::store::{AccessTokenRecord, GrantRecord, RefreshTokenRecord};
+use super::store::{AccessTokenRecord, GrantRecord, RefreshTokenRecord, Succession, UnixTime};
 
 /// What the token endpoint answers (RFC 6749 §5.1).
 pub(crate) struct Issued {
@@ -34,13 +34,23 @@ impl Issued {
     }
 }
 
+/// The refresh token to issue with an access token.
+pub(crate) struct NewRefresh<'a> {
+    /// The scope it carries.
+    pub(crate) scope: &'a str,
+    /// SHA-256 of the refresh token it replaces (a rotation).
+    pub(crate) rotated_from: Option<&'a str>,
+}
+
 /// Issues an access token with `scope` (never wider than the grant's) and,
-/// when `refresh_scope` is given, a refresh token carrying it.
+/// when `refresh` is given, a refresh token. A rotation keeps one live
+/// successor per refresh token: if an earlier successor of the same token
+/// was already used, the family has forked and the grant is revoked.
 pub(crate) async fn issue(
     shared: &Shared,
     grant: &GrantRecord,
     scope: &str,
-    refresh_scope: Option<&str>,
+    refresh: Option<NewRefresh<'_>>,
 ) -> Result<Issued, OAuthError> {
     let now = shared.now();
     let ttl = shared.config.access_token_ttl_secs;
@@ -67,7 +77,7 @@ pub(crate) async fn issue(
     shared
         .store
         .put_access_token(AccessTokenRecord {
-            jti,
+            jti: jti.clone(),
             grant_id: grant.grant_id.clone(),
             client_id: grant.client_id.clone(),
             expires_at: exp,
@@ -75,25 +85,9 @@ pub(crate) async fn issue(
         })
         .await?;
 
-    let refresh_token = match refresh_scope {
+    let refresh_token = match refresh {
         None => None,
-        Some(refresh_scope) => {
-            let token = random_token();
-            // The grant's lifetime is absolute (re-authorize after it): no
-            // refresh token outlives it.
-            let expires_at = now.saturating_add(shared.config.refresh_token_ttl_secs).min(grant.expires_at);
-            shared
-                .store
-                .put_refresh_token(RefreshTokenRecord {
-                    token_hash: hash(&token),
-                    grant_id: grant.grant_id.clone(),
-                    client_id: grant.client_id.clone(),
-                    scope: refresh_scope.to_owned(),
-                    expires_at,
-                })
-                .await?;
-            Some(token)
-        }
+        Some(refresh) => Some(issue_refresh(shared, grant, refresh, jti, now).await?),
     };
     Ok(Issued {
         access_token,
@@ -102,4 +96,37 @@ pub(crate) async fn issue(
         scope: scope.to_owned(),
         resource: grant.resource.clone(),
     })
+}
+
+/// Stores a new refresh token for `grant`, issued with the access token
+/// `access_jti`, and returns it.
+async fn issue_refresh(
+    shared: &Shared,
+    grant: &GrantRecord,
+    refresh: NewRefresh<'_>,
+    access_jti: String,
+    now: UnixTime,
+) -> Result<String, OAuthError> {
+    let token = random_token();
+    // The grant's lifetime is absolute (re-authorize after it): no
+    // refresh token outlives it.
+    let expires_at = now.saturating_add(shared.config.refresh_token_ttl_secs).min(grant.expires_at);
+    let record = RefreshTokenRecord {
+        token_hash: hash(&token),
+        grant_id: grant.grant_id.clone(),
+        client_id: grant.client_id.clone(),
+        scope: refresh.scope.to_owned(),
+        expires_at,
+        rotated_from: refresh.rotated_from.map(str::to_owned),
+        access_jti: Some(access_jti),
+        superseded: false,
+    };
+    if shared.store.put_successor_refresh_token(record).await? == Succession::EarlierSuccessorUsed {
+        // OAuth 2.1 §4.3.1 / RFC 9700 §4.14.2: the token was rotated and its
+        // successor used, yet it came back: two parties hold the family.
+        tracing::warn!(client_id = %grant.client_id, "mcp-auth: refresh token family forked; revoking its grant");
+        shared.store.revoke_grant(&grant.grant_id).await?;
+        return Err(OAuthError::invalid_grant("invalid or expired refresh token"));
+    }
+    Ok(token)
 }

@@ -563,6 +563,10 @@ fn configured_clients(
                 )));
             }
         }
+        // RFC 7662 §2.1: the introspection endpoint requires client authentication.
+        if entry.introspect && valid.auth_method == TokenEndpointAuthMethod::None {
+            return Err(invalid("introspect = true needs a confidential client (a client secret)".into()));
+        }
         let record = ClientRecord {
             client_id: id.clone(),
             secret_hash,

@@ -12,11 +12,11 @@ use super::Shared;
 use super::client_auth::authenticate;
 use super::crypto::{constant_time_eq, hash, s256_challenge};
 use super::error::{OAuthError, OAuthErrorCode};
-use super::issue::{Issued, issue};
+use super::issue::{Issued, NewRefresh, issue};
 use super::params::Params;
 use super::responses::{json_no_store, oauth_error, oauth_error_basic};
 use super::scope;
-use super::store::{ClientRecord, GrantRecord, UnixTime};
+use super::store::{ClientRecord, CodeRecord, GrantRecord, UnixTime};
 
 /// `POST /token`.
 pub(crate) async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -58,16 +58,53 @@ async fn authorization_code(
         .get("code_verifier")
         .ok_or_else(|| OAuthError::invalid_request("code_verifier is required"))?;
     let now = shared.now();
-    let used = shared.store.use_code(&hash(code), now).await?;
-    let Some(used) = used else { return Err(OAuthError::invalid_grant("invalid or expired code")) };
-    let record = used.record;
-    // OAuth 2.1 §4.1.3: a code is single-use; a second use means it leaked,
-    // so everything issued from it is revoked (RFC 6749 §10.5).
-    if used.previous_uses > 0 {
-        tracing::warn!(client_id = %record.client_id, "mcp-auth: authorization code replayed; revoking its grant");
-        shared.store.revoke_grant(&record.grant_id).await?;
+    let code_hash = hash(code);
+    let Some(found) = shared.store.code(&code_hash, now).await? else {
         return Err(OAuthError::invalid_grant("invalid or expired code"));
+    };
+    if found.previous_uses > 0 {
+        return Err(code_replayed(shared, &found.record).await);
     }
+    // RFC 6749 §4.1.3 and RFC 7636 §4.6: the code is looked at, not spent,
+    // until the request proves it comes from the client it was issued to:
+    // a wrong client, redirect URI or verifier leaves it for that client.
+    check_code_request(&found.record, client, params, verifier)?;
+    // Spent atomically: of two concurrent redemptions only one sees it unused.
+    let Some(used) = shared.store.use_code(&code_hash, now).await? else {
+        return Err(OAuthError::invalid_grant("invalid or expired code"));
+    };
+    if used.previous_uses > 0 {
+        return Err(code_replayed(shared, &used.record).await);
+    }
+    let grant = live_grant(shared, &used.record.grant_id, client).await?;
+    check_resource(params, &grant)?;
+    revoke_earlier_grants(shared, &grant, now).await?;
+    let refresh = client
+        .grant_types
+        .iter()
+        .any(|g| g == "refresh_token")
+        .then_some(NewRefresh { scope: &grant.scope, rotated_from: None });
+    issue(shared, &grant, &grant.scope, refresh).await
+}
+
+/// RFC 6749 §4.1.2 and OAuth 2.1 §4.1.3: a code is single-use; a second use
+/// means it leaked, so everything issued from it is revoked (RFC 6749 §10.5).
+async fn code_replayed(shared: &Shared, record: &CodeRecord) -> OAuthError {
+    tracing::warn!(client_id = %record.client_id, "mcp-auth: authorization code replayed; revoking its grant");
+    if let Err(error) = shared.store.revoke_grant(&record.grant_id).await {
+        return error.into();
+    }
+    OAuthError::invalid_grant("invalid or expired code")
+}
+
+/// What the token request must repeat of the authorization request: the
+/// client, the redirect URI when one was given, and the PKCE verifier.
+fn check_code_request(
+    record: &CodeRecord,
+    client: &ClientRecord,
+    params: &Params,
+    verifier: &str,
+) -> Result<(), OAuthError> {
     if !constant_time_eq(record.client_id.as_bytes(), client.client_id.as_bytes()) {
         return Err(OAuthError::invalid_grant("code was issued to another client"));
     }
@@ -81,7 +118,8 @@ async fn authorization_code(
         }
         _ => {}
     }
-    // RFC 7636 §4.1: 43-128 unreserved characters.
+    // RFC 7636 §4.1: 43-128 unreserved characters; §4.6: S256 of it must
+    // equal the challenge.
     let verifier_ok = (43..=128).contains(&verifier.len())
         && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
     if !verifier_ok
@@ -89,11 +127,7 @@ async fn authorization_code(
     {
         return Err(OAuthError::invalid_grant("PKCE verification failed"));
     }
-    let grant = live_grant(shared, &record.grant_id, client).await?;
-    check_resource(params, &grant)?;
-    revoke_earlier_grants(shared, &grant, now).await?;
-    let refresh = client.grant_types.iter().any(|g| g == "refresh_token").then_some(grant.scope.as_str());
-    issue(shared, &grant, &grant.scope, refresh).await
+    Ok(())
 }
 
 /// RFC 6749 §6 with OAuth 2.1 §4.3.1 rotation.
@@ -106,19 +140,27 @@ async fn refresh_token(
         .get("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
     let now = shared.now();
-    let Some(used) = shared.store.use_refresh_token(&hash(token), now).await? else {
+    let token_hash = hash(token);
+    // RFC 6749 §6: bound to its client. Another client's attempt spends no
+    // use of it.
+    let Some(found) = shared.store.refresh_token(&token_hash, now).await? else {
+        return Err(OAuthError::invalid_grant("invalid or expired refresh token"));
+    };
+    if !constant_time_eq(found.record.client_id.as_bytes(), client.client_id.as_bytes()) {
+        return Err(OAuthError::invalid_grant("refresh token was issued to another client"));
+    }
+    let Some(used) = shared.store.use_refresh_token(&token_hash, now).await? else {
         return Err(OAuthError::invalid_grant("invalid or expired refresh token"));
     };
     let record = used.record;
-    if !constant_time_eq(record.client_id.as_bytes(), client.client_id.as_bytes()) {
-        return Err(OAuthError::invalid_grant("refresh token was issued to another client"));
-    }
     // Rotation with a one-back grace: the first use rotates; a second use
-    // within the grace window (a lost response) is accepted once; anything
-    // else is reuse of a stolen token, and the whole grant is revoked.
+    // within the grace window (a lost response) is accepted once, and its new
+    // token supersedes the first rotation's, so one chain stays live; a
+    // superseded token, or any other reuse, is a stolen token's, and the
+    // whole grant is revoked (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2).
     let within_grace = used.previous_uses == 1
         && used.first_used_at.is_some_and(|at| now <= at.saturating_add(shared.config.refresh_grace_secs));
-    if used.previous_uses > 0 && !within_grace {
+    if record.superseded || (used.previous_uses > 0 && !within_grace) {
         tracing::warn!(client_id = %record.client_id, "mcp-auth: refresh token reused; revoking its grant");
         shared.store.revoke_grant(&record.grant_id).await?;
         return Err(OAuthError::invalid_grant("invalid or expired refresh token"));
@@ -137,7 +179,8 @@ async fn refresh_token(
         }
     };
     // RFC 6749 §6: the new refresh token keeps the old one's scope.
-    issue(shared, &grant, &scope, Some(&record.scope)).await
+    let refresh = NewRefresh { scope: &record.scope, rotated_from: Some(&token_hash) };
+    issue(shared, &grant, &scope, Some(refresh)).await
 }
 
 /// A re-authorization replaces what the same user gave the same client for

@@ -6,7 +6,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::{
     AccessTokenRecord, AuthStore, ClientRecord, CodeRecord, ConsentRecord, GrantRecord, LoginSession,
-    PendingAuthorization, RefreshTokenRecord, StoreError, StoreResult, StoredSigningKey, UnixTime, Used,
+    PendingAuthorization, RefreshTokenRecord, StoreError, StoreResult, StoredSigningKey, Succession,
+    UnixTime, Used,
 };
 
 /// Keeps everything in memory, behind one lock.
@@ -105,6 +106,10 @@ impl AuthStore for MemoryStore {
         })
     }
 
+    fn code<'a>(&'a self, code_hash: &'a str, now: UnixTime) -> StoreResult<'a, Option<Used<CodeRecord>>> {
+        self.run(|t| Ok(t.codes.get(code_hash).filter(|c| c.record.expires_at > now).map(Counted::peek)))
+    }
+
     fn put_grant(&self, grant: GrantRecord) -> StoreResult<'_, ()> {
         self.run(|t| {
             t.grants.insert(grant.grant_id.clone(), grant);
@@ -180,6 +185,36 @@ impl AuthStore for MemoryStore {
                 .get_mut(token_hash)
                 .filter(|r| r.record.expires_at > now)
                 .map(|r| r.use_once(now)))
+        })
+    }
+
+    fn put_successor_refresh_token(&self, token: RefreshTokenRecord) -> StoreResult<'_, Succession> {
+        self.run(|t| {
+            let Some(parent) = token.rotated_from.clone() else {
+                t.refresh_tokens.insert(token.token_hash.clone(), Counted::new(token));
+                return Ok(Succession::First);
+            };
+            let mut earlier: Vec<&mut Counted<RefreshTokenRecord>> = t
+                .refresh_tokens
+                .values_mut()
+                .filter(|r| r.record.rotated_from.as_deref() == Some(parent.as_str()) && !r.record.superseded)
+                .collect();
+            if earlier.iter().any(|r| r.uses > 0) {
+                return Ok(Succession::EarlierSuccessorUsed);
+            }
+            let succession = if earlier.is_empty() { Succession::First } else { Succession::Replaced };
+            let mut revoke = Vec::new();
+            for r in &mut earlier {
+                r.record.superseded = true;
+                revoke.extend(r.record.access_jti.clone());
+            }
+            for jti in revoke {
+                if let Some(access) = t.access_tokens.get_mut(&jti) {
+                    access.revoked = true;
+                }
+            }
+            t.refresh_tokens.insert(token.token_hash.clone(), Counted::new(token));
+            Ok(succession)
         })
     }
 

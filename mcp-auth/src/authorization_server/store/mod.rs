@@ -158,6 +158,34 @@ pub struct RefreshTokenRecord {
     pub scope: String,
     /// When it expires.
     pub expires_at: UnixTime,
+    /// SHA-256 of the refresh token this one replaced by rotation (`None`
+    /// for the first one of a grant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotated_from: Option<String>,
+    /// The `jti` of the access token issued with it: revoked with it when
+    /// it is superseded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_jti: Option<String>,
+    /// Set when a retry of the token it replaced (in the grace window)
+    /// got a new successor instead of this one: presenting it afterwards
+    /// means two parties hold the family.
+    #[serde(default)]
+    pub superseded: bool,
+}
+
+/// What [`AuthStore::put_successor_refresh_token`] found: a rotated refresh
+/// token keeps at most one live successor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Succession {
+    /// The token had no successor yet; the new one is stored.
+    First,
+    /// An unused earlier successor was marked superseded and the access
+    /// token issued with it revoked; the new one is stored.
+    Replaced,
+    /// An earlier successor had already been used: the family has forked.
+    /// Nothing is stored; the caller revokes the grant.
+    EarlierSuccessorUsed,
 }
 
 /// An issued access token, remembered so it can be revoked.
@@ -296,7 +324,8 @@ pub struct Used<T> {
 }
 
 /// Storage for the authorization server. Implementations must make
-/// [`use_code`](Self::use_code) and [`use_refresh_token`](Self::use_refresh_token)
+/// [`use_code`](Self::use_code), [`use_refresh_token`](Self::use_refresh_token)
+/// and [`put_successor_refresh_token`](Self::put_successor_refresh_token)
 /// atomic and must not return expired records.
 pub trait AuthStore: Send + Sync + std::fmt::Debug + 'static {
     /// Registers a client (fails with [`StoreError::Duplicate`] if the id exists).
@@ -309,6 +338,9 @@ pub trait AuthStore: Send + Sync + std::fmt::Debug + 'static {
     /// Uses a code: returns it with its previous use count, and counts this use.
     fn use_code<'a>(&'a self, code_hash: &'a str, now: UnixTime)
     -> StoreResult<'a, Option<Used<CodeRecord>>>;
+    /// A code with its use count, without using it: the token request is
+    /// checked (client, redirect URI, PKCE) before the code is spent.
+    fn code<'a>(&'a self, code_hash: &'a str, now: UnixTime) -> StoreResult<'a, Option<Used<CodeRecord>>>;
 
     /// Stores a grant (or replaces it).
     fn put_grant(&self, grant: GrantRecord) -> StoreResult<'_, ()>;
@@ -346,6 +378,14 @@ pub trait AuthStore: Send + Sync + std::fmt::Debug + 'static {
         token_hash: &'a str,
         now: UnixTime,
     ) -> StoreResult<'a, Option<Used<RefreshTokenRecord>>>;
+    /// Stores the refresh token issued by rotating the one named by
+    /// `token.rotated_from`, atomically, so that a rotated token has at most
+    /// one live successor. An unused earlier successor (from the first use,
+    /// when this is the grace-window retry) is marked `superseded` and the
+    /// access token issued with it revoked; a used one means the family has
+    /// forked ([`Succession::EarlierSuccessorUsed`], nothing stored).
+    /// Without `rotated_from` it is [`put_refresh_token`](Self::put_refresh_token).
+    fn put_successor_refresh_token(&self, token: RefreshTokenRecord) -> StoreResult<'_, Succession>;
 
     /// Remembers an issued access token.
     fn put_access_token(&self, token: AccessTokenRecord) -> StoreResult<'_, ()>;

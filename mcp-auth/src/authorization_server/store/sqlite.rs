@@ -8,13 +8,14 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, OptionalExtension as _, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension as _, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
     AccessTokenRecord, AuthStore, ClientRecord, CodeRecord, ConsentRecord, GrantRecord, LoginSession,
-    PendingAuthorization, RefreshTokenRecord, StoreError, StoreResult, StoredSigningKey, UnixTime, Used,
+    PendingAuthorization, RefreshTokenRecord, StoreError, StoreResult, StoredSigningKey, Succession,
+    UnixTime, Used,
 };
 
 const SCHEMA: &str = "
@@ -49,20 +50,42 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path`.
-    /// The file holds the signing key: on Unix it is made readable by its
-    /// owner only.
+    /// Opens (creating if needed) the database at `path`, a file path
+    /// (SQLite URIs are not interpreted; `:memory:` is a private in-memory
+    /// database).
+    ///
+    /// The file holds the signing key: on Unix it is created readable by its
+    /// owner only (mode 0600) before SQLite opens it, so the `-wal` and
+    /// `-shm` files SQLite creates beside it, which hold the same data, get
+    /// that mode too whatever the umask. An existing file (and its `-wal`
+    /// and `-shm`) readable by others is narrowed to 0600.
+    ///
+    /// ```
+    /// use mcp_auth::authorization_server::store::SqliteStore;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("mcp-auth-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let store = SqliteStore::open(dir.join("auth.db"))?;
+    /// # #[cfg(unix)] {
+    /// use std::os::unix::fs::PermissionsExt as _;
+    /// let mode = std::fs::metadata(dir.join("auth.db"))?.permissions().mode();
+    /// assert_eq!(mode & 0o777, 0o600);
+    /// # }
+    /// # drop(store);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let store = Self::with_connection(Connection::open(path.as_ref())?)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            let owner_only = std::fs::Permissions::from_mode(0o600);
-            if let Err(error) = std::fs::set_permissions(path.as_ref(), owner_only) {
-                tracing::warn!(%error, "mcp-auth: cannot restrict the authorization store's file permissions");
-            }
+        let path = path.as_ref();
+        if path != Path::new(":memory:") {
+            owner_only_files(path)?;
         }
-        Ok(store)
+        // The default flags without SQLITE_OPEN_URI: the path is the file
+        // just created, never reinterpreted as a `file:` URI.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        Self::with_connection(Connection::open_with_flags(path, flags)?)
     }
 
     /// A private in-memory database, for tests.
@@ -92,6 +115,39 @@ impl SqliteStore {
             .map_err(|e| StoreError::Task(e.to_string()))?
         })
     }
+}
+
+/// Creates the database file with mode 0600 if it does not exist, and
+/// narrows an existing one and its `-wal` and `-shm` files to 0600. SQLite
+/// creates the `-wal` and `-shm` files with the database file's mode, so
+/// they are owner-only from the start.
+#[cfg(unix)]
+fn owner_only_files(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+
+    std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(path)?;
+    for file in [path.to_owned(), sidecar(path, "-wal"), sidecar(path, "-shm")] {
+        let Ok(metadata) = std::fs::metadata(&file) else { continue };
+        if metadata.permissions().mode() & 0o077 != 0
+            && let Err(error) = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+        {
+            tracing::warn!(%error, "mcp-auth: cannot restrict the authorization store's file permissions");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn owner_only_files(_path: &Path) -> Result<(), StoreError> {
+    Ok(())
+}
+
+/// `PATH-wal`, `PATH-shm`: the files SQLite keeps beside the database.
+#[cfg(unix)]
+fn sidecar(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
 }
 
 struct Row<'a> {
@@ -166,6 +222,38 @@ fn use_once<T: DeserializeOwned>(
     }))
 }
 
+/// Inside a transaction: marks the live successors of `parent` superseded
+/// and revokes their access tokens, unless one of them was used already.
+fn supersede_successors(c: &Connection, parent: &str) -> Result<Succession, StoreError> {
+    let mut statement = c.prepare(
+        "SELECT key, uses, json_extract(data, '$.access_jti') FROM mcp_auth_records
+         WHERE kind = ?1 AND json_extract(data, '$.rotated_from') = ?2
+         AND NOT COALESCE(json_extract(data, '$.superseded'), 0)",
+    )?;
+    let rows = statement.query_map(params![REFRESH, parent], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, u32>(1)?, row.get::<_, Option<String>>(2)?))
+    })?;
+    let earlier = rows.collect::<Result<Vec<_>, _>>()?;
+    if earlier.iter().any(|(_, uses, _)| *uses > 0) {
+        return Ok(Succession::EarlierSuccessorUsed);
+    }
+    for (key, _, access_jti) in &earlier {
+        c.execute(
+            "UPDATE mcp_auth_records SET data = json_set(data, '$.superseded', json('true'))
+             WHERE kind = ?1 AND key = ?2",
+            params![REFRESH, key],
+        )?;
+        if let Some(jti) = access_jti {
+            c.execute(
+                "UPDATE mcp_auth_records SET data = json_set(data, '$.revoked', json('true'))
+                 WHERE kind = ?1 AND key = ?2",
+                params![ACCESS, jti],
+            )?;
+        }
+    }
+    Ok(if earlier.is_empty() { Succession::First } else { Succession::Replaced })
+}
+
 fn to_sql_time(t: UnixTime) -> i64 {
     i64::try_from(t).unwrap_or(i64::MAX)
 }
@@ -207,6 +295,11 @@ impl AuthStore for SqliteStore {
     ) -> StoreResult<'a, Option<Used<CodeRecord>>> {
         let key = code_hash.to_owned();
         self.run(move |c| use_once(c, CODE, &key, now, true))
+    }
+
+    fn code<'a>(&'a self, code_hash: &'a str, now: UnixTime) -> StoreResult<'a, Option<Used<CodeRecord>>> {
+        let key = code_hash.to_owned();
+        self.run(move |c| use_once(c, CODE, &key, now, false))
     }
 
     fn put_grant(&self, grant: GrantRecord) -> StoreResult<'_, ()> {
@@ -308,6 +401,27 @@ impl AuthStore for SqliteStore {
     ) -> StoreResult<'a, Option<Used<RefreshTokenRecord>>> {
         let key = token_hash.to_owned();
         self.run(move |c| use_once(c, REFRESH, &key, now, true))
+    }
+
+    fn put_successor_refresh_token(&self, token: RefreshTokenRecord) -> StoreResult<'_, Succession> {
+        self.run(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let succession = match &token.rotated_from {
+                None => Succession::First,
+                Some(parent) => supersede_successors(&tx, parent)?,
+            };
+            if succession != Succession::EarlierSuccessorUsed {
+                let row = Row {
+                    kind: REFRESH,
+                    key: &token.token_hash,
+                    grant_id: Some(&token.grant_id),
+                    expires_at: Some(token.expires_at),
+                };
+                put(&tx, row, &token, false)?;
+            }
+            tx.commit()?;
+            Ok(succession)
+        })
     }
 
     fn put_access_token(&self, token: AccessTokenRecord) -> StoreResult<'_, ()> {
@@ -518,6 +632,9 @@ mod tests {
             client_id: "c".into(),
             scope: "a".into(),
             expires_at: 1000,
+            rotated_from: None,
+            access_jti: None,
+            superseded: false,
         };
         store.put_refresh_token(refresh).await.unwrap();
         store.revoke_grant("g").await.unwrap();
