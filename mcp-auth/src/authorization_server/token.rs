@@ -90,7 +90,7 @@ async fn authorization_code(
         return Err(OAuthError::invalid_grant("PKCE verification failed"));
     }
     let grant = live_grant(shared, &record.grant_id, client).await?;
-    check_resource(&shared, params, &grant)?;
+    check_resource(shared, params, &grant)?;
     revoke_earlier_grants(shared, &grant, now).await?;
     let refresh = client.grant_types.iter().any(|g| g == "refresh_token").then_some(grant.scope.as_str());
     issue(shared, &grant, &grant.scope, refresh).await
@@ -124,7 +124,7 @@ async fn refresh_token(
         return Err(OAuthError::invalid_grant("invalid or expired refresh token"));
     }
     let grant = live_grant(shared, &record.grant_id, client).await?;
-    check_resource(&shared, params, &grant)?;
+    check_resource(shared, params, &grant)?;
     // RFC 6749 §6: the scope may only narrow.
     let scope = match params.get("scope") {
         None => record.scope.clone(),
