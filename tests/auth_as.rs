@@ -67,6 +67,10 @@ struct Notes {
 }
 
 async fn start_notes(port: u16, store: &Path) -> Notes {
+    start_notes_with_stderr(port, store, logs()).await
+}
+
+async fn start_notes_with_stderr(port: u16, store: &Path, stderr: Stdio) -> Notes {
     let origin = format!("http://127.0.0.1:{port}");
     let mut child = Command::new(example_path("notes"))
         .arg("--config")
@@ -76,7 +80,7 @@ async fn start_notes(port: u16, store: &Path) -> Notes {
         .env("MCP_AUTH__AUTHORIZATION_SERVER__STORE", format!("sqlite://{}", store.display()))
         .stdin(Stdio::null())
         .stdout(logs())
-        .stderr(logs())
+        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
         .expect("the notes example starts");
@@ -527,6 +531,55 @@ async fn legacy_sse_endpoints_have_their_own_metadata_and_share_tokens() {
         refresh_for(&as_, &client_id, &tokens(&body).refresh, "http://elsewhere.example/sse").await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_target")));
     drop(stream);
+    notes.stop().await;
+}
+
+/// `line` without ANSI colour sequences (`ESC [ … m`).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|&c| c == 'm');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Every refusal of an OAuth endpoint is logged at `info` with the endpoint, the error code and
+/// the reason, so an operator can see why a client failed.
+#[tokio::test]
+async fn oauth_refusals_are_logged_with_endpoint_and_reason() {
+    use tokio::io::AsyncBufReadExt as _;
+    let dir = TempDir::new();
+    let port = free_port().await;
+    let mut notes = start_notes_with_stderr(port, &dir.0.join("auth.db"), Stdio::piped()).await;
+    let stderr = notes.child.stderr.take().expect("piped stderr");
+    let register = format!("{}/register", notes.origin);
+    let refused = http()
+        .post(&register)
+        .json(&json!({"redirect_uris": ["http://127.0.0.1/cb"], "scope": "no-such-scope"}))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    let logged = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(line) = lines.next_line().await.expect("stderr is readable") {
+            if line.contains("OAuth request refused") {
+                return strip_ansi(&line);
+            }
+        }
+        panic!("notes ended without logging the refusal");
+    })
+    .await
+    .expect("the refusal is logged within 10 s");
+    assert!(logged.contains("INFO"), "{logged}");
+    assert!(logged.contains("endpoint=/register"), "{logged}");
+    assert!(logged.contains("invalid_client_metadata"), "{logged}");
+    assert!(logged.contains("no-such-scope"), "the reason: {logged}");
     notes.stop().await;
 }
 

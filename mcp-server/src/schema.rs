@@ -35,8 +35,10 @@ fn split_type_unions(value: &mut Value) {
                 && types.len() > 1
                 && !object.contains_key("anyOf")
             {
-                let branches: Vec<Value> =
-                    types.iter().map(|t| Value::Object(JsonObject::from_iter([("type".into(), t.clone())]))).collect();
+                let branches: Vec<Value> = types
+                    .iter()
+                    .map(|t| Value::Object(JsonObject::from_iter([("type".into(), t.clone())])))
+                    .collect();
                 object.remove("type");
                 object.insert("anyOf".into(), Value::Array(branches));
             }

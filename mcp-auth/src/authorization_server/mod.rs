@@ -146,6 +146,8 @@ pub(crate) struct Shared {
     resource: String,
     /// The other endpoints of the same server (such as `/sse`), by path.
     other_endpoints: Vec<String>,
+    /// The protected server's name, shown on the consent page.
+    server_name: Option<String>,
     /// Their resource URLs: accepted as `resource` indicators, which all
     /// name the one resource above (RFC 8707 §2).
     other_resources: Vec<String>,
@@ -178,6 +180,24 @@ pub(crate) enum ClientOrigin {
 }
 
 impl Shared {
+    /// The protected server as the consent page names it: its name and the
+    /// issuer's host (`notes (mcp.example.com)`), or the host alone.
+    pub(crate) fn server_label(&self) -> String {
+        let host = reqwest::Url::parse(&self.issuer)
+            .ok()
+            .and_then(|url| {
+                url.host_str().map(|host| match url.port() {
+                    Some(port) => format!("{host}:{port}"),
+                    None => host.to_owned(),
+                })
+            })
+            .unwrap_or_else(|| self.issuer.clone());
+        match &self.server_name {
+            Some(name) => format!("{name} ({host})"),
+            None => host,
+        }
+    }
+
     /// The canonical resource a `resource` indicator names, if it names one
     /// of this server's endpoints (RFC 8707 §2).
     pub(crate) fn resource_named(&self, indicator: &str) -> Option<&str> {
@@ -265,6 +285,7 @@ pub struct AuthorizationServerBuilder {
     login: Option<Login>,
     clock: Arc<dyn Clock>,
     other_endpoints: Vec<String>,
+    server_name: Option<String>,
 }
 
 impl AuthorizationServerBuilder {
@@ -299,6 +320,15 @@ impl AuthorizationServerBuilder {
     #[must_use]
     pub fn endpoint(mut self, path: impl Into<String>) -> Self {
         self.other_endpoints.push(path.into());
+        self
+    }
+
+    /// The name of the server the tokens are for (an MCP server's
+    /// `serverInfo` title or name), shown on the consent page beside the
+    /// issuer's host, so users know what they are granting access to.
+    #[must_use]
+    pub fn server_name(mut self, name: impl Into<String>) -> Self {
+        self.server_name = Some(name.into());
         self
     }
 
@@ -404,7 +434,7 @@ impl AuthorizationServerBuilder {
     /// signing key, and starts purging expired rows in the background.
     pub async fn build(self) -> Result<AuthorizationServer, AuthorizationServerError> {
         let Checked { issuer_url, loopback, algorithm, login } = self.check()?;
-        let Self { config, resource, store, clock, other_endpoints, .. } = self;
+        let Self { config, resource, store, clock, other_endpoints, server_name, .. } = self;
         let main = ProtectedResourceMetadata::new(&resource, &config.issuer);
         let other_resources = other_endpoints
             .iter()
@@ -436,6 +466,7 @@ impl AuthorizationServerBuilder {
             resource,
             other_endpoints,
             other_resources,
+            server_name,
             store,
             keys,
             login,
@@ -659,6 +690,17 @@ fn spawn_purger(shared: Weak<Shared>) {
     });
 }
 
+/// Runs an OAuth endpoint inside a span naming it, so that every refusal it
+/// logs says where it happened.
+async fn log_endpoint(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use tracing::Instrument as _;
+    let span = tracing::info_span!("oauth", endpoint = %request.uri().path());
+    next.run(request).instrument(span).await
+}
+
 impl AuthorizationServer {
     /// A builder for the server issuing tokens for the canonical MCP URL
     /// `resource` (such as `https://mcp.example.com/mcp`).
@@ -670,6 +712,7 @@ impl AuthorizationServer {
             login: None,
             clock: Arc::new(SystemClock),
             other_endpoints: Vec::new(),
+            server_name: None,
         }
     }
 
@@ -753,7 +796,10 @@ impl AuthorizationServer {
         if self.shared.config.registration_enabled {
             app = app.merge(limited(Bucket::Register, register));
         }
-        app.layer(DefaultBodyLimit::max(MAX_BODY)).layer(cors).with_state(self.shared.clone())
+        app.layer(DefaultBodyLimit::max(MAX_BODY))
+            .layer(cors)
+            .layer(axum::middleware::from_fn(log_endpoint))
+            .with_state(self.shared.clone())
     }
 
     /// The protected-resource metadata (RFC 9728) of the MCP endpoint,

@@ -279,7 +279,9 @@ fn authorization_server_builder(
     if as_config.scopes_supported.is_empty() {
         as_config.scopes_supported = server.declared_scopes();
     }
-    let mut builder = mcp_auth::AuthorizationServer::builder(as_config.clone(), &canonical);
+    let info = server.settings().info.clone();
+    let mut builder = mcp_auth::AuthorizationServer::builder(as_config.clone(), &canonical)
+        .server_name(info.title.clone().unwrap_or_else(|| info.name.clone()));
     for path in other_endpoints(config) {
         builder = builder.endpoint(*path);
     }
