@@ -106,7 +106,7 @@ async fn approvals_are_not_remembered_by_default() {
     let (_, challenge) = pkce();
     let page = browser.authorize(&s, &s.request(&client, &challenge)).await;
     let html = page.text().await.unwrap();
-    assert!(html.contains("Allow access?"), "asked again: {html}");
+    assert!(html.contains("value=\"approve\""), "asked again: {html}");
     assert!(!html.contains("name=\"remember\""), "no remember box when off: {html}");
 }
 
@@ -170,7 +170,7 @@ async fn remembered_approvals_skip_the_page_only_within_their_bounds() {
         let response = browser.get(&s, url.clone(), &fetch(site)).await;
         assert_eq!(response.status(), status, "sec-fetch-site: {site}");
         if status == StatusCode::OK {
-            assert!(response.text().await.unwrap().contains("Allow access?"), "{site}: the consent page");
+            assert!(response.text().await.unwrap().contains("value=\"approve\""), "{site}: the consent page");
         }
     }
 
@@ -185,7 +185,7 @@ async fn remembered_approvals_skip_the_page_only_within_their_bounds() {
     let login = other.authorize(&s, &params).await;
     let consent = other.login(&s, &login.text().await.unwrap(), "alice").await;
     assert_eq!(consent.status(), StatusCode::OK);
-    assert!(consent.text().await.unwrap().contains("Allow access?"));
+    assert!(consent.text().await.unwrap().contains("value=\"approve\""));
 }
 
 #[tokio::test]
@@ -216,4 +216,33 @@ async fn a_remembered_approval_applies_after_logging_in_again() {
     let login = browser.authorize(&s, &s.request(&client, &challenge)).await;
     let consent = browser.login(&s, &login.text().await.unwrap(), "bob").await;
     assert_eq!(consent.status(), StatusCode::OK);
+}
+
+/// The consent page names the server being granted (its name and the issuer's host) in its title
+/// and text, marks Allow as the primary action, and with no scopes says what access means.
+#[tokio::test]
+async fn the_consent_page_names_the_server_and_what_access_means() {
+    let s = as_support::start_built(
+        |c| c.with_scopes_supported(Vec::<String>::new()),
+        |b| b.store(Arc::new(MemoryStore::new())).server_name("Notes <demo>"),
+        "",
+    )
+    .await;
+    let host = s.issuer.trim_start_matches("http://").to_owned();
+    let client = s.public_client().await;
+    let mut browser = Browser::new();
+    let (_, challenge) = pkce();
+    let params: Vec<_> = s.request(&client, &challenge).into_iter().filter(|(k, _)| *k != "scope").collect();
+    let login = browser.authorize(&s, &params).await;
+    let html = browser.login(&s, &login.text().await.unwrap(), "alice").await.text().await.unwrap();
+    let server = format!("Notes &lt;demo&gt; ({host})");
+    assert!(
+        html.contains(&format!("<title>Allow Test &lt;Public&gt; App to use {server}?</title>")),
+        "{html}"
+    );
+    assert!(html.contains(&format!("access <strong class=\"server\">{server}</strong> as")), "{html}");
+    assert!(html.contains("class=\"primary\" name=\"decision\" value=\"approve\""), "{html}");
+    assert!(html.contains("class=\"secondary\" name=\"decision\" value=\"deny\""), "{html}");
+    assert!(html.contains("no narrower scope"), "{html}");
+    assert!(!html.contains("no specific scopes"), "{html}");
 }

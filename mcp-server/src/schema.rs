@@ -15,7 +15,38 @@ pub(crate) fn type_schema_for<T: JsonSchema>() -> JsonObject {
         _ => JsonObject::new(),
     };
     object.remove("$schema");
-    object
+    let mut value = Value::Object(object);
+    split_type_unions(&mut value);
+    match value {
+        Value::Object(object) => object,
+        _ => JsonObject::new(),
+    }
+}
+
+/// Rewrites every `"type": [..]` array (which schemars emits for `Option<T>`,
+/// `["string", "null"]`) as `anyOf` branches of one `type` each. Both mean the
+/// same in JSON Schema, but clients that map tool schemas onto a dialect with a
+/// single `type` per schema (OpenAPI-style function declarations) reject or
+/// drop the array form; the `anyOf` form carries over.
+fn split_type_unions(value: &mut Value) {
+    match value {
+        Value::Object(object) => {
+            if let Some(Value::Array(types)) = object.get("type")
+                && types.len() > 1
+                && !object.contains_key("anyOf")
+            {
+                let branches: Vec<Value> = types
+                    .iter()
+                    .map(|t| Value::Object(JsonObject::from_iter([("type".into(), t.clone())])))
+                    .collect();
+                object.remove("type");
+                object.insert("anyOf".into(), Value::Array(branches));
+            }
+            object.values_mut().for_each(split_type_unions);
+        }
+        Value::Array(items) => items.iter_mut().for_each(split_type_unions),
+        _ => {}
+    }
 }
 
 /// The input schema of an arguments type: always an object schema, with the
@@ -179,6 +210,27 @@ mod tests {
         assert_eq!(schema["properties"]["a"]["description"], "The left operand.");
         assert!(!schema.contains_key("title"));
         assert!(!schema.contains_key("$schema"));
+    }
+
+    #[test]
+    fn optional_fields_use_single_type_branches() {
+        #[allow(dead_code)]
+        #[derive(JsonSchema)]
+        struct Out {
+            login: Option<String>,
+            tags: Vec<Option<u8>>,
+        }
+        let schema = Value::Object(type_schema_for::<Out>());
+        let login = &schema["properties"]["login"];
+        assert_eq!(login["anyOf"], json!([{"type": "string"}, {"type": "null"}]), "{schema}");
+        assert!(login.get("type").is_none());
+        let item = &schema["properties"]["tags"]["items"];
+        assert_eq!(item["anyOf"], json!([{"type": "integer"}, {"type": "null"}]), "{schema}");
+        assert!(!schema.to_string().contains(r#""type":["#), "no type arrays left: {schema}");
+        // Still valid for both null and a value.
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        assert!(validator.is_valid(&json!({"login": null, "tags": [1, null]})));
+        assert!(!validator.is_valid(&json!({"login": 5, "tags": []})));
     }
 
     #[test]

@@ -20,6 +20,8 @@ import {
 
 const CLIENT_NAME = 'Browser <Test> App';
 const SCOPE = 'notes:read notes:write';
+// The notes example's serverInfo name, which the consent page shows.
+const SERVER_NAME = 'notes';
 
 describe('consent page in headless Chromium', () => {
   let as;
@@ -57,6 +59,15 @@ describe('consent page in headless Chromium', () => {
     await assertNotFramable(login, 'login page');
     assert.match(await page.textContent('body'), /DEVELOPMENT LOGIN/);
 
+    // Chromium compiles `pattern` with the `v` flag, under which an unescaped `-` in a class is an
+    // error and the pattern is silently ignored: a mismatch is only reported when it compiled.
+    const validity = await page.$eval('input[name="username"]', (input) => {
+      input.value = 'not a name';
+      const mismatch = input.validity.patternMismatch;
+      input.value = 'alice.b-c@example';
+      return { mismatch, valid: input.checkValidity() };
+    });
+    assert.deepEqual(validity, { mismatch: true, valid: true }, 'the username pattern compiles and applies');
     await page.fill('input[name="username"]', 'alice');
     const [consent] = await Promise.all([
       page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/authorize/login'),
@@ -72,6 +83,14 @@ describe('consent page in headless Chromium', () => {
     const { page, client, callback, verifier, state } = await toConsentPage(t);
 
     const text = await page.textContent('body');
+    const server = `${SERVER_NAME} (${new URL(as.issuer).host})`;
+    assert.equal(await page.title(), `Allow ${CLIENT_NAME} to use ${server}?`, 'the title names the server');
+    assert.ok(text.includes(`access ${server} as`), `the server is named in the text: ${text}`);
+    const approve = page.locator('button[value="approve"]');
+    const deny = page.locator('button[value="deny"]');
+    const colour = (button) => button.evaluate((el) => getComputedStyle(el).backgroundColor);
+    assert.notEqual(await colour(approve), await colour(deny), 'Allow and Deny look different');
+    assert.equal(await approve.getAttribute('class'), 'primary', 'Allow is the primary action');
     assert.ok(text.includes(CLIENT_NAME), `client name shown as text (escaped in HTML): ${text}`);
     assert.equal(await page.locator('strong', { hasText: CLIENT_NAME }).count(), 1, 'no markup injected');
     assert.ok(text.includes('127.0.0.1'), `redirect host shown: ${text}`);

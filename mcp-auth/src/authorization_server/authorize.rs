@@ -228,7 +228,7 @@ fn check_request(
     // RFC 8707 §2: only our own resource.
     let resource = match params.get("resource") {
         None => shared.resource.clone(),
-        Some(r) if r == shared.resource => r.to_owned(),
+        Some(r) if let Some(canonical) = shared.resource_named(r) => canonical.to_owned(),
         Some(_) => {
             return Err(OAuthError::new(OAuthErrorCode::InvalidTarget, "resource is not this server's"));
         }
@@ -558,7 +558,7 @@ fn login_page(
     let message = message.map(|m| format!("<p role=\"alert\">{}</p>", escape(m))).unwrap_or_default();
     let body = format!(
         "<h1>Sign in</h1>{message}<form method=\"post\" action=\"{}\">\
-         <input type=\"hidden\" name=\"csrf\" value=\"{}\">{}<p><button type=\"submit\">Continue</button></p></form>",
+         <input type=\"hidden\" name=\"csrf\" value=\"{}\">{}<p><button type=\"submit\" class=\"primary\">Continue</button></p></form>",
         escape(&shared.endpoint("/authorize/login")),
         escape(csrf),
         fields
@@ -626,21 +626,31 @@ fn consent_page(
     };
     let scopes: String =
         scope::parse(&pending.scope).iter().map(|s| format!("<li><code>{}</code></li>", escape(s))).collect();
-    let scopes = if scopes.is_empty() { "<li>no specific scopes</li>".to_owned() } else { scopes };
+    let server = escape(&shared.server_label());
+    let asks = if scopes.is_empty() {
+        // No scopes: the grant is everything the server lets this account do.
+        format!(
+            "<p>It asks for no narrower scope: it will be able to use everything <strong>{server}</strong> \
+             offers (its tools, prompts and resources) as {account}, until you revoke it.</p>"
+        )
+    } else {
+        format!("<p>It asks for:</p><ul>{scopes}</ul>")
+    };
     let body = format!(
-        "<h1>Allow access?</h1>\
-         <p><strong>{}</strong> ({origin}) wants to access this server as {account}.</p>\
-         <p>You will be sent back to <strong class=\"redirect-host\">{}</strong>.</p>{warning}\
-         <p>It asks for:</p><ul>{scopes}</ul>\
+        "<h1>Allow {client} to use {server}?</h1>\
+         <p><strong>{client}</strong> ({origin}) wants to access <strong class=\"server\">{server}</strong> \
+         as {account}.</p>\
+         <p>You will be sent back to <strong class=\"redirect-host\">{}</strong>.</p>{warning}{asks}\
          <form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">{remember}\
-         <button type=\"submit\" name=\"decision\" value=\"approve\">Allow{next}</button>\
-         <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
-        escape(name),
+         <button type=\"submit\" class=\"primary\" name=\"decision\" value=\"approve\">Allow{next}</button>\
+         <button type=\"submit\" class=\"secondary\" name=\"decision\" value=\"deny\">Deny</button></form>",
         escape(&host),
         escape(&shared.endpoint("/authorize/consent")),
         escape(csrf),
+        client = escape(name),
     );
-    page(StatusCode::OK, document("Allow access?", &body), extra)
+    let title = format!("Allow {name} to use {}?", shared.server_label());
+    page(StatusCode::OK, document(&title, &body), extra)
 }
 
 /// The redirect URI with `params`, `state` and `iss` added to its query

@@ -71,7 +71,7 @@ impl UserAuthenticator for DevLogin {
     fn form_fields(&self) -> String {
         format!(
             "<p class=\"dev\">{}</p><label>User name <input name=\"username\" required maxlength=\"64\" \
-             autocomplete=\"username\" pattern=\"[A-Za-z0-9._@-]+\"></label>",
+             autocomplete=\"username\" pattern=\"[A-Za-z0-9._@\\-]+\"></label>",
             escape(
                 "DEVELOPMENT LOGIN: any user name is accepted, without a password. Never expose this server."
             )

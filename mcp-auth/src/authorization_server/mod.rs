@@ -144,6 +144,13 @@ pub(crate) struct Shared {
     issuer_path: String,
     /// The canonical MCP resource: the only audience.
     resource: String,
+    /// The other endpoints of the same server (such as `/sse`), by path.
+    other_endpoints: Vec<String>,
+    /// The protected server's name, shown on the consent page.
+    server_name: Option<String>,
+    /// Their resource URLs: accepted as `resource` indicators, which all
+    /// name the one resource above (RFC 8707 §2).
+    other_resources: Vec<String>,
     store: Arc<dyn AuthStore>,
     keys: KeyRing,
     login: Login,
@@ -173,6 +180,31 @@ pub(crate) enum ClientOrigin {
 }
 
 impl Shared {
+    /// The protected server as the consent page names it: its name and the
+    /// issuer's host (`notes (mcp.example.com)`), or the host alone.
+    pub(crate) fn server_label(&self) -> String {
+        let host = reqwest::Url::parse(&self.issuer)
+            .ok()
+            .and_then(|url| {
+                url.host_str().map(|host| match url.port() {
+                    Some(port) => format!("{host}:{port}"),
+                    None => host.to_owned(),
+                })
+            })
+            .unwrap_or_else(|| self.issuer.clone());
+        match &self.server_name {
+            Some(name) => format!("{name} ({host})"),
+            None => host,
+        }
+    }
+
+    /// The canonical resource a `resource` indicator names, if it names one
+    /// of this server's endpoints (RFC 8707 §2).
+    pub(crate) fn resource_named(&self, indicator: &str) -> Option<&str> {
+        (indicator == self.resource || self.other_resources.iter().any(|r| r == indicator))
+            .then_some(self.resource.as_str())
+    }
+
     /// A client, whatever its origin: configuration first, then a metadata
     /// document for a URL `client_id` (when enabled), then the store. A
     /// document that cannot be fetched or used means "unknown client"; the
@@ -252,6 +284,8 @@ pub struct AuthorizationServerBuilder {
     store: Option<Arc<dyn AuthStore>>,
     login: Option<Login>,
     clock: Arc<dyn Clock>,
+    other_endpoints: Vec<String>,
+    server_name: Option<String>,
 }
 
 impl AuthorizationServerBuilder {
@@ -274,6 +308,27 @@ impl AuthorizationServerBuilder {
     #[must_use]
     pub fn upstream(mut self, upstream: Arc<dyn UpstreamLogin>) -> Self {
         self.login = Some(Login::Upstream(upstream));
+        self
+    }
+
+    /// Also protects the endpoint at `path` on the resource's origin (such as
+    /// the legacy `/sse` and `/messages`): it gets its own protected-resource
+    /// metadata (see [`AuthLayer::with_endpoint`]), and its URL is accepted
+    /// as a `resource` indicator. Tokens are issued for the canonical
+    /// resource whichever endpoint asked, so one token serves every endpoint
+    /// of the server.
+    #[must_use]
+    pub fn endpoint(mut self, path: impl Into<String>) -> Self {
+        self.other_endpoints.push(path.into());
+        self
+    }
+
+    /// The name of the server the tokens are for (an MCP server's
+    /// `serverInfo` title or name), shown on the consent page beside the
+    /// issuer's host, so users know what they are granting access to.
+    #[must_use]
+    pub fn server_name(mut self, name: impl Into<String>) -> Self {
+        self.server_name = Some(name.into());
         self
     }
 
@@ -379,7 +434,12 @@ impl AuthorizationServerBuilder {
     /// signing key, and starts purging expired rows in the background.
     pub async fn build(self) -> Result<AuthorizationServer, AuthorizationServerError> {
         let Checked { issuer_url, loopback, algorithm, login } = self.check()?;
-        let Self { config, resource, store, clock, .. } = self;
+        let Self { config, resource, store, clock, other_endpoints, server_name, .. } = self;
+        let main = ProtectedResourceMetadata::new(&resource, &config.issuer);
+        let other_resources = other_endpoints
+            .iter()
+            .map(|path| main.for_endpoint(path).map(|m| m.resource))
+            .collect::<Result<Vec<_>, _>>()?;
         let sealer = match &login {
             Login::Upstream(_) => Some(sealer(&config, loopback)?),
             Login::Form(_) => None,
@@ -404,6 +464,9 @@ impl AuthorizationServerBuilder {
             limiter: Arc::new(RateLimiter::new(config.rate_limits)),
             config,
             resource,
+            other_endpoints,
+            other_resources,
+            server_name,
             store,
             keys,
             login,
@@ -631,6 +694,17 @@ fn spawn_purger(shared: Weak<Shared>) {
     });
 }
 
+/// Runs an OAuth endpoint inside a span naming it, so that every refusal it
+/// logs says where it happened.
+async fn log_endpoint(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use tracing::Instrument as _;
+    let span = tracing::info_span!("oauth", endpoint = %request.uri().path());
+    next.run(request).instrument(span).await
+}
+
 impl AuthorizationServer {
     /// A builder for the server issuing tokens for the canonical MCP URL
     /// `resource` (such as `https://mcp.example.com/mcp`).
@@ -641,6 +715,8 @@ impl AuthorizationServer {
             store: None,
             login: None,
             clock: Arc::new(SystemClock),
+            other_endpoints: Vec::new(),
+            server_name: None,
         }
     }
 
@@ -724,7 +800,10 @@ impl AuthorizationServer {
         if self.shared.config.registration_enabled {
             app = app.merge(limited(Bucket::Register, register));
         }
-        app.layer(DefaultBodyLimit::max(MAX_BODY)).layer(cors).with_state(self.shared.clone())
+        app.layer(DefaultBodyLimit::max(MAX_BODY))
+            .layer(cors)
+            .layer(axum::middleware::from_fn(log_endpoint))
+            .with_state(self.shared.clone())
     }
 
     /// The protected-resource metadata (RFC 9728) of the MCP endpoint,
@@ -754,7 +833,11 @@ impl AuthorizationServer {
     /// the revocation check, publishing the protected-resource metadata.
     pub fn layer(&self) -> Result<AuthLayer, ConfigError> {
         let verifier = self.revocation_check(self.resource_server()?);
-        AuthLayer::with_verifier(verifier, self.protected_resource_metadata())
+        let mut layer = AuthLayer::with_verifier(verifier, self.protected_resource_metadata())?;
+        for path in &self.shared.other_endpoints {
+            layer = layer.with_endpoint(path)?;
+        }
+        Ok(layer)
     }
 
     /// Makes a new signing key. The previous ones stay in the JWKS until the

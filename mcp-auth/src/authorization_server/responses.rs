@@ -39,8 +39,16 @@ pub(crate) fn json_no_store(status: StatusCode, body: &Value) -> Response {
     response
 }
 
-/// An RFC 6749 §5.2 error body with its status.
+/// An RFC 6749 §5.2 error body with its status. Logged at `info` with the
+/// reason, so an operator can see why a client failed (the endpoint comes
+/// from the span [`super::log_endpoint`] opens).
 pub(crate) fn oauth_error(error: &OAuthError) -> Response {
+    tracing::info!(
+        status = error.status().as_u16(),
+        error = error.code.as_str(),
+        reason = %error.description,
+        "mcp-auth: OAuth request refused"
+    );
     let body = json!({"error": error.code.as_str(), "error_description": error.description});
     json_no_store(error.status(), &body)
 }
@@ -106,7 +114,9 @@ pub(crate) fn document(title: &str, body: &str) -> String {
          <style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}}\
          .dev{{background:#fee;border:2px solid #c00;padding:.5rem;font-weight:bold}}\
          .warn{{background:#ffd;border:2px solid #a60;padding:.5rem}}\
-         button{{font-size:1rem;margin-right:.5rem}}</style></head><body>{body}</body></html>",
+         button{{font-size:1rem;margin-right:.5rem;padding:.5rem 1.25rem;border-radius:.375rem;cursor:pointer}}\
+         button.primary{{background:#1f6feb;color:#fff;border:1px solid #1f6feb;font-weight:600}}\
+         button.secondary{{background:#fff;color:#333;border:1px solid #999}}</style></head><body>{body}</body></html>",
         escape(title)
     )
 }
@@ -114,6 +124,7 @@ pub(crate) fn document(title: &str, body: &str) -> String {
 /// The direct error page for requests that cannot be redirected (unknown
 /// client, unregistered redirect URI, lost transaction).
 pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
+    tracing::info!(status = status.as_u16(), reason = message, "mcp-auth: authorization request refused");
     let body = format!("<h1>Authorization request refused</h1><p>{}</p>", escape(message));
     page(status, document("Authorization request refused", &body), &[])
 }

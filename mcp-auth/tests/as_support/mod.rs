@@ -359,7 +359,7 @@ impl Browser {
         decision: &str,
         remember: bool,
     ) -> Response {
-        assert!(html.contains("Allow access?"), "expected the consent page: {html}");
+        assert!(html.contains("value=\"approve\""), "expected the consent page: {html}");
         let csrf = csrf(html);
         let mut form = vec![("csrf", csrf.as_str()), ("decision", decision)];
         if remember {
