@@ -337,9 +337,13 @@ run_authorization_suite() {
       if (res.status !== 200 || !field(html, "csrf")) throw new Error(`authorize: HTTP ${res.status} ${html.slice(0, 300)}`);
       console.log(`GET /authorize -> ${res.status} (login page)`);
       res = await submit(html, { username: user });
+      if (res.status !== 303) throw new Error(`login: HTTP ${res.status} ${(await res.text()).slice(0, 300)}`);
+      console.log(`POST login -> ${res.status} (to the consent page)`);
+      res = await fetch(new URL(res.headers.get("location"), start), { redirect: "manual", headers: { cookie: cookie() } });
+      keep(res);
       html = await res.text();
-      if (res.status !== 200 || !field(html, "csrf")) throw new Error(`login: HTTP ${res.status} ${html.slice(0, 300)}`);
-      console.log(`POST login -> ${res.status} (consent page)`);
+      if (res.status !== 200 || !field(html, "csrf")) throw new Error(`consent page: HTTP ${res.status} ${html.slice(0, 300)}`);
+      console.log(`GET consent -> ${res.status} (consent page)`);
       res = await submit(html, { decision: "approve" });
       const location = res.headers.get("location");
       if (res.status < 300 || res.status > 399 || !location) throw new Error(`consent: HTTP ${res.status} ${await res.text()}`);

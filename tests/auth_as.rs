@@ -255,9 +255,14 @@ async fn authorize_for(as_: &Discovered, resource: &str, client_id: &str, user: 
         .send()
         .await
         .expect("answers");
-    assert_eq!(login.status(), StatusCode::OK);
+    // Post/Redirect/Get: the login answers 303 to the consent page.
+    assert_eq!(login.status(), StatusCode::SEE_OTHER);
     jar.update(login.headers());
-    let html = login.text().await.expect("a page");
+    let consent_url = login.headers()[LOCATION].to_str().expect("ASCII").to_owned();
+    assert!(consent_url.starts_with(&format!("{}/authorize/consent?", as_.issuer)), "{consent_url}");
+    let consent = http.get(&consent_url).header("cookie", jar.header()).send().await.expect("answers");
+    assert_eq!(consent.status(), StatusCode::OK);
+    let html = consent.text().await.expect("a page");
     assert!(html.contains("auth_as e2e"), "the consent page names the client: {html}");
     let done = http
         .post(form_action(&html, url.as_str()))

@@ -170,6 +170,7 @@ async fn forged_csrf_or_missing_cookie_is_refused() {
         .send()
         .await
         .unwrap();
+    let forged = s.follow_to_consent(forged, &cookie).await;
     assert_direct_400(&forged);
     // The right token from another browser (no cookie): refused too.
     let other_browser = s
@@ -201,6 +202,7 @@ async fn forged_csrf_or_missing_cookie_is_refused() {
         .send()
         .await
         .unwrap();
+    let login = s.follow_to_consent(login, &cookie).await;
     assert_eq!(login.status(), 200);
     let forged = s
         .http
@@ -239,6 +241,7 @@ async fn consent_page_names_client_redirect_host_and_scopes() {
         .send()
         .await
         .unwrap();
+    let consent = s.follow_to_consent(consent, &cookie).await;
     assert_eq!(consent.headers()["x-frame-options"], "DENY");
     let html = consent.text().await.unwrap();
     assert!(html.contains("Test &lt;Public&gt; App"), "client name, escaped: {html}");
@@ -275,6 +278,7 @@ async fn approval_redirects_with_code_state_and_iss_and_the_transaction_is_singl
         .send()
         .await
         .unwrap();
+    let consent = s.follow_to_consent(consent, &cookie).await;
     let token = csrf(&consent.text().await.unwrap());
     let approve = || {
         s.http

@@ -246,3 +246,30 @@ async fn the_consent_page_names_the_server_and_what_access_means() {
     assert!(html.contains("no narrower scope"), "{html}");
     assert!(!html.contains("no specific scopes"), "{html}");
 }
+
+/// Post/Redirect/Get: the login form answers `303 See Other` to the consent page, which is a
+/// GET (a reload does not post the login again) and needs the transaction's cookie and token.
+#[tokio::test]
+async fn the_login_form_redirects_to_the_consent_page() {
+    let s = start().await;
+    let client = s.public_client().await;
+    let mut browser = Browser::new();
+    let (_, challenge) = pkce();
+    let login = browser.authorize(&s, &s.request(&client, &challenge)).await;
+    let html = login.text().await.unwrap();
+    let csrf =
+        html.split("name=\"csrf\" value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap().to_owned();
+    let posted = browser.post(&s, "/authorize/login", &[("csrf", &csrf), ("username", "alice")]).await;
+    assert_eq!(posted.status(), StatusCode::SEE_OTHER);
+    let location = posted.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(location, format!("{}/authorize/consent?csrf={csrf}", s.issuer));
+    for _reload in 0..2 {
+        let page = s.http.get(&location).header("cookie", browser.cookie_header()).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = page.text().await.unwrap();
+        assert!(html.contains("value=\"approve\"") && html.contains("as <strong>alice</strong>"), "{html}");
+    }
+    // Without the browser's cookie the page is not shown.
+    let elsewhere = s.http.get(&location).send().await.unwrap();
+    assert_eq!(elsewhere.status(), StatusCode::BAD_REQUEST);
+}

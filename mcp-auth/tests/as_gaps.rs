@@ -156,6 +156,7 @@ async fn a_redirect_uri_injected_into_the_consent_post_is_ignored() {
         .send()
         .await
         .unwrap();
+    let consent = s.follow_to_consent(consent, &cookie).await;
     assert_eq!(consent.status(), 200);
     let token = csrf(&consent.text().await.unwrap());
     let done = s
@@ -323,6 +324,7 @@ async fn a_missing_csrf_field_is_refused_at_login_and_consent() {
     assert_direct_400(&post("/authorize/login", vec![("username", "alice".into())]).await.unwrap());
     let consent =
         post("/authorize/login", vec![("csrf", token), ("username", "alice".into())]).await.unwrap();
+    let consent = s.follow_to_consent(consent, &cookie).await;
     assert_eq!(consent.status(), 200);
     let token = csrf(&consent.text().await.unwrap());
     assert_direct_400(&post("/authorize/consent", vec![("decision", "approve".into())]).await.unwrap());
@@ -411,6 +413,7 @@ async fn authorize_by_post_works_like_get_and_other_methods_are_405() {
         .send()
         .await
         .unwrap();
+    let consent = s.follow_to_consent(consent, &cookie).await;
     let token = csrf(&consent.text().await.unwrap());
     let done = s
         .http

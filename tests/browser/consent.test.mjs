@@ -70,7 +70,8 @@ describe('consent page in headless Chromium', () => {
     assert.deepEqual(validity, { mismatch: true, valid: true }, 'the username pattern compiles and applies');
     await page.fill('input[name="username"]', 'alice');
     const [consent] = await Promise.all([
-      page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/authorize/login'),
+      // Post/Redirect/Get: the login's 303 lands on the consent page, fetched with GET.
+      page.waitForResponse((r) => r.request().method() === 'GET' && new URL(r.url()).pathname === '/authorize/consent'),
       page.click('button[type="submit"]'),
     ]);
     assert.equal(consent.status(), 200, `consent page: ${await consent.text()}`);

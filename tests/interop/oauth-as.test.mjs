@@ -118,10 +118,17 @@ async function consentHeadlessly(authUrl, user = 'sdk-user') {
     body: new URLSearchParams({ csrf: formField(html, 'csrf'), username: user }),
   });
   jar.update(login);
-  html = await login.text();
-  assert.equal(login.status, 200, html);
+  // Post/Redirect/Get: the login answers 303 to the consent page.
+  assert.equal(login.status, 303, await login.text());
+  const consentPage = await fetch(new URL(login.headers.get('location'), authUrl), {
+    redirect: 'manual',
+    headers: { cookie: jar.header() },
+  });
+  jar.update(consentPage);
+  html = await consentPage.text();
+  assert.equal(consentPage.status, 200, html);
   assert.match(html, /notes AS interop test/, 'the consent page names the client');
-  assert.equal(login.headers.get('x-frame-options'), 'DENY');
+  assert.equal(consentPage.headers.get('x-frame-options'), 'DENY');
   const consent = await fetch(formAction(html, authUrl), {
     method: 'POST',
     redirect: 'manual',

@@ -306,7 +306,46 @@ pub(crate) async fn login(State(shared): State<Arc<Shared>>, headers: HeaderMap,
     if let Err(e) = shared.store.put_pending(pending.clone()).await {
         return store_failure(e.into());
     }
-    consent_page(&shared, &client, &pending, &csrf, &extra)
+    // Post/Redirect/Get: the consent page is fetched with GET, so reloading it
+    // does not post the login form again.
+    redirect(&consent_page_url(&shared, &csrf), &extra)
+}
+
+/// Where the browser finds the consent page of the transaction `csrf` names.
+fn consent_page_url(shared: &Shared, csrf: &str) -> String {
+    let endpoint = shared.endpoint("/authorize/consent");
+    match Url::parse(&endpoint) {
+        Ok(mut url) => {
+            url.query_pairs_mut().append_pair("csrf", csrf);
+            url.into()
+        }
+        // A token is URL-safe base64: it needs no escaping.
+        Err(_) => format!("{endpoint}?csrf={csrf}"),
+    }
+}
+
+/// `GET /authorize/consent?csrf=…`: the consent page of a signed-in
+/// transaction (after the login form's redirect). It changes nothing: the
+/// decision is the POST, with the same cookie and CSRF token.
+pub(crate) async fn consent_get(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = Params::parse(query.unwrap_or_default().as_bytes());
+    let (pending, csrf) = match transaction(&shared, &headers, &params, false).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    if let (Login::Form(form), None) = (&shared.login, &pending.subject) {
+        // Not signed in yet: the login form comes first.
+        return login_page(&shared, form.form_fields(), &csrf, None, StatusCode::OK, &[]);
+    }
+    let client = match revalidated_client(&shared, &pending).await {
+        Ok(client) => client,
+        Err(response) => return response,
+    };
+    consent_page(&shared, &client, &pending, &csrf, &[])
 }
 
 /// `POST /authorize/consent`: the user's decision.

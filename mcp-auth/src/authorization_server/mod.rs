@@ -769,7 +769,7 @@ impl AuthorizationServer {
         }
         let mut authorize = Router::new()
             .route(&format!("{p}/authorize/login"), post(authorize::login))
-            .route(&format!("{p}/authorize/consent"), post(authorize::consent))
+            .route(&format!("{p}/authorize/consent"), get(authorize::consent_get).post(authorize::consent))
             .route(&format!("{p}/callback"), get(upstream::callback));
         let mut token = Router::new();
         let mut register = Router::new();

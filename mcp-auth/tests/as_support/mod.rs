@@ -192,6 +192,7 @@ impl TestServer {
             .send()
             .await
             .unwrap();
+        let consent = self.follow_to_consent(consent, &cookie).await;
         assert_eq!(consent.status(), StatusCode::OK);
         let html = consent.text().await.unwrap();
         assert!(html.contains("Test &lt;Public&gt; App") || html.contains("wants to"), "{html}");
@@ -206,6 +207,20 @@ impl TestServer {
             .unwrap();
         assert_eq!(done.status(), StatusCode::SEE_OTHER);
         redirect_params(&done)
+    }
+
+    /// Follows the login form's `303 See Other` to the consent page (Post/Redirect/Get),
+    /// sending `cookie`; any other answer is returned as it is.
+    pub(crate) async fn follow_to_consent(&self, response: Response, cookie: &str) -> Response {
+        let location = response.headers().get("location").and_then(|l| l.to_str().ok()).map(str::to_owned);
+        match location {
+            Some(location)
+                if response.status() == StatusCode::SEE_OTHER && location.contains("/authorize/consent?") =>
+            {
+                self.http.get(location).header("cookie", cookie).send().await.unwrap()
+            }
+            _ => response,
+        }
     }
 
     /// A code for `client` (public, loopback redirect) with scope `notes:read`.
@@ -347,7 +362,8 @@ impl Browser {
     pub(crate) async fn login(&mut self, s: &TestServer, html: &str, user: &str) -> Response {
         assert!(html.contains("name=\"username\""), "expected the login page: {html}");
         let csrf = csrf(html);
-        self.post(s, "/authorize/login", &[("csrf", &csrf), ("username", user)]).await
+        let response = self.post(s, "/authorize/login", &[("csrf", &csrf), ("username", user)]).await;
+        s.follow_to_consent(response, &self.cookie_header()).await
     }
 
     /// Submits the consent page `html` with `decision`, ticking "remember"
