@@ -260,3 +260,41 @@ fn configured_clients_parse_from_toml_and_hide_secrets_in_debug() {
     let debug = format!("{config:?}");
     assert!(!debug.contains("0123456789abcdef"), "{debug}");
 }
+
+/// RFC 6749 §2.3.1: the client id and secret are form-urlencoded, then Base64-encoded, so a
+/// secret may hold `&`, `=`, `+`, `%` and `:`. Decoding treats `&` and `=` as themselves and `+`
+/// as a space, exactly as the encoding step defined them.
+#[tokio::test]
+async fn basic_credentials_decode_as_rfc_6749_says() {
+    let secret = "s&e=c+r%t:a-long-enough-secret-value-0123456789";
+    let s = start_with(
+        |c| {
+            c.with_client(PreRegisteredClient::new("id&co", [CALLBACK]).with_secret(secret))
+                .with_client(PreRegisteredClient::new("plain", [CALLBACK]).with_secret(PLAIN_SECRET))
+        },
+        Arc::new(MemoryStore::new()),
+        "",
+    )
+    .await;
+    let encode = |v: &str| form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+    let revoke = |authorization: String| {
+        s.http
+            .post(s.url("/revoke"))
+            .header("authorization", authorization)
+            .form(&[("token", "unknown")])
+            .send()
+    };
+    let good = revoke(basic(&encode("id&co"), &encode(secret))).await.unwrap();
+    assert_eq!(good.status(), StatusCode::OK, "{}", good.text().await.unwrap());
+    // Not encoded: the `+` reads as a space and `%t:` is not an escape, so the secret differs.
+    let raw = revoke(basic("id&co", secret)).await.unwrap();
+    assert_eq!(raw.status(), StatusCode::UNAUTHORIZED);
+    let wrong = revoke(basic(&encode("id&co"), &encode("s&e=c"))).await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    // A client that leaves `&` and `=` unencoded (they need no escape to survive decoding) is
+    // understood: the value does not end at the `&`.
+    let unencoded = revoke(basic("plain", PLAIN_SECRET)).await.unwrap();
+    assert_eq!(unencoded.status(), StatusCode::OK, "{}", unencoded.text().await.unwrap());
+}
+
+const PLAIN_SECRET: &str = "amp&ersand=equals-and-long-enough-0123456789";

@@ -87,15 +87,41 @@ fn parse_basic(header: Option<&str>) -> Option<(String, String)> {
     }
     let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
     let (id, secret) = decoded.split_once(':')?;
-    let unescape = |s: &str| -> Option<String> {
-        let joined = format!("v={s}");
-        form_urlencoded::parse(joined.as_bytes()).next().map(|(_, v)| v.into_owned())
-    };
-    let (id, secret) = (unescape(id)?, unescape(secret)?);
+    let (id, secret) = (form_decode(id)?, form_decode(secret)?);
     if id.is_empty() || secret.is_empty() {
         return None;
     }
     Some((id, secret))
+}
+
+/// One value decoded as `application/x-www-form-urlencoded` (RFC 6749
+/// §2.3.1, Appendix B): `+` is a space, `%XX` a byte, and every other
+/// character (`&` and `=` included) stands for itself. A `%` not followed by
+/// two hex digits is kept as it is. `None` when the bytes are not UTF-8.
+fn form_decode(value: &str) -> Option<String> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                match (bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+                    (Some(high), Some(low)) => {
+                        // Two hex digits make one byte: both are below 16.
+                        out.push(u8::try_from(high * 16 + low).ok()?);
+                        i += 3;
+                        continue;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
@@ -109,5 +135,15 @@ mod tests {
         assert_eq!(parse_basic(Some("Basic !!!")), None);
         assert_eq!(parse_basic(Some(&format!("Basic {}", STANDARD.encode("nocolon")))), None);
         assert_eq!(parse_basic(Some("Bearer abc")), None);
+    }
+
+    #[test]
+    fn form_decoding_keeps_ampersands_and_equals() {
+        assert_eq!(form_decode("a&b=c").as_deref(), Some("a&b=c"));
+        assert_eq!(form_decode("a+b%2Bc%26d").as_deref(), Some("a b+c&d"));
+        assert_eq!(form_decode("100%").as_deref(), Some("100%"));
+        assert_eq!(form_decode("%zz%4").as_deref(), Some("%zz%4"));
+        assert_eq!(form_decode("%C3%A9").as_deref(), Some("é"));
+        assert_eq!(form_decode("%FF"), None);
     }
 }
