@@ -15,7 +15,11 @@ use serde_json::{Value, json};
 #[tokio::test]
 async fn metadata_names_the_configured_issuer_and_only_what_is_implemented() {
     let s = start().await;
-    for path in ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"] {
+    // Not an OpenID Provider (it issues no ID tokens): no OpenID discovery document, which would
+    // have to promise ID-token fields (OpenID Connect Discovery 1.0 §3).
+    let openid = s.http.get(format!("{}/.well-known/openid-configuration", s.base)).send().await.unwrap();
+    assert_eq!(openid.status(), 404);
+    for path in ["/.well-known/oauth-authorization-server"] {
         // A forged Host header changes nothing: the issuer is configured.
         let response =
             s.http.get(format!("{}{path}", s.base)).header("host", "evil.example").send().await.unwrap();
@@ -74,11 +78,12 @@ async fn registration_disabled_is_not_advertised_nor_served() {
 #[tokio::test]
 async fn issuer_with_a_path_uses_path_insertion_and_keeps_origin_fallbacks() {
     let s = start_with(|c| c, Arc::new(MemoryStore::new()), "/auth").await;
-    for path in [
-        "/.well-known/oauth-authorization-server/auth",
-        "/.well-known/openid-configuration/auth",
-        "/auth/.well-known/openid-configuration",
-    ] {
+    for path in ["/.well-known/openid-configuration/auth", "/auth/.well-known/openid-configuration"] {
+        let response = s.http.get(format!("{}{path}", s.base)).send().await.unwrap();
+        // Not served (a path outside the well-known prefix meets the bearer gate instead).
+        assert!(matches!(response.status().as_u16(), 401 | 404), "{path}: not an OpenID Provider");
+    }
+    for path in ["/.well-known/oauth-authorization-server/auth"] {
         let doc: Value = s.http.get(format!("{}{path}", s.base)).send().await.unwrap().json().await.unwrap();
         assert_eq!(doc["issuer"], s.issuer, "{path}");
         assert_eq!(doc["token_endpoint"], format!("{}/auth/token", s.base));

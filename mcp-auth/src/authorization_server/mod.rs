@@ -2,7 +2,8 @@
 //! authorization server for its MCP endpoint.
 //!
 //! - metadata (RFC 8414) at `/.well-known/oauth-authorization-server` (path-
-//!   inserted when the issuer has a path) and `/.well-known/openid-configuration`;
+//!   inserted when the issuer has a path); no OpenID discovery document, since
+//!   no ID tokens are issued;
 //! - clients from dynamic registration (RFC 7591) at `/register`, from
 //!   client ID metadata documents (an https `client_id` URL, fetched with an
 //!   SSRF guard and cached; `cimd_enabled`), and from configuration
@@ -760,13 +761,13 @@ impl AuthorizationServer {
         let prefixes: Vec<String> =
             if p.is_empty() { vec![p.clone()] } else { vec![p.clone(), String::new()] };
 
-        let mut public = Router::new()
+        // RFC 8414 only: this server issues no ID tokens, so it is not an OpenID
+        // Provider and serves no `openid-configuration` (OpenID Connect Discovery
+        // 1.0 §3 would require ID-token fields it cannot truthfully fill). MCP
+        // clients try the RFC 8414 document first.
+        let public = Router::new()
             .route(&format!("/.well-known/oauth-authorization-server{p}"), get(discovery::metadata))
-            .route(&format!("/.well-known/openid-configuration{p}"), get(discovery::metadata))
             .route(&format!("{p}/jwks.json"), get(discovery::jwks));
-        if !p.is_empty() {
-            public = public.route(&format!("{p}/.well-known/openid-configuration"), get(discovery::metadata));
-        }
         let mut authorize = Router::new()
             .route(&format!("{p}/authorize/login"), post(authorize::login))
             .route(&format!("{p}/authorize/consent"), get(authorize::consent_get).post(authorize::consent))
