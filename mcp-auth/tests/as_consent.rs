@@ -157,6 +157,11 @@ async fn remembered_approvals_skip_the_page_only_within_their_bounds() {
         browser.get(&s, url.clone(), &[("sec-fetch-mode", "navigate"), ("sec-fetch-dest", "iframe")]).await;
     assert_eq!(framed.status(), StatusCode::OK, "a framed request gets the (unframeable) consent page");
 
+    // Nor without Fetch Metadata at all: no evidence of a navigation the user made.
+    let bare = browser.get(&s, url.clone(), &[]).await;
+    assert_eq!(bare.status(), StatusCode::OK, "no Fetch Metadata headers: the consent page");
+    assert!(bare.text().await.unwrap().contains("value=\"approve\""));
+
     // Nor for a navigation another site started; same-origin and typed URLs still skip.
     let fetch = |site: &'static str| {
         [("sec-fetch-mode", "navigate"), ("sec-fetch-dest", "document"), ("sec-fetch-site", site)]

@@ -161,9 +161,12 @@ async fn login_session(shared: &Shared, headers: &HeaderMap, now: UnixTime) -> O
 /// headers send none.
 fn top_level_navigation(headers: &HeaderMap) -> bool {
     let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    get("sec-fetch-mode").is_none_or(|m| m == "navigate")
-        && get("sec-fetch-dest").is_none_or(|d| d == "document")
-        && get("sec-fetch-site").is_none_or(|s| s == "same-origin" || s == "none")
+    // Positive evidence only (W3C Fetch Metadata): a request without the
+    // headers (an old browser, a script, a forged request) is not known to
+    // be a navigation the user made here, so it gets the consent page.
+    get("sec-fetch-mode") == Some("navigate")
+        && get("sec-fetch-dest") == Some("document")
+        && matches!(get("sec-fetch-site"), Some("same-origin" | "none"))
 }
 
 /// The registered redirect URI a pending request matched: the key of

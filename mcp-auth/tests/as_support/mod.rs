@@ -347,7 +347,9 @@ impl Browser {
     pub(crate) async fn authorize(&mut self, s: &TestServer, params: &[(&str, &str)]) -> Response {
         let mut url = Url::parse(&s.url("/authorize")).unwrap();
         url.query_pairs_mut().extend_pairs(params);
-        self.get(s, url, &[("sec-fetch-mode", "navigate"), ("sec-fetch-dest", "document")]).await
+        // A link the user opened (Fetch Metadata `site: none`), as a browser sends it.
+        let navigation = [("sec-fetch-mode", "navigate"), ("sec-fetch-dest", "document"), ("sec-fetch-site", "none")];
+        self.get(s, url, &navigation).await
     }
 
     /// `POST` of a form of the authorization pages.
