@@ -278,3 +278,40 @@ async fn the_login_form_redirects_to_the_consent_page() {
     let elsewhere = s.http.get(&location).send().await.unwrap();
     assert_eq!(elsewhere.status(), StatusCode::BAD_REQUEST);
 }
+
+/// Revoking a grant (RFC 7009) also forgets the approval its user remembered for that client:
+/// the next authorization shows the consent page again, in both stores.
+async fn revoking_a_grant_forgets_its_remembered_approval(
+    store: Arc<dyn mcp_auth::authorization_server::store::AuthStore>,
+) {
+    let s = start_with(|c| c.with_remember_consent(true), store, "").await;
+    let client = s.public_client().await;
+    let mut browser = Browser::new();
+    first_approval(&s, &mut browser, &client, "notes:read", true).await;
+    let (verifier, challenge) = pkce();
+    let params = s.request(&client, &challenge);
+    let direct = browser.authorize(&s, &params).await;
+    assert_eq!(direct.status(), StatusCode::SEE_OTHER, "remembered: no page");
+    let code = param(&redirect_params(&direct), "code").unwrap();
+    let tokens: Value = s.exchange(&client, &code, &verifier).await.json().await.unwrap();
+    let refresh = tokens["refresh_token"].as_str().expect("a refresh token").to_owned();
+
+    let revoked =
+        s.post_form("/revoke", &[("token", refresh.as_str()), ("client_id", client.id.as_str())]).await;
+    assert_eq!(revoked.status(), StatusCode::OK);
+    let (_, challenge) = pkce();
+    let again = browser.authorize(&s, &s.request(&client, &challenge)).await;
+    assert_eq!(again.status(), StatusCode::OK, "asked again after the revocation");
+    assert!(again.text().await.unwrap().contains("value=\"approve\""));
+}
+
+#[tokio::test]
+async fn revoking_a_grant_forgets_its_remembered_approval_in_memory() {
+    revoking_a_grant_forgets_its_remembered_approval(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test]
+async fn revoking_a_grant_forgets_its_remembered_approval_in_sqlite() {
+    let store = mcp_auth::authorization_server::store::SqliteStore::in_memory().unwrap();
+    revoking_a_grant_forgets_its_remembered_approval(Arc::new(store)).await;
+}

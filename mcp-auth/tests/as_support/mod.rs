@@ -348,7 +348,8 @@ impl Browser {
         let mut url = Url::parse(&s.url("/authorize")).unwrap();
         url.query_pairs_mut().extend_pairs(params);
         // A link the user opened (Fetch Metadata `site: none`), as a browser sends it.
-        let navigation = [("sec-fetch-mode", "navigate"), ("sec-fetch-dest", "document"), ("sec-fetch-site", "none")];
+        let navigation =
+            [("sec-fetch-mode", "navigate"), ("sec-fetch-dest", "document"), ("sec-fetch-site", "none")];
         self.get(s, url, &navigation).await
     }
 

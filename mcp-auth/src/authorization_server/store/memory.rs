@@ -149,6 +149,9 @@ impl AuthStore for MemoryStore {
         self.run(|t| {
             if let Some(grant) = t.grants.get_mut(grant_id) {
                 grant.revoked = true;
+                // The approval the user remembered for this client goes with the grant.
+                let (subject, client_id) = (grant.subject.clone(), grant.client_id.clone());
+                t.consents.retain(|_, c| c.subject != subject || c.client_id != client_id);
             }
             t.refresh_tokens.retain(|_, r| r.record.grant_id != grant_id);
             for token in t.access_tokens.values_mut().filter(|a| a.grant_id == grant_id) {

@@ -346,7 +346,9 @@ pub trait AuthStore: Send + Sync + std::fmt::Debug + 'static {
     fn put_grant(&self, grant: GrantRecord) -> StoreResult<'_, ()>;
     /// A grant, revoked or not, unless expired.
     fn grant<'a>(&'a self, grant_id: &'a str, now: UnixTime) -> StoreResult<'a, Option<GrantRecord>>;
-    /// Revokes a grant, every refresh token and every access token issued from it.
+    /// Revokes a grant, every refresh token and every access token issued from
+    /// it, and the approvals its user remembered for its client (so the next
+    /// authorization shows the consent page again).
     fn revoke_grant<'a>(&'a self, grant_id: &'a str) -> StoreResult<'a, ()>;
     /// Replaces the sealed upstream token of a grant (after an upstream
     /// refresh), changing nothing else: a concurrent revocation stays.

@@ -359,6 +359,15 @@ impl AuthStore for SqliteStore {
         let grant_id = grant_id.to_owned();
         self.run(move |c| {
             let tx = c.transaction()?;
+            // The approval the user remembered for this client goes with the grant, so the
+            // next authorization asks again.
+            tx.execute(
+                "DELETE FROM mcp_auth_records WHERE kind = ?1 AND EXISTS (
+                     SELECT 1 FROM mcp_auth_records AS g WHERE g.kind = ?2 AND g.grant_id = ?3
+                     AND json_extract(g.data, '$.subject') = json_extract(mcp_auth_records.data, '$.subject')
+                     AND json_extract(g.data, '$.client_id') = json_extract(mcp_auth_records.data, '$.client_id'))",
+                params![CONSENT, GRANT, grant_id],
+            )?;
             tx.execute(
                 "UPDATE mcp_auth_records SET data = json_set(data, '$.revoked', json('true'))
                  WHERE grant_id = ?1 AND kind IN (?2, ?3)",
