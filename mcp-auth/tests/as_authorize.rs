@@ -76,10 +76,31 @@ async fn loopback_redirect_may_use_any_port() {
     assert_eq!(s.authorize(&request).await.status(), 200);
 }
 
+/// RFC 9700 §4.11.2: anyone can register a client whose redirect URI is their own site, so until
+/// a user has approved a client its request errors are shown here, not redirected (no open
+/// redirect through this server's domain). Once approved, errors go back to it (RFC 6749
+/// §4.1.2.1).
+#[tokio::test]
+async fn errors_of_a_client_nobody_approved_are_shown_not_redirected() {
+    let s = start().await;
+    let client = s.public_client().await;
+    let (_, challenge) = pkce();
+    let mut bad = s.request(&client, &challenge);
+    bad.retain(|(n, _)| *n != "response_type");
+    bad.push(("response_type", "token"));
+    let shown = s.authorize(&bad).await;
+    assert_direct_400(&shown);
+    let html = shown.text().await.unwrap();
+    assert!(html.contains("unsupported_response_type"), "the error is named: {html}");
+
+    s.code(&client).await;
+    assert_error_redirect(&s.authorize(&bad).await, &s.issuer, "unsupported_response_type");
+}
+
 #[tokio::test]
 async fn pkce_is_required_and_only_s256() {
     let s = start().await;
-    let client = s.public_client().await;
+    let client = s.approved_public_client().await;
     let (_, challenge) = pkce();
     let base = s.request(&client, &challenge);
 
@@ -99,7 +120,7 @@ async fn pkce_is_required_and_only_s256() {
 #[tokio::test]
 async fn wrong_resource_is_invalid_target() {
     let s = start().await;
-    let client = s.public_client().await;
+    let client = s.approved_public_client().await;
     let (_, challenge) = pkce();
     let other = format!("{}/mcp-other", s.base);
     for resource in [other.as_str(), "https://evil.example/mcp"] {
@@ -113,7 +134,7 @@ async fn wrong_resource_is_invalid_target() {
 #[tokio::test]
 async fn other_request_errors_redirect_with_state_and_iss() {
     let s = start().await;
-    let client = s.public_client().await;
+    let client = s.approved_public_client().await;
     let (_, challenge) = pkce();
     let with = |name: &'static str, value: &'static str| {
         let mut request = s.request(&client, &challenge);

@@ -298,7 +298,7 @@ async fn missing_code_verifier_and_refresh_token_are_invalid_request() {
 #[tokio::test]
 async fn a_missing_response_type_is_redirected_as_unsupported_response_type() {
     let s = start().await;
-    let client = s.public_client().await;
+    let client = s.approved_public_client().await;
     let (_, challenge) = pkce();
     let mut request = s.request(&client, &challenge);
     request.retain(|(n, _)| *n != "response_type");

@@ -18,7 +18,8 @@ use super::redirect::{find_match, is_loopback_host};
 use super::responses::{document, error_page, escape, page, redirect};
 use super::scope;
 use super::store::{
-    ClientRecord, CodeRecord, ConsentRecord, GrantRecord, LoginSession, PendingAuthorization, UnixTime,
+    ClientRecord, CodeRecord, ConsentRecord, GrantRecord, LoginSession, PendingAuthorization, StoreError,
+    UnixTime,
 };
 use super::upstream::{self, UpstreamUser};
 use super::{ClientOrigin, Login, Shared};
@@ -87,10 +88,23 @@ async fn start(shared: &Shared, headers: &HeaderMap, raw: &[u8]) -> Response {
     };
     let back = ReturnTo { redirect_uri: &redirect_uri, state: params.get("state") };
 
-    // Phase 2: errors go back to the client, with state and iss.
+    // Phase 2: errors go back to the client, with state and iss, once the
+    // client is trusted: configured by the operator, or approved by a user
+    // before. Anyone can register a client whose redirect URI is their own
+    // site, so redirecting its errors would make this server an open
+    // redirector (RFC 9700 §4.11.2): those errors are shown here instead.
     let (challenge, scope, resource) = match check_request(shared, &client, &params) {
         Ok(checked) => checked,
-        Err(error) => return error_redirect(shared, &back, &error),
+        Err(error) => {
+            return match trusted_to_redirect(shared, &client, now).await {
+                Ok(true) => error_redirect(shared, &back, &error),
+                Ok(false) => error_page(
+                    StatusCode::BAD_REQUEST,
+                    &format!("{}: {}", error.code.as_str(), error.description),
+                ),
+                Err(e) => store_failure(e.into()),
+            };
+        }
     };
     // The cookie only binds the browser and is shared by its open pages; the
     // CSRF token of each page names its own transaction, so opening the
@@ -127,6 +141,19 @@ async fn start(shared: &Shared, headers: &HeaderMap, raw: &[u8]) -> Response {
         // An upstream login comes after our own consent (confused deputy).
         _ => consent_page(shared, &client, &pending, &csrf, &[cookie]),
     }
+}
+
+/// Whether errors may be redirected to this client (RFC 9700 §4.11.2): it
+/// was configured by the operator, or some user has approved it.
+async fn trusted_to_redirect(
+    shared: &Shared,
+    client: &ClientRecord,
+    now: UnixTime,
+) -> Result<bool, StoreError> {
+    if shared.client_origin(&client.client_id) == ClientOrigin::Configured {
+        return Ok(true);
+    }
+    shared.store.client_has_grants(&client.client_id, now).await
 }
 
 /// The redirect URI to answer to: the presented one when registered

@@ -114,6 +114,14 @@ impl TestServer {
     }
 
     /// A public client with the loopback redirect and refresh allowed.
+    /// A public client some user has approved once (so errors at
+    /// `/authorize` are redirected to it, RFC 9700 §4.11.2).
+    pub(crate) async fn approved_public_client(&self) -> TestClient {
+        let client = self.public_client().await;
+        self.code(&client).await;
+        client
+    }
+
     pub(crate) async fn public_client(&self) -> TestClient {
         self.client(json!({
             "redirect_uris": [REDIRECT],

@@ -136,6 +136,10 @@ impl AuthStore for MemoryStore {
         })
     }
 
+    fn client_has_grants<'a>(&'a self, client_id: &'a str, now: UnixTime) -> StoreResult<'a, bool> {
+        self.run(|t| Ok(t.grants.values().any(|g| g.client_id == client_id && g.expires_at > now)))
+    }
+
     fn set_upstream_token<'a>(&'a self, grant_id: &'a str, sealed: &'a str) -> StoreResult<'a, ()> {
         self.run(|t| {
             if let Some(grant) = t.grants.get_mut(grant_id) {

@@ -366,6 +366,10 @@ pub trait AuthStore: Send + Sync + std::fmt::Debug + 'static {
         Box::pin(async { Ok(Vec::new()) })
     }
 
+    /// Whether any user has ever approved `client_id`: a grant of it exists
+    /// (revoked or not) that has not expired.
+    fn client_has_grants<'a>(&'a self, client_id: &'a str, now: UnixTime) -> StoreResult<'a, bool>;
+
     /// Stores a refresh token.
     fn put_refresh_token(&self, token: RefreshTokenRecord) -> StoreResult<'_, ()>;
     /// A refresh token without using it (revocation, introspection).

@@ -319,6 +319,21 @@ impl AuthStore for SqliteStore {
         self.run(move |c| get(c, GRANT, &key, now))
     }
 
+    fn client_has_grants<'a>(&'a self, client_id: &'a str, now: UnixTime) -> StoreResult<'a, bool> {
+        let client_id = client_id.to_owned();
+        self.run(move |c| {
+            let found: Option<i64> = c
+                .query_row(
+                    "SELECT 1 FROM mcp_auth_records WHERE kind = ?1 AND json_extract(data, '$.client_id') = ?2
+                     AND (expires_at IS NULL OR expires_at > ?3) LIMIT 1",
+                    params![GRANT, client_id, to_sql_time(now)],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            Ok(found.is_some())
+        })
+    }
+
     fn grants_of<'a>(
         &'a self,
         subject: &'a str,
