@@ -700,7 +700,7 @@ fn consent_page(
         // No scopes: the grant is everything the server lets this account do.
         format!(
             "<p>It asks for no narrower scope: it will be able to use everything <strong>{server}</strong> \
-             offers (its tools, prompts and resources) as {account}, until you revoke it.</p>"
+             offers (its tools, prompts and resources) on your behalf, until you revoke it.</p>"
         )
     } else {
         format!("<p>It asks for:</p><ul>{scopes}</ul>")
