@@ -74,6 +74,14 @@ pub struct ResourceServerConfig {
     /// Allow plain `http` to the issuer on hosts other than loopback. Only for
     /// closed networks: tokens and metadata then travel unprotected.
     pub allow_insecure_http: bool,
+    /// Also accept JWT access tokens whose header says `typ: JWT`, or has no
+    /// `typ` (default off: only `at+jwt`, RFC 9068 §4, so that an ID token
+    /// or logout token of the same issuer is never taken for an access
+    /// token). Turn on only for issuers that do not mark access tokens, such
+    /// as Keycloak and Microsoft Entra ID (both send `typ: JWT`), and then
+    /// keep `audience` specific to this server, since that is what still
+    /// tells their ID tokens (audience: a client) apart.
+    pub accept_plain_jwt: bool,
     /// A human-readable name for the protected resource (RFC 9728 `resource_name`).
     pub resource_name: Option<String>,
     /// A page documenting the resource (RFC 9728 `resource_documentation`).
@@ -94,6 +102,7 @@ impl Default for ResourceServerConfig {
             algorithms: JwsAlgorithm::DEFAULT.to_vec(),
             token_cache_entries: 10_000,
             allow_insecure_http: false,
+            accept_plain_jwt: false,
             resource_name: None,
             resource_documentation: None,
         }

@@ -69,6 +69,10 @@ pub enum TokenError {
     /// `aud` does not name this resource (RFC 8707).
     #[error("wrong audience")]
     WrongAudience,
+    /// The JWS header's `typ` is not `at+jwt`: an ID token, a logout token or
+    /// another JWT the issuer signed, not an access token (RFC 9068 §4).
+    #[error("not an access token (typ)")]
+    NotAnAccessToken,
     /// A claim the checks need is missing or has the wrong type.
     #[error("missing or invalid claim `{0}`")]
     Claim(&'static str),
@@ -99,6 +103,7 @@ impl TokenError {
             Self::NotYetValid | Self::IssuedInFuture => "The access token is not valid yet",
             Self::WrongIssuer => "The access token was issued by another authorization server",
             Self::WrongAudience => "The access token was not issued for this resource",
+            Self::NotAnAccessToken => "The token is not an access token",
             Self::Claim(_) => "The access token lacks a required claim",
             Self::Inactive => "The access token is not active",
             Self::Opaque => "The access token is not recognised",

@@ -187,7 +187,7 @@ async fn unknown_kid_refetches_at_most_once_per_cooldown() {
 async fn token_without_kid_needs_a_single_candidate_key() {
     let (issuer, key, app) = setup().await;
     let claims = issuer.claims(&app.resource);
-    let no_kid = key.sign_with_header(&json!({"alg": "ES256"}), &claims);
+    let no_kid = key.sign_with_header(&json!({"alg": "ES256", "typ": "at+jwt"}), &claims);
     assert_eq!(app.call(&no_kid).await.status(), 200);
 
     let other = SigningKey::es256("k2");
@@ -293,4 +293,43 @@ async fn jwks_cache_control_max_age_is_honoured() {
     // A verified token is remembered: no key lookup at all.
     assert_eq!(app.call(&a).await.status(), 200);
     assert_eq!(issuer.jwks_hits(), 2);
+}
+
+/// RFC 9068 §4: only a JWT whose header says `typ: at+jwt` is an access token. An ID token or a
+/// logout token the issuer signed with the same `iss` and `aud` (`typ: JWT`, or no `typ`) is
+/// refused, unless `accept_plain_jwt` is on for an issuer that does not mark its access tokens.
+#[tokio::test]
+async fn only_at_jwt_typed_tokens_are_access_tokens() {
+    let (issuer, key, app) = setup().await;
+    let claims = issuer.claims(&app.resource);
+    let header = |typ: Option<&str>| match typ {
+        Some(typ) => json!({"alg": "ES256", "kid": "k1", "typ": typ}),
+        None => json!({"alg": "ES256", "kid": "k1"}),
+    };
+    for typ in [Some("at+jwt"), Some("AT+JWT"), Some("application/at+jwt")] {
+        let response = app.call(&key.sign_with_header(&header(typ), &claims)).await;
+        assert_eq!(response.status(), 200, "typ {typ:?}");
+    }
+    for typ in [Some("JWT"), None, Some("logout+jwt"), Some("application/jwt")] {
+        let response = app.call(&key.sign_with_header(&header(typ), &claims)).await;
+        assert!(
+            challenge(&response).contains(r#"error_description="The token is not an access token""#),
+            "typ {typ:?}: {}",
+            challenge(&response)
+        );
+        assert_invalid_token(response).await;
+    }
+
+    let (issuer, key, app) = setup_with(|mut config| {
+        config.accept_plain_jwt = true;
+        config
+    })
+    .await;
+    let claims = issuer.claims(&app.resource);
+    for typ in [Some("JWT"), None, Some("at+jwt")] {
+        let response = app.call(&key.sign_with_header(&header(typ), &claims)).await;
+        assert_eq!(response.status(), 200, "accept_plain_jwt, typ {typ:?}");
+    }
+    let response = app.call(&key.sign_with_header(&header(Some("logout+jwt")), &claims)).await;
+    assert_invalid_token(response).await;
 }

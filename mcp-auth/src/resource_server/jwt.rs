@@ -17,6 +17,8 @@ use crate::error::TokenError;
 pub(crate) struct Jws<'t> {
     pub(crate) alg: String,
     pub(crate) kid: Option<String>,
+    /// The header's `typ`, if any.
+    typ: Option<String>,
     crit: bool,
     signing_input: &'t str,
     payload: &'t str,
@@ -38,8 +40,9 @@ pub(crate) fn parse(token: &str) -> Option<Jws<'_>> {
         Some(Value::String(kid)) => Some(kid.clone()),
         _ => None,
     };
+    let typ = header.get("typ").and_then(Value::as_str).map(str::to_owned);
     let signing_input = &token[..token.len() - signature.len() - 1];
-    Some(Jws { alg, kid, crit: header.contains_key("crit"), signing_input, payload, signature })
+    Some(Jws { alg, kid, typ, crit: header.contains_key("crit"), signing_input, payload, signature })
 }
 
 impl Jws<'_> {
@@ -53,6 +56,22 @@ impl Jws<'_> {
         JwsAlgorithm::from_name(&self.alg)
             .filter(|alg| allowed.contains(alg))
             .ok_or_else(|| TokenError::UnsupportedAlgorithm(printable(&self.alg)))
+    }
+
+    /// RFC 9068 §4: an access token's header says `typ: at+jwt` (a media
+    /// type, so compared without case and with `application/` optional, RFC
+    /// 7515 §4.1.9). This is what tells it from an ID token or a logout token
+    /// the same issuer signed for the same audience. With `accept_plain_jwt`,
+    /// `typ: JWT` and no `typ` pass too, for issuers that do not mark their
+    /// access tokens.
+    pub(crate) fn check_type(&self, accept_plain_jwt: bool) -> Result<(), TokenError> {
+        let typ = self.typ.as_deref().map(str::to_ascii_lowercase);
+        let media = typ.as_deref().map(|t| t.strip_prefix("application/").unwrap_or(t));
+        match media {
+            Some("at+jwt") => Ok(()),
+            Some("jwt") | None if accept_plain_jwt => Ok(()),
+            _ => Err(TokenError::NotAnAccessToken),
+        }
     }
 
     /// Checks the signature with `key`, then returns the claims.

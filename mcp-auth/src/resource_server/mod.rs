@@ -68,6 +68,7 @@ struct Inner {
     required_scopes: Vec<String>,
     leeway: Duration,
     algorithms: Vec<JwsAlgorithm>,
+    accept_plain_jwt: bool,
     jwks_cache_max: Duration,
     jwks_min_refetch: Duration,
     introspection: Option<(IntrospectionConfig, Option<Url>)>,
@@ -163,6 +164,7 @@ impl ResourceServerBuilder {
                 required_scopes: config.required_scopes,
                 leeway: Duration::from_secs(config.leeway_secs),
                 algorithms: config.algorithms,
+                accept_plain_jwt: config.accept_plain_jwt,
                 jwks_cache_max: Duration::from_secs(config.jwks_cache_max_secs),
                 jwks_min_refetch: Duration::from_secs(config.jwks_min_refetch_secs),
                 introspection,
@@ -268,6 +270,7 @@ impl ResourceServer {
         now: SystemTime,
     ) -> Result<(Identity, SystemTime), TokenError> {
         let alg = jws.algorithm(&self.inner.algorithms)?;
+        jws.check_type(self.inner.accept_plain_jwt)?;
         let metadata = self.as_metadata().await?;
         let Some(jwks_uri) = &metadata.jwks_uri else {
             // An issuer without published keys can still vouch for its JWTs by introspection.
