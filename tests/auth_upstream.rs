@@ -244,6 +244,38 @@ async fn allowed_users_admit_only_the_listed_logins() {
     assert_eq!(whoami(&http, &server, Some(&tokens.access)).await["login"], "octocat");
 }
 
+/// GitHub logins can be renamed, and a freed login taken by someone else: `allowed_users` is
+/// matched on the numeric id the login had when it was resolved (at the first sign-in), so the
+/// newcomer who takes the login is refused and the renamed user still gets in. Ids work too.
+#[tokio::test]
+async fn allowed_users_follow_the_github_id_not_the_login() {
+    let Setup { standin, _dir, server, http, client } =
+        setup(StandIn::start().await, &[("MCP_AUTH__GITHUB__ALLOWED_USERS", r#"["octocat", "999"]"#)]).await;
+    let tokens = github_login(&http, &server, &client, "octocat").await;
+    assert_eq!(whoami(&http, &server, Some(&tokens.access)).await["login"], "octocat");
+
+    standin.rename("octocat", "octo-renamed").await;
+    standin.rename("hubot", "octocat").await;
+    let at = authorize_and_consent(&http, &server, &client).await;
+    let back = standin_login(&http, &at, Some("octocat")).await;
+    error_for_client(&callback(&http, &back, Some(&at.jar)).await, &client.issuer, "access_denied");
+
+    let tokens = github_login(&http, &server, &client, "octo-renamed").await;
+    assert_eq!(whoami(&http, &server, Some(&tokens.access)).await["login"], "octo-renamed");
+}
+
+/// A numeric id in `allowed_users` admits that account whatever its login.
+#[tokio::test]
+async fn allowed_users_admit_numeric_ids() {
+    let Setup { standin: _standin, _dir, server, http, client } =
+        setup(StandIn::start().await, &[("MCP_AUTH__GITHUB__ALLOWED_USERS", r#"["480938"]"#)]).await;
+    let at = authorize_and_consent(&http, &server, &client).await;
+    let back = standin_login(&http, &at, Some("octocat")).await;
+    error_for_client(&callback(&http, &back, Some(&at.jar)).await, &client.issuer, "access_denied");
+    let tokens = github_login(&http, &server, &client, "hubot").await;
+    assert_eq!(whoami(&http, &server, Some(&tokens.access)).await["login"], "hubot");
+}
+
 #[tokio::test]
 async fn allowed_orgs_admit_members_of_a_private_org_and_refuse_others() {
     // octocat's membership of octo-secret-club is private: visible with read:org only, which the

@@ -822,6 +822,15 @@ function handleStandin(req, res, path) {
   if (req.method === 'GET' && path === '/_standin/authorizations') return json(res, 200, state.authorizations);
   if (req.method === 'GET' && path === '/_standin/config') return json(res, 200, config);
   if (req.method === 'POST' && path === '/_standin/reset') { resetState(); return send(res, 204, ''); }
+  // A GitHub rename: the login changes, the numeric id stays (and the old login is free again).
+  if (req.method === 'POST' && path === '/_standin/rename') {
+    return readBody(req).then(({ from, to }) => {
+      const user = userByLogin(from);
+      if (!user || !to || userByLogin(to)) return json(res, 422, { message: 'Validation Failed' });
+      user.login = to;
+      return json(res, 200, { id: user.id, login: user.login });
+    });
+  }
   json(res, 404, { message: 'Not Found' });
 }
 
@@ -846,7 +855,7 @@ const server = http.createServer(async (req, res) => {
     if (path === '/login' && req.method === 'GET') return handleLoginGet(req, res, url);
     if (path === '/session' && req.method === 'POST') return await handleSessionPost(req, res);
     if (path === '/logout') return handleLogout(req, res);
-    if (path.startsWith('/_standin/')) return handleStandin(req, res, path);
+    if (path.startsWith('/_standin/')) return await handleStandin(req, res, path);
     if (path.startsWith('/login') || path === '/session') return notFoundPage(res);
 
     // Everything else is the REST API (api.github.com), also under /api/v3 (GitHub Enterprise Server).

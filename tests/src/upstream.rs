@@ -153,6 +153,14 @@ impl StandIn {
         list.iter().map(|t| t["access_token"].as_str().expect("an access_token").to_owned()).collect()
     }
 
+    /// Renames a GitHub user, as GitHub does: the login changes, the id stays.
+    pub async fn rename(&self, from: &str, to: &str) {
+        let url = format!("{}/_standin/rename", self.url);
+        let response =
+            reqwest::Client::new().post(url).json(&serde_json::json!({"from": from, "to": to})).send().await;
+        assert_eq!(response.expect("the stand-in answers").status(), StatusCode::OK, "rename {from} -> {to}");
+    }
+
     /// The issued tokens as it lists them (`access_token`, `login`, `revoked`, ...).
     pub async fn token_records(&self) -> Vec<Value> {
         self.introspect("tokens").await.as_array().expect("a list").clone()

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{
-    UpstreamAuthorization, UpstreamCallback, UpstreamCredentials, UpstreamLogin, UpstreamLoginError,
+    Names, UpstreamAuthorization, UpstreamCallback, UpstreamCredentials, UpstreamLogin, UpstreamLoginError,
     UpstreamUser, admitted, copy_claims,
 };
 use crate::error::ConfigError;
@@ -52,8 +52,12 @@ pub struct GitHubConfig {
     pub token_url: String,
     /// The REST API's base URL.
     pub api_url: String,
-    /// GitHub logins allowed to sign in (compared without case). With
-    /// `allowed_orgs`, either admits; with neither, every GitHub user may.
+    /// GitHub users allowed to sign in, by numeric user id (`"583231"`) or by
+    /// login (`"octocat"`). Logins can be renamed and a freed login taken by
+    /// someone else, so users are matched by id: each login is resolved to
+    /// its id once (`GET /users/{login}`, at the first sign-in) and the id is
+    /// kept. With `allowed_orgs`, either admits; with neither, every GitHub
+    /// user may.
     pub allowed_users: Vec<String>,
     /// Organizations whose members may sign in.
     pub allowed_orgs: Vec<String>,
@@ -130,6 +134,8 @@ pub struct GitHubLogin {
     api_url: String,
     scopes: Vec<String>,
     fetcher: Fetcher,
+    /// `allowed_users` as numeric ids, resolved once.
+    allowed_ids: tokio::sync::OnceCell<Vec<String>>,
 }
 
 impl GitHubLogin {
@@ -163,7 +169,15 @@ impl GitHubLogin {
             scopes.push("read:org".into());
         }
         let api_url = config.api_url.trim_end_matches('/').to_owned();
-        Ok(Self { config, authorize_url, token_url, api_url, scopes, fetcher })
+        Ok(Self {
+            config,
+            authorize_url,
+            token_url,
+            api_url,
+            scopes,
+            fetcher,
+            allowed_ids: Default::default(),
+        })
     }
 
     fn api(&self, path: &str) -> Result<Url, UpstreamLoginError> {
@@ -216,6 +230,39 @@ impl GitHubLogin {
         }))
     }
 
+    /// `allowed_users` as GitHub's numeric ids: ids as they are, logins looked
+    /// up once and kept, so a later rename or a re-registered login changes
+    /// nothing.
+    async fn allowed_ids(&self) -> Result<&[String], UpstreamLoginError> {
+        let ids = self
+            .allowed_ids
+            .get_or_try_init(|| async {
+                let mut ids = Vec::with_capacity(self.config.allowed_users.len());
+                for user in &self.config.allowed_users {
+                    if !user.is_empty() && user.bytes().all(|b| b.is_ascii_digit()) {
+                        ids.push(user.clone());
+                        continue;
+                    }
+                    let encoded: String = form_urlencoded::byte_serialize(user.as_bytes()).collect();
+                    let profile = self.fetcher.get_json(&self.api(&format!("/users/{encoded}"))?).await?.json;
+                    match profile.get("id") {
+                        Some(Value::Number(id)) => {
+                            tracing::info!(login = %user, id = %id, "mcp-auth: allowed GitHub login resolved to its id");
+                            ids.push(id.to_string());
+                        }
+                        _ => {
+                            return Err(UpstreamLoginError::Invalid(format!(
+                                "allowed GitHub user `{user}` has no numeric id at /users/{user}"
+                            )));
+                        }
+                    }
+                }
+                Ok::<_, UpstreamLoginError>(ids)
+            })
+            .await?;
+        Ok(ids)
+    }
+
     async fn organizations(&self, token: &str) -> Result<Vec<String>, UpstreamLoginError> {
         let orgs = self.fetcher.get_json_bearer(&self.api("/user/orgs?per_page=100")?, token).await?.json;
         Ok(orgs
@@ -241,7 +288,10 @@ impl GitHubLogin {
             .to_owned();
         let orgs =
             if self.config.allowed_orgs.is_empty() { Vec::new() } else { self.organizations(token).await? };
-        if !admitted(&[&login], &orgs, &self.config.allowed_users, &self.config.allowed_orgs) {
+        let allowed_ids =
+            if self.config.allowed_users.is_empty() { &[][..] } else { self.allowed_ids().await? };
+        let names = Names { identifiers: &[id.as_str()], emails: &[] };
+        if !admitted(&names, &orgs, allowed_ids, &self.config.allowed_orgs) {
             // The token of someone turned away is of no use: give it back.
             self.revoke(token).await;
             return Err(UpstreamLoginError::NotAllowed(format!("GitHub user {login}")));

@@ -214,14 +214,29 @@ pub trait UpstreamLogin: Send + Sync + fmt::Debug + 'static {
     }
 }
 
+/// Who a user is, for the allow-lists: identifiers the provider keeps stable
+/// (an OpenID `sub`, a GitHub numeric id), compared exactly, and e-mail
+/// addresses, compared without case.
+#[derive(Debug, Default)]
+pub(crate) struct Names<'a> {
+    pub(crate) identifiers: &'a [&'a str],
+    pub(crate) emails: &'a [&'a str],
+}
+
 /// Whether a user passes the allow-lists: no lists admit everyone; a user
-/// named in `users` (compared without case, as GitHub logins and e-mail
-/// addresses are) or a member of one of `groups` is admitted.
-pub(crate) fn admitted(names: &[&str], memberships: &[String], users: &[String], groups: &[String]) -> bool {
+/// named in `users` or a member of one of `groups` is admitted.
+pub(crate) fn admitted(
+    names: &Names<'_>,
+    memberships: &[String],
+    users: &[String],
+    groups: &[String],
+) -> bool {
     if users.is_empty() && groups.is_empty() {
         return true;
     }
-    let named = names.iter().any(|n| users.iter().any(|u| u.eq_ignore_ascii_case(n)));
+    let named = users.iter().any(|u| {
+        names.identifiers.iter().any(|id| id == u) || names.emails.iter().any(|e| e.eq_ignore_ascii_case(u))
+    });
     let member = memberships.iter().any(|m| groups.iter().any(|g| g.eq_ignore_ascii_case(m)));
     named || member
 }
@@ -243,9 +258,13 @@ mod tests {
     #[test]
     fn allow_lists_admit_listed_users_or_members_and_everyone_when_empty() {
         let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
-        assert!(admitted(&["octocat"], &[], &[], &[]));
-        assert!(admitted(&["OctoCat"], &[], &s(&["octocat"]), &[]));
-        assert!(!admitted(&["hubot"], &s(&["other-org"]), &s(&["octocat"]), &s(&["github"])));
-        assert!(admitted(&["hubot"], &s(&["GitHub"]), &s(&["octocat"]), &s(&["github"])));
+        let id = |id: &'static [&'static str]| Names { identifiers: id, emails: &[] };
+        assert!(admitted(&id(&["583231"]), &[], &[], &[]));
+        assert!(admitted(&id(&["583231"]), &[], &s(&["583231"]), &[]));
+        assert!(!admitted(&id(&["Alice"]), &[], &s(&["alice"]), &[]), "identifiers are exact");
+        let email = Names { identifiers: &["x"], emails: &["Alice@Example.com"] };
+        assert!(admitted(&email, &[], &s(&["alice@example.com"]), &[]), "e-mail without case");
+        assert!(!admitted(&id(&["9"]), &s(&["other-org"]), &s(&["583231"]), &s(&["github"])));
+        assert!(admitted(&id(&["9"]), &s(&["GitHub"]), &s(&["583231"]), &s(&["github"])));
     }
 }

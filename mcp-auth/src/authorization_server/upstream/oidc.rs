@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
 use super::{
-    UpstreamAuthorization, UpstreamCallback, UpstreamCredentials, UpstreamLogin, UpstreamLoginError,
+    Names, UpstreamAuthorization, UpstreamCallback, UpstreamCredentials, UpstreamLogin, UpstreamLoginError,
     UpstreamUser, admitted, copy_claims,
 };
 use crate::config::JwsAlgorithm;
@@ -324,7 +324,11 @@ impl OidcLogin {
         let verified_email = (source.get("email_verified").and_then(Value::as_bool) == Some(true))
             .then(|| source.get("email").and_then(Value::as_str))
             .flatten();
-        let names: Vec<&str> = std::iter::once(subject.as_str()).chain(verified_email).collect();
+        // `sub` is case-sensitive (OpenID Connect Core §5.7: never reassigned, compared
+        // exactly); an e-mail address is compared without case.
+        let identifiers = [subject.as_str()];
+        let emails: Vec<&str> = verified_email.into_iter().collect();
+        let names = Names { identifiers: &identifiers, emails: &emails };
         let groups: Vec<String> = source
             .get("groups")
             .and_then(Value::as_array)
