@@ -102,11 +102,15 @@ describe('MCP Inspector 2.x signs in with GitHub through our authorization serve
     const toggle = page.getByRole('switch', { name: `Connect or disconnect "${serverId}"` });
     const consentPage = page.waitForURL((u) => u.origin === as.base && u.pathname === '/authorize', { timeout: 20_000 });
     // Mantine draws the switch's track over its input; the input is what carries the role and name.
+    // A failure shows as a notification instead; stop at once with its text.
+    const notice = page.getByText(/^(OAuth authorization failed|Failed to connect)/).first();
+    const failed = notice.waitFor({ timeout: 20_000 }).then(() => notice.locator('..').innerText(), () => null);
     await toggle.click({ force: true });
-    await consentPage.catch(async (e) => {
+    const outcome = await Promise.race([consentPage.then(() => null, (e) => e.message), failed]);
+    if (outcome !== null) {
       await screenshot(page, `${shot}-no-consent.png`);
-      throw new Error(failure(`the Inspector did not reach our consent page: ${e.message}`));
-    });
+      throw new Error(failure(`the Inspector did not reach our consent page: ${outcome}`));
+    }
     const authorize = new URL(page.url());
     assert.equal(authorize.searchParams.get('code_challenge_method'), 'S256');
     assert.equal(authorize.searchParams.get('resource'), endpoint, 'the resource indicator is the endpoint the Inspector connects to');

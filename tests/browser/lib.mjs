@@ -372,18 +372,16 @@ export async function startInspector(dir) {
   return { url: `${origin}/?MCP_INSPECTOR_API_TOKEN=${token}`, origin, output: () => out, stop };
 }
 
-/** Polls `check` (async, truthy when done) every 100 ms until `timeoutMs`; fails naming `what`. */
+/**
+ * Polls `check` (async; truthy when done, falsy to try again, throws to give up) every 100 ms until
+ * `timeoutMs`; fails naming `what`. Resolves with the truthy value.
+ */
 export async function until(what, check, timeoutMs = 15_000) {
   const deadline = Date.now() + timeoutMs;
-  let last;
   for (;;) {
-    try {
-      last = await check();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${last?.stack ?? last})`);
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((ok) => setTimeout(ok, 100));
   }
 }
