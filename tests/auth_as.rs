@@ -217,8 +217,14 @@ fn pkce() -> (String, String) {
     (verifier, challenge)
 }
 
-/// `/authorize` -> development login as `user` -> consent (approve); returns the code and verifier.
+/// `/authorize` -> development login as `user` -> consent (approve), for the MCP endpoint; returns
+/// the code and verifier.
 async fn authorize(as_: &Discovered, notes: &Notes, client_id: &str, user: &str) -> (String, String) {
+    authorize_for(as_, &notes.url, client_id, user).await
+}
+
+/// [`authorize`] with the RFC 8707 `resource` indicator `resource`.
+async fn authorize_for(as_: &Discovered, resource: &str, client_id: &str, user: &str) -> (String, String) {
     let http = http();
     let (verifier, challenge) = pkce();
     let mut url = Url::parse(&as_.endpoint("authorization_endpoint")).expect("a URL");
@@ -229,7 +235,7 @@ async fn authorize(as_: &Discovered, notes: &Notes, client_id: &str, user: &str)
         ("code_challenge", &challenge),
         ("code_challenge_method", "S256"),
         ("state", "e2e-state"),
-        ("resource", &notes.url),
+        ("resource", resource),
         ("scope", "notes:read notes:write"),
     ]);
     let mut jar = Jar::default();
@@ -285,6 +291,17 @@ fn tokens(body: &Value) -> Tokens {
 }
 
 async fn exchange(as_: &Discovered, notes: &Notes, client_id: &str, code: &str, verifier: &str) -> Tokens {
+    exchange_for(as_, &notes.url, client_id, code, verifier).await
+}
+
+/// [`exchange`] with the RFC 8707 `resource` indicator `resource`.
+async fn exchange_for(
+    as_: &Discovered,
+    resource: &str,
+    client_id: &str,
+    code: &str,
+    verifier: &str,
+) -> Tokens {
     let (status, body) = token(
         as_,
         &[
@@ -293,7 +310,7 @@ async fn exchange(as_: &Discovered, notes: &Notes, client_id: &str, code: &str, 
             ("code_verifier", verifier),
             ("client_id", client_id),
             ("redirect_uri", REDIRECT),
-            ("resource", &notes.url),
+            ("resource", resource),
         ],
     )
     .await;
@@ -304,6 +321,21 @@ async fn exchange(as_: &Discovered, notes: &Notes, client_id: &str, code: &str, 
 async fn refresh(as_: &Discovered, client_id: &str, refresh_token: &str) -> (StatusCode, Value) {
     token(as_, &[("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("client_id", client_id)])
         .await
+}
+
+async fn refresh_for(
+    as_: &Discovered,
+    client_id: &str,
+    refresh_token: &str,
+    resource: &str,
+) -> (StatusCode, Value) {
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+        ("client_id", client_id),
+        ("resource", resource),
+    ];
+    token(as_, &form).await
 }
 
 async fn revoke(as_: &Discovered, client_id: &str, token: &str) {
@@ -445,6 +477,56 @@ async fn discovery_registration_login_consent_token_tool_call_refresh_revoke_and
     assert_refused(&notes, &fourth.access, "an access token of a revoked grant").await;
     let (status, body) = refresh(&as_, &client_id, &fourth.refresh).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    notes.stop().await;
+}
+
+/// The legacy HTTP+SSE endpoints publish protected-resource metadata of their own (RFC 9728
+/// §3.3: clients such as the TypeScript SDK refuse metadata whose `resource` does not match the
+/// URL they connect to), their challenges name it, their URLs are accepted as `resource`
+/// indicators, and one token serves every endpoint of the server.
+#[tokio::test]
+async fn legacy_sse_endpoints_have_their_own_metadata_and_share_tokens() {
+    let dir = TempDir::new();
+    let port = free_port().await;
+    let notes = start_notes(port, &dir.0.join("auth.db")).await;
+    let as_ = discover(&notes).await;
+    let http = http();
+
+    for (path, request) in [
+        ("/sse", http.get(format!("{}/sse", notes.origin))),
+        ("/messages", http.post(format!("{}/messages?sessionId=x", notes.origin)).json(&json!({}))),
+    ] {
+        let denied = request.send().await.expect("answers");
+        assert_eq!(denied.status(), StatusCode::UNAUTHORIZED, "{path}");
+        let challenge = denied.headers()["www-authenticate"].to_str().expect("ASCII").to_owned();
+        let prm_url = format!("{}/.well-known/oauth-protected-resource{path}", notes.origin);
+        assert!(challenge.contains(&format!("resource_metadata=\"{prm_url}\"")), "{path}: {challenge}");
+        let prm: Value = http.get(&prm_url).send().await.expect("answers").json().await.expect("JSON");
+        assert_eq!(prm["resource"], format!("{}{path}", notes.origin), "{prm}");
+        assert_eq!(prm["authorization_servers"], json!([as_.issuer]), "{prm}");
+        assert_eq!(prm["scopes_supported"], json!(["notes:read", "notes:write"]), "{prm}");
+    }
+    // Unknown endpoints have none.
+    let other = http.get(format!("{}/.well-known/oauth-protected-resource/other", notes.origin));
+    assert_eq!(other.send().await.expect("answers").status(), StatusCode::NOT_FOUND);
+
+    // A client that connected to /sse asks for that resource; the token it gets works on /sse and /mcp.
+    let sse = format!("{}/sse", notes.origin);
+    let client_id = register(&as_).await;
+    let (code, verifier) = authorize_for(&as_, &sse, &client_id, "alice").await;
+    let issued = exchange_for(&as_, &sse, &client_id, &code, &verifier).await;
+    assert_eq!(whoami(&notes, &issued.access).await["subject"], "alice");
+    let stream = http.get(&sse).bearer_auth(&issued.access).send().await.expect("answers");
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert!(stream.headers()["content-type"].to_str().expect("ASCII").starts_with("text/event-stream"));
+    let (status, body) = refresh_for(&as_, &client_id, &issued.refresh, &sse).await;
+    assert_eq!(status, StatusCode::OK, "refresh naming the /sse resource: {body}");
+
+    // Any other resource is refused (RFC 8707 §2).
+    let (status, body) =
+        refresh_for(&as_, &client_id, &tokens(&body).refresh, "http://elsewhere.example/sse").await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_target")));
+    drop(stream);
     notes.stop().await;
 }
 

@@ -81,13 +81,35 @@ pub struct AuthLayer {
 #[derive(Clone, Debug)]
 struct Gate {
     verifier: Arc<dyn TokenVerifier>,
-    metadata_body: Bytes,
-    /// Request paths of the metadata, without a trailing slash.
-    metadata_paths: Vec<String>,
-    metadata_url: String,
+    /// The published metadata documents: the main endpoint's first, then one
+    /// per other endpoint of the same server (see [`AuthLayer::with_endpoint`]).
+    documents: Vec<Published>,
     /// Scopes offered in `401` challenges.
     challenge_scopes: Vec<String>,
     required_scopes: Vec<String>,
+}
+
+/// One protected-resource metadata document as the gate serves it.
+#[derive(Clone, Debug)]
+struct Published {
+    /// The request path of the endpoint it describes (`/mcp`, `/sse`), or
+    /// `None` for the main endpoint, which also answers for every other path.
+    endpoint_path: Option<String>,
+    body: Bytes,
+    /// Request paths of the document, without a trailing slash.
+    paths: Vec<String>,
+    url: String,
+}
+
+impl Published {
+    fn new(metadata: &ProtectedResourceMetadata, url: String, paths: &[String]) -> Self {
+        Self {
+            endpoint_path: None,
+            body: Bytes::from(serde_json::to_vec(metadata).unwrap_or_default()),
+            paths: paths.iter().map(|p| p.trim_end_matches('/').to_owned()).collect(),
+            url,
+        }
+    }
 }
 
 impl AuthLayer {
@@ -118,9 +140,48 @@ impl AuthLayer {
         self
     }
 
-    /// The URL of the protected-resource metadata, as sent in challenges.
+    /// Also protects the endpoint at `path` on the same origin (such as the
+    /// legacy `/sse` and `/messages` endpoints beside `/mcp`), publishing its
+    /// own metadata document, whose `resource` is that endpoint's URL, at the
+    /// path-inserted well-known URL (RFC 9728 §3.1), and naming that document
+    /// in the endpoint's challenges. Clients check that the `resource` they
+    /// are told matches the URL they connected to (RFC 9728 §3.3), so each
+    /// endpoint needs a document of its own. The verifier must accept tokens
+    /// issued for any of the endpoints.
+    ///
+    /// ```
+    /// use mcp_auth::{AuthLayer, ResourceServer, ResourceServerConfig};
+    ///
+    /// let rs = ResourceServer::new(ResourceServerConfig::new("https://idp.example.com"), "https://mcp.example.com/mcp")?;
+    /// let layer = rs.layer().with_endpoint("/sse")?;
+    /// assert_eq!(layer.metadata_url(), "https://mcp.example.com/.well-known/oauth-protected-resource/mcp");
+    /// assert_eq!(
+    ///     layer.metadata_url_for("/sse"),
+    ///     "https://mcp.example.com/.well-known/oauth-protected-resource/sse"
+    /// );
+    /// # Ok::<(), mcp_auth::ConfigError>(())
+    /// ```
+    pub fn with_endpoint(mut self, path: &str) -> Result<Self, ConfigError> {
+        let main = self.gate.main_metadata()?;
+        let metadata = main.for_endpoint(path)?;
+        let url = metadata.metadata_url()?;
+        // Only the path-inserted form: the root form stays the main endpoint's.
+        let paths = [format!("{PROTECTED_RESOURCE_WELL_KNOWN}{}", path.trim_end_matches('/'))];
+        let mut published = Published::new(&metadata, url, &paths);
+        published.endpoint_path = Some(path.trim_end_matches('/').to_owned());
+        Arc::make_mut(&mut self.gate).documents.push(published);
+        Ok(self)
+    }
+
+    /// The URL of the main endpoint's protected-resource metadata, as sent in
+    /// its challenges.
     pub fn metadata_url(&self) -> &str {
-        &self.gate.metadata_url
+        &self.gate.documents[0].url
+    }
+
+    /// The metadata URL named in challenges for a request to `path`.
+    pub fn metadata_url_for(&self, path: &str) -> &str {
+        &self.gate.document_for(path).url
     }
 }
 
@@ -132,12 +193,9 @@ impl Gate {
         paths: &[String],
         required_scopes: Vec<String>,
     ) -> Self {
-        let metadata_body = Bytes::from(serde_json::to_vec(metadata).unwrap_or_default());
         Self {
             verifier,
-            metadata_body,
-            metadata_paths: paths.iter().map(|p| p.trim_end_matches('/').to_owned()).collect(),
-            metadata_url,
+            documents: vec![Published::new(metadata, metadata_url, paths)],
             challenge_scopes: published_scopes(metadata.scopes_supported.iter().cloned()),
             required_scopes,
         }
@@ -149,10 +207,9 @@ impl Gate {
         {
             // A trailing slash is tolerated.
             let trimmed = path.trim_end_matches('/');
-            return if self.metadata_paths.iter().any(|p| p == trimmed) {
-                Route::Metadata
-            } else {
-                Route::NotFound
+            return match self.documents.iter().position(|d| d.paths.iter().any(|p| p == trimmed)) {
+                Some(index) => Route::Metadata(index),
+                None => Route::NotFound,
             };
         }
         // Authorization-server discovery documents (RFC 8414, OpenID Discovery) are public.
@@ -172,11 +229,30 @@ impl Gate {
         Route::Protected
     }
 
+    /// The main endpoint's metadata, parsed back from the served document.
+    fn main_metadata(&self) -> Result<ProtectedResourceMetadata, ConfigError> {
+        serde_json::from_slice(&self.documents[0].body).map_err(|e| ConfigError::Invalid {
+            key: "server.public_url",
+            message: format!("the protected-resource metadata cannot be read back: {e}"),
+        })
+    }
+
+    /// The index of the document describing the endpoint at `path`: its own
+    /// when it has one, the main endpoint's (0) otherwise.
+    fn document_index(&self, path: &str) -> usize {
+        let path = path.trim_end_matches('/');
+        self.documents.iter().position(|d| d.endpoint_path.as_deref() == Some(path)).unwrap_or(0)
+    }
+
+    fn document_for(&self, path: &str) -> &Published {
+        &self.documents[self.document_index(path)]
+    }
+
     /// RFC 9728 §3.1 / §3.2: the document, without authentication, readable cross-origin.
-    fn metadata_response(&self, method: &Method) -> Response<Body> {
+    fn metadata_response(&self, method: &Method, document: &Published) -> Response<Body> {
         const ALLOWED: &str = "GET, HEAD, OPTIONS";
         let (status, body) = match *method {
-            Method::GET => (StatusCode::OK, Body::from(self.metadata_body.clone())),
+            Method::GET => (StatusCode::OK, Body::from(document.body.clone())),
             Method::HEAD => (StatusCode::OK, Body::empty()),
             Method::OPTIONS => (StatusCode::NO_CONTENT, Body::empty()),
             _ => (StatusCode::METHOD_NOT_ALLOWED, Body::empty()),
@@ -188,7 +264,7 @@ impl Gate {
         match status {
             StatusCode::OK => {
                 headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                headers.insert(CONTENT_LENGTH, HeaderValue::from(self.metadata_body.len()));
+                headers.insert(CONTENT_LENGTH, HeaderValue::from(document.body.len()));
                 headers.insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
             }
             StatusCode::NO_CONTENT => {
@@ -204,13 +280,15 @@ impl Gate {
         response
     }
 
-    fn challenge(&self) -> BearerChallenge {
-        BearerChallenge::new().with_resource_metadata(&self.metadata_url)
+    /// A challenge naming the metadata of document `doc` (see [`Gate::document_index`]).
+    fn challenge(&self, doc: usize) -> BearerChallenge {
+        BearerChallenge::new().with_resource_metadata(&self.documents[doc].url)
     }
 
     /// RFC 6750 §3.1: no token at all, so no error code; only where to get one.
-    fn missing(&self) -> Response<Body> {
-        let mut response = self.challenge().with_scope(self.challenge_scopes.iter().cloned()).into_response();
+    fn missing(&self, doc: usize) -> Response<Body> {
+        let mut response =
+            self.challenge(doc).with_scope(self.challenge_scopes.iter().cloned()).into_response();
         let body = serde_json::json!({
             "error_description": "This resource needs an OAuth 2.0 bearer token in the Authorization header \
                                   (RFC 6750); the WWW-Authenticate header says where to get one",
@@ -219,8 +297,8 @@ impl Gate {
         response
     }
 
-    fn invalid(&self, error: BearerError, description: &str) -> Response<Body> {
-        self.challenge()
+    fn invalid(&self, doc: usize, error: BearerError, description: &str) -> Response<Body> {
+        self.challenge(doc)
             .with_error(error)
             .with_description(description)
             .with_scope(self.challenge_scopes.iter().cloned())
@@ -229,9 +307,9 @@ impl Gate {
 
     /// RFC 6750 §3.1 `insufficient_scope`, naming every scope the operation
     /// needs (MCP SEP-2350), never `offline_access` (SEP-2207).
-    fn insufficient(&self, needed: &[String]) -> Response<Body> {
+    fn insufficient(&self, doc: usize, needed: &[String]) -> Response<Body> {
         let scopes = published_scopes(needed.iter().cloned());
-        self.challenge()
+        self.challenge(doc)
             .with_error(BearerError::InsufficientScope)
             .with_description(format!("This operation needs the scopes: {}", scopes.join(" ")))
             .with_scope(scopes)
@@ -241,13 +319,13 @@ impl Gate {
 
 impl Gate {
     /// The service's response, or `403` when it says the caller lacks scope.
-    fn finish<B>(&self, response: Response<B>) -> Response<Body>
+    fn finish<B>(&self, doc: usize, response: Response<B>) -> Response<Body>
     where
         B: HttpBody<Data = Bytes> + Send + 'static,
         B::Error: Into<axum::BoxError>,
     {
         if let Some(needed) = response.extensions().get::<InsufficientScope>() {
-            return self.insufficient(&needed.scopes);
+            return self.insufficient(doc, &needed.scopes);
         }
         response.map(Body::new)
     }
@@ -255,7 +333,8 @@ impl Gate {
 
 #[derive(Debug, PartialEq, Eq)]
 enum Route {
-    Metadata,
+    /// The metadata document at this index of `Gate::documents`.
+    Metadata(usize),
     NotFound,
     Pass,
     Protected,
@@ -335,6 +414,7 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let route = self.gate.route(request.method(), request.uri().path(), request.headers());
+        let doc = self.gate.document_index(request.uri().path());
         // The common case: a token verified before. Nothing to wait for, so the
         // service driven to readiness takes the request at once. Only
         // well-formed tokens are ever verified, so a known one needs no
@@ -344,12 +424,12 @@ where
             && let Some(identity) = self.gate.verifier.verified(token)
         {
             if !identity.has_all_scopes(&self.gate.required_scopes) {
-                let refusal = self.gate.insufficient(&self.gate.required_scopes);
+                let refusal = self.gate.insufficient(doc, &self.gate.required_scopes);
                 return AuthFuture::boxed(Box::pin(async move { Ok(refusal) }));
             }
             request.extensions_mut().insert(identity);
             let response = self.inner.call(request);
-            return AuthFuture { kind: Kind::Known { response, gate: self.gate.clone() } };
+            return AuthFuture { kind: Kind::Known { response, gate: self.gate.clone(), doc } };
         }
         // The clone that was driven to readiness serves this request.
         let ready = self.inner.clone();
@@ -357,22 +437,24 @@ where
         let gate = self.gate.clone();
         AuthFuture::boxed(Box::pin(async move {
             match route {
-                Route::Metadata => return Ok(gate.metadata_response(request.method())),
+                Route::Metadata(index) => {
+                    return Ok(gate.metadata_response(request.method(), &gate.documents[index]));
+                }
                 Route::NotFound => return Ok(not_found()),
                 Route::Pass => return inner.call(request).await.map(|r| r.map(Body::new)),
                 Route::Protected => {}
             }
             let token = match presented(request.headers()) {
                 Presented::Token(token) if is_b64token(token) => token.to_owned(),
-                Presented::Missing => return Ok(gate.missing()),
+                Presented::Missing => return Ok(gate.missing(doc)),
                 Presented::Token(_) | Presented::Malformed => {
                     let why = "The Authorization header is not a valid Bearer token";
-                    return Ok(gate.invalid(BearerError::InvalidToken, why));
+                    return Ok(gate.invalid(doc, BearerError::InvalidToken, why));
                 }
                 // RFC 6750 §3.1: more than one way of presenting a token is a bad request.
                 Presented::Several => {
                     let why = "Send exactly one Authorization header";
-                    return Ok(gate.invalid(BearerError::InvalidRequest, why));
+                    return Ok(gate.invalid(doc, BearerError::InvalidRequest, why));
                 }
             };
             let identity = match gate.verifier.verify(&token).await {
@@ -381,15 +463,15 @@ where
                     // The reason, never the token; upstream failures were
                     // logged as warnings where they happened.
                     tracing::debug!(reason = %error, "mcp-auth: bearer token refused");
-                    return Ok(gate.invalid(BearerError::InvalidToken, error.description()));
+                    return Ok(gate.invalid(doc, BearerError::InvalidToken, error.description()));
                 }
             };
             drop(token);
             if !identity.has_all_scopes(&gate.required_scopes) {
-                return Ok(gate.insufficient(&gate.required_scopes));
+                return Ok(gate.insufficient(doc, &gate.required_scopes));
             }
             request.extensions_mut().insert(Arc::new(identity));
-            Ok(gate.finish(inner.call(request).await?))
+            Ok(gate.finish(doc, inner.call(request).await?))
         }))
     }
 }
@@ -406,7 +488,7 @@ pin_project! {
     #[project = KindProjection]
     enum Kind<F, E> {
         // A token verified before: the service's response, nothing boxed.
-        Known { #[pin] response: F, gate: Arc<Gate> },
+        Known { #[pin] response: F, gate: Arc<Gate>, doc: usize },
         // Everything else: the whole check.
         Boxed { future: BoxFuture<'static, Result<Response<Body>, E>> },
     }
@@ -428,7 +510,9 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
-            KindProjection::Known { response, gate } => response.poll(cx).map_ok(|r| gate.finish(r)),
+            KindProjection::Known { response, gate, doc } => {
+                response.poll(cx).map_ok(|r| gate.finish(*doc, r))
+            }
             KindProjection::Boxed { future } => future.as_mut().poll(cx),
         }
     }
@@ -493,9 +577,9 @@ mod tests {
         let gate = &layer.gate;
         let none = http::HeaderMap::new();
         let route = |m: Method, p: &str| gate.route(&m, p, &none);
-        assert_eq!(route(Method::GET, "/.well-known/oauth-protected-resource/mcp"), Route::Metadata);
-        assert_eq!(route(Method::GET, "/.well-known/oauth-protected-resource/mcp/"), Route::Metadata);
-        assert_eq!(route(Method::POST, "/.well-known/oauth-protected-resource"), Route::Metadata);
+        assert_eq!(route(Method::GET, "/.well-known/oauth-protected-resource/mcp"), Route::Metadata(0));
+        assert_eq!(route(Method::GET, "/.well-known/oauth-protected-resource/mcp/"), Route::Metadata(0));
+        assert_eq!(route(Method::POST, "/.well-known/oauth-protected-resource"), Route::Metadata(0));
         assert_eq!(route(Method::GET, "/.well-known/oauth-protected-resource/other"), Route::NotFound);
         assert_eq!(route(Method::GET, "/.well-known/oauth-protected-resourcex"), Route::Protected);
         assert_eq!(route(Method::GET, "/.well-known/oauth-authorization-server"), Route::Pass);

@@ -95,6 +95,27 @@ impl ProtectedResourceMetadata {
         self
     }
 
+    /// The same document for another endpoint of the same server: `resource`
+    /// becomes `path` on this resource's origin.
+    ///
+    /// ```
+    /// use mcp_auth::metadata::ProtectedResourceMetadata;
+    ///
+    /// let mcp = ProtectedResourceMetadata::new("https://mcp.example.com/mcp", "https://idp.example.com");
+    /// assert_eq!(mcp.for_endpoint("/sse").unwrap().resource, "https://mcp.example.com/sse");
+    /// ```
+    pub fn for_endpoint(&self, path: &str) -> Result<Self, ConfigError> {
+        let mut url = parse_resource(&self.resource)?;
+        if !path.starts_with('/') || path.contains(['?', '#']) {
+            return Err(ConfigError::Invalid {
+                key: "server.path",
+                message: format!("`{path}` must be an absolute path without query or fragment"),
+            });
+        }
+        url.set_path(path);
+        Ok(Self { resource: url.to_string(), ..self.clone() })
+    }
+
     /// The URL this document is served at, path-inserted (RFC 9728 §3.1):
     /// the value of `resource_metadata` in challenges.
     pub fn metadata_url(&self) -> Result<String, ConfigError> {

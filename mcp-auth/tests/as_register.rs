@@ -120,3 +120,31 @@ async fn inconsistent_or_unsupported_metadata_is_refused() {
     let response = s.http.get(s.url("/register")).send().await.unwrap();
     assert_eq!(response.status(), 405);
 }
+
+/// Clients send `"scope": ""` when the server publishes no scopes (the MCP Inspector does): an
+/// empty or blank scope says nothing and registers like an absent one (RFC 7591 §2).
+#[tokio::test]
+async fn empty_or_blank_scope_counts_as_absent() {
+    let s = as_support::start_with(
+        |config| config.with_scopes_supported(Vec::<String>::new()),
+        std::sync::Arc::new(mcp_auth::authorization_server::store::MemoryStore::new()),
+        "",
+    )
+    .await;
+    for scope in ["", "   "] {
+        let response = s
+            .register_raw(&json!({
+                "redirect_uris": ["http://127.0.0.1/cb"],
+                "token_endpoint_auth_method": "none",
+                "scope": scope,
+            }))
+            .await;
+        assert_eq!(response.status(), 201, "scope {scope:?}");
+        let body: Value = response.json().await.unwrap();
+        assert!(body.get("scope").is_none(), "no scope is recorded for {scope:?}: {body}");
+    }
+    // A real scope the server does not publish is still refused.
+    let refused =
+        s.register_raw(&json!({"redirect_uris": ["http://127.0.0.1/cb"], "scope": "notes:read"})).await;
+    assert_oauth_error(refused, 400, "invalid_client_metadata").await;
+}

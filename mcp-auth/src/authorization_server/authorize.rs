@@ -228,7 +228,7 @@ fn check_request(
     // RFC 8707 §2: only our own resource.
     let resource = match params.get("resource") {
         None => shared.resource.clone(),
-        Some(r) if r == shared.resource => r.to_owned(),
+        Some(r) if let Some(canonical) = shared.resource_named(r) => canonical.to_owned(),
         Some(_) => {
             return Err(OAuthError::new(OAuthErrorCode::InvalidTarget, "resource is not this server's"));
         }

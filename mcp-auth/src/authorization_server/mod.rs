@@ -144,6 +144,11 @@ pub(crate) struct Shared {
     issuer_path: String,
     /// The canonical MCP resource: the only audience.
     resource: String,
+    /// The other endpoints of the same server (such as `/sse`), by path.
+    other_endpoints: Vec<String>,
+    /// Their resource URLs: accepted as `resource` indicators, which all
+    /// name the one resource above (RFC 8707 §2).
+    other_resources: Vec<String>,
     store: Arc<dyn AuthStore>,
     keys: KeyRing,
     login: Login,
@@ -173,6 +178,13 @@ pub(crate) enum ClientOrigin {
 }
 
 impl Shared {
+    /// The canonical resource a `resource` indicator names, if it names one
+    /// of this server's endpoints (RFC 8707 §2).
+    pub(crate) fn resource_named(&self, indicator: &str) -> Option<&str> {
+        (indicator == self.resource || self.other_resources.iter().any(|r| r == indicator))
+            .then_some(self.resource.as_str())
+    }
+
     /// A client, whatever its origin: configuration first, then a metadata
     /// document for a URL `client_id` (when enabled), then the store. A
     /// document that cannot be fetched or used means "unknown client"; the
@@ -252,6 +264,7 @@ pub struct AuthorizationServerBuilder {
     store: Option<Arc<dyn AuthStore>>,
     login: Option<Login>,
     clock: Arc<dyn Clock>,
+    other_endpoints: Vec<String>,
 }
 
 impl AuthorizationServerBuilder {
@@ -274,6 +287,18 @@ impl AuthorizationServerBuilder {
     #[must_use]
     pub fn upstream(mut self, upstream: Arc<dyn UpstreamLogin>) -> Self {
         self.login = Some(Login::Upstream(upstream));
+        self
+    }
+
+    /// Also protects the endpoint at `path` on the resource's origin (such as
+    /// the legacy `/sse` and `/messages`): it gets its own protected-resource
+    /// metadata (see [`AuthLayer::with_endpoint`]), and its URL is accepted
+    /// as a `resource` indicator. Tokens are issued for the canonical
+    /// resource whichever endpoint asked, so one token serves every endpoint
+    /// of the server.
+    #[must_use]
+    pub fn endpoint(mut self, path: impl Into<String>) -> Self {
+        self.other_endpoints.push(path.into());
         self
     }
 
@@ -379,7 +404,12 @@ impl AuthorizationServerBuilder {
     /// signing key, and starts purging expired rows in the background.
     pub async fn build(self) -> Result<AuthorizationServer, AuthorizationServerError> {
         let Checked { issuer_url, loopback, algorithm, login } = self.check()?;
-        let Self { config, resource, store, clock, .. } = self;
+        let Self { config, resource, store, clock, other_endpoints, .. } = self;
+        let main = ProtectedResourceMetadata::new(&resource, &config.issuer);
+        let other_resources = other_endpoints
+            .iter()
+            .map(|path| main.for_endpoint(path).map(|m| m.resource))
+            .collect::<Result<Vec<_>, _>>()?;
         let sealer = match &login {
             Login::Upstream(_) => Some(sealer(&config, loopback)?),
             Login::Form(_) => None,
@@ -404,6 +434,8 @@ impl AuthorizationServerBuilder {
             limiter: Arc::new(RateLimiter::new(config.rate_limits)),
             config,
             resource,
+            other_endpoints,
+            other_resources,
             store,
             keys,
             login,
@@ -637,6 +669,7 @@ impl AuthorizationServer {
             store: None,
             login: None,
             clock: Arc::new(SystemClock),
+            other_endpoints: Vec::new(),
         }
     }
 
@@ -750,7 +783,11 @@ impl AuthorizationServer {
     /// the revocation check, publishing the protected-resource metadata.
     pub fn layer(&self) -> Result<AuthLayer, ConfigError> {
         let verifier = self.revocation_check(self.resource_server()?);
-        AuthLayer::with_verifier(verifier, self.protected_resource_metadata())
+        let mut layer = AuthLayer::with_verifier(verifier, self.protected_resource_metadata())?;
+        for path in &self.shared.other_endpoints {
+            layer = layer.with_endpoint(path)?;
+        }
+        Ok(layer)
     }
 
     /// Makes a new signing key. The previous ones stay in the JWKS until the

@@ -185,19 +185,24 @@ pub(crate) fn validate(
     {
         return Err(metadata_error("client_name too long or contains control characters"));
     }
-    if let Some(scope) = &metadata.scope {
-        for s in scope.split(' ') {
-            if !scopes_supported.iter().any(|known| known == s) {
-                return Err(metadata_error(format!("scope `{s}` is not supported")));
+    // RFC 7591 §2: a space-separated list. An empty or blank value (sent by clients
+    // when the server publishes no scopes) says nothing, so it counts as absent.
+    let scope = match metadata.scope.as_deref().map(str::split_whitespace) {
+        Some(scopes) => {
+            let scopes: Vec<&str> = scopes.collect();
+            if let Some(unknown) = scopes.iter().find(|s| !scopes_supported.iter().any(|known| known == *s)) {
+                return Err(metadata_error(format!("scope `{unknown}` is not supported")));
             }
+            (!scopes.is_empty()).then(|| scopes.join(" "))
         }
-    }
+        None => None,
+    };
     Ok(Validated {
         redirect_uris: metadata.redirect_uris,
         grant_types,
         application_type,
         auth_method,
         client_name: metadata.client_name,
-        scope: metadata.scope,
+        scope,
     })
 }

@@ -90,7 +90,7 @@ async fn authorization_code(
         return Err(OAuthError::invalid_grant("PKCE verification failed"));
     }
     let grant = live_grant(shared, &record.grant_id, client).await?;
-    check_resource(params, &grant)?;
+    check_resource(shared, params, &grant)?;
     revoke_earlier_grants(shared, &grant, now).await?;
     let refresh = client.grant_types.iter().any(|g| g == "refresh_token").then_some(grant.scope.as_str());
     issue(shared, &grant, &grant.scope, refresh).await
@@ -124,7 +124,7 @@ async fn refresh_token(
         return Err(OAuthError::invalid_grant("invalid or expired refresh token"));
     }
     let grant = live_grant(shared, &record.grant_id, client).await?;
-    check_resource(params, &grant)?;
+    check_resource(shared, params, &grant)?;
     // RFC 6749 §6: the scope may only narrow.
     let scope = match params.get("scope") {
         None => record.scope.clone(),
@@ -174,10 +174,10 @@ async fn live_grant(
     }
 }
 
-/// RFC 8707 §2.2: a `resource` must be the grant's.
-fn check_resource(params: &Params, grant: &GrantRecord) -> Result<(), OAuthError> {
+/// RFC 8707 §2.2: a `resource` must name the grant's.
+fn check_resource(shared: &Shared, params: &Params, grant: &GrantRecord) -> Result<(), OAuthError> {
     match params.get("resource") {
-        Some(resource) if resource != grant.resource => {
+        Some(resource) if shared.resource_named(resource) != Some(grant.resource.as_str()) => {
             Err(OAuthError::new(OAuthErrorCode::InvalidTarget, "resource does not match the grant"))
         }
         _ => Ok(()),

@@ -218,7 +218,18 @@ fn sync_auth(server: &Server, config: &Config, mode: &str) -> Result<Auth, Confi
     }
     let resource_server = mcp_auth::ResourceServer::new(rs_config, &canonical)
         .map_err(|e| ConfigError::Value { key: "auth.resource_server", message: e.to_string() })?;
-    Ok(Auth::ResourceServer(resource_server.layer()))
+    let mut layer = resource_server.layer();
+    for path in other_endpoints(config) {
+        layer = layer.with_endpoint(path).map_err(auth_config_error)?;
+    }
+    Ok(Auth::ResourceServer(layer))
+}
+
+/// The endpoints protected beside the main one: the legacy HTTP+SSE pair,
+/// when served. Each gets protected-resource metadata of its own, since
+/// clients check that the metadata's `resource` matches the URL they use.
+fn other_endpoints(config: &Config) -> &'static [&'static str] {
+    if config.http.legacy_sse { &super::legacy_sse::LEGACY_SSE_PATHS } else { &[] }
 }
 
 /// `[auth] mode = "authorization_server"`: builds the OAuth authorization
@@ -269,6 +280,9 @@ fn authorization_server_builder(
         as_config.scopes_supported = server.declared_scopes();
     }
     let mut builder = mcp_auth::AuthorizationServer::builder(as_config.clone(), &canonical);
+    for path in other_endpoints(config) {
+        builder = builder.endpoint(*path);
+    }
     if let Some(upstream) = upstream_login(config, &as_config.login)? {
         builder = builder.upstream(upstream);
     }

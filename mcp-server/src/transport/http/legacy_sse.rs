@@ -55,6 +55,9 @@ use crate::changes::{ChangeFeed, Changed};
 use crate::connection::Connection;
 use crate::server::Server;
 
+/// The request paths of the 2024-11-05 HTTP+SSE endpoints: the event stream
+/// and the endpoint its `endpoint` event names for posting messages.
+pub(crate) const LEGACY_SSE_PATHS: [&str; 2] = ["/sse", "/messages"];
 /// How many SSE sessions may be open at once unless
 /// [`LegacySse::with_max_sessions`] says otherwise; beyond it `GET /sse` is
 /// answered with 503.
@@ -226,8 +229,8 @@ impl LegacySse {
     /// ```
     pub fn router(&self) -> axum::Router {
         axum::Router::new()
-            .route("/sse", axum::routing::get(open_stream))
-            .route("/messages", axum::routing::post(post_message))
+            .route(LEGACY_SSE_PATHS[0], axum::routing::get(open_stream))
+            .route(LEGACY_SSE_PATHS[1], axum::routing::post(post_message))
             .with_state(self.clone())
     }
 
