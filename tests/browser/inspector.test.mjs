@@ -70,7 +70,7 @@ describe('MCP Inspector 2.x signs in with GitHub through our authorization serve
    * option label) at `endpoint` (our URL), checking each step from the page, our server's log and
    * the stand-in's records.
    */
-  async function signInAndCallWhoami(t, { serverId, transport, endpoint, shot }) {
+  async function signInAndCallWhoami(t, { serverId, transport, endpoint, shot, challengeInPanel }) {
     await gh.reset();
     const inspectorDir = mkdtempSync(join(dir, `${serverId}-`));
     const inspector = await startInspector(inspectorDir);
@@ -100,7 +100,10 @@ describe('MCP Inspector 2.x signs in with GitHub through our authorization serve
 
     // Switch it on: the 401 starts OAuth, and the browser leaves for our consent page.
     const toggle = page.getByRole('switch', { name: `Connect or disconnect "${serverId}"` });
-    const consentPage = page.waitForURL((u) => u.origin === as.base && u.pathname === '/authorize', { timeout: 20_000 });
+    // (Over SSE the Inspector starts the authorization twice at once, the first navigation being
+    // aborted by the second; so wait for the page itself rather than for one navigation.)
+    const allow = page.getByRole('button', { name: 'Allow and continue' });
+    const consentPage = allow.waitFor({ timeout: 20_000 });
     // Mantine draws the switch's track over its input; the input is what carries the role and name.
     // A failure shows as a notification instead; stop at once with its text.
     const notice = page.getByText(/^(OAuth authorization failed|Failed to connect)/).first();
@@ -112,6 +115,7 @@ describe('MCP Inspector 2.x signs in with GitHub through our authorization serve
       throw new Error(failure(`the Inspector did not reach our consent page: ${outcome}`));
     }
     const authorize = new URL(page.url());
+    assert.equal(`${authorize.origin}${authorize.pathname}`, `${as.base}/authorize`, 'our consent page');
     assert.equal(authorize.searchParams.get('code_challenge_method'), 'S256');
     assert.equal(authorize.searchParams.get('resource'), endpoint, 'the resource indicator is the endpoint the Inspector connects to');
     assert.equal(authorize.searchParams.get('redirect_uri'), `${inspector.origin}/oauth/callback`);
@@ -120,12 +124,11 @@ describe('MCP Inspector 2.x signs in with GitHub through our authorization serve
     assert.match(serverLog(), new RegExp(`client registered client_id=${registered}.*MCP Inspector`), 'our server registered the Inspector by DCR');
 
     // Our consent page names the Inspector and GitHub; approve.
-    await page.getByRole('button', { name: 'Allow and continue' }).waitFor();
     const consentText = await page.textContent('body');
     assert.match(consentText, /MCP Inspector/, `the client is named: ${consentText}`);
     assert.match(consentText, /sign in with at GitHub/, `GitHub is named: ${consentText}`);
     await screenshot(page, `${shot}-consent.png`);
-    await page.getByRole('button', { name: 'Allow and continue' }).click();
+    await allow.click();
 
     // GitHub (the stand-in): sign in, Authorize.
     await page.waitForURL((u) => u.origin === gh.url && u.pathname === '/login');
@@ -162,7 +165,18 @@ describe('MCP Inspector 2.x signs in with GitHub through our authorization serve
 
     // What the Inspector sent, from its own Network panel: 401, discovery, registration, token, MCP.
     const net = await networkEntries(page);
-    const first401 = net.findIndex((e) => e.status === 401 && e.url === endpoint);
+    // The Inspector's panel lists the 401 of a Streamable HTTP POST, not that of the SSE stream's GET:
+    // for /sse the challenge is checked directly (it names the metadata the Inspector then fetched).
+    let first401 = net.findIndex((e) => e.status === 401 && e.url === endpoint);
+    if (!challengeInPanel) {
+      const challenge = await fetch(endpoint, { headers: { accept: 'text/event-stream' } });
+      await challenge.body?.cancel();
+      assert.equal(challenge.status, 401);
+      const header = challenge.headers.get('www-authenticate') ?? '';
+      const metadataUrl = header.match(/resource_metadata="([^"]+)"/)?.[1];
+      assert.ok(metadataUrl && net.some((e) => e.kind === 'AUTH DISCOVERY' && e.url === metadataUrl), `${header}\n${JSON.stringify(net)}`);
+      first401 = -Infinity;
+    }
     const discovery = net.findIndex((e) => e.kind === 'AUTH DISCOVERY' && e.url?.includes('/.well-known/oauth-protected-resource') && e.status === 200);
     const asMetadata = net.findIndex((e) => e.kind === 'AUTH DISCOVERY' && e.url === `${as.base}/.well-known/oauth-authorization-server` && e.status === 200);
     const registration = net.findIndex((e) => e.kind === 'AUTH REGISTRATION' && e.url === `${as.base}/register` && e.status === 201);
@@ -170,7 +184,7 @@ describe('MCP Inspector 2.x signs in with GitHub through our authorization serve
     const mcpOk = net.findLastIndex((e) => e.kind === 'TRANSPORT' && e.status === 200);
     const steps = { first401, discovery, asMetadata, registration, token, mcpOk };
     assert.ok(
-      Object.values(steps).every((i) => i >= 0) && first401 < discovery && discovery < asMetadata && asMetadata < registration && registration < token && token < mcpOk,
+      Object.values(steps).every((i) => i !== -1) && first401 < discovery && discovery < asMetadata && asMetadata < registration && registration < token && token < mcpOk,
       `401 -> protected-resource metadata -> AS metadata -> DCR -> token -> MCP: ${JSON.stringify(steps)}\n${JSON.stringify(net, null, 1)}`,
     );
 
@@ -209,10 +223,10 @@ describe('MCP Inspector 2.x signs in with GitHub through our authorization serve
   }
 
   test('Streamable HTTP at /mcp', T, (t) =>
-    signInAndCallWhoami(t, { serverId: 'github-oauth-http', transport: 'streamable-http', endpoint: as.resource, shot: 'inspector-http' }),
+    signInAndCallWhoami(t, { serverId: 'github-oauth-http', transport: 'streamable-http', endpoint: as.resource, shot: 'inspector-http', challengeInPanel: true }),
   );
 
   test('HTTP+SSE at /sse', T, (t) =>
-    signInAndCallWhoami(t, { serverId: 'github-oauth-sse', transport: /^sse/, endpoint: `${as.base}/sse`, shot: 'inspector-sse' }),
+    signInAndCallWhoami(t, { serverId: 'github-oauth-sse', transport: /^sse/, endpoint: `${as.base}/sse`, shot: 'inspector-sse', challengeInPanel: false }),
   );
 });

@@ -176,6 +176,7 @@ describe('mcp-remote signs in with GitHub through our authorization server', () 
     assert.ok(back.searchParams.get('code'), `${back}`);
     assert.equal(back.searchParams.get('state'), authorize.searchParams.get('state'));
     assert.equal(back.searchParams.get('iss'), as.issuer);
+    assert.match(await page.textContent('body'), /Authorization successful/);
     await page.screenshot({ path: join(artefactsDir(), `${shot}-callback.png`), fullPage: true });
 
     await session;
