@@ -17,7 +17,8 @@ cargo test --workspace
 (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error && npm test)
 (cd tests/github-standin && npm test)
 # The authorization server's login and consent pages in headless Chromium (playwright-core),
-# against the notes example in authorization-server mode.
+# against the notes example in authorization-server mode; then real clients through github-oauth's
+# GitHub login (stand-in): the MCP Inspector 2.x web UI (on its pinned Node 22) and mcp-remote.
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error && npm test)
 # The official conformance suite (0.1.16 and 0.2.0-alpha.12, on a pinned Node 22) over HTTP,
 # against the debug build made above (behaviour is the same; it saves a release build).
