@@ -315,7 +315,7 @@ async fn a_code_exchange_refused_with_http_200_ends_in_server_error_without_a_co
 
 #[tokio::test]
 async fn after_revocation_tools_can_no_longer_use_the_github_token() {
-    let Setup { standin: _standin, _dir, server, http, client } = setup(StandIn::start().await, &[]).await;
+    let Setup { standin, _dir, server, http, client } = setup(StandIn::start().await, &[]).await;
     let tokens = github_login(&http, &server, &client, "octocat").await;
     assert_eq!(repositories(&http, &server, &tokens.access).await, json!(["octocat/hello-world"]));
 
@@ -336,6 +336,18 @@ async fn after_revocation_tools_can_no_longer_use_the_github_token() {
         )
         .await;
     assert_eq!(seen.status, StatusCode::BAD_REQUEST, "{}", seen.body);
+
+    // The GitHub token itself is revoked at GitHub (DELETE /applications/{client_id}/token), in
+    // the background of our answer.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let records = standin.token_records().await;
+        if records.iter().all(|r| r["revoked"] == json!(true)) && !records.is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the GitHub token was not revoked: {records:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]

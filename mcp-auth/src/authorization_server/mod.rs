@@ -181,6 +181,22 @@ pub(crate) enum ClientOrigin {
 }
 
 impl Shared {
+    /// Revokes a grant (its tokens, its remembered consent) and, with an
+    /// upstream login, the provider's token sealed into it, in the
+    /// background: the provider's answer never delays or fails ours.
+    pub(crate) async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
+        let grant = self.store.grant(grant_id, self.now()).await?;
+        self.store.revoke_grant(grant_id).await?;
+        if let (Login::Upstream(upstream), Some(sealer), Some(grant)) = (&self.login, &self.sealer, grant)
+            && !grant.revoked
+            && let Some(token) = upstream::sealed_access_token(sealer, &grant)
+        {
+            let upstream = upstream.clone();
+            tokio::spawn(async move { upstream.revoke_token(&token).await });
+        }
+        Ok(())
+    }
+
     /// The protected server as the consent page names it: its name and the
     /// issuer's host (`notes (mcp.example.com)`), or the host alone.
     pub(crate) fn server_label(&self) -> String {

@@ -44,7 +44,7 @@ async fn revoke_token(shared: &Shared, client: &ClientRecord, token: &str) -> Re
     // access tokens issued from it.
     if let Some(used) = shared.store.refresh_token(&hash(token), now).await? {
         if used.record.client_id == client.client_id {
-            shared.store.revoke_grant(&used.record.grant_id).await?;
+            shared.revoke_grant(&used.record.grant_id).await?;
         }
         return Ok(());
     }

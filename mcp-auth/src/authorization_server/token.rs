@@ -91,7 +91,7 @@ async fn authorization_code(
 /// means it leaked, so everything issued from it is revoked (RFC 6749 §10.5).
 async fn code_replayed(shared: &Shared, record: &CodeRecord) -> OAuthError {
     tracing::warn!(client_id = %record.client_id, "mcp-auth: authorization code replayed; revoking its grant");
-    if let Err(error) = shared.store.revoke_grant(&record.grant_id).await {
+    if let Err(error) = shared.revoke_grant(&record.grant_id).await {
         return error.into();
     }
     OAuthError::invalid_grant("invalid or expired code")
@@ -162,7 +162,7 @@ async fn refresh_token(
         && used.first_used_at.is_some_and(|at| now <= at.saturating_add(shared.config.refresh_grace_secs));
     if record.superseded || (used.previous_uses > 0 && !within_grace) {
         tracing::warn!(client_id = %record.client_id, "mcp-auth: refresh token reused; revoking its grant");
-        shared.store.revoke_grant(&record.grant_id).await?;
+        shared.revoke_grant(&record.grant_id).await?;
         return Err(OAuthError::invalid_grant("invalid or expired refresh token"));
     }
     let grant = live_grant(shared, &record.grant_id, client).await?;

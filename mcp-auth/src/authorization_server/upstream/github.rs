@@ -216,7 +216,7 @@ impl GitHubLogin {
         };
         match result {
             Ok(204) => {}
-            Ok(status) => tracing::warn!(status, "mcp-auth: GitHub did not revoke a refused user's token"),
+            Ok(status) => tracing::warn!(status, "mcp-auth: GitHub did not revoke a token"),
             Err(error) => tracing::warn!(%error, "mcp-auth: cannot revoke a GitHub token"),
         }
     }
@@ -318,6 +318,11 @@ impl GitHubLogin {
 impl UpstreamLogin for GitHubLogin {
     fn name(&self) -> &str {
         "github"
+    }
+
+    /// `DELETE /applications/{client_id}/token` with the app's credentials.
+    fn revoke_token<'a>(&'a self, access_token: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(self.revoke(access_token))
     }
 
     fn display_name(&self) -> &str {

@@ -24,6 +24,8 @@ mod github;
 mod oidc;
 mod tokens;
 
+pub(crate) use self::tokens::sealed_access_token;
+
 use std::fmt;
 
 use reqwest::Url;
@@ -200,6 +202,14 @@ pub trait UpstreamLogin: Send + Sync + fmt::Debug + 'static {
         &'a self,
         callback: &'a UpstreamCallback<'a>,
     ) -> BoxFuture<'a, Result<UpstreamUser, UpstreamLoginError>>;
+    /// Revokes the provider's access token of a grant that was revoked here,
+    /// where the provider offers that (GitHub does). Failures are the
+    /// provider's business: they are logged, never reported to the client
+    /// (RFC 7009 §2.2). The default does nothing.
+    fn revoke_token<'a>(&'a self, access_token: &'a str) -> BoxFuture<'a, ()> {
+        let _ = access_token;
+        Box::pin(std::future::ready(()))
+    }
     /// New tokens for a refresh token (RFC 6749 §6), for providers whose
     /// tokens expire. The default refuses.
     fn refresh<'a>(

@@ -62,6 +62,11 @@ fn open(sealer: &Sealer, grant: &GrantRecord) -> Option<SealedCredentials> {
     serde_json::from_str(&opened?).ok()
 }
 
+/// The provider's access token sealed into `grant`, if it opens.
+pub(crate) fn sealed_access_token(sealer: &Sealer, grant: &GrantRecord) -> Option<String> {
+    open(sealer, grant).map(|credentials| credentials.access_token)
+}
+
 /// The upstream provider's access token of one user (for example a GitHub
 /// token, to call GitHub's API on their behalf). Its `Debug` form is
 /// `<redacted>`; never return it to a client.
