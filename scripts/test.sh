@@ -7,6 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Free disk space goes into the log at the start and on any failure: a full disk makes cargo
+# and its tools fail in ways that do not say so.
+df -h . | tail -n 1
+trap 'echo "test.sh failed; free disk space:"; df -h . | tail -n 1' ERR
+
 ./scripts/setup.sh
 # Every example, the main one (hello) included, so the end-to-end tests can start them.
 cargo build --workspace --examples
