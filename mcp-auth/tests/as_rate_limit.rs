@@ -48,3 +48,33 @@ async fn behind_a_trusted_proxy_each_forwarded_client_counts_alone() {
     assert_eq!(register("198.51.100.9, 203.0.113.1").await.unwrap().status(), 429);
     assert_eq!(register("203.0.113.2").await.unwrap().status(), 201);
 }
+
+#[tokio::test]
+async fn ipv6_clients_behind_a_proxy_count_per_64() {
+    let s = start_with(|c| c.with_rate_limits(limits(1)), Arc::new(MemoryStore::new()), "").await;
+    let metadata = json!({"redirect_uris": ["https://app.example/cb"]});
+    let register = |client: &'static str| {
+        s.http.post(s.url("/register")).header("x-forwarded-for", client).json(&metadata).send()
+    };
+    assert_eq!(register("2001:db8:1:2::1").await.unwrap().status(), 201);
+    assert_eq!(register("[2001:db8:1:2::2]:51000").await.unwrap().status(), 201);
+    // A fresh address in the same /64 is the same client.
+    assert_eq!(register("2001:db8:1:2:ffff:ffff:ffff:fffe").await.unwrap().status(), 429);
+    assert_eq!(register("2001:db8:1:3::1").await.unwrap().status(), 201, "another /64");
+}
+
+#[tokio::test]
+async fn an_unparsable_forwarded_entry_is_refused_not_merged_with_the_proxy() {
+    let s = start_with(|c| c.with_rate_limits(limits(1)), Arc::new(MemoryStore::new()), "").await;
+    let metadata = json!({"redirect_uris": ["https://app.example/cb"]});
+    let register = |client: &'static str| {
+        s.http.post(s.url("/register")).header("x-forwarded-for", client).json(&metadata).send()
+    };
+    // Were these counted as the proxy's own address (the TCP peer), the
+    // third would be refused and then so would every client without a header.
+    for _ in 0..3 {
+        assert_oauth_error(register("unknown").await.unwrap(), 400, "invalid_request").await;
+    }
+    assert_eq!(s.register_raw(&metadata).await.status(), 201, "the peer's own window is untouched");
+    assert_eq!(s.register_raw(&metadata).await.status(), 201);
+}
