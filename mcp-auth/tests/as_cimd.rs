@@ -37,6 +37,8 @@ struct Docs {
     flaky_mode: AtomicUsize,
     /// Fetches of every other path, by path.
     counts: Mutex<HashMap<String, usize>>,
+    /// Where `/elsewhere.json` redirects to.
+    elsewhere: Mutex<String>,
 }
 
 impl Docs {
@@ -70,6 +72,7 @@ async fn nostore_json(State(docs): State<Arc<Docs>>) -> Response {
 }
 
 async fn mismatch_json(State(docs): State<Arc<Docs>>) -> Json<Value> {
+    docs.count("/mismatch.json");
     // Names another document: CIMD §4.1 requires the exact URL.
     Json(document(&docs.base, "/client.json"))
 }
@@ -87,6 +90,7 @@ async fn secret_json(State(docs): State<Arc<Docs>>) -> Json<Value> {
 }
 
 async fn flaky_json(State(docs): State<Arc<Docs>>) -> Response {
+    docs.count("/flaky.json");
     match docs.flaky_mode.load(Ordering::SeqCst) {
         0 => ([("cache-control", "max-age=0")], Json(document(&docs.base, "/flaky.json"))).into_response(),
         1 => StatusCode::SERVICE_UNAVAILABLE.into_response(),
@@ -170,6 +174,11 @@ async fn cdn_copy_json(State(docs): State<Arc<Docs>>) -> Json<Value> {
     Json(document(&docs.base, "/cdn.json"))
 }
 
+async fn elsewhere_json(State(docs): State<Arc<Docs>>) -> Redirect {
+    docs.count("/elsewhere.json");
+    Redirect::temporary(&docs.elsewhere.lock().unwrap())
+}
+
 async fn hop1() -> Redirect {
     Redirect::temporary("/hop2.json")
 }
@@ -213,6 +222,7 @@ async fn serve_documents() -> Arc<Docs> {
         .route("/cap/{name}", get(cap_json))
         .route("/cdn.json", get(cdn_json))
         .route("/edge/cdn-copy.json", get(cdn_copy_json))
+        .route("/elsewhere.json", get(elsewhere_json))
         .route("/hop1.json", get(hop1))
         .route("/hop2.json", get(hop2))
         .route("/hop-final.json", get(hop_final))
@@ -221,20 +231,28 @@ async fn serve_documents() -> Arc<Docs> {
     docs
 }
 
-async fn server(insecure_for_tests: bool) -> TestServer {
-    server_with(insecure_for_tests, |c| c).await
+/// A server that may fetch documents from the port of `base` (the only one
+/// allowed), and with `insecure_for_tests` from 127.0.0.1 over http.
+async fn server(insecure_for_tests: bool, base: &str) -> TestServer {
+    server_with(insecure_for_tests, base, |c| c).await
 }
 
 async fn server_with(
     insecure_for_tests: bool,
+    base: &str,
     tweak: impl FnOnce(mcp_auth::AuthorizationServerConfig) -> mcp_auth::AuthorizationServerConfig,
 ) -> TestServer {
+    let port = port_of(base);
     start_with(
-        |c| tweak(c.with_cimd_allow_insecure_for_tests(insecure_for_tests)),
+        |c| tweak(c.with_cimd_allow_insecure_for_tests(insecure_for_tests).with_cimd_allowed_ports([port])),
         Arc::new(MemoryStore::new()),
         "",
     )
     .await
+}
+
+fn port_of(base: &str) -> u16 {
+    reqwest::Url::parse(base).unwrap().port().unwrap()
 }
 
 /// A raw HTTP/1.1 document host on 127.0.0.1 that answers every request
@@ -295,7 +313,7 @@ async fn try_authorize(s: &TestServer, client_id: &str) -> (StatusCode, String) 
 #[tokio::test]
 async fn a_metadata_document_client_completes_the_flow() {
     let docs = serve_documents().await;
-    let s = server(true).await;
+    let s = server(true, &docs.base).await;
     let meta: Value = s
         .http
         .get(s.url("/.well-known/oauth-authorization-server"))
@@ -342,7 +360,7 @@ async fn a_metadata_document_client_completes_the_flow() {
 #[tokio::test]
 async fn no_store_documents_are_fetched_every_time() {
     let docs = serve_documents().await;
-    let s = server(true).await;
+    let s = server(true, &docs.base).await;
     let url = format!("{}/nostore.json", docs.base);
     assert_eq!(try_authorize(&s, &url).await.0, StatusCode::OK);
     assert_eq!(try_authorize(&s, &url).await.0, StatusCode::OK);
@@ -352,7 +370,7 @@ async fn no_store_documents_are_fetched_every_time() {
 #[tokio::test]
 async fn unusable_documents_are_an_unknown_client_never_a_redirect() {
     let docs = serve_documents().await;
-    let s = server(true).await;
+    let s = server(true, &docs.base).await;
     for path in [
         "/mismatch.json", // client_id is not the URL
         "/big.json",      // larger than the limit
@@ -377,7 +395,7 @@ async fn unusable_documents_are_an_unknown_client_never_a_redirect() {
 #[tokio::test]
 async fn without_the_test_switch_loopback_and_http_are_refused() {
     let docs = serve_documents().await;
-    let s = server(false).await;
+    let s = server(false, &docs.base).await;
     let port = docs.base.rsplit(':').next().unwrap().to_owned();
     for url in [
         // plain http
@@ -400,7 +418,8 @@ async fn without_the_test_switch_loopback_and_http_are_refused() {
 #[tokio::test]
 async fn a_stale_copy_serves_during_an_outage_but_not_after_it_stops_validating() {
     let docs = serve_documents().await;
-    let s = server(true).await;
+    // Failures not remembered: every request below fetches.
+    let s = server_with(true, &docs.base, |c| c.with_cimd_failure_cache_secs(0)).await;
     let url = format!("{}/flaky.json", docs.base);
     assert_eq!(try_authorize(&s, &url).await.0, StatusCode::OK);
     // max-age=0: refetched, the host answers 503, the copy that validated serves.
@@ -478,11 +497,30 @@ fn only_public_addresses_may_be_fetched() {
         "64:ff9b::a00:1",
         "2002:c0a8:101::1",
         "2001:db8::1",
+        // IPv4-translated (::ffff:0:a.b.c.d), compatible, NAT64 and 6to4
+        // forms of loopback and the cloud metadata address
+        "::ffff:0:127.0.0.1",
+        "::ffff:0:169.254.169.254",
+        "::ffff:0:a00:1",
+        "::127.0.0.1",
+        "64:ff9b::127.0.0.1",
+        "64:ff9b::a9fe:a9fe",
+        "2002:7f00:1::1",
+        "2002:a9fe:a9fe::",
     ] {
         let ip: IpAddr = private.parse().unwrap();
         assert!(!is_public_address(ip), "{private} must be refused");
     }
-    for public in ["93.184.216.34", "1.1.1.1", "172.32.0.1", "2606:4700::1111", "::ffff:8.8.8.8"] {
+    for public in [
+        "93.184.216.34",
+        "1.1.1.1",
+        "172.32.0.1",
+        "2606:4700::1111",
+        "::ffff:8.8.8.8",
+        "::ffff:0:8.8.8.8",
+        "64:ff9b::8.8.8.8",
+        "2002:808:808::1",
+    ] {
         let ip: IpAddr = public.parse().unwrap();
         assert!(is_public_address(ip), "{public} is public");
     }
@@ -491,7 +529,7 @@ fn only_public_addresses_may_be_fetched() {
 #[tokio::test]
 async fn documents_are_capped_at_5_kb() {
     let docs = serve_documents().await;
-    let s = server(true).await;
+    let s = server(true, &docs.base).await;
     // Just under 5 KB: accepted.
     assert_eq!(try_authorize(&s, &format!("{}/fits.json", docs.base)).await.0, StatusCode::OK);
     // Just over, with a Content-Length: refused.
@@ -509,7 +547,7 @@ async fn a_too_large_content_length_is_refused_before_the_body_arrives() {
         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 6000\r\n\r\n".into(),
         Vec::new(),
     );
-    let s = server(true).await;
+    let s = server(true, &base).await;
     let started = Instant::now();
     let (status, html) = try_authorize(&s, &format!("{base}/client.json")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -533,7 +571,7 @@ async fn a_streamed_body_is_cut_off_past_5_kb() {
         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n".into(),
         body,
     );
-    let s = server(true).await;
+    let s = server(true, &base).await;
     let started = Instant::now();
     let (status, html) = try_authorize(&s, &format!("{base}/client.json")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -544,7 +582,7 @@ async fn a_streamed_body_is_cut_off_past_5_kb() {
 #[tokio::test]
 async fn a_slow_document_host_times_out_as_an_unknown_client() {
     let docs = serve_documents().await;
-    let s = server_with(true, |c| c.with_cimd_fetch_timeout_secs(1)).await;
+    let s = server_with(true, &docs.base, |c| c.with_cimd_fetch_timeout_secs(1)).await;
     let started = Instant::now();
     let (status, html) = try_authorize(&s, &format!("{}/slow.json", docs.base)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -557,7 +595,7 @@ async fn a_slow_document_host_times_out_as_an_unknown_client() {
 #[tokio::test]
 async fn user_information_or_a_fragment_is_refused_before_any_fetch() {
     let docs = serve_documents().await;
-    let s = server(true).await;
+    let s = server(true, &docs.base).await;
     let authority = docs.base.trim_start_matches("http://");
     for url in [
         format!("http://user@{authority}/client.json"),
@@ -580,7 +618,7 @@ async fn user_information_or_a_fragment_is_refused_before_any_fetch() {
 #[tokio::test]
 async fn a_document_with_a_private_key_is_refused() {
     let docs = serve_documents().await;
-    let s = server(true).await;
+    let s = server(true, &docs.base).await;
     let (status, html) = try_authorize(&s, &format!("{}/private-jwk.json", docs.base)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(html.contains("Unknown client."), "{html}");
@@ -589,7 +627,7 @@ async fn a_document_with_a_private_key_is_refused() {
 #[tokio::test]
 async fn private_key_jwt_with_none_is_negotiated_down_to_none() {
     let docs = serve_documents().await;
-    let s = server(true).await;
+    let s = server(true, &docs.base).await;
     // Also lists `none`: a public client, through the whole flow.
     let client = doc_client(format!("{}/key-jwt-or-none.json", docs.base));
     let tokens = complete_flow(&s, &client).await;
@@ -604,7 +642,7 @@ async fn private_key_jwt_with_none_is_negotiated_down_to_none() {
 #[tokio::test]
 async fn the_cache_is_capped_and_evicts_the_entry_closest_to_expiry() {
     let docs = serve_documents().await;
-    let s = server_with(true, |c| c.with_cimd_cache_capacity(2)).await;
+    let s = server_with(true, &docs.base, |c| c.with_cimd_cache_capacity(2)).await;
     let url = |name: &str| format!("{}/cap/{name}", docs.base);
     // Fresh for 60, 120 and 180 s: storing the third evicts `a`.
     for name in ["a", "bb", "ccc"] {
@@ -625,7 +663,7 @@ async fn the_cache_is_capped_and_evicts_the_entry_closest_to_expiry() {
 #[tokio::test]
 async fn one_redirect_is_followed_and_the_document_still_names_the_original_url() {
     let docs = serve_documents().await;
-    let s = server(true).await;
+    let s = server(true, &docs.base).await;
     let client = doc_client(format!("{}/cdn.json", docs.base));
     let tokens = complete_flow(&s, &client).await;
     let me: Value = s.call_mcp(tokens["access_token"].as_str().unwrap()).await.json().await.unwrap();
@@ -637,9 +675,76 @@ async fn one_redirect_is_followed_and_the_document_still_names_the_original_url(
 #[tokio::test]
 async fn a_second_redirect_is_refused() {
     let docs = serve_documents().await;
-    let s = server(true).await;
+    let s = server(true, &docs.base).await;
     let (status, html) = try_authorize(&s, &format!("{}/hop1.json", docs.base)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(html.contains("Unknown client."), "{html}");
     assert_eq!(docs.fetches("/hop-final.json"), 0, "the second redirect was not followed");
+}
+
+#[tokio::test]
+async fn a_failed_fetch_is_remembered_so_a_flood_costs_one_fetch() {
+    let docs = serve_documents().await;
+    let s = server(true, &docs.base).await;
+    assert_eq!(mcp_auth::AuthorizationServerConfig::default().cimd_failure_cache_secs, 30);
+    // An invalid document, then a host that never answers in time: each is
+    // fetched once however many requests name it.
+    let mismatch = format!("{}/mismatch.json", docs.base);
+    for _ in 0..3 {
+        assert_eq!(try_authorize(&s, &mismatch).await.0, StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(docs.fetches("/mismatch.json"), 1);
+    let slow = server_with(true, &docs.base, |c| c.with_cimd_fetch_timeout_secs(1)).await;
+    let url = format!("{}/slow.json", docs.base);
+    for _ in 0..3 {
+        let (status, html) = try_authorize(&slow, &url).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(html.contains("Unknown client."), "{html}");
+    }
+    assert_eq!(docs.fetches("/slow.json"), 1);
+    // With the memory turned off, each request fetches again.
+    let forgetful = server_with(true, &docs.base, |c| c.with_cimd_failure_cache_secs(0)).await;
+    for _ in 0..2 {
+        assert_eq!(try_authorize(&forgetful, &mismatch).await.0, StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(docs.fetches("/mismatch.json"), 3);
+}
+
+#[tokio::test]
+async fn during_a_remembered_outage_the_stale_copy_serves_without_refetching() {
+    let docs = serve_documents().await;
+    let s = server(true, &docs.base).await;
+    let url = format!("{}/flaky.json", docs.base);
+    assert_eq!(try_authorize(&s, &url).await.0, StatusCode::OK);
+    // max-age=0, then the host answers 503: the copy that validated serves,
+    // and the outage is remembered, so the next requests do not fetch.
+    docs.flaky_mode.store(1, Ordering::SeqCst);
+    for _ in 0..3 {
+        assert_eq!(try_authorize(&s, &url).await.0, StatusCode::OK);
+    }
+    assert_eq!(docs.fetches("/flaky.json"), 2);
+}
+
+#[tokio::test]
+async fn documents_are_fetched_only_from_allowed_ports() {
+    let docs = serve_documents().await;
+    let other = serve_documents().await;
+    // The default allows 443 alone: a document on the test host's port is
+    // refused before any connection, even with the test switch on.
+    let default_ports =
+        start_with(|c| c.with_cimd_allow_insecure_for_tests(true), Arc::new(MemoryStore::new()), "").await;
+    let (status, html) = try_authorize(&default_ports, &format!("{}/client.json", docs.base)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("Unknown client."), "{html}");
+    assert_eq!(docs.hits.load(Ordering::SeqCst), 0, "nothing was fetched");
+    assert_eq!(mcp_auth::AuthorizationServerConfig::default().cimd_allowed_ports, [443]);
+    // An allowed port: fetched. A redirect from it to another port: not followed.
+    let s = server(true, &docs.base).await;
+    assert_eq!(try_authorize(&s, &format!("{}/client.json", docs.base)).await.0, StatusCode::OK);
+    *docs.elsewhere.lock().unwrap() = format!("{}/client.json", other.base);
+    let (status, html) = try_authorize(&s, &format!("{}/elsewhere.json", docs.base)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("Unknown client."), "{html}");
+    assert_eq!(docs.fetches("/elsewhere.json"), 1);
+    assert_eq!(other.hits.load(Ordering::SeqCst), 0, "the redirect to another port was not followed");
 }

@@ -6,11 +6,13 @@
 //! The fetch is the SSRF surface of the server (MCP security best practices,
 //! "SSRF"), so:
 //! - only https, with a non-root path, no user information, fragment or dot
-//!   segments (CIMD §3);
+//!   segments (CIMD §3), and only on an allowed port (`cimd_allowed_ports`,
+//!   default 443), so the fetch cannot be aimed at another service's port;
 //! - the host is resolved by us and **every** address must be public before a
 //!   connection is made; the checked addresses are the ones connected to
 //!   (no second lookup, so DNS rebinding gains nothing); IP literals are
-//!   checked the same way; no proxy;
+//!   checked the same way, and so are the IPv6 forms that carry an IPv4
+//!   address (mapped, translated, compatible, NAT64, 6to4); no proxy;
 //! - at most one redirect (a CDN in front of the document), whose target
 //!   passes the same URL and address rules; a second one is refused;
 //! - `cimd_fetch_timeout_secs` (default 10 s) for the whole fetch, at most
@@ -23,11 +25,15 @@
 //!   also lists `none` in `token_endpoint_auth_methods_supported`, and is
 //!   then negotiated down to `none`;
 //! - cached by `Cache-Control` (RFC 9111 §5.2.2), capped in age and count;
-//!   failures are never cached, and a document that stops validating is
-//!   dropped at its next fetch.
+//!   a document that stops validating is dropped at its next fetch;
+//! - a failed fetch is remembered for `cimd_failure_cache_secs` (default
+//!   30 s, capped in count like the cache), so requests naming a dead or
+//!   slow URL cost one fetch in that time, not one each; during an outage
+//!   a copy that validated before keeps serving.
 //!
-//! `cimd_allow_insecure_for_tests` lifts the https and address rules so a
-//! test can serve documents from 127.0.0.1; nothing else should set it.
+//! `cimd_allow_insecure_for_tests` lifts the https and address rules (not
+//! the port rule) so a test can serve documents from 127.0.0.1; nothing
+//! else should set it.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs as _};
@@ -68,10 +74,21 @@ pub(crate) struct CimdFetcher {
     http: reqwest::Client,
     timeout: Duration,
     cache: Mutex<HashMap<String, Cached>>,
+    failures: Mutex<HashMap<String, RecentFailure>>,
     capacity: usize,
     max_age: u64,
-    allow_insecure: bool,
+    failure_secs: u64,
+    rules: UrlRules,
     scopes_supported: Vec<String>,
+}
+
+/// What a document URL, or a redirect's target, must satisfy to be fetched.
+#[derive(Debug, Clone)]
+pub(crate) struct UrlRules {
+    /// The test switch: http, loopback and private addresses allowed.
+    pub(crate) allow_insecure: bool,
+    /// The only ports connected to.
+    pub(crate) ports: Vec<u16>,
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +98,15 @@ struct Cached {
     expires_at: UnixTime,
     /// Served stale until then when the host cannot be reached.
     usable_until: UnixTime,
+}
+
+/// A fetch that failed a moment ago, answered again without fetching.
+#[derive(Debug, Clone)]
+struct RecentFailure {
+    reason: String,
+    /// The host could not be reached, so a stale copy may still serve.
+    unreachable: bool,
+    until: UnixTime,
 }
 
 /// Why a fetch failed: the host could not be reached (a stale copy may
@@ -117,16 +143,18 @@ impl CimdFetcher {
             http,
             timeout,
             cache: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
             capacity: config.cimd_cache_capacity,
             max_age: config.cimd_cache_max_secs,
-            allow_insecure,
+            failure_secs: config.cimd_failure_cache_secs,
+            rules: UrlRules { allow_insecure, ports: config.cimd_allowed_ports.clone() },
             scopes_supported: config.scopes_supported.clone(),
         })
     }
 
     /// Whether `client_id` is meant as a metadata document URL.
     pub(crate) fn applies_to(&self, client_id: &str) -> bool {
-        client_id.starts_with("https://") || (self.allow_insecure && client_id.starts_with("http://"))
+        client_id.starts_with("https://") || (self.rules.allow_insecure && client_id.starts_with("http://"))
     }
 
     /// The client a metadata document describes, from the cache or fetched.
@@ -134,35 +162,89 @@ impl CimdFetcher {
         if let Some(hit) = self.cached(client_id, now) {
             return Ok(hit);
         }
+        if let Some(failure) = self.recent_failure(client_id, now) {
+            return self.after_failure(client_id, failure, now);
+        }
         match self.fetch(client_id, now).await {
             Ok((client, ttl)) => {
                 self.remember(client.clone(), now, ttl);
                 Ok(client)
             }
-            Err(Failure::Unreachable(reason)) => {
-                // The host is down or slow: a copy that validated before is
-                // still used for a while (RFC 9111 §4.2.4 serving stale), but
-                // the failure itself is never cached.
-                let stale =
-                    self.lock().get(client_id).filter(|c| c.usable_until > now).map(|c| c.client.clone());
-                match stale {
-                    Some(client) => {
-                        tracing::warn!(url = client_id, %reason, "mcp-auth: using a stale client metadata document");
-                        Ok(client)
+            Err(failure) => {
+                let (reason, unreachable) = match failure {
+                    Failure::Unreachable(reason) => (reason, true),
+                    Failure::Invalid(reason) => {
+                        // A document that no longer validates is dropped at once.
+                        self.lock().remove(client_id);
+                        (reason, false)
                     }
-                    None => Err(CimdError { url: client_id.to_owned(), reason }),
-                }
+                };
+                let failure =
+                    RecentFailure { reason, unreachable, until: now.saturating_add(self.failure_secs) };
+                self.remember_failure(client_id, failure.clone(), now);
+                self.after_failure(client_id, failure, now)
             }
-            Err(Failure::Invalid(reason)) => {
-                // A document that no longer validates is dropped at once.
-                self.lock().remove(client_id);
-                Err(CimdError { url: client_id.to_owned(), reason })
+        }
+    }
+
+    /// The answer while a fetch of `client_id` has failed: during an outage,
+    /// a copy that validated before is still used for a while (RFC 9111
+    /// §4.2.4, serving stale); otherwise the failure.
+    fn after_failure(
+        &self,
+        client_id: &str,
+        failure: RecentFailure,
+        now: UnixTime,
+    ) -> Result<ClientRecord, CimdError> {
+        let RecentFailure { reason, unreachable, .. } = failure;
+        let stale = unreachable
+            .then(|| self.lock().get(client_id).filter(|c| c.usable_until > now).map(|c| c.client.clone()))
+            .flatten();
+        match stale {
+            Some(client) => {
+                tracing::warn!(url = client_id, %reason, "mcp-auth: using a stale client metadata document");
+                Ok(client)
             }
+            None => Err(CimdError { url: client_id.to_owned(), reason }),
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {
         self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn lock_failures(&self) -> std::sync::MutexGuard<'_, HashMap<String, RecentFailure>> {
+        self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn recent_failure(&self, client_id: &str, now: UnixTime) -> Option<RecentFailure> {
+        let mut failures = self.lock_failures();
+        match failures.get(client_id) {
+            Some(failure) if failure.until > now => Some(failure.clone()),
+            Some(_) => {
+                failures.remove(client_id);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Remembers a failed fetch until `failure.until`; at capacity, expired
+    /// entries go first, then the one that expires soonest.
+    fn remember_failure(&self, client_id: &str, failure: RecentFailure, now: UnixTime) {
+        if failure.until <= now || self.capacity == 0 {
+            return;
+        }
+        let mut failures = self.lock_failures();
+        if failures.len() >= self.capacity && !failures.contains_key(client_id) {
+            failures.retain(|_, f| f.until > now);
+            if failures.len() >= self.capacity
+                && let Some(victim) = failures.iter().min_by_key(|(_, f)| f.until).map(|(k, _)| k.clone())
+            {
+                failures.remove(&victim);
+            }
+        }
+        failures.insert(client_id.to_owned(), failure);
     }
 
     fn cached(&self, client_id: &str, now: UnixTime) -> Option<ClientRecord> {
@@ -195,7 +277,7 @@ impl CimdFetcher {
 
     async fn fetch(&self, client_id: &str, now: UnixTime) -> Result<(ClientRecord, Option<u64>), Failure> {
         // The URL is checked before anything else: a malformed one is never fetched.
-        let url = check_target(client_id, self.allow_insecure).map_err(Failure::Invalid)?;
+        let url = check_target(client_id, &self.rules).map_err(Failure::Invalid)?;
         // One limit for the whole fetch: redirect, headers and body.
         match tokio::time::timeout(self.timeout, self.fetch_checked(client_id, url, now)).await {
             Ok(result) => result,
@@ -237,7 +319,7 @@ impl CimdFetcher {
                 response.headers().get(LOCATION).and_then(|v| v.to_str().ok()).ok_or_else(|| {
                     Failure::Invalid(format!("{} without a usable Location", response.status()))
                 })?;
-            url = redirect_target(&url, location, self.allow_insecure).map_err(Failure::Invalid)?;
+            url = redirect_target(&url, location, &self.rules).map_err(Failure::Invalid)?;
         };
         let status = response.status();
         if status.is_server_error() {
@@ -294,12 +376,18 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// [`check_url`], and an IP literal must be a public address (names are
-/// checked by the resolver, at connection time).
-pub(crate) fn check_target(client_id: &str, allow_insecure: bool) -> Result<Url, String> {
-    let url = check_url(client_id, allow_insecure)?;
+/// [`check_url`], on an allowed port, and an IP literal must be a public
+/// address (names are checked by the resolver, at connection time).
+pub(crate) fn check_target(client_id: &str, rules: &UrlRules) -> Result<Url, String> {
+    let url = check_url(client_id, rules.allow_insecure)?;
+    // MCP security best practices, "SSRF": only the ports documents are
+    // served from, so the fetch cannot probe other services on a host.
+    let port = url.port_or_known_default().unwrap_or(0);
+    if !rules.ports.contains(&port) {
+        return Err(format!("port {port} is not an allowed metadata document port"));
+    }
     // IP literals never reach the resolver: check them here.
-    if !allow_insecure {
+    if !rules.allow_insecure {
         let host = url.host_str().unwrap_or_default();
         let literal = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok();
         if let Some(ip) = literal
@@ -313,11 +401,11 @@ pub(crate) fn check_target(client_id: &str, allow_insecure: bool) -> Result<Url,
 
 /// Where a redirect from `from` to `location` leads, if it may be
 /// followed: the target passes the rules of the original URL
-/// ([`check_target`]: https, no user information or fragment, a path, a
-/// public address).
-pub(crate) fn redirect_target(from: &Url, location: &str, allow_insecure: bool) -> Result<Url, String> {
+/// ([`check_target`]: https, no user information or fragment, a path, an
+/// allowed port, a public address).
+pub(crate) fn redirect_target(from: &Url, location: &str, rules: &UrlRules) -> Result<Url, String> {
     let target = from.join(location).map_err(|_| "the redirect Location is not a URL".to_owned())?;
-    check_target(target.as_str(), allow_insecure).map_err(|e| format!("redirect refused: {e}"))
+    check_target(target.as_str(), rules).map_err(|e| format!("redirect refused: {e}"))
 }
 
 /// CIMD §3: an https URL with a path other than `/`, no user information,
@@ -487,17 +575,20 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
     if ip.is_unspecified() || ip.is_loopback() {
         return false;
     }
-    // IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible (::a.b.c.d).
-    if s[..5] == [0; 5] && (s[5] == 0xffff || s[5] == 0) {
-        return is_public_v4(Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8));
+    let embedded = |hi: u16, lo: u16| is_public_v4(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
+    // Forms that carry an IPv4 address in the last 32 bits, which then decides:
+    // IPv4-mapped ::ffff:a.b.c.d (RFC 4291 §2.5.5.2), IPv4-compatible
+    // ::a.b.c.d (§2.5.5.1), IPv4-translated ::ffff:0:a.b.c.d (RFC 2765 §2.1),
+    // and NAT64 64:ff9b::a.b.c.d (RFC 6052 §2.1).
+    let mapped = s[..5] == [0; 5] && (s[5] == 0xffff || s[5] == 0);
+    let translated = s[..6] == [0, 0, 0, 0, 0xffff, 0];
+    let nat64 = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+    if mapped || translated || nat64 {
+        return embedded(s[6], s[7]);
     }
-    // NAT64 (64:ff9b::/96, RFC 6052): the embedded IPv4 address decides.
-    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        return is_public_v4(Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8));
-    }
-    // 6to4 (2002::/16, RFC 3056): the embedded IPv4 address decides.
+    // 6to4 (2002::/16, RFC 3056 §2): the IPv4 address in bits 16..48 decides.
     if s[0] == 0x2002 {
-        return is_public_v4(Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8));
+        return embedded(s[1], s[2]);
     }
     !((s[0] & 0xfe00) == 0xfc00               // unique local (RFC 4193)
         || (s[0] & 0xffc0) == 0xfe80           // link-local
@@ -562,11 +653,12 @@ mod tests {
 
     #[test]
     fn a_redirect_target_passes_the_rules_of_the_original_url() {
+        let strict = UrlRules { allow_insecure: false, ports: vec![443] };
         let from = Url::parse("https://app.example/client.json").unwrap();
-        let ok = redirect_target(&from, "https://cdn.example/app/client.json", false).unwrap();
+        let ok = redirect_target(&from, "https://cdn.example/app/client.json", &strict).unwrap();
         assert_eq!(ok.as_str(), "https://cdn.example/app/client.json");
         // Relative locations resolve against the URL redirected from.
-        let relative = redirect_target(&from, "/v2/client.json", false).unwrap();
+        let relative = redirect_target(&from, "/v2/client.json", &strict).unwrap();
         assert_eq!(relative.as_str(), "https://app.example/v2/client.json");
         for bad in [
             // private, loopback and metadata addresses, with the switch off
@@ -581,13 +673,18 @@ mod tests {
             "https://cdn.example/client.json#frag",
             "https://cdn.example/",
             "file:///etc/passwd",
+            // a port other than the allowed ones
+            "https://cdn.example:8443/client.json",
+            "https://cdn.example:22/client.json",
         ] {
-            assert!(redirect_target(&from, bad, false).is_err(), "{bad}");
+            assert!(redirect_target(&from, bad, &strict).is_err(), "{bad}");
         }
         // The test switch lifts only the scheme and address rules.
-        let insecure = Url::parse("http://127.0.0.1:8/c.json").unwrap();
-        assert!(redirect_target(&insecure, "http://127.0.0.1:9/d.json", true).is_ok());
-        assert!(redirect_target(&insecure, "http://u@127.0.0.1:9/d.json", true).is_err());
+        let insecure = UrlRules { allow_insecure: true, ports: vec![8, 9] };
+        let from = Url::parse("http://127.0.0.1:8/c.json").unwrap();
+        assert!(redirect_target(&from, "http://127.0.0.1:9/d.json", &insecure).is_ok());
+        assert!(redirect_target(&from, "http://u@127.0.0.1:9/d.json", &insecure).is_err());
+        assert!(redirect_target(&from, "http://127.0.0.1:10/d.json", &insecure).is_err());
     }
 
     #[test]

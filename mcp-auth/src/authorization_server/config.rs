@@ -82,6 +82,15 @@ pub struct AuthorizationServerConfig {
     /// Time limit of a whole metadata document fetch (connection, at most
     /// one redirect, and the body), in seconds (default 10; at least 1).
     pub cimd_fetch_timeout_secs: u64,
+    /// Ports a metadata document may be fetched from, on the first request
+    /// and after a redirect (default `[443]`). A URL on any other port is
+    /// refused before a connection is made, with or without the test
+    /// switch below.
+    pub cimd_allowed_ports: Vec<u16>,
+    /// How long a failed fetch is remembered, in seconds (default 30), so
+    /// that a flood of requests naming a dead or slow document URL costs one
+    /// fetch, not one each. `0` remembers nothing.
+    pub cimd_failure_cache_secs: u64,
     /// **TESTS ONLY.** Lets metadata documents be fetched over plain http
     /// and from loopback and private addresses, which the SSRF guard
     /// otherwise refuses. Never turn on in production.
@@ -276,6 +285,8 @@ impl Default for AuthorizationServerConfig {
             cimd_cache_max_secs: 24 * 3600,
             cimd_cache_capacity: 1000,
             cimd_fetch_timeout_secs: 10,
+            cimd_allowed_ports: vec![443],
+            cimd_failure_cache_secs: 30,
             cimd_allow_insecure_for_tests: false,
             clients: Vec::new(),
             remember_consent: false,
@@ -348,6 +359,27 @@ impl AuthorizationServerConfig {
     #[must_use]
     pub fn with_cimd_fetch_timeout_secs(mut self, secs: u64) -> Self {
         self.cimd_fetch_timeout_secs = secs;
+        self
+    }
+
+    /// The ports metadata documents may be fetched from.
+    ///
+    /// ```
+    /// use mcp_auth::AuthorizationServerConfig;
+    ///
+    /// let config = AuthorizationServerConfig::new("https://mcp.example.com").with_cimd_allowed_ports([443, 8443]);
+    /// assert_eq!(config.cimd_allowed_ports, [443, 8443]);
+    /// ```
+    #[must_use]
+    pub fn with_cimd_allowed_ports(mut self, ports: impl IntoIterator<Item = u16>) -> Self {
+        self.cimd_allowed_ports = ports.into_iter().collect();
+        self
+    }
+
+    /// How long a failed metadata document fetch is remembered, in seconds.
+    #[must_use]
+    pub fn with_cimd_failure_cache_secs(mut self, secs: u64) -> Self {
+        self.cimd_failure_cache_secs = secs;
         self
     }
 
