@@ -177,11 +177,14 @@ pub struct SessionsSection {
     pub idle_timeout_secs: u64,
     /// The most legacy sessions open at once.
     pub max_sessions: usize,
+    /// The most legacy sessions one authenticated principal holds at once
+    /// (Streamable HTTP and HTTP+SSE each).
+    pub max_sessions_per_principal: usize,
 }
 
 impl Default for SessionsSection {
     fn default() -> Self {
-        Self { idle_timeout_secs: 600, max_sessions: 10_000 }
+        Self { idle_timeout_secs: 600, max_sessions: 10_000, max_sessions_per_principal: 100 }
     }
 }
 

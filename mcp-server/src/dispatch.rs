@@ -428,12 +428,13 @@ impl Server {
         let settings = self.settings();
         let identity = info.identity.clone();
         // The digest of the arguments binds request state: computed only when state is opened or sealed.
-        let subject = identity.as_deref().map(|i| i.subject.as_str());
+        let principal = identity.as_deref().map(mrtr::principal_of);
+        let principal = principal.as_deref();
         let mut answers = JsonObject::new();
         if modern {
             if let Some(state) = request_state.as_deref() {
                 let digest = mrtr::arguments_digest(arguments);
-                let binding = Binding { method, target, subject, arguments: &digest };
+                let binding = Binding { method, target, principal, arguments: &digest };
                 match mrtr::open(&settings.request_state_key, binding, state) {
                     Ok(previous) => answers = previous,
                     Err(e) => return Reply::Error(McpError::invalid_params(e.to_string())),
@@ -470,7 +471,7 @@ impl Server {
             return reply;
         }
         let digest = mrtr::arguments_digest(arguments);
-        let binding = Binding { method, target, subject, arguments: &digest };
+        let binding = Binding { method, target, principal, arguments: &digest };
         let state =
             mrtr::seal(&settings.request_state_key, binding, &exchange.answers, settings.request_state_ttl);
         to_value(&InputRequiredResult {

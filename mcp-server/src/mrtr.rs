@@ -3,7 +3,7 @@
 //! The client echoes `requestState` back verbatim, so it is attacker-controlled
 //! (SEP-2322: MUST be integrity-protected when it influences behaviour). Ours
 //! carries the answers gathered in earlier rounds and is bound to the method,
-//! the tool/prompt/resource name, the caller's subject and an expiry, all under
+//! the tool/prompt/resource name, the caller (issuer, kind of subject and subject) and an expiry, all under
 //! an HMAC-SHA256 tag checked in constant time.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -48,10 +48,23 @@ impl RequestStateKey {
 pub(crate) struct Binding<'a> {
     pub(crate) method: &'a str,
     pub(crate) target: &'a str,
-    pub(crate) subject: Option<&'a str>,
+    /// [`principal_of`] the caller, if authenticated.
+    pub(crate) principal: Option<&'a str>,
     /// [`arguments_digest`] of the call's arguments: answers given for one
     /// set of arguments cannot be replayed into another.
     pub(crate) arguments: &'a str,
+}
+
+/// The caller as one string for a [`Binding`]: issuer, kind of subject and
+/// subject, so state sealed for one principal never opens for another that
+/// merely shares a subject.
+pub(crate) fn principal_of(identity: &mcp_core::Identity) -> String {
+    let principal = identity.principal();
+    let kind = match principal.kind {
+        mcp_core::identity::SubjectKind::Client => "client",
+        _ => "user",
+    };
+    serde_json::json!([principal.issuer, kind, principal.subject]).to_string()
 }
 
 /// A SHA-256 over a canonical form of `value` (object keys sorted), hex.
@@ -135,7 +148,7 @@ pub(crate) fn seal(
     let sealed = Sealed {
         m: binding.method.to_owned(),
         t: binding.target.to_owned(),
-        s: binding.subject.map(str::to_owned),
+        s: binding.principal.map(str::to_owned),
         d: binding.arguments.to_owned(),
         e: now_secs().saturating_add(ttl.as_secs()),
         a: answers.clone(),
@@ -168,7 +181,7 @@ pub(crate) fn open(
     }
     if sealed.m != binding.method
         || sealed.t != binding.target
-        || sealed.s.as_deref() != binding.subject
+        || sealed.s.as_deref() != binding.principal
         || sealed.d != binding.arguments
     {
         return Err(StateError::WrongBinding);
@@ -182,7 +195,7 @@ mod tests {
     use serde_json::json;
 
     const BINDING: Binding<'static> =
-        Binding { method: "tools/call", target: "t", subject: Some("alice"), arguments: "d1" };
+        Binding { method: "tools/call", target: "t", principal: Some("alice"), arguments: "d1" };
 
     fn answers() -> JsonObject {
         json!({"step1": {"action": "accept"}}).as_object().cloned().unwrap_or_default()
@@ -205,11 +218,25 @@ mod tests {
         forged[3] ^= 1;
         let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode(forged));
         assert_eq!(open(&key, BINDING, &forged), Err(StateError::Tampered));
-        let other = Binding { subject: Some("mallory"), ..BINDING };
+        let other = Binding { principal: Some("mallory"), ..BINDING };
         assert_eq!(open(&key, other, &state), Err(StateError::WrongBinding));
         let other_arguments = Binding { arguments: "d2", ..BINDING };
         assert_eq!(open(&key, other_arguments, &state), Err(StateError::WrongBinding));
         assert_eq!(open(&RequestStateKey::random(), BINDING, &state), Err(StateError::Tampered));
+    }
+
+    #[test]
+    fn principals_differ_by_issuer_and_kind_not_only_subject() {
+        use mcp_core::Identity;
+        let alice = principal_of(&Identity::new("alice").with_issuer("https://a.example"));
+        let elsewhere = principal_of(&Identity::new("alice").with_issuer("https://b.example"));
+        let client = principal_of(&Identity::client("alice").with_issuer("https://a.example"));
+        assert_ne!(alice, elsewhere);
+        assert_ne!(alice, client);
+        assert_eq!(
+            alice,
+            principal_of(&Identity::new("alice").with_issuer("https://a.example").with_scopes(["x"]))
+        );
     }
 
     #[test]

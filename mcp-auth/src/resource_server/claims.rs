@@ -87,19 +87,27 @@ fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Optio
     }
 }
 
-/// The caller: subject from `sub` (or, for client-credentials tokens without
-/// one, the client), client from `client_id` or `azp`, scopes from `scope`
-/// (RFC 8693 §4.2, space-separated) or `scp` (array or string).
-pub(crate) fn identity(claims: Map<String, Value>) -> Result<Identity, TokenError> {
+/// The caller of a token from `issuer` (whose claims passed [`check`]):
+/// subject from `sub`, or for a client-credentials token without one the
+/// client, marked as a client so it never passes for a user of the same
+/// name; client from `client_id` or `azp`; scopes from `scope` (RFC 8693
+/// §4.2, space-separated) or `scp` (array or string).
+pub(crate) fn identity(claims: Map<String, Value>, issuer: &str) -> Result<Identity, TokenError> {
     let client_id =
         ["client_id", "azp"].iter().find_map(|k| claims.get(*k).and_then(Value::as_str)).map(str::to_owned);
-    let subject = match claims.get("sub") {
-        Some(Value::String(sub)) if !sub.is_empty() => sub.clone(),
-        None => client_id.clone().ok_or(TokenError::Claim("sub"))?,
+    let mut identity = match claims.get("sub") {
+        Some(Value::String(sub)) if !sub.is_empty() => {
+            let mut user = Identity::new(sub.clone());
+            user.client_id = client_id;
+            user
+        }
+        None => Identity::client(client_id.ok_or(TokenError::Claim("sub"))?),
         _ => return Err(TokenError::Claim("sub")),
     };
-    let scopes = scopes(claims.get("scope")).or_else(|| scopes(claims.get("scp"))).unwrap_or_default();
-    Ok(Identity { subject, client_id, scopes, claims })
+    identity.issuer = Some(issuer.to_owned());
+    identity.scopes = scopes(claims.get("scope")).or_else(|| scopes(claims.get("scp"))).unwrap_or_default();
+    identity.claims = claims;
+    Ok(identity)
 }
 
 fn scopes(value: Option<&Value>) -> Option<Vec<String>> {
@@ -113,6 +121,7 @@ fn scopes(value: Option<&Value>) -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mcp_core::identity::SubjectKind;
     use serde_json::json;
 
     const NOW: u64 = 1_800_000_000;
@@ -194,19 +203,30 @@ mod tests {
         assert!(check(&answer, &expected(), Source::Introspection).is_err());
     }
 
+    const ISSUER: &str = "https://idp.example.com";
+
     #[test]
     fn identity_from_scope_or_scp() {
-        let id = identity(claims(json!({"scope": "a  b", "client_id": "app"}))).unwrap();
+        let id = identity(claims(json!({"scope": "a  b", "client_id": "app"})), ISSUER).unwrap();
         assert_eq!(
             (id.subject.as_str(), id.client_id.as_deref(), id.scopes.as_slice()),
             ("alice", Some("app"), &["a".to_owned(), "b".to_owned()][..])
         );
-        let id = identity(claims(json!({"scp": ["x", "y"], "azp": "spa"}))).unwrap();
+        let id = identity(claims(json!({"scp": ["x", "y"], "azp": "spa"})), ISSUER).unwrap();
         assert_eq!(id.scopes, ["x", "y"]);
         assert_eq!(id.client_id.as_deref(), Some("spa"));
         assert_eq!(id.claims["iss"], "https://idp.example.com");
-        let id = identity(claims(json!({"sub": null, "client_id": "svc"}))).unwrap();
-        assert_eq!(id.subject, "svc");
-        assert!(identity(claims(json!({"sub": null}))).is_err());
+        assert!(identity(claims(json!({"sub": null})), ISSUER).is_err());
+    }
+
+    #[test]
+    fn the_principal_is_the_issuer_and_a_marked_subject() {
+        let user = identity(claims(json!({"sub": "svc"})), ISSUER).unwrap();
+        assert_eq!((user.issuer.as_deref(), user.subject_kind), (Some(ISSUER), SubjectKind::User));
+        // No `sub`: the client acting for itself, never the user named like it.
+        let service = identity(claims(json!({"sub": null, "client_id": "svc"})), ISSUER).unwrap();
+        assert_eq!((service.subject.as_str(), service.subject_kind), ("svc", SubjectKind::Client));
+        assert_eq!(service.client_id.as_deref(), Some("svc"));
+        assert_ne!(service.principal(), user.principal());
     }
 }

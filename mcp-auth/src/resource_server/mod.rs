@@ -282,7 +282,7 @@ impl ResourceServer {
         let key = self.key(jwks_uri, alg, jws.kid.as_deref()).await?;
         let claims = jws.verify(alg, &key)?;
         let exp = claims::check(&claims, &self.expected(now), Source::Jwt)?;
-        let identity = claims::identity(claims)?;
+        let identity = claims::identity(claims, &self.inner.issuer)?;
         // A key dropped from the JWKS stops vouching for cached tokens within a cache period.
         let expires_at = exp.unwrap_or(now).min(now + self.inner.jwks_cache_max);
         Ok((identity, expires_at))
@@ -309,7 +309,7 @@ impl ResourceServer {
         };
         let claims = introspection::introspect(&self.inner.fetcher, &endpoint, config, token).await?;
         let exp = claims::check(&claims, &self.expected(now), Source::Introspection)?;
-        let identity = claims::identity(claims)?;
+        let identity = claims::identity(claims, &self.inner.issuer)?;
         // Reused no longer than the configured TTL, and never past `exp`.
         let ttl_end = now + Duration::from_secs(config.cache_ttl_secs);
         Ok((identity, exp.map_or(ttl_end, |exp| exp.min(ttl_end))))

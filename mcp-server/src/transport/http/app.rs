@@ -83,11 +83,14 @@ impl Server {
         let options = HttpOptions::default()
             .idle_timeout(Duration::from_secs(config.sessions.idle_timeout_secs.max(1)))
             .max_sessions(config.sessions.max_sessions)
+            .max_sessions_per_principal(config.sessions.max_sessions_per_principal)
             .max_body_bytes(config.http.max_body_bytes)
             .response_mode(config.http.response_mode);
         let endpoint = StreamableHttp::with_options(self.clone(), options);
         let mut app = Router::new().route_service(&config.server.path, endpoint);
-        let legacy = config.http.legacy_sse.then(|| self.legacy_sse());
+        let legacy = config.http.legacy_sse.then(|| {
+            self.legacy_sse().with_max_sessions_per_principal(config.sessions.max_sessions_per_principal)
+        });
         if let Some(legacy) = &legacy {
             // Merged before the layers, so the guard and CORS cover it too.
             app = app.merge(legacy.router());

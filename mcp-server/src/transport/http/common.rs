@@ -1,5 +1,6 @@
 //! Small pieces both HTTP endpoints (Streamable HTTP and HTTP+SSE) share.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -8,7 +9,7 @@ use http::{HeaderMap, Response, StatusCode, header};
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use mcp_core::Identity;
 use mcp_core::error::codes;
-use mcp_core::identity::InsufficientScope;
+use mcp_core::identity::{InsufficientScope, OwnedPrincipal};
 use mcp_core::jsonrpc::RequestId;
 
 use super::reply;
@@ -58,12 +59,46 @@ pub(super) fn take_caller(extensions: &mut http::Extensions) -> Option<Arc<Ident
 }
 
 /// Whether a request's caller is the one who opened a session. Session ids
-/// are not credentials: a session answers only its owner (SPEC §4.2).
+/// are not credentials: a session answers only its owner (SPEC §4.2, and
+/// MCP security best practices, "Session Hijacking"), compared as issuer,
+/// kind of subject and subject, never by subject alone.
 pub(super) fn same_principal(owner: Option<&Identity>, caller: Option<&Identity>) -> bool {
     match (owner, caller) {
         (None, None) => true,
-        (Some(owner), Some(caller)) => owner.subject == caller.subject,
+        (Some(owner), Some(caller)) => owner.principal() == caller.principal(),
         _ => false,
+    }
+}
+
+/// How many sessions each authenticated principal holds, for the
+/// per-principal quota. Anonymous sessions are not counted: without
+/// authentication there is no one to tell apart.
+#[derive(Debug, Default)]
+pub(super) struct OwnerCounts(HashMap<OwnedPrincipal, usize>);
+
+impl OwnerCounts {
+    /// Sessions held by `owner` (0 for anonymous callers).
+    pub(super) fn of(&self, owner: Option<&Identity>) -> usize {
+        owner.map_or(0, |o| self.0.get(&o.principal().into_owned()).copied().unwrap_or(0))
+    }
+
+    /// `owner` opened a session.
+    pub(super) fn add(&mut self, owner: Option<&Identity>) {
+        if let Some(owner) = owner {
+            *self.0.entry(owner.principal().into_owned()).or_default() += 1;
+        }
+    }
+
+    /// A session of `owner` ended.
+    pub(super) fn remove(&mut self, owner: Option<&Identity>) {
+        let Some(owner) = owner else { return };
+        let key = owner.principal().into_owned();
+        if let Some(count) = self.0.get_mut(&key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.0.remove(&key);
+            }
+        }
     }
 }
 
@@ -80,16 +115,42 @@ pub(super) fn insufficient_scope(id: Option<RequestId>, scopes: Vec<String>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mcp_core::identity::SubjectKind;
 
     #[test]
     fn sessions_answer_only_their_owner() {
-        let alice = Identity::new("alice");
-        let bob = Identity::new("bob");
+        let alice = Identity::new("alice").with_issuer("https://idp.example");
+        let bob = Identity::new("bob").with_issuer("https://idp.example");
         assert!(same_principal(None, None));
-        assert!(same_principal(Some(&alice), Some(&alice.clone().with_scopes(["x"]))));
+        assert!(same_principal(Some(&alice), Some(&alice.clone().with_scopes(["x"]).with_client_id("c"))));
         assert!(!same_principal(Some(&alice), Some(&bob)));
         assert!(!same_principal(Some(&alice), None));
         assert!(!same_principal(None, Some(&bob)));
+        // The same subject from another issuer, or with no issuer, is someone else.
+        let elsewhere = Identity::new("alice").with_issuer("https://other.example");
+        assert!(!same_principal(Some(&alice), Some(&elsewhere)));
+        assert!(!same_principal(Some(&alice), Some(&Identity::new("alice"))));
+        // A client acting for itself never passes for the user named like it.
+        let client = Identity::client("alice").with_issuer("https://idp.example");
+        assert_eq!(client.subject_kind, SubjectKind::Client);
+        assert!(!same_principal(Some(&alice), Some(&client)));
+        assert!(!same_principal(Some(&client), Some(&alice)));
+    }
+
+    #[test]
+    fn owner_counts_follow_principals() {
+        let alice = Identity::new("alice").with_issuer("https://idp.example");
+        let other = Identity::new("alice").with_issuer("https://other.example");
+        let mut counts = OwnerCounts::default();
+        counts.add(Some(&alice));
+        counts.add(Some(&alice.clone().with_scopes(["x"])));
+        counts.add(None);
+        assert_eq!((counts.of(Some(&alice)), counts.of(Some(&other)), counts.of(None)), (2, 0, 0));
+        counts.remove(Some(&alice));
+        counts.remove(Some(&alice));
+        counts.remove(Some(&alice));
+        assert_eq!(counts.of(Some(&alice)), 0);
+        assert!(counts.0.is_empty(), "no entry is kept for a principal without sessions");
     }
 
     #[test]

@@ -49,7 +49,9 @@ use tokio::time::{Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use super::MAX_BODY_BYTES;
-use super::common::{caller, insufficient_scope, is_json, new_session_id, read_body, same_principal};
+use super::common::{
+    OwnerCounts, caller, insufficient_scope, is_json, new_session_id, read_body, same_principal,
+};
 use super::reply::{self, OUTBOUND_CAPACITY};
 use crate::changes::{ChangeFeed, Changed};
 use crate::connection::Connection;
@@ -62,6 +64,10 @@ pub(crate) const LEGACY_SSE_PATHS: [&str; 2] = ["/sse", "/messages"];
 /// [`LegacySse::with_max_sessions`] says otherwise; beyond it `GET /sse` is
 /// answered with 503.
 pub const DEFAULT_MAX_SSE_SESSIONS: usize = 1_000;
+/// How many SSE sessions one authenticated principal may hold unless
+/// [`LegacySse::with_max_sessions_per_principal`] says otherwise; beyond it
+/// its `GET /sse` is answered with 429.
+pub const DEFAULT_MAX_SSE_SESSIONS_PER_PRINCIPAL: usize = 100;
 
 /// How often an idle SSE stream gets a keep-alive comment unless
 /// [`LegacySse::with_keep_alive`] says otherwise.
@@ -107,6 +113,7 @@ pub struct LegacySse {
     sessions: Arc<Sessions>,
     endpoint_prefix: Option<Arc<str>>,
     max_sessions: usize,
+    max_per_principal: usize,
     keep_alive: Duration,
 }
 
@@ -126,6 +133,7 @@ impl LegacySse {
             sessions: Arc::default(),
             endpoint_prefix: None,
             max_sessions: DEFAULT_MAX_SSE_SESSIONS,
+            max_per_principal: DEFAULT_MAX_SSE_SESSIONS_PER_PRINCIPAL,
             keep_alive: DEFAULT_SSE_KEEP_ALIVE,
         }
     }
@@ -166,6 +174,24 @@ impl LegacySse {
         self
     }
 
+    /// How many SSE sessions one authenticated principal (issuer and
+    /// subject) may hold at once, so no caller can take every slot; its
+    /// `GET /sse` beyond that is answered with 429 Too Many Requests. The
+    /// default is [`DEFAULT_MAX_SSE_SESSIONS_PER_PRINCIPAL`]; anonymous
+    /// sessions are bounded by [`with_max_sessions`](Self::with_max_sessions) alone.
+    ///
+    /// ```
+    /// use mcp_server::Server;
+    ///
+    /// let legacy = Server::new("demo", "1.0.0").legacy_sse().with_max_sessions_per_principal(5);
+    /// # let _ = legacy;
+    /// ```
+    #[must_use]
+    pub fn with_max_sessions_per_principal(mut self, max: usize) -> Self {
+        self.max_per_principal = max;
+        self
+    }
+
     /// How often an SSE stream gets a keep-alive comment (`: keep-alive`), so
     /// proxies do not close idle streams and a vanished client is noticed.
     /// The default is [`DEFAULT_SSE_KEEP_ALIVE`]; zero is taken as one millisecond.
@@ -191,7 +217,7 @@ impl LegacySse {
     /// assert_eq!(Server::new("demo", "1.0.0").legacy_sse().session_count(), 0);
     /// ```
     pub fn session_count(&self) -> usize {
-        self.sessions.lock().len()
+        self.sessions.lock().by_id.len()
     }
 
     /// Ends every open session now: their streams finish and their running
@@ -207,7 +233,11 @@ impl LegacySse {
     /// assert_eq!(legacy.session_count(), 0);
     /// ```
     pub fn close_all(&self) {
-        let closed: Vec<SseSession> = self.sessions.lock().drain().map(|(_, session)| session).collect();
+        let closed: Vec<SseSession> = {
+            let mut table = self.sessions.lock();
+            table.owners = OwnerCounts::default();
+            table.by_id.drain().map(|(_, session)| session).collect()
+        };
         for session in closed {
             session.connection.close();
             session.ended.cancel();
@@ -268,19 +298,34 @@ struct SseSession {
     ended: CancellationToken,
 }
 
-/// The open SSE sessions, by id.
+/// The open SSE sessions.
 #[derive(Debug, Default)]
 struct Sessions {
-    map: Mutex<HashMap<String, SseSession>>,
+    table: Mutex<Table>,
+}
+
+/// The open SSE sessions by id, and how many each principal holds.
+#[derive(Debug, Default)]
+struct Table {
+    by_id: HashMap<String, SseSession>,
+    owners: OwnerCounts,
 }
 
 impl Sessions {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, SseSession>> {
-        self.map.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn get(&self, id: &str) -> Option<SseSession> {
-        self.lock().get(id).cloned()
+        self.lock().by_id.get(id).cloned()
+    }
+}
+
+impl Table {
+    fn remove(&mut self, id: &str) {
+        if let Some(session) = self.by_id.remove(id) {
+            self.owners.remove(session.connection.identity.as_deref());
+        }
     }
 }
 
@@ -313,15 +358,26 @@ async fn open_stream(State(this): State<LegacySse>, request: Request<Body>) -> R
     };
     let id = new_session_id();
     {
-        let mut map = this.sessions.lock();
-        if map.len() >= this.max_sessions {
-            drop(map);
-            tracing::warn!(max = this.max_sessions, "legacy SSE session refused: too many open");
-            let mut response = reply::status(StatusCode::SERVICE_UNAVAILABLE);
+        let mut table = this.sessions.lock();
+        let owner = session.connection.identity.as_deref();
+        // Every SSE session is an open stream, never idle: at a limit the
+        // caller is refused, and no one else's stream is ended.
+        let refused = if table.owners.of(owner) >= this.max_per_principal {
+            Some((StatusCode::TOO_MANY_REQUESTS, this.max_per_principal, "too many open for this caller"))
+        } else if table.by_id.len() >= this.max_sessions {
+            Some((StatusCode::SERVICE_UNAVAILABLE, this.max_sessions, "too many open"))
+        } else {
+            None
+        };
+        if let Some((status, max, why)) = refused {
+            drop(table);
+            tracing::warn!(max, "legacy SSE session refused: {why}");
+            let mut response = reply::status(status);
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             return response;
         }
-        map.insert(id.clone(), session.clone());
+        table.owners.add(owner);
+        table.by_id.insert(id.clone(), session.clone());
     }
     tracing::debug!(session = %id, "legacy SSE session opened");
     let endpoint = this.endpoint_url(request.extensions().get::<NestedPath>().map(NestedPath::as_str), &id);

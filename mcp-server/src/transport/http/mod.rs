@@ -55,7 +55,9 @@ pub use event_store::{
     InMemoryEventStore, StoredEvent,
 };
 pub use guard::{HostOriginGuard, HostOriginGuardLayer, HostOriginPolicy, Refusal};
-pub use legacy_sse::{DEFAULT_MAX_SSE_SESSIONS, DEFAULT_SSE_KEEP_ALIVE, LegacySse};
+pub use legacy_sse::{
+    DEFAULT_MAX_SSE_SESSIONS, DEFAULT_MAX_SSE_SESSIONS_PER_PRINCIPAL, DEFAULT_SSE_KEEP_ALIVE, LegacySse,
+};
 pub use sessions::HttpOptions;
 use sessions::Sessions;
 

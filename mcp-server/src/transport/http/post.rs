@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use super::common::{insufficient_scope, is_json, read_body, same_principal, take_caller};
 use super::headers::{self, SESSION_ID};
 use super::reply::{self, OUTBOUND_CAPACITY, Running};
-use super::sessions::OpenSession;
+use super::sessions::{HttpOptions, OpenSession, Refused};
 use super::{Inner, listen};
 use tokio_util::sync::CancellationToken;
 
@@ -245,18 +245,39 @@ async fn initialize(
     if !matches!(answer, Message::Response(_)) {
         return reply::json(StatusCode::OK, &answer);
     }
-    let Ok(session) = inner.sessions.insert(connection) else {
-        tracing::warn!(max = inner.options.max_sessions, "initialize refused: every session is busy");
-        let text = "Service Unavailable: too many open sessions, try again later";
-        let mut response =
-            reply::error(StatusCode::SERVICE_UNAVAILABLE, Some(id), codes::INTERNAL_ERROR, text);
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-        return response;
+    let session = match inner.sessions.insert(connection) {
+        Ok(session) => session,
+        Err(refused) => return session_refused(&inner.options, refused, id),
     };
     let mut response = reply::json(StatusCode::OK, &answer);
     if let Ok(value) = HeaderValue::from_str(&session.id) {
         response.headers_mut().insert(SESSION_ID.clone(), value);
     }
+    response
+}
+
+/// `initialize` opened no session: 503 when every session is busy at the
+/// cap, 429 when the caller holds its quota of busy sessions (RFC 6585
+/// §4); both with `Retry-After` and a JSON-RPC error.
+fn session_refused(options: &HttpOptions, refused: Refused, id: RequestId) -> Response<Body> {
+    let (status, text) = match refused {
+        Refused::Full => {
+            tracing::warn!(max = options.max_sessions, "initialize refused: every session is busy");
+            (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable: too many open sessions, try again later")
+        }
+        Refused::Quota => {
+            tracing::warn!(
+                max = options.max_sessions_per_principal,
+                "initialize refused: the caller's sessions are all busy"
+            );
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too Many Requests: this caller has too many open sessions; end one (DELETE) or try again later",
+            )
+        }
+    };
+    let mut response = reply::error(status, Some(id), codes::INTERNAL_ERROR, text);
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     response
 }
 

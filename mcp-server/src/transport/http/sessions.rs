@@ -1,5 +1,6 @@
 //! Legacy sessions, by `Mcp-Session-Id`, and their lifecycle: an idle timeout,
-//! a cap on how many are open, and a background task that reaps idle ones.
+//! a cap on how many are open in all and per principal, and a background
+//! task that reaps idle ones.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -7,12 +8,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use mcp_core::ProtocolVersion;
+use mcp_core::{Identity, ProtocolVersion};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::common::new_session_id;
+use super::common::{OwnerCounts, new_session_id, same_principal};
 use super::event_store::{EventStore, InMemoryEventStore, new_stream_id};
 use crate::config::ResponseMode;
 use crate::connection::Connection;
@@ -42,9 +43,15 @@ pub struct HttpOptions {
     pub idle_timeout: Duration,
     /// The most legacy sessions open at once; 10,000 by default. An
     /// `initialize` at the cap ends the least recently used idle session to
-    /// make room; when every session is busy it is refused with 503 and a
-    /// JSON-RPC error.
+    /// make room, the caller's own first; when every session is busy it is
+    /// refused with 503 and a JSON-RPC error.
     pub max_sessions: usize,
+    /// The most legacy sessions one authenticated principal (issuer and
+    /// subject) holds at once; 100 by default. Past it, the caller's own
+    /// least recently used idle session makes room, never anyone else's;
+    /// when all of them are busy, `initialize` gets 429 and a JSON-RPC
+    /// error. Anonymous sessions are bounded by `max_sessions` alone.
+    pub max_sessions_per_principal: usize,
     /// The `retry:` sent with the priming event of 2025-11-25 streams: how long
     /// a client waits before reconnecting. One second by default.
     pub retry_interval: Duration,
@@ -77,6 +84,7 @@ impl Default for HttpOptions {
         Self {
             idle_timeout: Duration::from_secs(600),
             max_sessions: 10_000,
+            max_sessions_per_principal: 100,
             retry_interval: Duration::from_secs(1),
             json_window: Duration::from_millis(50),
             close_streams_after: None,
@@ -100,6 +108,20 @@ impl HttpOptions {
     #[must_use]
     pub fn max_sessions(mut self, max: usize) -> Self {
         self.max_sessions = max.max(1);
+        self
+    }
+
+    /// Sets [`max_sessions_per_principal`](Self::max_sessions_per_principal) (at least 1).
+    ///
+    /// ```
+    /// use mcp_server::transport::http::HttpOptions;
+    ///
+    /// let options = HttpOptions::default().max_sessions_per_principal(0);
+    /// assert_eq!(options.max_sessions_per_principal, 1);
+    /// ```
+    #[must_use]
+    pub fn max_sessions_per_principal(mut self, max: usize) -> Self {
+        self.max_sessions_per_principal = max.max(1);
         self
     }
 
@@ -197,6 +219,15 @@ impl OpenSession {
         Busy(self.clone())
     }
 
+    /// Who opened the session, if the caller was authenticated.
+    pub(super) fn owner(&self) -> Option<&Identity> {
+        self.connection.identity.as_deref()
+    }
+
+    fn idle(&self) -> bool {
+        self.busy.load(Ordering::Acquire) == 0
+    }
+
     /// The negotiated version, once `initialize` succeeded.
     pub(super) fn version(&self) -> Option<ProtocolVersion> {
         self.connection.session.negotiated().map(|n| n.version)
@@ -268,9 +299,14 @@ impl Drop for Busy {
     }
 }
 
-/// `initialize` found every session busy at the cap.
-#[derive(Debug)]
-pub(super) struct Full;
+/// Why `initialize` opened no session.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Refused {
+    /// Every session is busy at the cap.
+    Full,
+    /// The caller holds its quota of sessions, all of them busy.
+    Quota,
+}
 
 /// The open legacy sessions. Dropping this ends them all and stops the reaper.
 #[derive(Debug)]
@@ -283,20 +319,72 @@ pub(super) struct Sessions {
 
 #[derive(Debug)]
 struct Shared {
-    map: Mutex<HashMap<Arc<str>, Arc<OpenSession>>>,
+    table: Mutex<Table>,
     epoch: Instant,
     idle_timeout: Duration,
     max: usize,
+    per_principal: usize,
     store: Arc<dyn EventStore>,
+}
+
+/// The open sessions by id, and how many each principal holds.
+#[derive(Debug, Default)]
+struct Table {
+    by_id: HashMap<Arc<str>, Arc<OpenSession>>,
+    owners: OwnerCounts,
+}
+
+impl Table {
+    fn insert(&mut self, session: Arc<OpenSession>) {
+        self.owners.add(session.owner());
+        self.by_id.insert(session.id.clone(), session);
+    }
+
+    fn remove(&mut self, id: &str) -> Option<Arc<OpenSession>> {
+        let session = self.by_id.remove(id)?;
+        self.owners.remove(session.owner());
+        Some(session)
+    }
+
+    /// The least recently used idle session that `eligible` accepts.
+    fn least_recent_idle(&self, eligible: impl Fn(&OpenSession) -> bool) -> Option<Arc<str>> {
+        self.by_id
+            .values()
+            .filter(|s| s.idle() && eligible(s))
+            .min_by_key(|s| s.last_active.load(Ordering::Relaxed))
+            .map(|s| s.id.clone())
+    }
+
+    /// The session to end so `owner` may open one more, `None` when there
+    /// is room already. The principal's quota comes first and makes room
+    /// only among its own sessions, so no caller can end another's; at the
+    /// overall cap the caller's own idle sessions go before anyone else's.
+    fn make_room_for(
+        &self,
+        owner: Option<&Identity>,
+        max: usize,
+        per_principal: usize,
+    ) -> Result<Option<Arc<str>>, Refused> {
+        let own = |s: &OpenSession| same_principal(s.owner(), owner);
+        if owner.is_some() && self.owners.of(owner) >= per_principal {
+            return self.least_recent_idle(own).map(Some).ok_or(Refused::Quota);
+        }
+        if self.by_id.len() >= max {
+            let victim = self.least_recent_idle(own).or_else(|| self.least_recent_idle(|_| true));
+            return victim.map(Some).ok_or(Refused::Full);
+        }
+        Ok(None)
+    }
 }
 
 impl Sessions {
     pub(super) fn new(options: &HttpOptions) -> Self {
         let shared = Shared {
-            map: Mutex::new(HashMap::new()),
+            table: Mutex::new(Table::default()),
             epoch: Instant::now(),
             idle_timeout: options.idle_timeout,
             max: options.max_sessions.max(1),
+            per_principal: options.max_sessions_per_principal.max(1),
             store: options.event_store.clone(),
         };
         Self { shared: Arc::new(shared), reaper: Mutex::new(None), stop: CancellationToken::new() }
@@ -315,9 +403,9 @@ impl Sessions {
         *reaper = Some(tokio::spawn(reap_every(shared, every, self.stop.clone())).abort_handle());
     }
 
-    /// Stores a new session, making room at the cap by ending the least
-    /// recently used idle session.
-    pub(super) fn insert(&self, connection: Connection) -> Result<Arc<OpenSession>, Full> {
+    /// Stores a new session, making room at the caps by ending the least
+    /// recently used idle session (see [`Table::make_room_for`]).
+    pub(super) fn insert(&self, connection: Connection) -> Result<Arc<OpenSession>, Refused> {
         let shared = &self.shared;
         let id: Arc<str> = new_session_id().into();
         let session = Arc::new(OpenSession {
@@ -336,26 +424,18 @@ impl Sessions {
         });
         session.touch();
         let evicted = {
-            let mut map = lock(&shared.map);
-            let evicted = if map.len() >= shared.max {
-                let lru = map
-                    .values()
-                    .filter(|s| s.busy.load(Ordering::Acquire) == 0)
-                    .min_by_key(|s| s.last_active.load(Ordering::Relaxed))
-                    .map(|s| s.id.clone());
-                match lru {
-                    Some(lru) => map.remove(&lru),
-                    None => return Err(Full),
-                }
-            } else {
-                None
-            };
-            map.insert(id, session.clone());
+            let mut table = lock(&shared.table);
+            let victim = table.make_room_for(session.owner(), shared.max, shared.per_principal)?;
+            let evicted = victim.and_then(|victim| table.remove(&victim));
+            table.insert(session.clone());
             evicted
         };
         if let Some(evicted) = evicted {
+            let own = same_principal(evicted.owner(), session.owner());
             tracing::info!(
                 max = shared.max,
+                per_principal = shared.per_principal,
+                own,
                 "session cap reached: ended the least recently used idle session"
             );
             evicted.end();
@@ -367,8 +447,8 @@ impl Sessions {
     pub(super) fn get(&self, id: &str) -> Option<Arc<OpenSession>> {
         // Touching under the map lock orders this with the reaper: a session
         // handed out here is not reaped as idle at the same moment.
-        let map = lock(&self.shared.map);
-        let session = map.get(id)?.clone();
+        let table = lock(&self.shared.table);
+        let session = table.by_id.get(id)?.clone();
         session.touch();
         Some(session)
     }
@@ -376,13 +456,13 @@ impl Sessions {
     /// Ends a session: in-flight requests and streams are cancelled, its
     /// stored events dropped.
     pub(super) fn end(&self, id: &str) -> bool {
-        let Some(session) = lock(&self.shared.map).remove(id) else { return false };
+        let Some(session) = lock(&self.shared.table).remove(id) else { return false };
         session.end();
         true
     }
 
     pub(super) fn len(&self) -> usize {
-        lock(&self.shared.map).len()
+        lock(&self.shared.table).by_id.len()
     }
 }
 
@@ -390,18 +470,17 @@ impl Shared {
     /// Ends the sessions idle for longer than the timeout.
     fn reap(&self) {
         let expired: Vec<Arc<OpenSession>> = {
-            let mut map = lock(&self.map);
+            let mut table = lock(&self.table);
             let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
             let timeout = u64::try_from(self.idle_timeout.as_millis()).unwrap_or(u64::MAX);
-            let ids: Vec<Arc<str>> = map
+            let ids: Vec<Arc<str>> = table
+                .by_id
                 .values()
-                .filter(|s| {
-                    s.busy.load(Ordering::Acquire) == 0
-                        && now.saturating_sub(s.last_active.load(Ordering::Relaxed)) >= timeout
-                })
+                .filter(|s| s.idle() && now.saturating_sub(s.last_active.load(Ordering::Relaxed)) >= timeout)
                 .map(|s| s.id.clone())
                 .collect();
-            let expired = ids.iter().filter_map(|id| map.remove(id)).collect();
+            let expired = ids.iter().filter_map(|id| table.remove(id)).collect();
+            let map = &mut table.by_id;
             if map.capacity() > 64 && map.len() < map.capacity() / 4 {
                 map.shrink_to_fit();
             }
@@ -416,7 +495,11 @@ impl Shared {
     }
 
     fn end_all(&self) {
-        let all: Vec<Arc<OpenSession>> = lock(&self.map).drain().map(|(_, s)| s).collect();
+        let all: Vec<Arc<OpenSession>> = {
+            let mut table = lock(&self.table);
+            table.owners = OwnerCounts::default();
+            table.by_id.drain().map(|(_, s)| s).collect()
+        };
         for session in all {
             session.end();
         }
@@ -473,7 +556,7 @@ mod tests {
 
         let _busy_a = a.busy();
         let _busy_c = c.busy();
-        assert!(matches!(sessions.insert(connection()), Err(Full)));
+        assert_eq!(sessions.insert(connection()).err(), Some(Refused::Full));
         assert_eq!(sessions.len(), 2);
     }
 
