@@ -331,6 +331,11 @@ async fn a_valid_token_works_in_both_eras_and_whoami_names_the_caller() {
     assert_eq!(caller["subject"], "rs-test");
     assert_eq!(caller["client_id"], "rs-test");
     assert_eq!(caller["scopes"], json!(["notes:read", "notes:write"]));
+    // The provider puts the client in `sub` (RFC 9068 §2.2), so the
+    // subject comes from `sub` and is not marked; the issuer is kept.
+    assert_eq!(jwt_part(&token, 1)["sub"], "rs-test");
+    assert_eq!(caller["client_acting_for_itself"], false);
+    assert_eq!(caller["issuer"], op.issuer.as_str());
 
     let added = call(&notes.url, &token, "add_note", json!({"text": "modern"})).await;
     assert_eq!(added.result()["structuredContent"]["author"], "rs-test");
@@ -348,6 +353,27 @@ async fn a_valid_token_works_in_both_eras_and_whoami_names_the_caller() {
         .map(|n| &n["text"])
         .collect();
     assert_eq!(texts, [&json!("modern"), &json!("legacy")]);
+
+    // The session answers only the principal that opened it: another
+    // client's valid token from the same issuer gets 404, and ends nothing.
+    let other = op.token_for("rs-short", &notes.url, Some("notes:read")).await;
+    assert_eq!(
+        call(&notes.url, &other, "whoami", json!({})).await.result()["structuredContent"]["subject"],
+        "rs-short"
+    );
+    let foreign =
+        session.post(&other).body(json!({"jsonrpc": "2.0", "id": 98, "method": "ping"}).to_string());
+    assert_eq!(foreign.send().await.expect("answers").status(), StatusCode::NOT_FOUND);
+    let deleted = Client::new()
+        .delete(&notes.url)
+        .bearer_auth(&other)
+        .header("mcp-session-id", &session.id)
+        .header("mcp-protocol-version", LEGACY_VERSION)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(deleted.status(), StatusCode::NOT_FOUND);
+    session.call(&token, "whoami", json!({})).await.result();
 
     // The session needs the token on every request, not only on initialize.
     let bare = session.post("x").body(json!({"jsonrpc": "2.0", "id": 99, "method": "ping"}).to_string());

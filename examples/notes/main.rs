@@ -5,6 +5,7 @@
 //! configured issuer (see `examples/notes/README.md`).
 use std::sync::Mutex;
 
+use mcp_server::core::identity::SubjectKind;
 use mcp_server::{Identity, Server, State, tool};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -31,7 +32,12 @@ struct NoteList {
 struct Caller {
     /// `false` when auth is off (stdio, or `[auth] mode = "none"`).
     authenticated: bool,
+    /// Who issued the token.
+    issuer: Option<String>,
     subject: Option<String>,
+    /// `true` when the subject is an OAuth client acting for itself (a
+    /// client-credentials token without `sub`), not a user.
+    client_acting_for_itself: bool,
     client_id: Option<String>,
     scopes: Vec<String>,
 }
@@ -57,9 +63,18 @@ async fn add_note(State(notes): State<Notes>, caller: Option<Identity>, text: St
 #[tool(annotations(read_only_hint = true))]
 async fn whoami(caller: Option<Identity>) -> Caller {
     match caller {
-        None => Caller { authenticated: false, subject: None, client_id: None, scopes: Vec::new() },
+        None => Caller {
+            authenticated: false,
+            issuer: None,
+            subject: None,
+            client_acting_for_itself: false,
+            client_id: None,
+            scopes: Vec::new(),
+        },
         Some(who) => Caller {
             authenticated: true,
+            client_acting_for_itself: who.subject_kind == SubjectKind::Client,
+            issuer: who.issuer,
             subject: Some(who.subject),
             client_id: who.client_id,
             scopes: who.scopes,
