@@ -426,7 +426,8 @@ async fn discovery_registration_login_consent_token_tool_call_refresh_revoke_and
     let who = whoami(&notes, &first.access).await;
     assert_eq!(
         who,
-        json!({"authenticated": true, "subject": "alice", "client_id": client_id,
+        json!({"authenticated": true, "issuer": notes.origin, "subject": "alice",
+               "client_acting_for_itself": false, "client_id": client_id,
                "scopes": ["notes:read", "notes:write"]})
     );
     let (status, _, added) = call(&notes, &first.access, "add_note", json!({"text": "hello"})).await;
