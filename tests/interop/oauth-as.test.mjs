@@ -212,6 +212,8 @@ describe('SDK OAuth client against the notes authorization server', { timeout: 6
       const who = await client.callTool({ name: 'whoami', arguments: {} });
       assert.deepEqual(who.structuredContent, {
         authenticated: true,
+        issuer: notes.origin,
+        client_acting_for_itself: false,
         subject: 'sdk-user',
         client_id: clientId,
         scopes: ['notes:read', 'notes:write'],

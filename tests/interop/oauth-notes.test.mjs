@@ -128,6 +128,8 @@ describe('SDK OAuth client against the notes resource server', { timeout: 60_000
       const who = await client.callTool({ name: 'whoami', arguments: {} });
       assert.deepEqual(who.structuredContent, {
         authenticated: true,
+        issuer: op.issuer,
+        client_acting_for_itself: false,
         subject: 'test-user',
         client_id: authProvider.clientInformation().client_id,
         scopes: ['notes:read', 'notes:write'],
