@@ -15,6 +15,9 @@ trap 'echo "test.sh failed; free disk space:"; df -h . | tail -n 1' ERR
 ./scripts/setup.sh
 # Every example, the main one (hello) included, so the end-to-end tests can start them.
 cargo build --workspace --examples
+# The gateway binary, and the real MCP servers tests/gateway.rs puts behind it.
+cargo build -p mcp-gateway
+(cd tests/gateway && npm ci --no-audit --no-fund --loglevel=error)
 # The test OpenID provider (tests/oidc) is used by tests/auth_rs.rs and the interop OAuth tests.
 (cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
 cargo test --workspace

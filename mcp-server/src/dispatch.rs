@@ -324,11 +324,15 @@ impl Server {
             p.input_responses,
             info,
             |ctx| async move {
-                let mut result = route.call(arguments, ctx).await;
-                if !structured {
-                    result.structured_content = None; // Structured output arrived in 2025-06-18.
+                match route.call(arguments, ctx).await {
+                    Ok(mut result) => {
+                        if !structured {
+                            result.structured_content = None; // Structured output arrived in 2025-06-18.
+                        }
+                        to_value(&result)
+                    }
+                    Err(error) => Reply::Error(error),
                 }
-                to_value(&result)
             },
         )
         .await

@@ -21,6 +21,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
 
+use mcp_core::McpError;
 use mcp_core::types::{CallToolResult, ContentBlock, Icon, JsonObject, Tool, ToolAnnotations};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -65,6 +66,9 @@ pub enum ToolOutput {
     Structured(Value),
     /// The tool failed: an `isError` result carrying this message.
     Failed(String),
+    /// The request itself failed: a JSON-RPC error instead of a result
+    /// (for a tool that forwards calls, an upstream that died or timed out).
+    Error(McpError),
 }
 
 type ToolFn = dyn Fn(ToolCall) -> BoxFuture<'static, ToolOutput> + Send + Sync;
@@ -122,6 +126,33 @@ impl ToolRoute {
             header_params: Arc::new(OnceLock::new()),
             listings: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// A tool served exactly as `definition` describes it, schemas,
+    /// annotations and metadata verbatim: a tool mirrored from another
+    /// server, say. The handler's [`ToolOutput::Result`] is sent as is.
+    ///
+    /// ```
+    /// use mcp_server::tool::{ToolOutput, ToolRoute};
+    /// use mcp_core::types::{CallToolResult, Tool};
+    ///
+    /// let definition: Tool = serde_json::from_value(serde_json::json!({
+    ///     "name": "echo",
+    ///     "inputSchema": {"type": "object"},
+    ///     "outputSchema": {"type": "object", "properties": {"text": {"type": "string"}}},
+    /// })).unwrap();
+    /// let route = ToolRoute::from_definition(definition, |_call| {
+    ///     Box::pin(async { ToolOutput::Result(CallToolResult::text("hi")) })
+    /// });
+    /// assert!(route.definition().output_schema.is_some());
+    /// ```
+    pub fn from_definition<F>(definition: Tool, handler: F) -> Self
+    where
+        F: Fn(ToolCall) -> BoxFuture<'static, ToolOutput> + Send + Sync + 'static,
+    {
+        let mut route = Self::from_output_fn(definition.name.clone(), JsonObject::new(), handler);
+        route.definition = definition;
+        route
     }
 
     /// The input schema generated from an arguments type.
@@ -216,23 +247,25 @@ impl ToolRoute {
         &self.scopes
     }
 
-    /// Validates the arguments (a JSON object), runs the handler, and shapes the result.
-    pub(crate) async fn call(&self, arguments: Value, context: Context) -> CallToolResult {
+    /// Validates the arguments (a JSON object), runs the handler, and shapes
+    /// the result; `Err` for [`ToolOutput::Error`].
+    pub(crate) async fn call(&self, arguments: Value, context: Context) -> Result<CallToolResult, McpError> {
         let validator = self.validator.get_or_init(|| ArgumentValidator::new(&self.definition.input_schema));
         if let Err(message) = validator.validate(&arguments) {
-            return CallToolResult::error(message);
+            return Ok(CallToolResult::error(message));
         }
         let Value::Object(arguments) = arguments else {
-            return CallToolResult::error("Invalid arguments: not an object".to_owned());
+            return Ok(CallToolResult::error("Invalid arguments: not an object".to_owned()));
         };
         let output = (self.handler)(ToolCall { arguments, context }).await;
         self.shape(output)
     }
 
-    fn shape(&self, output: ToolOutput) -> CallToolResult {
-        match output {
+    fn shape(&self, output: ToolOutput) -> Result<CallToolResult, McpError> {
+        Ok(match output {
             ToolOutput::Result(result) => result,
             ToolOutput::Failed(message) => CallToolResult::error(message),
+            ToolOutput::Error(error) => return Err(error),
             ToolOutput::Structured(value) => {
                 let text = value.to_string();
                 let structured = if self.wraps_output {
@@ -248,7 +281,7 @@ impl ToolRoute {
                     ..CallToolResult::default()
                 }
             }
-        }
+        })
     }
 }
 

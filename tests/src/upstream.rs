@@ -224,10 +224,22 @@ impl OidcProvider {
 
     /// A client_credentials JWT from `client` (secret `<client>-secret`) for `resource`.
     pub async fn client_credentials(&self, client: &str, resource: &str) -> String {
+        self.client_credentials_with_scope(client, resource, None).await
+    }
+
+    /// [`client_credentials`](Self::client_credentials) asking for `scope`.
+    pub async fn client_credentials_with_scope(
+        &self,
+        client: &str,
+        resource: &str,
+        scope: Option<&str>,
+    ) -> String {
+        let mut form = vec![("grant_type", "client_credentials"), ("resource", resource)];
+        form.extend(scope.map(|s| ("scope", s)));
         let response = reqwest::Client::new()
             .post(format!("{}/token", self.issuer))
             .basic_auth(client, Some(format!("{client}-secret")))
-            .form(&[("grant_type", "client_credentials"), ("resource", resource)])
+            .form(&form)
             .send()
             .await
             .expect("the token endpoint answers");

@@ -92,8 +92,12 @@ impl Server {
             self.legacy_sse().with_max_sessions_per_principal(config.sessions.max_sessions_per_principal)
         });
         if let Some(legacy) = &legacy {
-            // Merged before the layers, so the guard and CORS cover it too.
-            app = app.merge(legacy.router());
+            // Beside the MCP endpoint (`/mcp` → `/sse`, `/fs/mcp` → `/fs/sse`),
+            // and before the layers, so the guard and CORS cover it too.
+            app = match legacy_base(config) {
+                "" => app.merge(legacy.router()),
+                base => app.nest(base, legacy.router()),
+            };
         }
         // Only the authorization server's per-client-IP rate limits read the peer address.
         let peer_addresses = matches!(auth, Auth::AuthorizationServer { .. });
@@ -223,7 +227,7 @@ fn sync_auth(server: &Server, config: &Config, mode: &str) -> Result<Auth, Confi
         .map_err(|e| ConfigError::Value { key: "auth.resource_server", message: e.to_string() })?;
     let mut layer = resource_server.layer();
     for path in other_endpoints(config) {
-        layer = layer.with_endpoint(path).map_err(auth_config_error)?;
+        layer = layer.with_endpoint(&path).map_err(auth_config_error)?;
     }
     Ok(Auth::ResourceServer(layer))
 }
@@ -231,8 +235,19 @@ fn sync_auth(server: &Server, config: &Config, mode: &str) -> Result<Auth, Confi
 /// The endpoints protected beside the main one: the legacy HTTP+SSE pair,
 /// when served. Each gets protected-resource metadata of its own, since
 /// clients check that the metadata's `resource` matches the URL they use.
-fn other_endpoints(config: &Config) -> &'static [&'static str] {
-    if config.http.legacy_sse { &super::legacy_sse::LEGACY_SSE_PATHS } else { &[] }
+fn other_endpoints(config: &Config) -> Vec<String> {
+    if !config.http.legacy_sse {
+        return Vec::new();
+    }
+    let base = legacy_base(config);
+    super::legacy_sse::LEGACY_SSE_PATHS.iter().map(|path| format!("{base}{path}")).collect()
+}
+
+/// Where the legacy endpoints live: the folder of the MCP endpoint's path,
+/// `""` for `/mcp`, `/fs` for `/fs/mcp`.
+fn legacy_base(config: &Config) -> &str {
+    let path = config.server.path.trim_end_matches('/');
+    path.rsplit_once('/').map_or("", |(folder, _)| folder)
 }
 
 /// `[auth] mode = "authorization_server"`: builds the OAuth authorization
@@ -286,7 +301,7 @@ fn authorization_server_builder(
     let mut builder = mcp_auth::AuthorizationServer::builder(as_config.clone(), &canonical)
         .server_name(info.title.clone().unwrap_or_else(|| info.name.clone()));
     for path in other_endpoints(config) {
-        builder = builder.endpoint(*path);
+        builder = builder.endpoint(path);
     }
     if let Some(upstream) = upstream_login(config, &as_config.login)? {
         builder = builder.upstream(upstream);

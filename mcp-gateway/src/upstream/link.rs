@@ -1,0 +1,386 @@
+//! How messages reach an upstream and come back: a spawned process's
+//! stdin/stdout, Streamable HTTP POSTs (their JSON or SSE answers, and the
+//! GET stream), or a legacy HTTP+SSE pair. Every message the upstream sends
+//! goes into one channel of [`Incoming`]; the connection ends with
+//! [`Incoming::Lost`].
+
+use std::process::Stdio;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use http::{HeaderMap, HeaderName, HeaderValue, header};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+use super::UpstreamError;
+use crate::config::UpstreamConfig;
+
+/// Longest message read from an upstream: 16 MiB.
+pub(crate) const MAX_MESSAGE: usize = 16 * 1024 * 1024;
+
+/// What the upstream sent.
+#[derive(Debug)]
+pub(crate) enum Incoming {
+    Message(Value),
+    /// The connection is over (the process exited, the session expired).
+    Lost(String),
+}
+
+/// The sending half of a connection.
+#[derive(Debug)]
+pub(crate) enum Link {
+    Stdio(mpsc::Sender<Vec<u8>>),
+    Http(Arc<HttpLink>),
+}
+
+impl Link {
+    pub(crate) async fn send(&self, message: Value) -> Result<(), UpstreamError> {
+        match self {
+            Self::Stdio(stdin) => {
+                let mut line =
+                    serde_json::to_vec(&message).map_err(|e| UpstreamError::Garbage(e.to_string()))?;
+                line.push(b'\n');
+                stdin.send(line).await.map_err(|_| UpstreamError::Unavailable("the process exited".into()))
+            }
+            Self::Http(http) => {
+                let http = http.clone();
+                // Answers come back through the incoming channel, as on stdio.
+                tokio::spawn(async move { http.post(message).await });
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A spawned stdio upstream; killed when dropped.
+#[derive(Debug)]
+pub(crate) struct Process {
+    _child: Child,
+}
+
+/// Spawns the command, with a writer for stdin, a reader for stdout and
+/// stderr logged line by line.
+pub(crate) fn spawn(
+    name: &str,
+    config: &UpstreamConfig,
+    incoming: mpsc::Sender<Incoming>,
+) -> Result<(Link, Process), UpstreamError> {
+    let program = config.command.as_deref().unwrap_or_default();
+    let mut child = Command::new(program)
+        .args(&config.args)
+        .envs(&config.env)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| UpstreamError::Unavailable(format!("could not start {program:?}: {e}")))?;
+    let (Some(mut stdin), Some(stdout), Some(stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        return Err(UpstreamError::Unavailable("the process has no stdio pipes".into()));
+    };
+    let (writer, mut lines) = mpsc::channel::<Vec<u8>>(64);
+    tokio::spawn(async move {
+        while let Some(line) = lines.recv().await {
+            if stdin.write_all(&line).await.is_err() || stdin.flush().await.is_err() {
+                break;
+            }
+        }
+    });
+    tokio::spawn(read_stdout(stdout, incoming));
+    let upstream = name.to_owned();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            tracing::info!(upstream = %upstream, "stderr: {line}");
+        }
+    });
+    Ok((Link::Stdio(writer), Process { _child: child }))
+}
+
+/// Newline-delimited JSON-RPC from the process's stdout. A line that is not
+/// JSON is logged and skipped; one past [`MAX_MESSAGE`] ends the connection.
+async fn read_stdout(stdout: tokio::process::ChildStdout, incoming: mpsc::Sender<Incoming>) {
+    let mut reader = BufReader::new(stdout);
+    let mut line = Vec::new();
+    let reason = loop {
+        line.clear();
+        let limit = u64::try_from(MAX_MESSAGE).unwrap_or(u64::MAX) + 1;
+        match (&mut reader).take(limit).read_until(b'\n', &mut line).await {
+            Ok(0) => break "the process closed its stdout (exited)".to_owned(),
+            Ok(_) if line.len() > MAX_MESSAGE => break format!("a message larger than {MAX_MESSAGE} bytes"),
+            Ok(_) => {}
+            Err(e) => break format!("reading its stdout failed: {e}"),
+        }
+        let text = line.trim_ascii();
+        if text.is_empty() {
+            continue;
+        }
+        match serde_json::from_slice::<Value>(text) {
+            Ok(message) => {
+                if incoming.send(Incoming::Message(message)).await.is_err() {
+                    return;
+                }
+            }
+            Err(_) => tracing::warn!("a stdio upstream wrote a line that is not JSON; skipped"),
+        }
+    };
+    let _ = incoming.send(Incoming::Lost(reason)).await;
+}
+
+/// A Streamable HTTP or legacy SSE upstream: where to POST, the session,
+/// and the headers from the configuration.
+#[derive(Debug)]
+pub(crate) struct HttpLink {
+    client: reqwest::Client,
+    /// Streamable HTTP: the endpoint. Legacy SSE: the message endpoint the
+    /// stream named.
+    post_url: Mutex<String>,
+    headers: HeaderMap,
+    session: Mutex<Option<HeaderValue>>,
+    version: Mutex<Option<HeaderValue>>,
+    legacy: bool,
+    incoming: mpsc::Sender<Incoming>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The configured headers; `Authorization` only when the operator set it
+/// for this upstream (the client's own is never forwarded).
+pub(crate) fn configured_headers(config: &UpstreamConfig) -> Result<HeaderMap, String> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in &config.headers {
+        let name =
+            HeaderName::try_from(name.as_str()).map_err(|_| format!("header name {name:?} is not valid"))?;
+        let value = HeaderValue::try_from(value.as_str())
+            .map_err(|_| format!("header {name} has an invalid value"))?;
+        headers.insert(name, value);
+    }
+    Ok(headers)
+}
+
+impl HttpLink {
+    pub(crate) fn new(
+        client: reqwest::Client,
+        url: String,
+        headers: HeaderMap,
+        legacy: bool,
+        incoming: mpsc::Sender<Incoming>,
+    ) -> Self {
+        Self {
+            client,
+            post_url: Mutex::new(url),
+            headers,
+            session: Mutex::new(None),
+            version: Mutex::new(None),
+            legacy,
+            incoming,
+        }
+    }
+
+    /// Sets the negotiated version, sent as `MCP-Protocol-Version` from now on.
+    pub(crate) fn set_version(&self, version: &str) {
+        *lock(&self.version) = HeaderValue::try_from(version).ok();
+    }
+
+    fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+        let mut builder = self.client.request(method, url).headers(self.headers.clone());
+        if let Some(session) = lock(&self.session).clone() {
+            builder = builder.header("mcp-session-id", session);
+        }
+        if let Some(version) = lock(&self.version).clone() {
+            builder = builder.header("mcp-protocol-version", version);
+        }
+        builder
+    }
+
+    /// POSTs one message; whatever comes back goes into the incoming channel.
+    async fn post(&self, message: Value) {
+        let id = message.get("method").and(message.get("id")).cloned();
+        let url = lock(&self.post_url).clone();
+        let sent = self
+            .request(reqwest::Method::POST, &url)
+            .header(header::ACCEPT, "application/json, text/event-stream")
+            .json(&message)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(e) => return self.failed(id, format!("the upstream could not be reached: {e}")).await,
+        };
+        let status = response.status();
+        if let Some(session) = response.headers().get("mcp-session-id") {
+            *lock(&self.session) = Some(session.clone());
+        }
+        if status == reqwest::StatusCode::NOT_FOUND && lock(&self.session).is_some() {
+            self.failed(id, "the upstream session expired".into()).await;
+            let _ = self.incoming.send(Incoming::Lost("the upstream session expired (404)".into())).await;
+            return;
+        }
+        if !status.is_success() {
+            return self.failed(id, format!("the upstream answered {status}")).await;
+        }
+        if self.legacy || status == reqwest::StatusCode::ACCEPTED {
+            return; // Legacy answers, and answers to notifications, come another way.
+        }
+        let is_sse = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        if is_sse {
+            read_events(response, &self.incoming, |_, data| data_message(data)).await;
+            return;
+        }
+        match read_limited(response).await.map(|body| serde_json::from_slice::<Value>(&body)) {
+            Ok(Ok(Value::Array(messages))) => {
+                for message in messages {
+                    let _ = self.incoming.send(Incoming::Message(message)).await;
+                }
+            }
+            Ok(Ok(message)) => {
+                let _ = self.incoming.send(Incoming::Message(message)).await;
+            }
+            Ok(Err(_)) => self.failed(id, "the upstream answered with a body that is not JSON".into()).await,
+            Err(reason) => self.failed(id, reason).await,
+        }
+    }
+
+    /// Turns a failed POST of a request into its error response.
+    async fn failed(&self, id: Option<Value>, reason: String) {
+        tracing::warn!(%reason, "forwarding to an HTTP upstream failed");
+        if let Some(id) = id {
+            let error = json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32603, "message": reason}});
+            let _ = self.incoming.send(Incoming::Message(error)).await;
+        }
+    }
+
+    /// The standalone GET stream of a Streamable HTTP session (server
+    /// notifications such as `tools/list_changed`), when the upstream has one.
+    pub(crate) async fn listen(self: Arc<Self>) {
+        let url = lock(&self.post_url).clone();
+        let response =
+            self.request(reqwest::Method::GET, &url).header(header::ACCEPT, "text/event-stream").send().await;
+        match response {
+            Ok(response) if response.status().is_success() => {
+                read_events(response, &self.incoming, |_, data| data_message(data)).await;
+            }
+            _ => tracing::debug!("the upstream offers no GET stream"),
+        }
+    }
+
+    /// Legacy SSE: opens the stream, waits for its `endpoint` event, and
+    /// then forwards every `message` event. Returns once the endpoint is known.
+    pub(crate) async fn open_legacy(self: Arc<Self>, sse_url: String) -> Result<(), UpstreamError> {
+        let response = self
+            .request(reqwest::Method::GET, &sse_url)
+            .header(header::ACCEPT, "text/event-stream")
+            .send()
+            .await
+            .map_err(|e| UpstreamError::Unavailable(format!("the SSE stream could not be opened: {e}")))?;
+        if !response.status().is_success() {
+            return Err(UpstreamError::Unavailable(format!("the SSE stream answered {}", response.status())));
+        }
+        let (endpoint_tx, endpoint_rx) = tokio::sync::oneshot::channel::<String>();
+        let link = self.clone();
+        tokio::spawn(async move {
+            let mut endpoint = Some(endpoint_tx);
+            let base = reqwest::Url::parse(&sse_url).ok();
+            let incoming = link.incoming.clone();
+            let target = link.clone();
+            read_events(response, &incoming, move |event, data| {
+                if event == "endpoint" {
+                    let joined = base.as_ref().and_then(|b| b.join(data).ok()).map(String::from);
+                    if let (Some(url), Some(tx)) = (joined, endpoint.take()) {
+                        *lock(&target.post_url) = url.clone();
+                        let _ = tx.send(url);
+                    }
+                    return None;
+                }
+                data_message(data)
+            })
+            .await;
+            let _ = link.incoming.send(Incoming::Lost("the SSE stream ended".into())).await;
+        });
+        let within = tokio::time::timeout(std::time::Duration::from_secs(10), endpoint_rx).await;
+        match within {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(UpstreamError::Unavailable("the SSE stream sent no endpoint event".into())),
+        }
+    }
+}
+
+fn data_message(data: &str) -> Option<Incoming> {
+    match serde_json::from_str::<Value>(data) {
+        Ok(message) => Some(Incoming::Message(message)),
+        Err(_) => {
+            tracing::warn!("an HTTP upstream sent an SSE event whose data is not JSON; skipped");
+            None
+        }
+    }
+}
+
+/// The whole body, at most [`MAX_MESSAGE`] bytes.
+async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) =
+        response.chunk().await.map_err(|e| format!("reading the upstream's answer failed: {e}"))?
+    {
+        if body.len() + chunk.len() > MAX_MESSAGE {
+            return Err(format!("the upstream's answer is larger than {MAX_MESSAGE} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Reads server-sent events as they arrive and hands each event's name and
+/// data to `handle`; what it returns goes into the incoming channel.
+async fn read_events(
+    mut response: reqwest::Response,
+    incoming: &mpsc::Sender<Incoming>,
+    mut handle: impl FnMut(&str, &str) -> Option<Incoming>,
+) {
+    let mut buffer: Vec<u8> = Vec::new();
+    let (mut event, mut data) = (String::new(), String::new());
+    while let Ok(Some(chunk)) = response.chunk().await {
+        buffer.extend_from_slice(&chunk);
+        while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buffer.drain(..=end).collect();
+            let line = String::from_utf8_lossy(&line);
+            let line = line.trim_end_matches(['\r', '\n']);
+            if line.is_empty() {
+                if !data.is_empty() {
+                    let name = if event.is_empty() { "message" } else { event.as_str() };
+                    if let Some(message) = handle(name, &data)
+                        && incoming.send(message).await.is_err()
+                    {
+                        return;
+                    }
+                }
+                event.clear();
+                data.clear();
+                continue;
+            }
+            let (field, value) = line.split_once(':').unwrap_or((line, ""));
+            let value = value.strip_prefix(' ').unwrap_or(value);
+            match field {
+                "event" => value.clone_into(&mut event),
+                "data" => {
+                    if !data.is_empty() {
+                        data.push('\n');
+                    }
+                    data.push_str(value);
+                }
+                _ => {}
+            }
+        }
+        if buffer.len() + data.len() > MAX_MESSAGE {
+            tracing::warn!("an HTTP upstream sent an SSE event larger than the limit; stream dropped");
+            return;
+        }
+    }
+}

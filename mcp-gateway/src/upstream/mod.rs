@@ -1,0 +1,307 @@
+//! An upstream MCP server, kept connected: spawned (stdio) or reached over
+//! HTTP, initialized as a 2025-11-25 client (2024-11-05 over legacy SSE),
+//! restarted with back-off when it dies, and asked with a time limit and a
+//! cap on requests in flight.
+
+mod link;
+mod peer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use self::link::{HttpLink, Incoming, Link, configured_headers};
+use self::peer::Peer;
+pub use self::peer::Progress;
+use crate::config::{UpstreamConfig, UpstreamKind};
+
+/// The protocol revision the gateway speaks to session-era upstreams.
+const UPSTREAM_VERSION: &str = "2025-11-25";
+/// What it speaks to legacy HTTP+SSE upstreams.
+const LEGACY_VERSION: &str = "2024-11-05";
+/// Longest wait for an upstream's `initialize` answer.
+const INITIALIZE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Restart back-off: from the first to the longest wait.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(30));
+
+/// Why a forwarded request failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpstreamError {
+    /// The upstream is not running or cannot be reached.
+    #[error("the upstream is unavailable: {0}")]
+    Unavailable(String),
+    /// The upstream went away while the request was in flight.
+    #[error("the upstream went away during the request: {0}")]
+    Lost(String),
+    /// No answer within the time limit.
+    #[error("the upstream did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The client cancelled the request.
+    #[error("the request was cancelled")]
+    Cancelled,
+    /// The upstream answered with something that is not a valid answer.
+    #[error("the upstream sent an invalid answer: {0}")]
+    Garbage(String),
+    /// The upstream answered with a JSON-RPC error.
+    #[error("{message}")]
+    Rpc {
+        /// Its code.
+        code: i64,
+        /// Its message.
+        message: String,
+        /// Its data.
+        data: Option<Value>,
+    },
+}
+
+/// What the upstream said about itself at `initialize`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct UpstreamInfo {
+    /// The `initialize` result: version, capabilities, server info, instructions.
+    pub initialize: Value,
+}
+
+/// A supervised upstream. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    name: Arc<str>,
+    config: UpstreamConfig,
+    kind: UpstreamKind,
+    http: reqwest::Client,
+    /// The live connection, when there is one.
+    peer: watch::Sender<Option<Arc<Peer>>>,
+    /// Bumped on every (re)connection and every `tools/list_changed`.
+    tools_changed: watch::Sender<u64>,
+    info: watch::Sender<Option<UpstreamInfo>>,
+    permits: Semaphore,
+    timeout: Duration,
+    stop: CancellationToken,
+}
+
+impl Upstream {
+    /// Starts supervising the upstream `name` (connecting in the background).
+    pub fn start(name: &str, config: UpstreamConfig) -> Result<Self, String> {
+        let kind = config.kind()?;
+        configured_headers(&config)?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| format!("the HTTP client could not be built: {e}"))?;
+        let inner = Arc::new(Inner {
+            name: name.into(),
+            kind,
+            http,
+            peer: watch::Sender::new(None),
+            tools_changed: watch::Sender::new(0),
+            info: watch::Sender::new(None),
+            permits: Semaphore::new(config.max_concurrency.max(1)),
+            timeout: Duration::from_secs(config.timeout_secs.max(1)),
+            stop: CancellationToken::new(),
+            config,
+        });
+        tokio::spawn(supervise(inner.clone()));
+        Ok(Self { inner })
+    }
+
+    /// The upstream's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Changes whenever the upstream's tools may have changed: at each
+    /// (re)connection and at each `notifications/tools/list_changed`.
+    pub fn tools_changed(&self) -> watch::Receiver<u64> {
+        self.inner.tools_changed.subscribe()
+    }
+
+    /// What the upstream answered to `initialize` at the last connection.
+    pub fn info(&self) -> Option<UpstreamInfo> {
+        self.inner.info.borrow().clone()
+    }
+
+    /// Sends `method` and waits for the answer, within the time limit and
+    /// the cap on requests in flight. `progress`, when given, receives the
+    /// upstream's progress notifications for this request; `cancel` stops
+    /// waiting and tells the upstream.
+    pub async fn request(
+        &self,
+        method: &str,
+        params: Value,
+        progress: Option<mpsc::Sender<Progress>>,
+        cancel: &CancellationToken,
+    ) -> Result<Value, UpstreamError> {
+        let timeout = self.inner.timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let work = async {
+            let _permit = self
+                .inner
+                .permits
+                .acquire()
+                .await
+                .map_err(|_| UpstreamError::Unavailable("stopped".into()))?;
+            let peer = self.connected().await;
+            let (id, reply) = peer.send_request(method, params, progress).await?;
+            tokio::select! {
+                answer = reply => answer.unwrap_or_else(|_| Err(UpstreamError::Lost("no answer".into()))),
+                () = tokio::time::sleep_until(deadline) => {
+                    peer.abandon(id, "the gateway's time limit passed").await;
+                    Err(UpstreamError::Timeout(timeout))
+                }
+                () = cancel.cancelled() => {
+                    peer.abandon(id, "the client cancelled the request").await;
+                    Err(UpstreamError::Cancelled)
+                }
+            }
+        };
+        match tokio::time::timeout_at(deadline, work).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(UpstreamError::Timeout(timeout)),
+        }
+    }
+
+    /// The live connection, waiting for one.
+    async fn connected(&self) -> Arc<Peer> {
+        let mut peer = self.inner.peer.subscribe();
+        loop {
+            if let Some(peer) = peer.borrow_and_update().clone() {
+                return peer;
+            }
+            if peer.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// Stops the upstream (a stdio process is killed).
+    pub fn stop(&self) {
+        self.inner.stop.cancel();
+    }
+}
+
+/// Connects, serves the connection until it is lost, and reconnects with
+/// back-off, until stopped.
+async fn supervise(inner: Arc<Inner>) {
+    let mut backoff = BACKOFF.0;
+    loop {
+        let started = tokio::time::Instant::now();
+        let outcome = tokio::select! {
+            () = inner.stop.cancelled() => return,
+            outcome = connect_and_serve(&inner) => outcome,
+        };
+        inner.peer.send_replace(None);
+        tracing::warn!(upstream = %inner.name, reason = %outcome, "upstream connection lost; reconnecting in {backoff:?}");
+        // A connection that lasted a while resets the back-off.
+        if started.elapsed() > BACKOFF.1 {
+            backoff = BACKOFF.0;
+        }
+        tokio::select! {
+            () = inner.stop.cancelled() => return,
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(BACKOFF.1);
+    }
+}
+
+/// One connection's life; returns why it ended.
+async fn connect_and_serve(inner: &Arc<Inner>) -> String {
+    let (incoming_tx, mut incoming) = mpsc::channel::<Incoming>(256);
+    let mut _process = None;
+    let mut http_link = None;
+    let link = match inner.kind {
+        UpstreamKind::Stdio => match link::spawn(&inner.name, &inner.config, incoming_tx) {
+            Ok((link, process)) => {
+                _process = Some(process);
+                link
+            }
+            Err(e) => return e.to_string(),
+        },
+        UpstreamKind::StreamableHttp | UpstreamKind::Sse => {
+            let headers = configured_headers(&inner.config).unwrap_or_default();
+            let url = inner.config.url.clone().unwrap_or_default();
+            let legacy = inner.kind == UpstreamKind::Sse;
+            let http = Arc::new(HttpLink::new(inner.http.clone(), url.clone(), headers, legacy, incoming_tx));
+            if legacy && let Err(e) = http.clone().open_legacy(url).await {
+                return e.to_string();
+            }
+            http_link = Some(http.clone());
+            Link::Http(http)
+        }
+    };
+    let peer = Arc::new(Peer::new(inner.name.clone(), link, inner.tools_changed.clone()));
+    let reader_peer = peer.clone();
+    let (lost_tx, mut lost) = tokio::sync::oneshot::channel::<String>();
+    tokio::spawn(async move {
+        let mut lost_tx = Some(lost_tx);
+        while let Some(message) = incoming.recv().await {
+            match message {
+                Incoming::Message(message) => reader_peer.receive(message).await,
+                Incoming::Lost(reason) => {
+                    if let Some(tx) = lost_tx.take() {
+                        let _ = tx.send(reason);
+                    }
+                    return;
+                }
+            }
+        }
+        if let Some(tx) = lost_tx.take() {
+            let _ = tx.send("the connection closed".into());
+        }
+    });
+    let legacy = inner.kind == UpstreamKind::Sse;
+    let handshake = initialize(&peer, http_link.as_deref(), legacy);
+    let result = tokio::select! {
+        result = tokio::time::timeout(INITIALIZE_TIMEOUT, handshake) => result,
+        reason = &mut lost => {
+            let reason = reason.unwrap_or_else(|_| "the connection closed".into());
+            return format!("before initialize completed: {reason}");
+        }
+    };
+    match result {
+        Ok(Ok(info)) => {
+            tracing::info!(upstream = %inner.name, "upstream connected");
+            inner.info.send_replace(Some(info));
+        }
+        Ok(Err(e)) => return format!("initialize failed: {e}"),
+        Err(_) => return format!("initialize got no answer within {INITIALIZE_TIMEOUT:?}"),
+    }
+    if let (Some(http), false) = (http_link, legacy) {
+        tokio::spawn(http.listen());
+    }
+    inner.peer.send_replace(Some(peer.clone()));
+    inner.tools_changed.send_modify(|generation| *generation += 1);
+    let reason = lost.await.unwrap_or_else(|_| "the connection closed".into());
+    peer.fail_all(&UpstreamError::Lost(reason.clone()));
+    reason
+}
+
+/// The MCP handshake, as a client with no capabilities.
+async fn initialize(
+    peer: &Peer,
+    http: Option<&HttpLink>,
+    legacy: bool,
+) -> Result<UpstreamInfo, UpstreamError> {
+    let version = if legacy { LEGACY_VERSION } else { UPSTREAM_VERSION };
+    let params = json!({
+        "protocolVersion": version,
+        "capabilities": {},
+        "clientInfo": {"name": "mcp-gateway", "version": env!("CARGO_PKG_VERSION")},
+    });
+    let (_, reply) = peer.send_request("initialize", params, None).await?;
+    let result = reply.await.map_err(|_| UpstreamError::Lost("no answer to initialize".into()))??;
+    let negotiated = result.get("protocolVersion").and_then(Value::as_str).unwrap_or(version).to_owned();
+    if let Some(http) = http {
+        http.set_version(&negotiated);
+    }
+    peer.notify("notifications/initialized", json!({})).await?;
+    Ok(UpstreamInfo { initialize: result })
+}

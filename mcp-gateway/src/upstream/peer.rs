@@ -1,0 +1,179 @@
+//! One live connection to an upstream as a JSON-RPC peer: requests with
+//! ids and their replies, progress routed to the call it belongs to, and
+//! the upstream's own requests answered.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::UpstreamError;
+use super::link::Link;
+
+/// A progress notification of a forwarded call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    /// How far along.
+    pub progress: f64,
+    /// Out of how much, when known.
+    pub total: Option<f64>,
+    /// What is happening.
+    pub message: Option<String>,
+}
+
+struct Pending {
+    reply: oneshot::Sender<Result<Value, UpstreamError>>,
+    progress: Option<mpsc::Sender<Progress>>,
+}
+
+/// A connection's request table and outgoing link.
+pub(crate) struct Peer {
+    pub(crate) link: Link,
+    pending: Mutex<HashMap<u64, Pending>>,
+    next_id: AtomicU64,
+    /// Bumped when the upstream says its tools changed.
+    tools_changed: watch::Sender<u64>,
+    name: Arc<str>,
+}
+
+impl std::fmt::Debug for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peer").field("upstream", &self.name).finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Peer {
+    pub(crate) fn new(name: Arc<str>, link: Link, tools_changed: watch::Sender<u64>) -> Self {
+        Self { link, pending: Mutex::new(HashMap::new()), next_id: AtomicU64::new(1), tools_changed, name }
+    }
+
+    /// Sends a request; the reply arrives on the returned receiver. With
+    /// `progress`, the request carries a progress token and the upstream's
+    /// progress notifications for it go there.
+    pub(crate) async fn send_request(
+        &self,
+        method: &str,
+        mut params: Value,
+        progress: Option<mpsc::Sender<Progress>>,
+    ) -> Result<(u64, oneshot::Receiver<Result<Value, UpstreamError>>), UpstreamError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if progress.is_some()
+            && let Value::Object(map) = &mut params
+        {
+            let meta = map.entry("_meta").or_insert_with(|| json!({}));
+            if let Value::Object(meta) = meta {
+                meta.insert("progressToken".into(), json!(id));
+            }
+        }
+        let (reply, receiver) = oneshot::channel();
+        lock(&self.pending).insert(id, Pending { reply, progress });
+        let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        if let Err(error) = self.link.send(message).await {
+            lock(&self.pending).remove(&id);
+            return Err(error);
+        }
+        Ok((id, receiver))
+    }
+
+    /// Forgets a request that will not be waited for (timed out or
+    /// cancelled), and tells the upstream to stop working on it.
+    pub(crate) async fn abandon(&self, id: u64, reason: &str) {
+        if lock(&self.pending).remove(&id).is_some() {
+            let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                "params": {"requestId": id, "reason": reason}});
+            let _ = self.link.send(cancel).await;
+        }
+    }
+
+    pub(crate) async fn notify(&self, method: &str, params: Value) -> Result<(), UpstreamError> {
+        self.link.send(json!({"jsonrpc": "2.0", "method": method, "params": params})).await
+    }
+
+    /// Every request still waiting fails with `error`: the connection is gone.
+    pub(crate) fn fail_all(&self, error: &UpstreamError) {
+        let pending: Vec<Pending> = lock(&self.pending).drain().map(|(_, p)| p).collect();
+        for waiting in pending {
+            let _ = waiting.reply.send(Err(error.clone()));
+        }
+    }
+
+    /// Handles one message from the upstream.
+    pub(crate) async fn receive(&self, message: Value) {
+        let Value::Object(fields) = &message else {
+            tracing::warn!(upstream = %self.name, "upstream sent a JSON value that is not a JSON-RPC message");
+            return;
+        };
+        let method = fields.get("method").and_then(Value::as_str);
+        match (method, fields.get("id")) {
+            (None, Some(id)) => self.response(id, fields),
+            (Some(method), Some(id)) => self.answer_request(method, id.clone()).await,
+            (Some(method), None) => self.notification(method, fields.get("params")),
+            (None, None) => {
+                tracing::warn!(upstream = %self.name, "upstream sent a message with neither id nor method");
+            }
+        }
+    }
+
+    fn response(&self, id: &Value, fields: &serde_json::Map<String, Value>) {
+        let Some(waiting) = id.as_u64().and_then(|id| lock(&self.pending).remove(&id)) else {
+            tracing::debug!(upstream = %self.name, %id, "a response to no pending request");
+            return;
+        };
+        let outcome = match (fields.get("result"), fields.get("error")) {
+            (Some(result), None) => Ok(result.clone()),
+            (None, Some(error)) => Err(UpstreamError::Rpc {
+                code: error.get("code").and_then(Value::as_i64).unwrap_or(-32603),
+                message: error.get("message").and_then(Value::as_str).unwrap_or("upstream error").to_owned(),
+                data: error.get("data").cloned(),
+            }),
+            _ => Err(UpstreamError::Garbage("a response with neither or both of result and error".into())),
+        };
+        let _ = waiting.reply.send(outcome);
+    }
+
+    /// The upstream asks something of its client. `ping` is answered; the
+    /// rest are refused with -32601 (the gateway has no client to ask).
+    async fn answer_request(&self, method: &str, id: Value) {
+        let reply = if method == "ping" {
+            json!({"jsonrpc": "2.0", "id": id, "result": {}})
+        } else {
+            tracing::debug!(upstream = %self.name, method, "refused a request from the upstream");
+            json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601,
+                "message": format!("the gateway does not forward {method} to its clients")}})
+        };
+        let _ = self.link.send(reply).await;
+    }
+
+    fn notification(&self, method: &str, params: Option<&Value>) {
+        match method {
+            "notifications/progress" => {
+                let Some(params) = params else { return };
+                let token = params.get("progressToken").and_then(Value::as_u64);
+                let sender = token.and_then(|t| lock(&self.pending).get(&t).and_then(|p| p.progress.clone()));
+                if let Some(sender) = sender {
+                    let update = Progress {
+                        progress: params.get("progress").and_then(Value::as_f64).unwrap_or(0.0),
+                        total: params.get("total").and_then(Value::as_f64),
+                        message: params.get("message").and_then(Value::as_str).map(str::to_owned),
+                    };
+                    // A slow client drops progress rather than stalling the upstream.
+                    let _ = sender.try_send(update);
+                }
+            }
+            "notifications/tools/list_changed" => {
+                self.tools_changed.send_modify(|generation| *generation += 1);
+            }
+            "notifications/message" => {
+                let data = params.and_then(|p| p.get("data")).cloned().unwrap_or(Value::Null);
+                tracing::info!(upstream = %self.name, %data, "upstream log");
+            }
+            _ => tracing::debug!(upstream = %self.name, method, "ignored a notification from the upstream"),
+        }
+    }
+}

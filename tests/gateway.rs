@@ -1,0 +1,490 @@
+//! End-to-end tests of `mcp-gateway` in front of a real MCP server no one
+//! here wrote: `@modelcontextprotocol/server-everything` (pinned in
+//! `tests/gateway/package.json`) over stdio, Streamable HTTP and HTTP+SSE.
+//! Clients of every era talk to the gateway over HTTP on 127.0.0.1; the
+//! authorization tests use the real OpenID provider of `tests/oidc`.
+//!
+//! Needs `npm ci` in `tests/gateway` and `tests/oidc`, and the gateway built
+//! (`cargo build -p mcp-gateway`); `scripts/test.sh` does all three.
+//! `GATEWAY_DEBUG=1` shows the gateway's log.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use mcp_tests::upstream::{OidcProvider, TempDir};
+use mcp_tests::{free_port, modern_meta};
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+fn logs() -> Stdio {
+    if std::env::var_os("GATEWAY_DEBUG").is_some_and(|v| v == "1") { Stdio::inherit() } else { Stdio::null() }
+}
+
+fn everything() -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("gateway/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    assert!(path.exists(), "{} is missing: run `npm ci` in tests/gateway first", path.display());
+    path
+}
+
+fn gateway_binary() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("target"));
+    let path = target.join("debug").join("mcp-gateway");
+    assert!(path.exists(), "{} is missing: run `cargo build -p mcp-gateway` first", path.display());
+    path
+}
+
+async fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(Instant::now() < deadline, "{what} did not listen on {port} within 20 s");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// `server-everything` over HTTP (`streamableHttp` or `sse`) on a fresh port; killed when dropped.
+struct HttpEverything {
+    _child: Child,
+    port: u16,
+}
+
+async fn everything_over(transport: &str) -> HttpEverything {
+    let port = free_port().await;
+    let child = Command::new("node")
+        .arg(everything())
+        .arg(transport)
+        .env("PORT", port.to_string())
+        .stdin(Stdio::null())
+        .stdout(logs())
+        .stderr(logs())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node starts");
+    wait_for_port(port, "server-everything").await;
+    HttpEverything { _child: child, port }
+}
+
+/// A running gateway; killed when dropped.
+struct Gateway {
+    _child: Child,
+    _dir: TempDir,
+    origin: String,
+    client: Client,
+}
+
+/// Starts the gateway with `upstreams` (TOML under `[app]`) and `extra` TOML sections.
+async fn start_gateway(upstreams: &str, extra: &str) -> Gateway {
+    start_gateway_on(free_port().await, upstreams, extra).await
+}
+
+/// The stdio upstream, tagged with `marker` (an argument server-everything
+/// ignores) so a test can find and kill its process.
+fn stdio_upstream(name: &str, marker: &str) -> String {
+    format!(
+        "[app.upstreams.{name}]\ncommand = \"node\"\nargs = [{:?}, \"stdio\", {marker:?}]\n",
+        everything().display().to_string()
+    )
+}
+
+impl Gateway {
+    fn url(&self, upstream: &str) -> String {
+        format!("{}/{upstream}/mcp", self.origin)
+    }
+
+    /// A modern (2026-07-28, stateless) request.
+    async fn modern(
+        &self,
+        upstream: &str,
+        token: Option<&str>,
+        method: &str,
+        params: Value,
+    ) -> (StatusCode, Value) {
+        let mut params = params;
+        params["_meta"] = modern_meta(json!({}));
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let mut request = self
+            .client
+            .post(self.url(upstream))
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", method)
+            .json(&body);
+        if method == "tools/call" {
+            request = request.header("mcp-name", params["name"].as_str().unwrap_or_default());
+        }
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("the gateway answers");
+        let status = response.status();
+        (status, last_message(response).await)
+    }
+
+    /// The tool names a modern `tools/list` shows, once the upstream is connected.
+    async fn tool_names(&self, upstream: &str, token: Option<&str>) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, answer) = self.modern(upstream, token, "tools/list", json!({})).await;
+            assert_eq!(status, StatusCode::OK, "{answer}");
+            let names: Vec<String> = answer["result"]["tools"]
+                .as_array()
+                .map(|tools| tools.iter().filter_map(|t| t["name"].as_str().map(str::to_owned)).collect())
+                .unwrap_or_default();
+            if !names.is_empty() {
+                return names;
+            }
+            assert!(Instant::now() < deadline, "upstream {upstream} offered no tools within 30 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The JSON body, or the last JSON-RPC response in an SSE body.
+async fn last_message(response: reqwest::Response) -> Value {
+    let sse = response
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    let text = response.text().await.expect("a body");
+    if !sse {
+        return serde_json::from_str(&text).unwrap_or(Value::String(text));
+    }
+    text.lines()
+        .rev()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+        .find(|m| m.get("id").is_some())
+        .unwrap_or(Value::Null)
+}
+
+/// Every SSE `data:` message of a response.
+async fn all_messages(response: reqwest::Response) -> Vec<Value> {
+    let text = response.text().await.expect("a body");
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+        .collect()
+}
+
+/// A 2025-11-25 session opened through the gateway.
+struct Session {
+    url: String,
+    id: String,
+    client: Client,
+}
+
+impl Session {
+    async fn open(url: &str) -> Self {
+        let client = Client::new();
+        let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "gateway-test", "version": "0"}}});
+        let response = client
+            .post(url)
+            .header("accept", "application/json, text/event-stream")
+            .json(&init)
+            .send()
+            .await
+            .expect("initialize");
+        assert_eq!(response.status(), StatusCode::OK);
+        let id = response.headers()["mcp-session-id"].to_str().expect("ASCII").to_owned();
+        let session = Self { url: url.to_owned(), id, client };
+        let done = session.post(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await;
+        assert_eq!(done.status(), StatusCode::ACCEPTED);
+        session
+    }
+
+    async fn post(&self, body: &Value) -> reqwest::Response {
+        self.client
+            .post(&self.url)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &self.id)
+            .header("mcp-protocol-version", "2025-11-25")
+            .json(body)
+            .send()
+            .await
+            .expect("the gateway answers")
+    }
+}
+
+#[tokio::test]
+async fn every_era_reaches_a_stdio_upstream_under_its_policy() {
+    let upstream = format!(
+        "{}hide = [\"trigger-sampling-request\"]\n[app.upstreams.everything.tools.echo]\nrename = \"say\"\n",
+        stdio_upstream("everything", "era-test")
+    );
+    let gateway = start_gateway(&upstream, "").await;
+    let names = gateway.tool_names("everything", None).await;
+    assert!(names.contains(&"say".to_owned()), "{names:?}");
+    assert!(!names.contains(&"echo".to_owned()), "renamed: {names:?}");
+    assert!(!names.contains(&"trigger-sampling-request".to_owned()), "hidden: {names:?}");
+    assert!(names.contains(&"get-sum".to_owned()), "{names:?}");
+
+    // 2026-07-28, stateless: forwarded under the upstream's own name.
+    let (status, answer) = gateway
+        .modern("everything", None, "tools/call", json!({"name": "say", "arguments": {"message": "hi"}}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["result"]["content"][0]["text"], "Echo: hi");
+    // A hidden tool is unknown, not forwarded.
+    let (_, answer) = gateway
+        .modern(
+            "everything",
+            None,
+            "tools/call",
+            json!({"name": "trigger-sampling-request", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(answer["error"]["code"], -32602, "{answer}");
+
+    // 2025-11-25 session: progress from the upstream streams through.
+    let session = Session::open(&gateway.url("everything")).await;
+    let call = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {
+        "name": "trigger-long-running-operation", "arguments": {"duration": 1, "steps": 3},
+        "_meta": {"progressToken": "p"}}});
+    let messages = all_messages(session.post(&call).await).await;
+    let progress: Vec<&Value> =
+        messages.iter().filter(|m| m["method"] == "notifications/progress").map(|m| &m["params"]).collect();
+    assert_eq!(progress.len(), 3, "{messages:?}");
+    assert_eq!(
+        (progress[2]["progressToken"].clone(), progress[2]["progress"].clone()),
+        (json!("p"), json!(3))
+    );
+    let last = messages.last().expect("a response");
+    assert_eq!(last["id"], 5);
+    assert!(
+        last["result"]["content"][0]["text"].as_str().unwrap_or_default().contains("completed"),
+        "{last}"
+    );
+
+    // 2024-11-05 HTTP+SSE, beside the upstream's endpoint.
+    let mut stream = gateway
+        .client
+        .get(format!("{}/everything/sse", gateway.origin))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("GET /sse");
+    assert_eq!(stream.status(), StatusCode::OK);
+    let first = tokio::time::timeout(Duration::from_secs(5), stream.chunk())
+        .await
+        .expect("an event")
+        .unwrap()
+        .unwrap();
+    let first = String::from_utf8_lossy(&first).to_string();
+    let endpoint =
+        first.lines().find_map(|l| l.strip_prefix("data: ")).expect("the endpoint event").to_owned();
+    assert!(endpoint.starts_with("/everything/messages?sessionId="), "{endpoint}");
+    let post = |body: Value| gateway.client.post(format!("{}{endpoint}", gateway.origin)).json(&body).send();
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "old", "version": "0"}}});
+    assert_eq!(post(init).await.unwrap().status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        post(json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await.unwrap().status(),
+        StatusCode::ACCEPTED
+    );
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "get-sum", "arguments": {"a": 2, "b": 3}}});
+    assert_eq!(post(call).await.unwrap().status(), StatusCode::ACCEPTED);
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !seen.contains("\"id\":2") {
+        assert!(Instant::now() < deadline, "no answer on the SSE stream: {seen}");
+        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.chunk())
+            .await
+            .expect("events")
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("The sum of 2 and 3 is 5"), "{seen}");
+}
+
+#[tokio::test]
+async fn streamable_http_and_sse_upstreams_are_reached_too() {
+    let http = everything_over("streamableHttp").await;
+    let sse = everything_over("sse").await;
+    let upstreams = format!(
+        "[app.upstreams.modern]\nurl = \"http://127.0.0.1:{}/mcp\"\n\
+         [app.upstreams.legacy]\nurl = \"http://127.0.0.1:{}/sse\"\ntransport = \"sse\"\n",
+        http.port, sse.port
+    );
+    let gateway = start_gateway(&upstreams, "").await;
+    for upstream in ["modern", "legacy"] {
+        let names = gateway.tool_names(upstream, None).await;
+        assert!(names.contains(&"echo".to_owned()), "{upstream}: {names:?}");
+        let (status, answer) = gateway
+            .modern(upstream, None, "tools/call", json!({"name": "echo", "arguments": {"message": upstream}}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{upstream}: {answer}");
+        assert_eq!(answer["result"]["content"][0]["text"], format!("Echo: {upstream}"), "{upstream}");
+    }
+}
+
+#[tokio::test]
+async fn a_killed_stdio_upstream_fails_its_call_and_the_next_call_succeeds_after_the_restart() {
+    let marker = format!("kill-test-{}", std::process::id());
+    let gateway = start_gateway(&stdio_upstream("everything", &marker), "").await;
+    gateway.tool_names("everything", None).await;
+    let long = gateway.modern(
+        "everything",
+        None,
+        "tools/call",
+        json!({"name": "trigger-long-running-operation", "arguments": {"duration": 20, "steps": 2}}),
+    );
+    let kill = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let status = Command::new("pkill").args(["-f", &marker]).status().await.expect("pkill runs");
+        assert!(status.success(), "the upstream process was found and killed");
+    };
+    let ((status, answer), ()) = tokio::join!(long, kill);
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["error"]["code"], -32603, "a JSON-RPC error for the call in flight: {answer}");
+    assert!(answer["error"]["message"].as_str().unwrap_or_default().contains("went away"), "{answer}");
+    // Restarted with back-off: the next call succeeds.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, answer) = gateway
+            .modern(
+                "everything",
+                None,
+                "tools/call",
+                json!({"name": "echo", "arguments": {"message": "back"}}),
+            )
+            .await;
+        if answer["result"]["content"][0]["text"] == "Echo: back" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the upstream did not come back: {answer}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_stalled_upstream_times_out_while_another_upstream_answers() {
+    let upstreams = format!(
+        "{}timeout_secs = 1\n{}",
+        stdio_upstream("slow", "stall-test"),
+        stdio_upstream("fast", "stall-test-other")
+    );
+    let gateway = start_gateway(&upstreams, "").await;
+    gateway.tool_names("slow", None).await;
+    gateway.tool_names("fast", None).await;
+    let stalled = gateway.modern(
+        "slow",
+        None,
+        "tools/call",
+        json!({"name": "trigger-long-running-operation", "arguments": {"duration": 30, "steps": 1}}),
+    );
+    let other = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        gateway
+            .modern("fast", None, "tools/call", json!({"name": "echo", "arguments": {"message": "ok"}}))
+            .await
+    };
+    let ((_, stalled), (_, other)) = tokio::join!(stalled, other);
+    assert_eq!(stalled["error"]["code"], -32603, "{stalled}");
+    assert!(
+        stalled["error"]["message"].as_str().unwrap_or_default().contains("did not answer within"),
+        "{stalled}"
+    );
+    assert_eq!(other["result"]["content"][0]["text"], "Echo: ok", "{other}");
+    // The stalled upstream still serves the next call.
+    let (_, again) = gateway
+        .modern("slow", None, "tools/call", json!({"name": "echo", "arguments": {"message": "still"}}))
+        .await;
+    assert_eq!(again["result"]["content"][0]["text"], "Echo: still", "{again}");
+}
+
+#[tokio::test]
+async fn tokens_are_checked_per_upstream_resource_and_scope() {
+    let port = free_port().await;
+    let origin = format!("http://127.0.0.1:{port}");
+    let provider = OidcProvider::start(
+        &format!("{origin}/everything/mcp"),
+        &[("OIDC_EXTRA_RESOURCES", &format!("{origin}/other/mcp"))],
+    )
+    .await;
+    let upstreams = format!(
+        "{}scopes = [\"notes:read\"]\n[app.upstreams.everything.tools.echo]\nscopes = [\"notes:write\"]\n{}",
+        stdio_upstream("everything", "auth-test"),
+        stdio_upstream("other", "auth-test-other")
+    );
+    let extra = format!(
+        "[auth]\nmode = \"resource_server\"\n[auth.resource_server]\nissuer = \"{}\"\nallow_insecure_http = true\n",
+        provider.issuer
+    );
+    let gateway = start_gateway_on(port, &upstreams, &extra).await;
+
+    // No token: 401, naming this upstream's own metadata.
+    let (status, _) = gateway.modern("everything", None, "tools/list", json!({})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let challenge = gateway.client.post(gateway.url("everything")).json(&json!({})).send().await.unwrap();
+    let challenge = challenge.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(
+        challenge.contains(&format!(
+            "resource_metadata=\"{origin}/.well-known/oauth-protected-resource/everything/mcp\""
+        )),
+        "{challenge}"
+    );
+    let metadata: Value = gateway
+        .client
+        .get(format!("{origin}/.well-known/oauth-protected-resource/everything/mcp"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata["resource"], format!("{origin}/everything/mcp"));
+
+    // A token for the other upstream's resource: 401 here, fine there.
+    let for_other = provider.client_credentials("rs-test", &format!("{origin}/other/mcp")).await;
+    let (status, _) = gateway.modern("everything", Some(&for_other), "tools/list", json!({})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(!gateway.tool_names("other", Some(&for_other)).await.is_empty());
+
+    // The right resource: a scope for the upstream as a whole, and one more per tool.
+    let resource = format!("{origin}/everything/mcp");
+    let read = provider.client_credentials_with_scope("rs-test", &resource, Some("notes:read")).await;
+    let sum = json!({"name": "get-sum", "arguments": {"a": 1, "b": 1}});
+    let (status, answer) = gateway.modern("everything", Some(&read), "tools/call", sum.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(answer["result"]["content"][0]["text"].as_str().unwrap_or_default().contains("is 2"), "{answer}");
+    let echo = json!({"name": "echo", "arguments": {"message": "x"}});
+    let (status, answer) = gateway.modern("everything", Some(&read), "tools/call", echo.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "echo needs notes:write too: {answer}");
+    let names = gateway.tool_names("everything", Some(&read)).await;
+    assert!(!names.contains(&"echo".to_owned()), "a tool the token may not call is not listed: {names:?}");
+    let write = provider.client_credentials_with_scope("rs-test", &resource, Some("notes:write")).await;
+    let (status, _) = gateway.modern("everything", Some(&write), "tools/call", sum).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "every tool of the upstream needs notes:read");
+    let both =
+        provider.client_credentials_with_scope("rs-test", &resource, Some("notes:read notes:write")).await;
+    let (status, answer) = gateway.modern("everything", Some(&both), "tools/call", echo).await;
+    assert_eq!((status, answer["result"]["content"][0]["text"].clone()), (StatusCode::OK, json!("Echo: x")));
+}
+
+/// [`start_gateway`] on a given port (the provider must know the resource URL first).
+async fn start_gateway_on(port: u16, upstreams: &str, extra: &str) -> Gateway {
+    let origin = format!("http://127.0.0.1:{port}");
+    let dir = TempDir::new();
+    let config = dir.join("gateway.toml");
+    let text =
+        format!("[server]\nbind = \"127.0.0.1:{port}\"\npublic_url = \"{origin}\"\n{extra}\n{upstreams}\n");
+    std::fs::write(&config, text).expect("the config is written");
+    let child = Command::new(gateway_binary())
+        .arg("--config")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(logs())
+        .stderr(logs())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the gateway starts");
+    wait_for_port(port, "the gateway").await;
+    Gateway { _child: child, _dir: dir, origin, client: Client::new() }
+}
