@@ -488,3 +488,95 @@ async fn start_gateway_on(port: u16, upstreams: &str, extra: &str) -> Gateway {
     wait_for_port(port, "the gateway").await;
     Gateway { _child: child, _dir: dir, origin, client: Client::new() }
 }
+
+/// An upstream of our own (a server of this framework) that records the
+/// headers of every request it gets, and answers a `tools/call` of the
+/// tool `garbage` with a body that is not JSON.
+struct RecordingUpstream {
+    url: String,
+    headers: std::sync::Arc<std::sync::Mutex<Vec<reqwest::header::HeaderMap>>>,
+}
+
+async fn recording_upstream() -> RecordingUpstream {
+    use axum::body::Body;
+    use axum::extract::Request;
+    use axum::middleware::Next;
+    use mcp_server::core::types::CallToolResult;
+    use mcp_server::tool::ToolRoute;
+
+    let headers = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let schema = json!({"type": "object"}).as_object().cloned().unwrap_or_default();
+    let server = mcp_server::Server::new("recording", "1.0.0")
+        .tool(ToolRoute::new("hello", schema.clone(), |_call| async { CallToolResult::text("hello") }))
+        .tool(ToolRoute::new("garbage", schema, |_call| async { CallToolResult::text("unreachable") }));
+    let seen = headers.clone();
+    let record = move |request: Request, next: Next| {
+        let seen = seen.clone();
+        async move {
+            seen.lock().expect("the header log").push(request.headers().clone());
+            let (parts, body) = request.into_parts();
+            let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+            if String::from_utf8_lossy(&bytes).contains(r#""name":"garbage""#) {
+                return axum::response::Response::builder()
+                    .header("content-type", "application/json")
+                    .body(Body::from("this is not JSON"))
+                    .expect("a response");
+            }
+            next.run(Request::from_parts(parts, Body::from(bytes))).await
+        }
+    };
+    let app = axum::Router::new()
+        .route_service("/mcp", server.streamable_http())
+        .layer(axum::middleware::from_fn(record));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/mcp", listener.local_addr().expect("an address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    RecordingUpstream { url, headers }
+}
+
+#[tokio::test]
+async fn the_clients_token_never_reaches_the_upstream_and_garbage_is_a_clear_error() {
+    let port = free_port().await;
+    let origin = format!("http://127.0.0.1:{port}");
+    let provider = OidcProvider::start(&format!("{origin}/recorded/mcp"), &[]).await;
+    let upstream = recording_upstream().await;
+    let upstreams = format!(
+        "[app.upstreams.recorded]\nurl = {:?}\nheaders = {{ \"X-Upstream-Key\" = \"configured-key\" }}\n",
+        upstream.url
+    );
+    let extra = format!(
+        "[auth]\nmode = \"resource_server\"\n[auth.resource_server]\nissuer = \"{}\"\nallow_insecure_http = true\n",
+        provider.issuer
+    );
+    let gateway = start_gateway_on(port, &upstreams, &extra).await;
+    let token = provider.client_credentials("rs-test", &format!("{origin}/recorded/mcp")).await;
+    gateway.tool_names("recorded", Some(&token)).await;
+    let (status, answer) = gateway
+        .modern("recorded", Some(&token), "tools/call", json!({"name": "hello", "arguments": {}}))
+        .await;
+    assert_eq!((status, answer["result"]["content"][0]["text"].clone()), (StatusCode::OK, json!("hello")));
+
+    let seen = upstream.headers.lock().expect("the header log").clone();
+    assert!(!seen.is_empty());
+    for headers in &seen {
+        assert!(
+            headers.get("authorization").is_none(),
+            "the upstream saw an Authorization header: {headers:?}"
+        );
+        assert!(!format!("{headers:?}").contains(&token), "the token reached the upstream");
+        assert_eq!(headers["x-upstream-key"], "configured-key", "the configured credential is sent");
+    }
+
+    // An answer that is not JSON: a JSON-RPC error that says so.
+    let (status, answer) = gateway
+        .modern("recorded", Some(&token), "tools/call", json!({"name": "garbage", "arguments": {}}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["error"]["code"], -32603, "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap_or_default().contains("not JSON"), "{answer}");
+    // The upstream still serves everyone.
+    let (_, answer) = gateway
+        .modern("recorded", Some(&token), "tools/call", json!({"name": "hello", "arguments": {}}))
+        .await;
+    assert_eq!(answer["result"]["content"][0]["text"], "hello");
+}
