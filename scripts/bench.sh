@@ -20,6 +20,7 @@ if [ "$(nproc)" -lt 2 ]; then
 fi
 
 cargo build --release --example echo --example notes
+cargo build --release -p mcp-gateway
 cargo build --release --manifest-path benches/Cargo.toml
 
 echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
@@ -28,4 +29,5 @@ exec taskset -c 1 benches/target/release/mcp-bench \
   --notes target/release/examples/notes \
   --rmcp benches/target/release/rmcp-echo \
   --floor benches/target/release/floor \
+  --gateway target/release/mcp-gateway \
   "$@"

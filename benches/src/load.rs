@@ -27,12 +27,14 @@ pub struct Target {
     pub host: String,
     /// `Authorization: Bearer …` value, when auth is on.
     pub bearer: Option<String>,
+    /// The MCP endpoint's path (`/mcp`; `/<name>/mcp` behind the gateway).
+    pub path: String,
 }
 
 impl Target {
     /// A target on loopback `addr`.
     pub fn new(addr: SocketAddr) -> Self {
-        Self { addr, host: addr.to_string(), bearer: None }
+        Self { addr, host: addr.to_string(), bearer: None, path: "/mcp".into() }
     }
 
     fn auth(&self) -> Option<String> {
@@ -67,7 +69,7 @@ fn modern_call(target: &Target, id: u64) -> Vec<u8> {
     if let Some(auth) = &auth {
         headers.push(("Authorization", auth));
     }
-    request("POST", "/mcp", &target.host, &headers, &body)
+    request("POST", &target.path, &target.host, &headers, &body)
 }
 
 fn legacy_post(target: &Target, session: Option<&str>, body: &str) -> Vec<u8> {
@@ -80,7 +82,7 @@ fn legacy_post(target: &Target, session: Option<&str>, body: &str) -> Vec<u8> {
     if let Some(auth) = &auth {
         headers.push(("Authorization", auth));
     }
-    request("POST", "/mcp", &target.host, &headers, body)
+    request("POST", &target.path, &target.host, &headers, body)
 }
 
 fn initialize_body(version: &str) -> String {
@@ -114,6 +116,13 @@ pub async fn open_session(conn: &mut Conn, target: &Target) -> Result<String, St
         conn.roundtrip(&legacy_post(target, Some(&session), INITIALIZED)).await.map_err(|e| e.to_string())?;
     check(head.status, 202, &body, None)?;
     Ok(session)
+}
+
+/// One modern echo call on a fresh connection: whether the target answers.
+pub async fn probe(target: &Target) -> Result<(), String> {
+    let mut conn = Conn::connect(target.addr).await.map_err(|e| e.to_string())?;
+    let (head, body) = conn.roundtrip(&modern_call(target, 1)).await.map_err(|e| e.to_string())?;
+    check(head.status, 200, &body, Some(MESSAGE))
 }
 
 impl Worker {
@@ -222,7 +231,7 @@ impl Worker {
                 if let Some(auth) = &auth {
                     headers.push(("Authorization", auth));
                 }
-                let delete = request("DELETE", "/mcp", &target.host, &headers, "");
+                let delete = request("DELETE", &target.path, &target.host, &headers, "");
                 let (head, body) = conn.roundtrip(&delete).await.map_err(|e| e.to_string())?;
                 if !(200..300).contains(&head.status) {
                     return Err(format!(

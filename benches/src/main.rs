@@ -28,6 +28,7 @@ struct Opts {
     notes: PathBuf,
     rmcp: PathBuf,
     floor: PathBuf,
+    gateway: PathBuf,
     out: PathBuf,
     warmup: Duration,
     measure: Duration,
@@ -62,6 +63,7 @@ impl Opts {
             notes: path("--notes", "target/release/examples/notes"),
             rmcp: path("--rmcp", "benches/target/release/rmcp-echo"),
             floor: path("--floor", "benches/target/release/floor"),
+            gateway: path("--gateway", "target/release/mcp-gateway"),
             out: path("--out", "target/bench"),
             warmup: Duration::from_millis(number("--warmup-ms", 1000, 300)),
             measure: Duration::from_millis(number("--measure-ms", 4000, 1000)),
@@ -332,6 +334,49 @@ impl Bench {
         if self.opts.wants("rss") {
             let server = self.start(&self.opts.echo.clone(), &[], &[], "echo-rss").await?;
             self.rss_over_calls(&server, &Target::new(server.addr)).await;
+        }
+        Ok(())
+    }
+
+    /// What mcp-gateway adds to a call: modern tools/call to the echo
+    /// server directly, then through the gateway to an echo upstream over
+    /// Streamable HTTP and to one over stdio. The gateway rows' CPU is the
+    /// gateway process's alone, so it reads as the CPU added per call.
+    async fn gateway(&mut self) -> Result<(), String> {
+        let upstream = self.start(&self.opts.echo.clone(), &[], &[], "gateway-upstream").await?;
+        let config = self.opts.out.join("gateway.toml");
+        let echo = std::path::absolute(&self.opts.echo).map_err(|e| e.to_string())?;
+        let text = format!(
+            "[app.upstreams.http]\nurl = \"http://{}/mcp\"\n[app.upstreams.stdio]\ncommand = {:?}\n",
+            upstream.addr,
+            echo.display().to_string()
+        );
+        std::fs::write(&config, text).map_err(|e| format!("{}: {e}", config.display()))?;
+        let config_arg = config.display().to_string();
+        let gateway = self.start(&self.opts.gateway.clone(), &["--config", &config_arg], &[], "gateway").await?;
+        let direct = Target::new(upstream.addr);
+        let through = |path: &str| Target { path: path.into(), ..Target::new(gateway.addr) };
+        let (http, stdio) = (through("/http/mcp"), through("/stdio/mcp"));
+        // The upstreams connect in the background: wait until both answer.
+        for target in [&http, &stdio] {
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while load::probe(target).await.is_err() {
+                if std::time::Instant::now() > deadline {
+                    return Err(format!("the gateway's {} upstream did not answer within 20 s", target.path));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        for &c in &self.opts.concurrency.clone() {
+            for (server, target, name) in [
+                (&upstream, &direct, report::GATEWAY_DIRECT),
+                (&gateway, &http, report::GATEWAY_HTTP),
+                (&gateway, &stdio, report::GATEWAY_STDIO),
+            ] {
+                if let Some(row) = self.measure(server, target, report::GATEWAY, name, Kind::Modern, c).await {
+                    self.report.rows.push(row);
+                }
+            }
         }
         Ok(())
     }
@@ -645,6 +690,12 @@ async fn main() -> ExitCode {
     }
     if wants("stdio") {
         bench.stdio().await;
+    }
+    if wants("gateway")
+        && let Err(e) = bench.gateway().await
+    {
+        eprintln!("gateway: {e}");
+        failed = true;
     }
     bench.report.finish();
     let markdown = bench.report.markdown();

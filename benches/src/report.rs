@@ -26,6 +26,14 @@ pub const SSE: &str = "legacy HTTP+SSE";
 pub const MODERN_AUTH: &str = "modern + RS auth";
 /// Legacy sessions with a bearer JWT.
 pub const LEGACY_AUTH: &str = "legacy session + RS auth";
+/// Modern requests to the echo server directly and through mcp-gateway.
+pub const GATEWAY: &str = "modern, through mcp-gateway";
+/// The echo server, called directly (the gateway rows' baseline).
+pub const GATEWAY_DIRECT: &str = "echo, direct";
+/// The gateway in front of echo over Streamable HTTP (CPU: the gateway's own).
+pub const GATEWAY_HTTP: &str = "gateway → echo (HTTP)";
+/// The gateway in front of echo over stdio (CPU: the gateway's own).
+pub const GATEWAY_STDIO: &str = "gateway → echo (stdio)";
 
 /// One tools/call measurement.
 #[derive(Debug, Clone, Serialize)]
