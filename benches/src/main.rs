@@ -353,7 +353,8 @@ impl Bench {
         );
         std::fs::write(&config, text).map_err(|e| format!("{}: {e}", config.display()))?;
         let config_arg = config.display().to_string();
-        let gateway = self.start(&self.opts.gateway.clone(), &["--config", &config_arg], &[], "gateway").await?;
+        let gateway =
+            self.start(&self.opts.gateway.clone(), &["--config", &config_arg], &[], "gateway").await?;
         let direct = Target::new(upstream.addr);
         let through = |path: &str| Target { path: path.into(), ..Target::new(gateway.addr) };
         let (http, stdio) = (through("/http/mcp"), through("/stdio/mcp"));
@@ -373,7 +374,8 @@ impl Bench {
                 (&gateway, &http, report::GATEWAY_HTTP),
                 (&gateway, &stdio, report::GATEWAY_STDIO),
             ] {
-                if let Some(row) = self.measure(server, target, report::GATEWAY, name, Kind::Modern, c).await {
+                if let Some(row) = self.measure(server, target, report::GATEWAY, name, Kind::Modern, c).await
+                {
                     self.report.rows.push(row);
                 }
             }
