@@ -114,8 +114,14 @@ impl Gateway {
             .header("mcp-protocol-version", "2026-07-28")
             .header("mcp-method", method)
             .json(&body);
-        if method == "tools/call" {
-            request = request.header("mcp-name", params["name"].as_str().unwrap_or_default());
+        // SEP-2243: the name (or URI) a request acts on, mirrored in a header.
+        let named = match method {
+            "tools/call" | "prompts/get" => params["name"].as_str(),
+            "resources/read" => params["uri"].as_str(),
+            _ => None,
+        };
+        if let Some(name) = named {
+            request = request.header("mcp-name", name);
         }
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -241,6 +247,25 @@ async fn every_era_reaches_a_stdio_upstream_under_its_policy() {
         .await;
     assert_eq!(answer["error"]["code"], -32602, "{answer}");
 
+    // Prompts and resources (fixed and templated) are forwarded too.
+    let (_, answer) = gateway
+        .modern(
+            "everything",
+            None,
+            "prompts/get",
+            json!({"name": "args-prompt", "arguments": {"city": "Lyon"}}),
+        )
+        .await;
+    let text = answer["result"]["messages"][0]["content"]["text"].as_str().unwrap_or_default().to_owned();
+    assert!(text.contains("Lyon"), "{answer}");
+    let (_, answer) = gateway
+        .modern("everything", None, "resources/read", json!({"uri": "demo://resource/dynamic/text/7"}))
+        .await;
+    assert_eq!(answer["result"]["contents"][0]["uri"], "demo://resource/dynamic/text/7", "{answer}");
+    let (_, answer) = gateway.modern("everything", None, "resources/templates/list", json!({})).await;
+    let templates = answer["result"]["resourceTemplates"].as_array().map(Vec::len).unwrap_or_default();
+    assert!(templates >= 2, "{answer}");
+
     // 2025-11-25 session: progress from the upstream streams through.
     let session = Session::open(&gateway.url("everything")).await;
     let call = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {
@@ -336,7 +361,8 @@ async fn a_killed_stdio_upstream_fails_its_call_and_the_next_call_succeeds_after
         json!({"name": "trigger-long-running-operation", "arguments": {"duration": 20, "steps": 2}}),
     );
     let kill = async {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // The call is on its way to the upstream (its tools are listed, so it is connected).
+        tokio::time::sleep(Duration::from_secs(1)).await;
         let status = Command::new("pkill").args(["-f", &marker]).status().await.expect("pkill runs");
         assert!(status.success(), "the upstream process was found and killed");
     };

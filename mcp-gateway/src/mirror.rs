@@ -1,67 +1,119 @@
-//! The upstream's tools, offered by the gateway's own server: listed with
-//! the upstream's definitions (renamed, hidden and scoped by policy), and
-//! called by forwarding. Re-read at every (re)connection and every
-//! `tools/list_changed`, so clients get `list_changed` in turn.
+//! The upstream's tools, prompts and resources, offered by the gateway's
+//! own server: listed with the upstream's definitions (tools renamed,
+//! hidden and scoped by policy; every entry needs the upstream's scopes),
+//! and served by forwarding. Re-read at every (re)connection and every
+//! `*/list_changed`, so clients get `list_changed` in turn.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use mcp_server::core::McpError;
-use mcp_server::core::types::{CallToolResult, Tool};
+use mcp_server::McpError;
+use mcp_server::core::types::{
+    CallToolResult, GetPromptResult, Prompt, ReadResourceResult, Resource, ResourceTemplate, Tool,
+};
+use mcp_server::prompt::{PromptCall, PromptRoute};
+use mcp_server::resource::{ResourceCall, ResourceRoute};
 use mcp_server::tool::{ToolCall, ToolOutput, ToolRoute};
-use mcp_server::{BoxFuture, Server};
+use mcp_server::{BoxFuture, CancellationToken, Context, Server};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::config::UpstreamConfig;
 use crate::upstream::{Progress, Upstream, UpstreamError};
 
-/// Most `tools/list` pages read from one upstream.
+/// Most pages read from one upstream list.
 const MAX_PAGES: usize = 100;
 
-/// Keeps `server`'s tools equal to the upstream's, under the policy, for as
-/// long as the upstream runs.
+/// What is offered now, by kind, to remove what the upstream drops.
+#[derive(Debug, Default)]
+struct Offered {
+    tools: BTreeSet<String>,
+    prompts: BTreeSet<String>,
+    resources: BTreeSet<String>,
+}
+
+/// Keeps `server`'s tools, prompts and resources equal to the upstream's,
+/// under the policy, for as long as the upstream runs.
 pub(crate) fn keep_in_sync(server: Server, upstream: Upstream, policy: Arc<UpstreamConfig>) {
-    let mut changes = upstream.tools_changed();
+    let mut changes = upstream.lists_changed();
     tokio::spawn(async move {
-        let mut offered: BTreeSet<String> = BTreeSet::new();
+        let mut offered = Offered::default();
         while changes.changed().await.is_ok() {
-            match list_tools(&upstream).await {
-                Ok(tools) => offered = offer(&server, &upstream, &policy, tools, &offered),
+            let capabilities =
+                upstream.info().map(|i| i.initialize["capabilities"].clone()).unwrap_or_default();
+            match list::<Tool>(&upstream, "tools/list", "tools").await {
+                Ok(tools) => offered.tools = offer_tools(&server, &upstream, &policy, tools, &offered.tools),
                 Err(e) => {
                     tracing::warn!(upstream = upstream.name(), error = %e, "could not list the upstream's tools")
+                }
+            }
+            if capabilities.get("prompts").is_some() {
+                match list::<Prompt>(&upstream, "prompts/list", "prompts").await {
+                    Ok(prompts) => {
+                        offered.prompts =
+                            offer_prompts(&server, &upstream, &policy, prompts, &offered.prompts)
+                    }
+                    Err(e) => {
+                        tracing::warn!(upstream = upstream.name(), error = %e, "could not list the upstream's prompts")
+                    }
+                }
+            }
+            if capabilities.get("resources").is_some() {
+                let resources = list::<Resource>(&upstream, "resources/list", "resources").await;
+                let templates =
+                    list::<ResourceTemplate>(&upstream, "resources/templates/list", "resourceTemplates")
+                        .await;
+                match (resources, templates) {
+                    (Ok(resources), Ok(templates)) => {
+                        offered.resources = offer_resources(
+                            &server,
+                            &upstream,
+                            &policy,
+                            resources,
+                            templates,
+                            &offered.resources,
+                        );
+                    }
+                    (Err(e), _) | (_, Err(e)) => {
+                        tracing::warn!(upstream = upstream.name(), error = %e, "could not list the upstream's resources");
+                    }
                 }
             }
         }
     });
 }
 
-/// Every tool the upstream lists, following `nextCursor`.
-async fn list_tools(upstream: &Upstream) -> Result<Vec<Tool>, UpstreamError> {
-    let never = tokio_util::sync::CancellationToken::new();
-    let mut tools = Vec::new();
+/// Every entry of a paginated list, following `nextCursor`.
+async fn list<T: DeserializeOwned>(
+    upstream: &Upstream,
+    method: &str,
+    key: &str,
+) -> Result<Vec<T>, UpstreamError> {
+    let never = CancellationToken::new();
+    let mut entries = Vec::new();
     let mut cursor: Option<String> = None;
     for _ in 0..MAX_PAGES {
         let params = match &cursor {
             Some(cursor) => json!({"cursor": cursor}),
             None => json!({}),
         };
-        let page = upstream.request("tools/list", params, None, &never).await?;
-        let listed = page.get("tools").cloned().unwrap_or(Value::Array(Vec::new()));
-        let listed: Vec<Tool> =
-            serde_json::from_value(listed).map_err(|e| UpstreamError::Garbage(format!("tools/list: {e}")))?;
-        tools.extend(listed);
+        let mut page = upstream.request(method, params, None, &never).await?;
+        let listed = page.get_mut(key).map(Value::take).unwrap_or(Value::Array(Vec::new()));
+        let listed: Vec<T> =
+            serde_json::from_value(listed).map_err(|e| UpstreamError::Garbage(format!("{method}: {e}")))?;
+        entries.extend(listed);
         cursor = page.get("nextCursor").and_then(Value::as_str).map(str::to_owned);
         if cursor.is_none() {
             break;
         }
     }
-    Ok(tools)
+    Ok(entries)
 }
 
 /// Replaces the offered tools with `tools` under the policy; returns the
 /// names now offered.
-fn offer(
+fn offer_tools(
     server: &Server,
     upstream: &Upstream,
     policy: &UpstreamConfig,
@@ -85,6 +137,91 @@ fn offer(
     now
 }
 
+fn offer_prompts(
+    server: &Server,
+    upstream: &Upstream,
+    policy: &UpstreamConfig,
+    prompts: Vec<Prompt>,
+    before: &BTreeSet<String>,
+) -> BTreeSet<String> {
+    let mut now = BTreeSet::new();
+    for definition in prompts {
+        let name = definition.name.clone();
+        let upstream = upstream.clone();
+        let forwarded = name.clone();
+        let route = PromptRoute::from_definition(definition, move |call: PromptCall| {
+            let params = json!({"name": forwarded, "arguments": call.arguments()});
+            forward::<GetPromptResult>(upstream.clone(), "prompts/get", params, call.context().clone())
+        })
+        .scopes(policy.scopes.clone());
+        server.add_prompt(route);
+        now.insert(name);
+    }
+    for gone in before.difference(&now) {
+        server.remove_prompt(gone);
+    }
+    now
+}
+
+fn offer_resources(
+    server: &Server,
+    upstream: &Upstream,
+    policy: &UpstreamConfig,
+    resources: Vec<Resource>,
+    templates: Vec<ResourceTemplate>,
+    before: &BTreeSet<String>,
+) -> BTreeSet<String> {
+    let read = |upstream: Upstream| {
+        move |call: ResourceCall| {
+            let params = json!({"uri": call.uri()});
+            forward::<ReadResourceResult>(upstream.clone(), "resources/read", params, call.context().clone())
+        }
+    };
+    let mut now = BTreeSet::new();
+    for resource in resources {
+        let uri = resource.uri.clone();
+        server.add_resource(
+            ResourceRoute::from_resource(resource, read(upstream.clone())).scopes(policy.scopes.clone()),
+        );
+        now.insert(uri);
+    }
+    for template in templates {
+        let uri_template = template.uri_template.clone();
+        match ResourceRoute::from_template(template, read(upstream.clone())) {
+            Ok(route) => {
+                server.add_resource(route.scopes(policy.scopes.clone()));
+                now.insert(uri_template);
+            }
+            Err(e) => {
+                tracing::warn!(upstream = upstream.name(), %uri_template, error = %e, "resource template skipped")
+            }
+        }
+    }
+    for gone in before.difference(&now) {
+        server.remove_resource(gone);
+    }
+    now
+}
+
+/// Forwards one request whose answer is sent on as `T`, cancellation passed on.
+fn forward<T: DeserializeOwned + Send + 'static>(
+    upstream: Upstream,
+    method: &'static str,
+    params: Value,
+    context: Context,
+) -> BoxFuture<'static, Result<T, McpError>> {
+    Box::pin(async move {
+        let answer = upstream.request(method, params, None, context.cancellation_token()).await;
+        let answer = answer.map_err(|e| to_mcp_error(upstream.name(), e))?;
+        serde_json::from_value(answer).map_err(|e| {
+            McpError::internal(format!(
+                "upstream {:?} answered {method} with an invalid result: {e}",
+                upstream.name()
+            ))
+        })
+    })
+}
+
 /// The handler of one mirrored tool: `tools/call` under the upstream's own
 /// name, progress relayed, cancellation passed on.
 fn forwarder(
@@ -105,12 +242,17 @@ fn forwarder(
             tokio::pin!(request);
             let outcome = loop {
                 tokio::select! {
-                    outcome = &mut request => break outcome,
+                    // Progress first: what the upstream sent before its answer goes out before it.
+                    biased;
                     Some(update) = progress_rx.recv() => {
                         context.progress(update.progress, update.total, update.message.as_deref()).await;
                     }
+                    outcome = &mut request => break outcome,
                 }
             };
+            while let Ok(update) = progress_rx.try_recv() {
+                context.progress(update.progress, update.total, update.message.as_deref()).await;
+            }
             match outcome {
                 Ok(result) => match serde_json::from_value::<CallToolResult>(result) {
                     Ok(result) => ToolOutput::Result(result),

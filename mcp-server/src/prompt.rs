@@ -90,6 +90,26 @@ impl PromptRoute {
         }
     }
 
+    /// A prompt served exactly as `definition` describes it (a prompt
+    /// mirrored from another server, say), its handler's result sent as is.
+    ///
+    /// ```
+    /// use mcp_server::prompt::PromptRoute;
+    /// use mcp_core::types::{GetPromptResult, Prompt};
+    ///
+    /// let definition = Prompt { name: "greet".into(), ..Prompt::default() };
+    /// let route = PromptRoute::from_definition(definition, |_call| {
+    ///     Box::pin(async { Ok(GetPromptResult::default()) })
+    /// });
+    /// assert_eq!(route.definition().name, "greet");
+    /// ```
+    pub fn from_definition<F>(definition: Prompt, handler: F) -> Self
+    where
+        F: Fn(PromptCall) -> BoxFuture<'static, Result<GetPromptResult, McpError>> + Send + Sync + 'static,
+    {
+        Self { definition, scopes: Vec::new(), handler: Arc::new(handler) }
+    }
+
     /// Sets the description.
     #[must_use]
     pub fn description(mut self, description: impl Into<String>) -> Self {

@@ -155,6 +155,57 @@ impl ResourceRoute {
         })
     }
 
+    /// A resource served exactly as `resource` describes it (one mirrored
+    /// from another server, say), its handler's result sent as is.
+    ///
+    /// ```
+    /// use mcp_server::resource::ResourceRoute;
+    /// use mcp_core::types::{ReadResourceResult, Resource};
+    ///
+    /// let resource = Resource { uri: "memo://1".into(), name: "memo".into(), ..Resource::default() };
+    /// let route = ResourceRoute::from_resource(resource, |_call| Box::pin(async { Ok(ReadResourceResult::default()) }));
+    /// assert_eq!(route.resource().map(|r| r.uri.as_str()), Some("memo://1"));
+    /// ```
+    pub fn from_resource<F>(resource: Resource, handler: F) -> Self
+    where
+        F: Fn(ResourceCall) -> BoxFuture<'static, Result<ReadResourceResult, McpError>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        Self { kind: ResourceKind::Fixed(resource), scopes: Vec::new(), handler: Arc::new(handler) }
+    }
+
+    /// A resource template served exactly as `template` describes it; its
+    /// URI template must parse (RFC 6570).
+    ///
+    /// ```
+    /// use mcp_server::resource::ResourceRoute;
+    /// use mcp_core::types::{ReadResourceResult, ResourceTemplate};
+    ///
+    /// let template = ResourceTemplate { uri_template: "memo://{id}".into(), name: "memo".into(), ..ResourceTemplate::default() };
+    /// let route = ResourceRoute::from_template(template, |_call| Box::pin(async { Ok(ReadResourceResult::default()) }))
+    ///     .unwrap();
+    /// assert!(route.template().is_some());
+    /// ```
+    pub fn from_template<F>(
+        template: ResourceTemplate,
+        handler: F,
+    ) -> Result<Self, crate::uri_template::UriTemplateError>
+    where
+        F: Fn(ResourceCall) -> BoxFuture<'static, Result<ReadResourceResult, McpError>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let parsed = UriTemplate::parse(&template.uri_template)?;
+        Ok(Self {
+            kind: ResourceKind::Template(template, parsed),
+            scopes: Vec::new(),
+            handler: Arc::new(handler),
+        })
+    }
+
     /// Sets the description.
     #[must_use]
     pub fn description(mut self, description: impl Into<String>) -> Self {

@@ -80,8 +80,8 @@ struct Inner {
     http: reqwest::Client,
     /// The live connection, when there is one.
     peer: watch::Sender<Option<Arc<Peer>>>,
-    /// Bumped on every (re)connection and every `tools/list_changed`.
-    tools_changed: watch::Sender<u64>,
+    /// Bumped on every (re)connection and every `*/list_changed`.
+    lists_changed: watch::Sender<u64>,
     info: watch::Sender<Option<UpstreamInfo>>,
     permits: Semaphore,
     timeout: Duration,
@@ -102,7 +102,7 @@ impl Upstream {
             kind,
             http,
             peer: watch::Sender::new(None),
-            tools_changed: watch::Sender::new(0),
+            lists_changed: watch::Sender::new(0),
             info: watch::Sender::new(None),
             permits: Semaphore::new(config.max_concurrency.max(1)),
             timeout: Duration::from_secs(config.timeout_secs.max(1)),
@@ -118,10 +118,10 @@ impl Upstream {
         &self.inner.name
     }
 
-    /// Changes whenever the upstream's tools may have changed: at each
-    /// (re)connection and at each `notifications/tools/list_changed`.
-    pub fn tools_changed(&self) -> watch::Receiver<u64> {
-        self.inner.tools_changed.subscribe()
+    /// Changes whenever the upstream's tools, prompts or resources may have
+    /// changed: at each (re)connection and at each `*/list_changed`.
+    pub fn lists_changed(&self) -> watch::Receiver<u64> {
+        self.inner.lists_changed.subscribe()
     }
 
     /// What the upstream answered to `initialize` at the last connection.
@@ -237,7 +237,7 @@ async fn connect_and_serve(inner: &Arc<Inner>) -> String {
             Link::Http(http)
         }
     };
-    let peer = Arc::new(Peer::new(inner.name.clone(), link, inner.tools_changed.clone()));
+    let peer = Arc::new(Peer::new(inner.name.clone(), link, inner.lists_changed.clone()));
     let reader_peer = peer.clone();
     let (lost_tx, mut lost) = tokio::sync::oneshot::channel::<String>();
     tokio::spawn(async move {
@@ -278,7 +278,7 @@ async fn connect_and_serve(inner: &Arc<Inner>) -> String {
         tokio::spawn(http.listen());
     }
     inner.peer.send_replace(Some(peer.clone()));
-    inner.tools_changed.send_modify(|generation| *generation += 1);
+    inner.lists_changed.send_modify(|generation| *generation += 1);
     let reason = lost.await.unwrap_or_else(|_| "the connection closed".into());
     peer.fail_all(&UpstreamError::Lost(reason.clone()));
     reason

@@ -33,8 +33,8 @@ pub(crate) struct Peer {
     pub(crate) link: Link,
     pending: Mutex<HashMap<u64, Pending>>,
     next_id: AtomicU64,
-    /// Bumped when the upstream says its tools changed.
-    tools_changed: watch::Sender<u64>,
+    /// Bumped when the upstream says its tools, prompts or resources changed.
+    lists_changed: watch::Sender<u64>,
     name: Arc<str>,
 }
 
@@ -49,8 +49,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Peer {
-    pub(crate) fn new(name: Arc<str>, link: Link, tools_changed: watch::Sender<u64>) -> Self {
-        Self { link, pending: Mutex::new(HashMap::new()), next_id: AtomicU64::new(1), tools_changed, name }
+    pub(crate) fn new(name: Arc<str>, link: Link, lists_changed: watch::Sender<u64>) -> Self {
+        Self { link, pending: Mutex::new(HashMap::new()), next_id: AtomicU64::new(1), lists_changed, name }
     }
 
     /// Sends a request; the reply arrives on the returned receiver. With
@@ -166,8 +166,10 @@ impl Peer {
                     let _ = sender.try_send(update);
                 }
             }
-            "notifications/tools/list_changed" => {
-                self.tools_changed.send_modify(|generation| *generation += 1);
+            "notifications/tools/list_changed"
+            | "notifications/prompts/list_changed"
+            | "notifications/resources/list_changed" => {
+                self.lists_changed.send_modify(|generation| *generation += 1);
             }
             "notifications/message" => {
                 let data = params.and_then(|p| p.get("data")).cloned().unwrap_or(Value::Null);
