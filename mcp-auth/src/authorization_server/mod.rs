@@ -152,6 +152,8 @@ pub(crate) struct Shared {
     /// Their resource URLs: accepted as `resource` indicators, which all
     /// name the one resource above (RFC 8707 §2).
     other_resources: Vec<String>,
+    /// Further resources with audiences of their own (the mounts of a gateway).
+    separate: Vec<SeparateResource>,
     store: Arc<dyn AuthStore>,
     keys: KeyRing,
     login: Login,
@@ -216,10 +218,16 @@ impl Shared {
     }
 
     /// The canonical resource a `resource` indicator names, if it names one
-    /// of this server's endpoints (RFC 8707 §2).
+    /// of this server's endpoints (RFC 8707 §2): the main resource for it
+    /// and its other endpoints, a separate resource for it and its own.
     pub(crate) fn resource_named(&self, indicator: &str) -> Option<&str> {
-        (indicator == self.resource || self.other_resources.iter().any(|r| r == indicator))
-            .then_some(self.resource.as_str())
+        if indicator == self.resource || self.other_resources.iter().any(|r| r == indicator) {
+            return Some(self.resource.as_str());
+        }
+        self.separate
+            .iter()
+            .find(|r| r.url == indicator || r.endpoint_urls.iter().any(|e| e == indicator))
+            .map(|r| r.url.as_str())
     }
 
     /// A client, whatever its origin: configuration first, then a metadata
@@ -293,6 +301,18 @@ pub struct AuthorizationServer {
     shared: Arc<Shared>,
 }
 
+/// A resource beside the main one with an audience of its own.
+#[derive(Debug, Clone)]
+struct SeparateResource {
+    /// Its path, such as `/fs/mcp`.
+    path: String,
+    /// Its canonical URL: the audience of its tokens.
+    url: String,
+    /// Its other endpoints' paths (`/fs/sse`) and URLs, which name it too.
+    endpoint_paths: Vec<String>,
+    endpoint_urls: Vec<String>,
+}
+
 /// Builds an [`AuthorizationServer`].
 #[derive(Debug)]
 pub struct AuthorizationServerBuilder {
@@ -302,6 +322,7 @@ pub struct AuthorizationServerBuilder {
     login: Option<Login>,
     clock: Arc<dyn Clock>,
     other_endpoints: Vec<String>,
+    separate: Vec<(String, Vec<String>)>,
     server_name: Option<String>,
 }
 
@@ -337,6 +358,31 @@ impl AuthorizationServerBuilder {
     #[must_use]
     pub fn endpoint(mut self, path: impl Into<String>) -> Self {
         self.other_endpoints.push(path.into());
+        self
+    }
+
+    /// Also issues tokens for a separate resource at `path` on the main
+    /// resource's origin (another MCP endpoint, such as one mount of a
+    /// gateway), whose other `endpoints` (its legacy `/fs/sse`, say) name it
+    /// too. Its tokens carry its URL alone as audience (RFC 8707 §2), so the
+    /// main resource refuses them and it refuses the main resource's; its
+    /// bearer gate is [`AuthorizationServer::layer_for`].
+    ///
+    /// ```
+    /// use mcp_auth::{AuthorizationServer, AuthorizationServerConfig};
+    ///
+    /// let config = AuthorizationServerConfig::new("http://127.0.0.1:8080");
+    /// let builder = AuthorizationServer::builder(config, "http://127.0.0.1:8080/fs/mcp")
+    ///     .resource("/search/mcp", ["/search/sse", "/search/messages"]);
+    /// # let _ = builder;
+    /// ```
+    #[must_use]
+    pub fn resource<S: Into<String>>(
+        mut self,
+        path: impl Into<String>,
+        endpoints: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.separate.push((path.into(), endpoints.into_iter().map(Into::into).collect()));
         self
     }
 
@@ -451,12 +497,24 @@ impl AuthorizationServerBuilder {
     /// signing key, and starts purging expired rows in the background.
     pub async fn build(self) -> Result<AuthorizationServer, AuthorizationServerError> {
         let Checked { issuer_url, loopback, algorithm, login } = self.check()?;
-        let Self { config, resource, store, clock, other_endpoints, server_name, .. } = self;
+        let Self { config, resource, store, clock, other_endpoints, separate, server_name, .. } = self;
         let main = ProtectedResourceMetadata::new(&resource, &config.issuer);
-        let other_resources = other_endpoints
-            .iter()
-            .map(|path| main.for_endpoint(path).map(|m| m.resource))
-            .collect::<Result<Vec<_>, _>>()?;
+        let url_of = |path: &String| main.for_endpoint(path).map(|m| m.resource);
+        let other_resources = other_endpoints.iter().map(url_of).collect::<Result<Vec<_>, _>>()?;
+        let separate = separate
+            .into_iter()
+            .map(|(path, endpoint_paths)| {
+                Ok(SeparateResource {
+                    url: url_of(&path)?,
+                    endpoint_urls: endpoint_paths
+                        .iter()
+                        .map(url_of)
+                        .collect::<Result<Vec<_>, ConfigError>>()?,
+                    path,
+                    endpoint_paths,
+                })
+            })
+            .collect::<Result<Vec<_>, ConfigError>>()?;
         let sealer = match &login {
             Login::Upstream(_) => Some(sealer(&config, loopback)?),
             Login::Form(_) => None,
@@ -483,6 +541,7 @@ impl AuthorizationServerBuilder {
             resource,
             other_endpoints,
             other_resources,
+            separate,
             server_name,
             store,
             keys,
@@ -733,6 +792,7 @@ impl AuthorizationServer {
             login: None,
             clock: Arc::new(SystemClock),
             other_endpoints: Vec::new(),
+            separate: Vec::new(),
             server_name: None,
         }
     }
@@ -853,6 +913,30 @@ impl AuthorizationServer {
         let mut layer = AuthLayer::with_verifier(verifier, self.protected_resource_metadata())?;
         for path in &self.shared.other_endpoints {
             layer = layer.with_endpoint(path)?;
+        }
+        Ok(layer)
+    }
+
+    /// The bearer gate of the separate resource at `path` (see
+    /// [`AuthorizationServerBuilder::resource`]): tokens this issuer made
+    /// for that resource alone, revocation checked, its own
+    /// protected-resource metadata published for it and its endpoints.
+    pub fn layer_for(&self, path: &str) -> Result<AuthLayer, ConfigError> {
+        let Some(separate) = self.shared.separate.iter().find(|r| r.path == path) else {
+            return Err(ConfigError::Invalid {
+                key: "server.path",
+                message: format!("`{path}` is not a resource of this authorization server"),
+            });
+        };
+        let scopes = self.shared.config.scopes_supported.iter().cloned();
+        let config = ResourceServerConfig::new(&self.shared.issuer).with_scopes_supported(scopes.clone());
+        // RFC 8707 §2 / RFC 9068 §4: this resource's URL is the only audience accepted here.
+        let verifier = self.revocation_check(ResourceServer::new(config, &separate.url)?);
+        let metadata =
+            ProtectedResourceMetadata::new(&separate.url, &self.shared.issuer).with_scopes_supported(scopes);
+        let mut layer = AuthLayer::with_verifier(verifier, metadata)?;
+        for endpoint in &separate.endpoint_paths {
+            layer = layer.with_endpoint(endpoint)?;
         }
         Ok(layer)
     }

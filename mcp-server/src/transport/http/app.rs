@@ -80,6 +80,27 @@ impl Server {
     fn assemble(&self, config: &Config, auth: Auth) -> Result<HttpApp, ConfigError> {
         let bound = config.bind_addr()?;
         let policy = HostOriginPolicy::from_config(config, bound);
+        let (app, legacy) = self.endpoint_router(config);
+        // Only the authorization server's per-client-IP rate limits read the peer address.
+        let peer_addresses = matches!(auth, Auth::AuthorizationServer { .. });
+        let timeout = Duration::from_secs(config.http.request_timeout_secs.max(1));
+        // Auth sits inside the guard, the timeout and CORS, so preflight is answered before it.
+        let app = match auth {
+            Auth::None => outer_layers(app, policy, timeout),
+            Auth::ResourceServer(layer) => outer_layers(layer.layer(app), policy, timeout),
+            // The OAuth endpoints answer first, outside the bearer gate; everything
+            // else (the MCP endpoint, the protected-resource metadata the gate
+            // publishes, unknown paths) goes through the gate, as in resource-server mode.
+            Auth::AuthorizationServer { server, layer } => {
+                outer_layers(oauth_first(&server, app.layer(layer)), policy, timeout)
+            }
+        };
+        Ok(HttpApp { router: app, legacy, peer_addresses })
+    }
+
+    /// The MCP endpoint at `server.path` and, when enabled, the legacy
+    /// HTTP+SSE endpoints beside it; no layers yet.
+    pub(crate) fn endpoint_router(&self, config: &Config) -> (Router, Option<LegacySse>) {
         let options = HttpOptions::default()
             .idle_timeout(Duration::from_secs(config.sessions.idle_timeout_secs.max(1)))
             .max_sessions(config.sessions.max_sessions)
@@ -99,34 +120,25 @@ impl Server {
                 base => app.nest(base, legacy.router()),
             };
         }
-        // Only the authorization server's per-client-IP rate limits read the peer address.
-        let peer_addresses = matches!(auth, Auth::AuthorizationServer { .. });
-        let timeout = Duration::from_secs(config.http.request_timeout_secs.max(1));
-        // Auth sits inside the guard, the timeout and CORS, so preflight is answered before it.
-        let app = match auth {
-            Auth::None => outer_layers(app, policy, timeout),
-            Auth::ResourceServer(layer) => outer_layers(layer.layer(app), policy, timeout),
-            // The OAuth endpoints answer first, outside the bearer gate; everything
-            // else (the MCP endpoint, the protected-resource metadata the gate
-            // publishes, unknown paths) goes through the gate, as in resource-server mode.
-            // The OAuth router's own CORS headers are dropped: the outer CORS layer
-            // answers for every route, so none is sent twice.
-            Auth::AuthorizationServer { server, layer } => {
-                let app = server
-                    .router()
-                    .layer(axum::middleware::map_response(drop_cors_headers))
-                    .fallback_service(app.layer(layer));
-                outer_layers(app, policy, timeout)
-            }
-        };
-        Ok(HttpApp { router: app, legacy, peer_addresses })
+        (app, legacy)
     }
+}
+
+/// The OAuth endpoints first, outside the bearer gate, then `gated` for
+/// every other path. The OAuth router's own CORS headers are dropped: the
+/// outer CORS layer answers for every route, so none is sent twice.
+pub(crate) fn oauth_first<S>(server: &mcp_auth::AuthorizationServer, gated: S) -> Router
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+{
+    server.router().layer(axum::middleware::map_response(drop_cors_headers)).fallback_service(gated)
 }
 
 /// CORS, then the request timeout, then the Host/Origin guard, around
 /// `inner`: composed into one service, so a request pays for one routing
 /// step rather than one per layer (as `Router::layer` would add).
-fn outer_layers<S>(inner: S, policy: HostOriginPolicy, timeout: Duration) -> Router
+pub(crate) fn outer_layers<S>(inner: S, policy: HostOriginPolicy, timeout: Duration) -> Router
 where
     S: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone + Send + Sync + 'static,
     S::Future: Send + 'static,
@@ -164,17 +176,17 @@ async fn drop_cors_headers(mut response: axum::response::Response) -> axum::resp
 
 const MODE_NONE: &str = "none";
 const MODE_RESOURCE_SERVER: &str = "resource_server";
-const MODE_AUTHORIZATION_SERVER: &str = "authorization_server";
+pub(super) const MODE_AUTHORIZATION_SERVER: &str = "authorization_server";
 
 /// What `[auth] mode` puts around the MCP endpoint.
-enum Auth {
+pub(super) enum Auth {
     None,
     ResourceServer(mcp_auth::AuthLayer),
     AuthorizationServer { server: mcp_auth::AuthorizationServer, layer: mcp_auth::AuthLayer },
 }
 
 /// `[auth] mode`: `"none"` (the default), `"resource_server"` or `"authorization_server"`.
-fn auth_mode(config: &Config) -> Result<&str, ConfigError> {
+pub(super) fn auth_mode(config: &Config) -> Result<&str, ConfigError> {
     match config.auth.get("mode") {
         None => Ok(MODE_NONE),
         Some(toml::Value::String(mode)) => match mode.as_str() {
@@ -209,7 +221,7 @@ fn section(config: &Config, name: &str) -> toml::Value {
 }
 
 /// The layers of the modes that need nothing asynchronous.
-fn sync_auth(server: &Server, config: &Config, mode: &str) -> Result<Auth, ConfigError> {
+pub(super) fn sync_auth(server: &Server, config: &Config, mode: &str) -> Result<Auth, ConfigError> {
     if mode != MODE_RESOURCE_SERVER {
         return Ok(Auth::None);
     }
@@ -235,7 +247,7 @@ fn sync_auth(server: &Server, config: &Config, mode: &str) -> Result<Auth, Confi
 /// The endpoints protected beside the main one: the legacy HTTP+SSE pair,
 /// when served. Each gets protected-resource metadata of its own, since
 /// clients check that the metadata's `resource` matches the URL they use.
-fn other_endpoints(config: &Config) -> Vec<String> {
+pub(super) fn other_endpoints(config: &Config) -> Vec<String> {
     if !config.http.legacy_sse {
         return Vec::new();
     }
@@ -245,7 +257,7 @@ fn other_endpoints(config: &Config) -> Vec<String> {
 
 /// Where the legacy endpoints live: the folder of the MCP endpoint's path,
 /// `""` for `/mcp`, `/fs` for `/fs/mcp`.
-fn legacy_base(config: &Config) -> &str {
+pub(super) fn legacy_base(config: &Config) -> &str {
     let path = config.server.path.trim_end_matches('/');
     path.rsplit_once('/').map_or("", |(folder, _)| folder)
 }
@@ -276,7 +288,7 @@ async fn authorization_server(server: &Server, config: &Config) -> Result<Auth, 
 
 /// The authorization server `[auth.authorization_server]` (and the login
 /// section it names) describes, not yet built.
-fn authorization_server_builder(
+pub(super) fn authorization_server_builder(
     server: &Server,
     config: &Config,
 ) -> Result<(mcp_auth::AuthorizationServerBuilder, mcp_auth::AuthorizationServerConfig, String), ConfigError>
@@ -309,7 +321,7 @@ fn authorization_server_builder(
     Ok((builder, as_config, canonical))
 }
 
-fn authorization_server_error(error: mcp_auth::AuthorizationServerError) -> ConfigError {
+pub(super) fn authorization_server_error(error: mcp_auth::AuthorizationServerError) -> ConfigError {
     use mcp_auth::AuthorizationServerError as Error;
     match error {
         Error::Config(e) => auth_config_error(e),
@@ -366,7 +378,7 @@ fn upstream_login(
 }
 
 /// An `mcp-auth` configuration error as ours, keeping the key it names.
-fn auth_config_error(error: mcp_auth::ConfigError) -> ConfigError {
+pub(super) fn auth_config_error(error: mcp_auth::ConfigError) -> ConfigError {
     match error {
         mcp_auth::ConfigError::Invalid { key, message } => ConfigError::Value { key, message },
         mcp_auth::ConfigError::Missing { key, hint } => {

@@ -33,6 +33,7 @@ mod guard;
 mod headers;
 mod legacy_sse;
 mod listen;
+mod mounts;
 mod post;
 mod reply;
 mod sessions;
@@ -58,6 +59,7 @@ pub use guard::{HostOriginGuard, HostOriginGuardLayer, HostOriginPolicy, Refusal
 pub use legacy_sse::{
     DEFAULT_MAX_SSE_SESSIONS, DEFAULT_MAX_SSE_SESSIONS_PER_PRINCIPAL, DEFAULT_SSE_KEEP_ALIVE, LegacySse,
 };
+pub use mounts::Mounts;
 pub use sessions::HttpOptions;
 use sessions::Sessions;
 

@@ -1,0 +1,215 @@
+//! Several servers in one HTTP application, each at its own path (`/fs/mcp`,
+//! `/search/mcp`) with its own protected-resource metadata and token
+//! audience, under one configuration: one Host/Origin guard, CORS and
+//! timeout, and in `authorization_server` mode one authorization server
+//! issuing tokens for each of them separately.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use http::{Request, Response, StatusCode};
+use tower::{Layer as _, ServiceExt as _};
+
+use super::app::{
+    Auth, MODE_AUTHORIZATION_SERVER, auth_config_error, auth_mode, authorization_server_builder,
+    authorization_server_error, legacy_base, oauth_first, other_endpoints, outer_layers, sync_auth,
+};
+use super::guard::HostOriginPolicy;
+use crate::config::{Config, ConfigError};
+use crate::server::Server;
+
+/// The well-known prefix of protected-resource metadata (RFC 9728 §3.1).
+const PROTECTED_RESOURCE: &str = "/.well-known/oauth-protected-resource";
+
+/// Servers to serve side by side, by the path of their MCP endpoint.
+///
+/// ```
+/// use mcp_server::{config::Config, Server};
+/// use mcp_server::transport::http::Mounts;
+///
+/// # async fn run() -> Result<(), mcp_server::config::ConfigError> {
+/// let config = Config::from_sources(None, [("MCP_SERVER__BIND".into(), "127.0.0.1:0".into())])?;
+/// let app = Mounts::new()
+///     .mount("/fs/mcp", Server::new("fs", "1.0.0"))
+///     .mount("/search/mcp", Server::new("search", "1.0.0"))
+///     .http_app(&config)
+///     .await?;
+/// # let _ = app;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Mounts {
+    mounts: Vec<(String, Server)>,
+    /// A configuration of its own per mount, when given.
+    own: Vec<Option<Config>>,
+}
+
+impl Mounts {
+    /// No servers yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Serves `server` at `path`, which must sit in a folder of its own
+    /// (`/<name>/mcp`): its legacy endpoints go beside it (`/<name>/sse`).
+    #[must_use]
+    pub fn mount(mut self, path: impl Into<String>, server: Server) -> Self {
+        self.mounts.push((path.into(), server));
+        self.own.push(None);
+        self
+    }
+
+    /// [`mount`](Self::mount) with settings of its own: `config` stands in
+    /// for the application's for this mount (its `[auth.resource_server]`
+    /// scopes, say), except the authorization server, which is shared.
+    #[must_use]
+    pub fn mount_with_config(mut self, path: impl Into<String>, server: Server, config: Config) -> Self {
+        self.mounts.push((path.into(), server));
+        self.own.push(Some(config));
+        self
+    }
+
+    /// The application: each server as [`Server::http_app_async`] would
+    /// serve it at its path, with the auth `config` names. In
+    /// `authorization_server` mode one authorization server (at the root)
+    /// issues tokens whose audience is the one endpoint they were asked for.
+    pub async fn http_app(&self, config: &Config) -> Result<Router, ConfigError> {
+        let configs = self.configs(config)?;
+        let policy = HostOriginPolicy::from_config(config, config.bind_addr()?);
+        let timeout = Duration::from_secs(config.http.request_timeout_secs.max(1));
+        let mode = auth_mode(config)?;
+        let mut mounted = Vec::with_capacity(self.mounts.len());
+        if mode == MODE_AUTHORIZATION_SERVER {
+            let ((_, first), first_config) = (&self.mounts[0], &configs[0]);
+            let (mut builder, _, _) = authorization_server_builder(first, first_config)?;
+            for mount in &configs[1..] {
+                builder = builder.resource(mount.server.path.clone(), other_endpoints(mount));
+            }
+            let auth_server = builder.build().await.map_err(authorization_server_error)?;
+            for (index, ((path, server), mount)) in self.mounts.iter().zip(&configs).enumerate() {
+                let layer = if index == 0 { auth_server.layer() } else { auth_server.layer_for(path) };
+                let layer = layer.map_err(auth_config_error)?;
+                server.insert_state(auth_server.upstream_tokens());
+                let (router, _) = server.endpoint_router(mount);
+                mounted.push(Mounted::new(mount, Router::new().fallback_service(layer.layer(router))));
+            }
+            tracing::info!(issuer = %auth_server.issuer(), mounts = mounted.len(), "built-in OAuth authorization server");
+            return Ok(outer_layers(oauth_first(&auth_server, dispatch(mounted)), policy, timeout));
+        }
+        for ((_, server), mount) in self.mounts.iter().zip(&configs) {
+            let (router, _) = server.endpoint_router(mount);
+            let router = match sync_auth(server, mount, mode)? {
+                Auth::ResourceServer(layer) => Router::new().fallback_service(layer.layer(router)),
+                _ => router,
+            };
+            mounted.push(Mounted::new(mount, router));
+        }
+        Ok(outer_layers(dispatch(mounted), policy, timeout))
+    }
+
+    /// The configuration of each mount: `config` at the mount's path.
+    fn configs(&self, config: &Config) -> Result<Vec<Config>, ConfigError> {
+        if self.mounts.is_empty() {
+            return Err(ConfigError::Value { key: "server.path", message: "nothing is mounted".into() });
+        }
+        let mut configs: Vec<Config> = Vec::with_capacity(self.mounts.len());
+        for ((path, _), own) in self.mounts.iter().zip(&self.own) {
+            let mut mount = own.clone().unwrap_or_else(|| config.clone());
+            mount.server.path = path.clone();
+            if legacy_base(&mount).is_empty() && self.mounts.len() > 1 {
+                return Err(ConfigError::Value {
+                    key: "server.path",
+                    message: format!(
+                        "{path:?} is at the root: give each mount a folder of its own (/<name>/mcp)"
+                    ),
+                });
+            }
+            if configs.iter().any(|other| legacy_base(other) == legacy_base(&mount)) {
+                return Err(ConfigError::Value {
+                    key: "server.path",
+                    message: format!("{path:?} shares its folder with another mount"),
+                });
+            }
+            configs.push(mount);
+        }
+        Ok(configs)
+    }
+}
+
+/// One mounted server: the paths it owns, and its router.
+struct Mounted {
+    /// The folder of its endpoint: `/fs` for `/fs/mcp` (`""`: everything).
+    folder: String,
+    router: Router,
+}
+
+impl Mounted {
+    fn new(config: &Config, router: Router) -> Self {
+        Self { folder: legacy_base(config).to_owned(), router }
+    }
+
+    /// Whether `path` is this mount's: under its folder, or its metadata
+    /// under the well-known prefix.
+    fn owns(&self, path: &str) -> bool {
+        if self.folder.is_empty() {
+            return true;
+        }
+        let under =
+            |base: &str| base.strip_prefix(self.folder.as_str()).is_some_and(|rest| rest.starts_with('/'));
+        under(path) || path.strip_prefix(PROTECTED_RESOURCE).is_some_and(under)
+    }
+}
+
+/// Routes each request to the mount whose path it names; 404 otherwise.
+fn dispatch(mounts: Vec<Mounted>) -> Router {
+    let mounts = Arc::new(mounts);
+    let service = tower::service_fn(move |request: Request<Body>| {
+        let mounts = mounts.clone();
+        async move {
+            let path = request.uri().path();
+            let Some(mount) = mounts.iter().find(|m| m.owns(path)) else {
+                let mut response = Response::new(Body::from("Not Found"));
+                *response.status_mut() = StatusCode::NOT_FOUND;
+                return Ok::<_, Infallible>(response);
+            };
+            mount.router.clone().oneshot(request).await
+        }
+    });
+    Router::new().fallback_service(service)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mount_owns_its_folder_and_its_metadata_only() {
+        let fs = Mounted { folder: "/fs".into(), router: Router::new() };
+        for path in ["/fs/mcp", "/fs/sse", "/fs/messages", "/.well-known/oauth-protected-resource/fs/mcp"] {
+            assert!(fs.owns(path), "{path}");
+        }
+        for path in ["/fsx/mcp", "/fs", "/mcp", "/.well-known/oauth-protected-resource", "/other/fs/mcp"] {
+            assert!(!fs.owns(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn mounts_need_folders_of_their_own() {
+        let config = Config::default();
+        let two = |a: &str, b: &str| {
+            Mounts::new()
+                .mount(a, Server::new("a", "1"))
+                .mount(b, Server::new("b", "1"))
+                .configs(&config)
+                .map(drop)
+        };
+        assert!(two("/a/mcp", "/b/mcp").is_ok());
+        assert!(two("/mcp", "/b/mcp").is_err());
+        assert!(two("/a/mcp", "/a/other").is_err());
+        assert!(Mounts::new().configs(&config).is_err());
+    }
+}
