@@ -15,6 +15,9 @@ use crate::config::{GatewayConfig, GatewayConfigError, UpstreamConfig};
 use crate::mirror;
 use crate::upstream::Upstream;
 
+/// Longest wait at start for the upstreams' first lists.
+const STARTUP_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Why the gateway cannot start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -52,17 +55,35 @@ impl Gateway {
         let config = &with_all_scopes(config, &gateway);
         let mut mounts = Mounts::new();
         let mut upstreams = Vec::new();
+        let mut first_syncs = Vec::new();
         for (name, upstream_config) in &gateway.upstreams {
             let upstream = Upstream::start(name, upstream_config.clone())
                 .map_err(|message| GatewayError::Upstream { name: name.clone(), message })?;
             let server = Server::new(format!("mcp-gateway/{name}"), env!("CARGO_PKG_VERSION"));
-            mirror::keep_in_sync(server.clone(), upstream.clone(), Arc::new(upstream_config.clone()));
+            first_syncs.push(mirror::keep_in_sync(
+                server.clone(),
+                upstream.clone(),
+                Arc::new(upstream_config.clone()),
+            ));
             let path = format!("/{name}/mcp");
             tracing::info!(upstream = %name, %path, "mounted");
             mounts = mounts.mount_with_config(path, server, mount_config(config, upstream_config));
             upstreams.push(upstream);
         }
-        Ok(Self { router: mounts.http_app(config).await?, upstreams })
+        let router = mounts.http_app(config).await?;
+        // Serve once every upstream's tools are known, or after a while
+        // without the ones that are slow to start (they join when ready).
+        let synced = async {
+            for first in first_syncs {
+                let _ = first.await;
+            }
+        };
+        if tokio::time::timeout(STARTUP_WAIT, synced).await.is_err() {
+            tracing::warn!(
+                "some upstreams are not ready after {STARTUP_WAIT:?}; serving without them for now"
+            );
+        }
+        Ok(Self { router, upstreams })
     }
 }
 
@@ -103,5 +124,11 @@ fn with_all_scopes(config: &Config, gateway: &GatewayConfig) -> Config {
 fn mount_config(config: &Config, upstream: &UpstreamConfig) -> Config {
     let mut mount = config.clone();
     advertise(&mut mount, "resource_server", policy_scopes(upstream));
+    // The shared authorization server offers every upstream's scopes; this
+    // endpoint's metadata names its own.
+    if let Some(toml::Value::Table(table)) = mount.auth.get_mut("authorization_server") {
+        let scopes = policy_scopes(upstream).into_iter().map(toml::Value::String).collect();
+        table.insert("scopes_supported".into(), toml::Value::Array(scopes));
+    }
     mount
 }

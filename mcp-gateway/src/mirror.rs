@@ -34,11 +34,18 @@ struct Offered {
 }
 
 /// Keeps `server`'s tools, prompts and resources equal to the upstream's,
-/// under the policy, for as long as the upstream runs.
-pub(crate) fn keep_in_sync(server: Server, upstream: Upstream, policy: Arc<UpstreamConfig>) {
+/// under the policy, for as long as the upstream runs. The receiver fires
+/// once the first lists have been read.
+pub(crate) fn keep_in_sync(
+    server: Server,
+    upstream: Upstream,
+    policy: Arc<UpstreamConfig>,
+) -> tokio::sync::oneshot::Receiver<()> {
     let mut changes = upstream.lists_changed();
+    let (first_tx, first) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         let mut offered = Offered::default();
+        let mut first_tx = Some(first_tx);
         while changes.changed().await.is_ok() {
             let capabilities =
                 upstream.info().map(|i| i.initialize["capabilities"].clone()).unwrap_or_default();
@@ -80,8 +87,12 @@ pub(crate) fn keep_in_sync(server: Server, upstream: Upstream, policy: Arc<Upstr
                     }
                 }
             }
+            if let Some(tx) = first_tx.take() {
+                let _ = tx.send(());
+            }
         }
     });
+    first
 }
 
 /// Every entry of a paginated list, following `nextCursor`.

@@ -20,15 +20,20 @@ const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const STDERR_TAIL_BYTES = 16 * 1024;
 
 /** Directory holding the cargo-built example binaries. */
+/** Where the workspace's own binaries (such as `mcp-gateway`) are built. */
+export function binariesDir() {
+  return join(examplesDir(), '..');
+}
+
 export function examplesDir() {
   if (process.env.MCP_EXAMPLES_DIR) return resolve(process.env.MCP_EXAMPLES_DIR);
   const targetDir = process.env.MCP_TARGET_DIR ? resolve(process.env.MCP_TARGET_DIR) : join(REPO_ROOT, 'target');
   return join(targetDir, 'debug', 'examples');
 }
 
-/** Absolute path of an example binary; throws (fails the test) if it is missing. */
-export function binaryPath(name) {
-  const file = join(examplesDir(), process.platform === 'win32' ? `${name}.exe` : name);
+/** Absolute path of an example binary (or, with `dir`, of a binary there); throws if it is missing. */
+export function binaryPath(name, dir = examplesDir()) {
+  const file = join(dir, process.platform === 'win32' ? `${name}.exe` : name);
   try {
     accessSync(file, constants.X_OK);
   } catch {
@@ -187,8 +192,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * Returns `{ port, origin, url(path = '/mcp'), output(), stop() }`: `output()` is the tail
  * of the server's stdout and stderr; `stop()` kills it (safe to call twice).
  */
-export async function startHttpServer(name, { args = [], env = {}, port: fixedPort } = {}) {
-  const file = binaryPath(name);
+export async function startHttpServer(name, { args = [], env = {}, port: fixedPort, dir } = {}) {
+  const file = binaryPath(name, dir);
   let lastError;
   for (let attempt = 1; attempt <= 3; attempt++) {
     const port = fixedPort ?? (await freePort());

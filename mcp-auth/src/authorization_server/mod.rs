@@ -910,32 +910,48 @@ impl AuthorizationServer {
     /// the revocation check, publishing the protected-resource metadata.
     pub fn layer(&self) -> Result<AuthLayer, ConfigError> {
         let verifier = self.revocation_check(self.resource_server()?);
-        let mut layer = AuthLayer::with_verifier(verifier, self.protected_resource_metadata())?;
-        for path in &self.shared.other_endpoints {
-            layer = layer.with_endpoint(path)?;
-        }
-        Ok(layer)
+        self.gate(verifier, self.protected_resource_metadata(), &self.shared.other_endpoints)
     }
 
     /// The bearer gate of the separate resource at `path` (see
     /// [`AuthorizationServerBuilder::resource`]): tokens this issuer made
     /// for that resource alone, revocation checked, its own
-    /// protected-resource metadata published for it and its endpoints.
-    pub fn layer_for(&self, path: &str) -> Result<AuthLayer, ConfigError> {
+    /// protected-resource metadata published for it and its endpoints,
+    /// advertising `scopes` (the server's `scopes_supported` when `None`).
+    pub fn layer_for(&self, path: &str, scopes: Option<Vec<String>>) -> Result<AuthLayer, ConfigError> {
         let Some(separate) = self.shared.separate.iter().find(|r| r.path == path) else {
             return Err(ConfigError::Invalid {
                 key: "server.path",
                 message: format!("`{path}` is not a resource of this authorization server"),
             });
         };
-        let scopes = self.shared.config.scopes_supported.iter().cloned();
+        let scopes = scopes.unwrap_or_else(|| self.shared.config.scopes_supported.clone());
         let config = ResourceServerConfig::new(&self.shared.issuer).with_scopes_supported(scopes.clone());
         // RFC 8707 §2 / RFC 9068 §4: this resource's URL is the only audience accepted here.
         let verifier = self.revocation_check(ResourceServer::new(config, &separate.url)?);
         let metadata =
             ProtectedResourceMetadata::new(&separate.url, &self.shared.issuer).with_scopes_supported(scopes);
+        self.gate(verifier, metadata, &separate.endpoint_paths)
+    }
+
+    /// [`layer`](Self::layer), advertising `scopes` in the main resource's
+    /// metadata instead of the server's `scopes_supported`.
+    pub fn layer_with_scopes(&self, scopes: Vec<String>) -> Result<AuthLayer, ConfigError> {
+        let verifier = self.revocation_check(self.resource_server()?);
+        let metadata = ProtectedResourceMetadata::new(&self.shared.resource, &self.shared.issuer)
+            .with_scopes_supported(scopes);
+        self.gate(verifier, metadata, &self.shared.other_endpoints)
+    }
+
+    /// A bearer gate publishing `metadata` for its resource and `endpoints`.
+    fn gate(
+        &self,
+        verifier: RevocationCheck,
+        metadata: ProtectedResourceMetadata,
+        endpoints: &[String],
+    ) -> Result<AuthLayer, ConfigError> {
         let mut layer = AuthLayer::with_verifier(verifier, metadata)?;
-        for endpoint in &separate.endpoint_paths {
+        for endpoint in endpoints {
             layer = layer.with_endpoint(endpoint)?;
         }
         Ok(layer)

@@ -64,8 +64,9 @@ impl Mounts {
     }
 
     /// [`mount`](Self::mount) with settings of its own: `config` stands in
-    /// for the application's for this mount (its `[auth.resource_server]`
-    /// scopes, say), except the authorization server, which is shared.
+    /// for the application's for this mount (the `scopes_supported` its
+    /// metadata advertises, say), except the authorization server itself,
+    /// which is the application's and shared.
     #[must_use]
     pub fn mount_with_config(mut self, path: impl Into<String>, server: Server, config: Config) -> Self {
         self.mounts.push((path.into(), server));
@@ -84,14 +85,21 @@ impl Mounts {
         let mode = auth_mode(config)?;
         let mut mounted = Vec::with_capacity(self.mounts.len());
         if mode == MODE_AUTHORIZATION_SERVER {
-            let ((_, first), first_config) = (&self.mounts[0], &configs[0]);
-            let (mut builder, _, _) = authorization_server_builder(first, first_config)?;
+            // The authorization server is the application's, at the first mount's path.
+            let ((first_path, first), mut shared) = (&self.mounts[0], config.clone());
+            first_path.clone_into(&mut shared.server.path);
+            let (mut builder, _, _) = authorization_server_builder(first, &shared)?;
             for mount in &configs[1..] {
                 builder = builder.resource(mount.server.path.clone(), other_endpoints(mount));
             }
             let auth_server = builder.build().await.map_err(authorization_server_error)?;
             for (index, ((path, server), mount)) in self.mounts.iter().zip(&configs).enumerate() {
-                let layer = if index == 0 { auth_server.layer() } else { auth_server.layer_for(path) };
+                // Each endpoint's metadata advertises its own configuration's scopes.
+                let layer = match (index, advertised_scopes(mount)) {
+                    (0, None) => auth_server.layer(),
+                    (0, Some(scopes)) => auth_server.layer_with_scopes(scopes),
+                    (_, scopes) => auth_server.layer_for(path, scopes),
+                };
                 let layer = layer.map_err(auth_config_error)?;
                 server.insert_state(auth_server.upstream_tokens());
                 let (router, _) = server.endpoint_router(mount);
@@ -138,6 +146,12 @@ impl Mounts {
         }
         Ok(configs)
     }
+}
+
+/// `[auth.authorization_server] scopes_supported` of a mount's configuration.
+fn advertised_scopes(config: &Config) -> Option<Vec<String>> {
+    let scopes = config.auth.get(MODE_AUTHORIZATION_SERVER)?.get("scopes_supported")?.as_array()?;
+    Some(scopes.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
 }
 
 /// One mounted server: the paths it owns, and its router.
