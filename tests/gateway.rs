@@ -435,9 +435,10 @@ async fn tokens_are_checked_per_upstream_resource_and_scope() {
     )
     .await;
     let upstreams = format!(
-        "{}scopes = [\"notes:read\"]\n[app.upstreams.everything.tools.echo]\nscopes = [\"notes:write\"]\n{}",
+        "{}scopes = [\"notes:read\"]\n[app.upstreams.everything.tools.echo]\nscopes = [\"notes:write\"]\n{}{}",
         stdio_upstream("everything", "auth-test"),
-        stdio_upstream("other", "auth-test-other")
+        stdio_upstream("other", "auth-test-other"),
+        "allowed_users = [\"rs-short\"]\n"
     );
     let extra = format!(
         "[auth]\nmode = \"resource_server\"\n[auth.resource_server]\nissuer = \"{}\"\nallow_insecure_http = true\n",
@@ -467,11 +468,15 @@ async fn tokens_are_checked_per_upstream_resource_and_scope() {
         .unwrap();
     assert_eq!(metadata["resource"], format!("{origin}/everything/mcp"));
 
-    // A token for the other upstream's resource: 401 here, fine there.
+    // A token for the other upstream's resource: 401 here. There, only its
+    // allowed user gets in; another valid token gets 403.
     let for_other = provider.client_credentials("rs-test", &format!("{origin}/other/mcp")).await;
     let (status, _) = gateway.modern("everything", Some(&for_other), "tools/list", json!({})).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(!gateway.tool_names("other", Some(&for_other)).await.is_empty());
+    let (status, answer) = gateway.modern("other", Some(&for_other), "tools/list", json!({})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "rs-test is not an allowed user of other: {answer}");
+    let allowed = provider.client_credentials("rs-short", &format!("{origin}/other/mcp")).await;
+    assert!(!gateway.tool_names("other", Some(&allowed)).await.is_empty());
 
     // The right resource: a scope for the upstream as a whole, and one more per tool.
     let resource = format!("{origin}/everything/mcp");

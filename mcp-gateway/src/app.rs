@@ -67,7 +67,17 @@ impl Gateway {
             ));
             let path = format!("/{name}/mcp");
             tracing::info!(upstream = %name, %path, "mounted");
-            mounts = mounts.mount_with_config(path, server, mount_config(config, upstream_config));
+            mounts = mounts.mount_with_config(path.clone(), server, mount_config(config, upstream_config));
+            if !upstream_config.allowed_users.is_empty() {
+                if config.auth.get("mode").and_then(toml::Value::as_str).is_none_or(|mode| mode == "none") {
+                    return Err(GatewayError::Upstream {
+                        name: name.clone(),
+                        message: "allowed_users needs authentication: set [auth] mode".into(),
+                    });
+                }
+                let allowed = upstream_config.allowed_users.clone();
+                mounts = mounts.admit(path, move |who| who.is_some_and(|who| allowed.contains(&who.subject)));
+            }
             upstreams.push(upstream);
         }
         let router = mounts.http_app(config).await?;

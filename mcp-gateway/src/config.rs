@@ -87,6 +87,10 @@ pub struct UpstreamConfig {
     pub headers: BTreeMap<String, String>,
     /// Scopes every call to this upstream needs.
     pub scopes: Vec<String>,
+    /// The only callers that may use this upstream, by the token's subject
+    /// (`github:583231` with GitHub login: the numeric id, which a rename
+    /// does not change); others get 403. Empty: every authenticated caller.
+    pub allowed_users: Vec<String>,
     /// Upstream tools not offered at all.
     pub hide: Vec<String>,
     /// Per-tool policy, by the upstream's tool name.
@@ -107,6 +111,7 @@ impl Default for UpstreamConfig {
             transport: None,
             headers: BTreeMap::new(),
             scopes: Vec::new(),
+            allowed_users: Vec::new(),
             hide: Vec::new(),
             tools: BTreeMap::new(),
             timeout_secs: 60,

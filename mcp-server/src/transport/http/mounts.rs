@@ -18,8 +18,11 @@ use super::app::{
     authorization_server_error, legacy_base, oauth_first, other_endpoints, outer_layers, sync_auth,
 };
 use super::guard::HostOriginPolicy;
+use super::reply;
 use crate::config::{Config, ConfigError};
 use crate::server::Server;
+use mcp_core::Identity;
+use mcp_core::error::codes;
 
 /// The well-known prefix of protected-resource metadata (RFC 9728 §3.1).
 const PROTECTED_RESOURCE: &str = "/.well-known/oauth-protected-resource";
@@ -41,11 +44,23 @@ const PROTECTED_RESOURCE: &str = "/.well-known/oauth-protected-resource";
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Mounts {
     mounts: Vec<(String, Server)>,
     /// A configuration of its own per mount, when given.
     own: Vec<Option<Config>>,
+    /// Who may use a mount, by its path, beyond what the token allows.
+    admits: Vec<(String, Admit)>,
+}
+
+/// Decides whether an authenticated caller may use a mount at all.
+type Admit = Arc<dyn Fn(Option<&Identity>) -> bool + Send + Sync>;
+
+impl std::fmt::Debug for Mounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let paths: Vec<&str> = self.mounts.iter().map(|(path, _)| path.as_str()).collect();
+        f.debug_struct("Mounts").field("paths", &paths).finish_non_exhaustive()
+    }
 }
 
 impl Mounts {
@@ -71,6 +86,29 @@ impl Mounts {
     pub fn mount_with_config(mut self, path: impl Into<String>, server: Server, config: Config) -> Self {
         self.mounts.push((path.into(), server));
         self.own.push(Some(config));
+        self
+    }
+
+    /// Lets only the callers `admit` accepts use the mount at `path`; the
+    /// others get 403 (after authentication, so a missing or bad token still
+    /// gets its 401 challenge).
+    ///
+    /// ```
+    /// use mcp_server::{Identity, Server};
+    /// use mcp_server::transport::http::Mounts;
+    ///
+    /// let mounts = Mounts::new()
+    ///     .mount("/fs/mcp", Server::new("fs", "1.0.0"))
+    ///     .admit("/fs/mcp", |who: Option<&Identity>| who.is_some_and(|w| w.subject == "github:583231"));
+    /// # let _ = mounts;
+    /// ```
+    #[must_use]
+    pub fn admit(
+        mut self,
+        path: impl Into<String>,
+        admit: impl Fn(Option<&Identity>) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.admits.push((path.into(), Arc::new(admit)));
         self
     }
 
@@ -102,14 +140,14 @@ impl Mounts {
                 };
                 let layer = layer.map_err(auth_config_error)?;
                 server.insert_state(auth_server.upstream_tokens());
-                let (router, _) = server.endpoint_router(mount);
+                let router = self.admitted(path, server.endpoint_router(mount).0);
                 mounted.push(Mounted::new(mount, Router::new().fallback_service(layer.layer(router))));
             }
             tracing::info!(issuer = %auth_server.issuer(), mounts = mounted.len(), "built-in OAuth authorization server");
             return Ok(outer_layers(oauth_first(&auth_server, dispatch(mounted)), policy, timeout));
         }
-        for ((_, server), mount) in self.mounts.iter().zip(&configs) {
-            let (router, _) = server.endpoint_router(mount);
+        for ((path, server), mount) in self.mounts.iter().zip(&configs) {
+            let router = self.admitted(path, server.endpoint_router(mount).0);
             let router = match sync_auth(server, mount, mode)? {
                 Auth::ResourceServer(layer) => Router::new().fallback_service(layer.layer(router)),
                 _ => router,
@@ -119,10 +157,34 @@ impl Mounts {
         Ok(outer_layers(dispatch(mounted), policy, timeout))
     }
 
+    /// `router` behind the mount's [`admit`](Self::admit) check, if it has one.
+    fn admitted(&self, path: &str, router: Router) -> Router {
+        let Some((_, admit)) = self.admits.iter().find(|(p, _)| p == path) else { return router };
+        let admit = admit.clone();
+        router.layer(axum::middleware::from_fn(
+            move |request: Request<Body>, next: axum::middleware::Next| {
+                let admitted = admit(request.extensions().get::<Arc<Identity>>().map(|who| &**who));
+                async move {
+                    if admitted {
+                        return next.run(request).await;
+                    }
+                    let text = "Forbidden: this caller may not use this server";
+                    reply::error(StatusCode::FORBIDDEN, None, codes::INVALID_REQUEST, text)
+                }
+            },
+        ))
+    }
+
     /// The configuration of each mount: `config` at the mount's path.
     fn configs(&self, config: &Config) -> Result<Vec<Config>, ConfigError> {
         if self.mounts.is_empty() {
             return Err(ConfigError::Value { key: "server.path", message: "nothing is mounted".into() });
+        }
+        if let Some((path, _)) = self.admits.iter().find(|(p, _)| !self.mounts.iter().any(|(m, _)| m == p)) {
+            return Err(ConfigError::Value {
+                key: "server.path",
+                message: format!("nothing is mounted at {path:?}"),
+            });
         }
         let mut configs: Vec<Config> = Vec::with_capacity(self.mounts.len());
         for ((path, _), own) in self.mounts.iter().zip(&self.own) {
