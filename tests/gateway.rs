@@ -611,3 +611,62 @@ async fn the_clients_token_never_reaches_the_upstream_and_garbage_is_a_clear_err
         .await;
     assert_eq!(answer["result"]["content"][0]["text"], "hello");
 }
+
+#[tokio::test]
+async fn the_readme_filesystem_server_behind_github_login() {
+    use mcp_tests::upstream::{
+        GitHubOAuth, Http, OAuthClient, ServerSpec, StandIn, authorize_and_consent, callback,
+        error_for_client, github_login, standin_login,
+    };
+    let filesystem = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("gateway/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js");
+    assert!(filesystem.exists(), "{} is missing: run `npm ci` in tests/gateway", filesystem.display());
+    let standin = StandIn::start().await;
+    let dir = TempDir::new();
+    let docs = dir.join("docs");
+    std::fs::create_dir_all(&docs).expect("the docs folder");
+    std::fs::write(docs.join("hello.txt"), "hello from the docs").expect("a document");
+    // The README's config as it is, pointed at the stand-in, a memory store, and the
+    // installed filesystem server serving `docs`.
+    let config =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../mcp-gateway/config/filesystem-github.toml");
+    let spec = ServerSpec {
+        config: Some(config),
+        env: standin.server_env(),
+        cwd: dir.0.clone(),
+        port: free_port().await,
+    }
+    .env("MCP_AUTH__AUTHORIZATION_SERVER__STORE", "memory")
+    .env("MCP_APP__UPSTREAMS__FS__COMMAND", "node")
+    .env(
+        "MCP_APP__UPSTREAMS__FS__ARGS",
+        format!("[{:?}, {:?}]", filesystem.display().to_string(), docs.display().to_string()),
+    );
+    let server = GitHubOAuth::start_program(&gateway_binary(), "/fs/mcp", &spec).await;
+    let http = Http::new();
+    let client = OAuthClient::register(&http, &server).await;
+    assert_eq!(client.resource, format!("{}/fs/mcp", server.origin));
+
+    // octocat is allowed: signs in with GitHub and reads a document through the gateway.
+    let tokens = github_login(&http, &server, &client, "octocat").await;
+    let path = docs.join("hello.txt").display().to_string();
+    let params =
+        json!({"name": "read_text_file", "arguments": {"path": path}, "_meta": modern_meta(json!({}))});
+    let read = http
+        .post(&server.url)
+        .bearer_auth(&tokens.access)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "read_text_file")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}));
+    let seen = http.send(read).await;
+    assert_eq!(seen.status, StatusCode::OK, "{}", seen.body);
+    assert!(seen.body.contains("hello from the docs"), "{}", seen.body);
+
+    // hubot is not in allowed_users: GitHub lets them in, the gateway does not.
+    let at = authorize_and_consent(&http, &server, &client).await;
+    let back = standin_login(&http, &at, Some("hubot")).await;
+    let seen = callback(&http, &back, Some(&at.jar)).await;
+    error_for_client(&seen, &client.issuer, "access_denied");
+}

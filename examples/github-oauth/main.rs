@@ -111,23 +111,6 @@ async fn my_repositories(
     Ok(Repositories { repositories })
 }
 
-/// With the GitHub login, `GITHUB_CLIENT_ID` and `GITHUB_CLIENT_SECRET`
-/// fill `[auth.github]` when it does not set them.
-fn github_credentials_from_env(config: &mut Config) {
-    let login = config.auth.get("authorization_server").and_then(|s| s.get("login")).and_then(|l| l.as_str());
-    let mode = config.auth.get("mode").and_then(toml::Value::as_str);
-    if mode != Some("authorization_server") || login != Some("github") {
-        return;
-    }
-    let github = config.auth.entry("github").or_insert_with(|| toml::Value::Table(toml::Table::new()));
-    let Some(github) = github.as_table_mut() else { return };
-    for (key, var) in [("client_id", "GITHUB_CLIENT_ID"), ("client_secret", "GITHUB_CLIENT_SECRET")] {
-        if let (false, Ok(value)) = (github.contains_key(key), std::env::var(var)) {
-            github.insert(key.into(), toml::Value::String(value));
-        }
-    }
-}
-
 fn settings(config: &Config) -> Result<Settings, String> {
     let admins = match config.app.get("admins") {
         None => Vec::new(),
@@ -161,7 +144,7 @@ async fn main() -> Result<(), mcp_server::ServeError> {
         .init();
     let cli = CommandLine::parse(std::env::args().skip(1))?;
     let mut config = cli.load_or_defaults(include_str!("defaults.toml"))?;
-    github_credentials_from_env(&mut config);
+    config.github_credentials_from_env();
     let settings = settings(&config)
         .map_err(|message| mcp_server::config::ConfigError::Value { key: "app.admins", message })?;
     Server::new("github-oauth", "1.0.0")

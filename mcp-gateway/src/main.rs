@@ -21,7 +21,8 @@ async fn main() -> std::process::ExitCode {
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let cli = CommandLine::parse(std::env::args().skip(1))?;
-    let config = cli.load()?;
+    let mut config = cli.load()?;
+    config.github_credentials_from_env();
     if cli.print_config || cli.check_config {
         mcp_gateway::config::GatewayConfig::from_app(&config.app)?;
         println!("{config:?}");

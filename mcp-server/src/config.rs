@@ -338,6 +338,35 @@ impl Config {
         })
     }
 
+    /// With the GitHub login (`[auth.authorization_server] login =
+    /// "github"`), fills `[auth.github] client_id` and `client_secret` from
+    /// `GITHUB_CLIENT_ID` and `GITHUB_CLIENT_SECRET` where the configuration
+    /// does not set them (`MCP_AUTH__GITHUB__CLIENT_SECRET` works too).
+    ///
+    /// ```
+    /// use mcp_server::config::Config;
+    ///
+    /// let file = "[auth]\nmode = \"authorization_server\"\n[auth.authorization_server]\nlogin = \"github\"\n";
+    /// let mut config = Config::from_sources(Some(("f.toml", file)), []).unwrap();
+    /// config.github_credentials_from_env();
+    /// assert!(config.auth.get("github").is_some());
+    /// ```
+    pub fn github_credentials_from_env(&mut self) {
+        let login =
+            self.auth.get("authorization_server").and_then(|s| s.get("login")).and_then(|l| l.as_str());
+        let mode = self.auth.get("mode").and_then(toml::Value::as_str);
+        if mode != Some("authorization_server") || login != Some("github") {
+            return;
+        }
+        let github = self.auth.entry("github").or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let Some(github) = github.as_table_mut() else { return };
+        for (key, var) in [("client_id", "GITHUB_CLIENT_ID"), ("client_secret", "GITHUB_CLIENT_SECRET")] {
+            if let (false, Ok(value)) = (github.contains_key(key), std::env::var(var)) {
+                github.insert(key.into(), toml::Value::String(value));
+            }
+        }
+    }
+
     /// The canonical URL of the MCP endpoint, when `server.public_url` is set.
     pub fn endpoint_url(&self) -> Option<String> {
         let base = self.server.public_url.as_deref()?.trim_end_matches('/');

@@ -294,8 +294,14 @@ pub struct GitHubOAuth {
 impl GitHubOAuth {
     /// Starts the example and waits until it listens.
     pub async fn start(spec: &ServerSpec) -> Self {
+        Self::start_program(&example_path("github-oauth"), "/mcp", spec).await
+    }
+
+    /// Starts another server with GitHub login the same way (such as
+    /// `mcp-gateway`), whose MCP endpoint is at `path`.
+    pub async fn start_program(program: &Path, path: &str, spec: &ServerSpec) -> Self {
         let origin = format!("http://127.0.0.1:{}", spec.port);
-        let mut command = Command::new(example_path("github-oauth"));
+        let mut command = Command::new(program);
         if let Some(config) = &spec.config {
             command.arg("--config").arg(config);
         }
@@ -312,16 +318,24 @@ impl GitHubOAuth {
             .stderr(logs())
             .kill_on_drop(true)
             .spawn()
-            .expect("the github-oauth example starts");
+            .unwrap_or_else(|e| panic!("{} starts: {e}", program.display()));
         let deadline = Instant::now() + Duration::from_secs(15);
         while TcpStream::connect(("127.0.0.1", spec.port)).await.is_err() {
             if let Some(status) = child.try_wait().expect("a status") {
-                panic!("github-oauth exited at start-up ({status}); AUTH_UPSTREAM_DEBUG=1 shows why");
+                panic!(
+                    "{} exited at start-up ({status}); AUTH_UPSTREAM_DEBUG=1 shows why",
+                    program.display()
+                );
             }
-            assert!(Instant::now() < deadline, "github-oauth did not listen on {} within 15 s", spec.port);
+            assert!(
+                Instant::now() < deadline,
+                "{} did not listen on {} within 15 s",
+                program.display(),
+                spec.port
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Self { child, url: format!("{origin}/mcp"), origin }
+        Self { child, url: format!("{origin}{path}"), origin }
     }
 
     /// Kills it and waits for it to exit.
