@@ -670,3 +670,77 @@ async fn the_readme_filesystem_server_behind_github_login() {
     let seen = callback(&http, &back, Some(&at.jar)).await;
     error_for_client(&seen, &client.issuer, "access_denied");
 }
+
+#[tokio::test]
+async fn an_upstreams_elicitation_reaches_the_client_of_its_call() {
+    // Over Streamable HTTP, the upstream's question comes on the stream of the
+    // call it belongs to, so the gateway knows whose client to ask.
+    let upstream = everything_over("streamableHttp").await;
+    let config = format!("[app.upstreams.everything]\nurl = \"http://127.0.0.1:{}/mcp\"\n", upstream.port);
+    let gateway = start_gateway(&config, "").await;
+    // Registered once the upstream knows its client can elicit, then listed anew.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !gateway.tool_names("everything", None).await.contains(&"trigger-elicitation-request".to_owned()) {
+        assert!(Instant::now() < deadline, "the elicitation tool was never offered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A 2025-11-25 client that can answer elicitations.
+    let client = Client::new();
+    let url = gateway.url("everything");
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {"elicitation": {"form": {}}},
+        "clientInfo": {"name": "asker", "version": "0"}}});
+    let post = |session: Option<&str>, body: &Value| {
+        let request = client.post(&url).header("accept", "application/json, text/event-stream").json(body);
+        match session {
+            Some(id) => request.header("mcp-session-id", id).header("mcp-protocol-version", "2025-11-25"),
+            None => request,
+        }
+    };
+    let response = post(None, &init).send().await.expect("initialize");
+    let session = response.headers()["mcp-session-id"].to_str().expect("ASCII").to_owned();
+    post(Some(&session), &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        .send()
+        .await
+        .unwrap();
+
+    let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
+        "name": "trigger-elicitation-request", "arguments": {}}});
+    let mut stream = post(Some(&session), &call).send().await.expect("tools/call");
+    assert_eq!(stream.status(), StatusCode::OK);
+    // The upstream's question arrives on this call's stream...
+    let mut seen = String::new();
+    let question = loop {
+        let chunk =
+            tokio::time::timeout(Duration::from_secs(10), stream.chunk()).await.expect("an event").unwrap();
+        let Some(chunk) = chunk else { panic!("the stream ended before a question: {seen}") };
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+        let found = seen
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+            .find(|m| m["method"] == "elicitation/create");
+        if let Some(question) = found {
+            break question;
+        }
+    };
+    assert!(
+        question["params"]["message"].as_str().unwrap_or_default().contains("Please provide"),
+        "{question}"
+    );
+    // ...the client answers it, and the upstream's result carries the answer.
+    let answer = json!({"jsonrpc": "2.0", "id": question["id"], "result": {
+        "action": "accept", "content": {"name": "Ada Lovelace", "check": true}}});
+    assert_eq!(post(Some(&session), &answer).send().await.unwrap().status(), StatusCode::ACCEPTED);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !seen.contains("\"id\":7") {
+        assert!(Instant::now() < deadline, "no result: {seen}");
+        let chunk =
+            tokio::time::timeout(Duration::from_secs(10), stream.chunk()).await.expect("events").unwrap();
+        match chunk {
+            Some(chunk) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+            None => break,
+        }
+    }
+    assert!(seen.contains("Ada Lovelace"), "the upstream saw the client's answer: {seen}");
+}

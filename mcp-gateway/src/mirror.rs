@@ -8,8 +8,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use mcp_server::McpError;
+use mcp_server::ask::AskError;
 use mcp_server::core::types::{
-    CallToolResult, GetPromptResult, Prompt, ReadResourceResult, Resource, ResourceTemplate, Tool,
+    CallToolResult, CreateMessageRequestParams, ElicitRequestParams, GetPromptResult, Prompt,
+    ReadResourceResult, Resource, ResourceTemplate, Tool,
 };
 use mcp_server::prompt::{PromptCall, PromptRoute};
 use mcp_server::resource::{ResourceCall, ResourceRoute};
@@ -20,7 +22,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::config::UpstreamConfig;
-use crate::upstream::{Progress, Upstream, UpstreamError};
+use crate::upstream::{Progress, Upstream, UpstreamAsk, UpstreamError};
 
 /// Most pages read from one upstream list.
 const MAX_PAGES: usize = 100;
@@ -109,7 +111,7 @@ async fn list<T: DeserializeOwned>(
             Some(cursor) => json!({"cursor": cursor}),
             None => json!({}),
         };
-        let mut page = upstream.request(method, params, None, &never).await?;
+        let mut page = upstream.request(method, params, None, None, &never).await?;
         let listed = page.get_mut(key).map(Value::take).unwrap_or(Value::Array(Vec::new()));
         let listed: Vec<T> =
             serde_json::from_value(listed).map_err(|e| UpstreamError::Garbage(format!("{method}: {e}")))?;
@@ -222,7 +224,7 @@ fn forward<T: DeserializeOwned + Send + 'static>(
     context: Context,
 ) -> BoxFuture<'static, Result<T, McpError>> {
     Box::pin(async move {
-        let answer = upstream.request(method, params, None, context.cancellation_token()).await;
+        let answer = upstream.request(method, params, None, None, context.cancellation_token()).await;
         let answer = answer.map_err(|e| to_mcp_error(upstream.name(), e))?;
         serde_json::from_value(answer).map_err(|e| {
             McpError::internal(format!(
@@ -234,7 +236,8 @@ fn forward<T: DeserializeOwned + Send + 'static>(
 }
 
 /// The handler of one mirrored tool: `tools/call` under the upstream's own
-/// name, progress relayed, cancellation passed on.
+/// name, progress relayed, cancellation passed on, and the upstream's
+/// questions (elicitation, sampling, roots) asked of this call's client.
 fn forwarder(
     upstream: Upstream,
     original: String,
@@ -246,11 +249,20 @@ fn forwarder(
             let context = call.context().clone();
             let params = json!({"name": name, "arguments": call.arguments()});
             let (progress_tx, mut progress_rx) = mpsc::channel::<Progress>(64);
+            let (asks_tx, mut asks_rx) = mpsc::channel::<UpstreamAsk>(8);
             let wants_progress = context.progress_token().is_some();
-            let cancel = context.cancellation_token().clone();
-            let request =
-                upstream.request("tools/call", params, wants_progress.then_some(progress_tx), &cancel);
+            // A child of the client's: also stopped when the client must answer first.
+            let cancel = context.cancellation_token().child_token();
+            let request = upstream.request(
+                "tools/call",
+                params,
+                wants_progress.then_some(progress_tx),
+                Some(asks_tx),
+                &cancel,
+            );
             tokio::pin!(request);
+            let mut asked = 0usize;
+            let mut input_required = false;
             let outcome = loop {
                 tokio::select! {
                     // Progress first: what the upstream sent before its answer goes out before it.
@@ -258,11 +270,24 @@ fn forwarder(
                     Some(update) = progress_rx.recv() => {
                         context.progress(update.progress, update.total, update.message.as_deref()).await;
                     }
+                    Some(ask) = asks_rx.recv() => {
+                        asked += 1;
+                        if relay_ask(&context, asked, ask).await == Relayed::InputRequired {
+                            // 2026-07-28: the call ends here and runs again with the
+                            // client's answer; the upstream's call is cancelled.
+                            input_required = true;
+                            cancel.cancel();
+                        }
+                    }
                     outcome = &mut request => break outcome,
                 }
             };
             while let Ok(update) = progress_rx.try_recv() {
                 context.progress(update.progress, update.total, update.message.as_deref()).await;
+            }
+            if input_required {
+                // Whatever is returned here, the runtime answers with the input request.
+                return ToolOutput::Failed("input required from the client".into());
             }
             match outcome {
                 Ok(result) => match serde_json::from_value::<CallToolResult>(result) {
@@ -276,6 +301,47 @@ fn forwarder(
             }
         })
     }
+}
+
+/// What became of a question the upstream asked.
+#[derive(Debug, PartialEq, Eq)]
+enum Relayed {
+    Answered,
+    /// 2026-07-28 client: the answer comes with the call's next round.
+    InputRequired,
+}
+
+/// Asks the call's client what the upstream asked, and answers the
+/// upstream. The `n`th question of a call is keyed `upstream-n`, so a
+/// modern client's answer finds it again when the call runs again.
+async fn relay_ask(context: &Context, n: usize, ask: UpstreamAsk) -> Relayed {
+    let key = format!("upstream-{n}");
+    let answer: Result<Value, AskError> = match ask.method.as_str() {
+        "elicitation/create" => match serde_json::from_value::<ElicitRequestParams>(ask.params) {
+            Ok(params) => context.elicit(&key, params).await.map(|r| json!(r)),
+            Err(e) => Err(AskError::Malformed(e.to_string())),
+        },
+        "sampling/createMessage" => match serde_json::from_value::<CreateMessageRequestParams>(ask.params) {
+            Ok(params) => context.sample(&key, params).await.map(|r| json!(r)),
+            Err(e) => Err(AskError::Malformed(e.to_string())),
+        },
+        "roots/list" => context.list_roots(&key).await.map(|r| json!(r)),
+        other => {
+            let _ = ask.reply.send(Err((-32601, format!("the gateway does not forward {other}"))));
+            return Relayed::Answered;
+        }
+    };
+    let reply = match answer {
+        Ok(result) => Ok(result),
+        Err(AskError::InputRequired) => {
+            let _ = ask.reply.send(Err((-32603, "the client answers with the call's next round".into())));
+            return Relayed::InputRequired;
+        }
+        Err(AskError::Unsupported(what)) => Err((-32601, format!("the client does not support {what}"))),
+        Err(other) => Err((-32603, other.to_string())),
+    };
+    let _ = ask.reply.send(reply);
+    Relayed::Answered
 }
 
 /// A forwarding failure as the client sees it: the upstream's own JSON-RPC

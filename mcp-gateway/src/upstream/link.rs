@@ -22,13 +22,14 @@ pub(crate) const MAX_MESSAGE: usize = 16 * 1024 * 1024;
 /// What the upstream sent.
 #[derive(Debug)]
 pub(crate) enum Incoming {
-    Message(Value),
+    /// A message, and the request whose answer stream carried it, if known.
+    Message(Value, Option<u64>),
     /// The connection is over (the process exited, the session expired).
     Lost(String),
 }
 
 /// The sending half of a connection.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Link {
     Stdio(mpsc::Sender<Vec<u8>>),
     Http(Arc<HttpLink>),
@@ -120,7 +121,7 @@ async fn read_stdout(stdout: tokio::process::ChildStdout, incoming: mpsc::Sender
         }
         match serde_json::from_slice::<Value>(text) {
             Ok(message) => {
-                if incoming.send(Incoming::Message(message)).await.is_err() {
+                if incoming.send(Incoming::Message(message, None)).await.is_err() {
                     return;
                 }
             }
@@ -201,6 +202,7 @@ impl HttpLink {
     /// POSTs one message; whatever comes back goes into the incoming channel.
     async fn post(&self, message: Value) {
         let id = message.get("method").and(message.get("id")).cloned();
+        let origin = id.as_ref().and_then(Value::as_u64);
         let url = lock(&self.post_url).clone();
         let sent = self
             .request(reqwest::Method::POST, &url)
@@ -232,17 +234,17 @@ impl HttpLink {
             .get(header::CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
         if is_sse {
-            read_events(response, &self.incoming, |_, data| data_message(data)).await;
+            read_events(response, &self.incoming, |_, data| data_message(data, origin)).await;
             return;
         }
         match read_limited(response).await.map(|body| serde_json::from_slice::<Value>(&body)) {
             Ok(Ok(Value::Array(messages))) => {
                 for message in messages {
-                    let _ = self.incoming.send(Incoming::Message(message)).await;
+                    let _ = self.incoming.send(Incoming::Message(message, origin)).await;
                 }
             }
             Ok(Ok(message)) => {
-                let _ = self.incoming.send(Incoming::Message(message)).await;
+                let _ = self.incoming.send(Incoming::Message(message, origin)).await;
             }
             Ok(Err(_)) => self.failed(id, "the upstream answered with a body that is not JSON".into()).await,
             Err(reason) => self.failed(id, reason).await,
@@ -254,19 +256,23 @@ impl HttpLink {
         tracing::warn!(%reason, "forwarding to an HTTP upstream failed");
         if let Some(id) = id {
             let error = json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32603, "message": reason}});
-            let _ = self.incoming.send(Incoming::Message(error)).await;
+            let _ = self.incoming.send(Incoming::Message(error, None)).await;
         }
     }
 
-    /// The standalone GET stream of a Streamable HTTP session (server
-    /// notifications such as `tools/list_changed`), when the upstream has one.
+    /// Opens the standalone GET stream of a Streamable HTTP session (server
+    /// notifications such as `tools/list_changed`), when the upstream has
+    /// one, and reads it in the background; returns once it is open.
     pub(crate) async fn listen(self: Arc<Self>) {
         let url = lock(&self.post_url).clone();
         let response =
             self.request(reqwest::Method::GET, &url).header(header::ACCEPT, "text/event-stream").send().await;
         match response {
             Ok(response) if response.status().is_success() => {
-                read_events(response, &self.incoming, |_, data| data_message(data)).await;
+                let link = self.clone();
+                tokio::spawn(async move {
+                    read_events(response, &link.incoming, |_, data| data_message(data, None)).await;
+                });
             }
             _ => tracing::debug!("the upstream offers no GET stream"),
         }
@@ -300,7 +306,7 @@ impl HttpLink {
                     }
                     return None;
                 }
-                data_message(data)
+                data_message(data, None)
             })
             .await;
             let _ = link.incoming.send(Incoming::Lost("the SSE stream ended".into())).await;
@@ -313,9 +319,9 @@ impl HttpLink {
     }
 }
 
-fn data_message(data: &str) -> Option<Incoming> {
+fn data_message(data: &str, origin: Option<u64>) -> Option<Incoming> {
     match serde_json::from_str::<Value>(data) {
-        Ok(message) => Some(Incoming::Message(message)),
+        Ok(message) => Some(Incoming::Message(message, origin)),
         Err(_) => {
             tracing::warn!("an HTTP upstream sent an SSE event whose data is not JSON; skipped");
             None

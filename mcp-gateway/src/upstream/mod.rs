@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::link::{HttpLink, Incoming, Link, configured_headers};
 use self::peer::Peer;
-pub use self::peer::Progress;
+pub use self::peer::{Progress, UpstreamAsk};
 use crate::config::{UpstreamConfig, UpstreamKind};
 
 /// The protocol revision the gateway speaks to session-era upstreams.
@@ -131,13 +131,15 @@ impl Upstream {
 
     /// Sends `method` and waits for the answer, within the time limit and
     /// the cap on requests in flight. `progress`, when given, receives the
-    /// upstream's progress notifications for this request; `cancel` stops
+    /// upstream's progress notifications for this request, and `asks` the
+    /// requests the upstream makes of its client meanwhile; `cancel` stops
     /// waiting and tells the upstream.
     pub async fn request(
         &self,
         method: &str,
         params: Value,
         progress: Option<mpsc::Sender<Progress>>,
+        asks: Option<mpsc::Sender<UpstreamAsk>>,
         cancel: &CancellationToken,
     ) -> Result<Value, UpstreamError> {
         let timeout = self.inner.timeout;
@@ -150,7 +152,7 @@ impl Upstream {
                 .await
                 .map_err(|_| UpstreamError::Unavailable("stopped".into()))?;
             let peer = self.connected().await;
-            let (id, reply) = peer.send_request(method, params, progress).await?;
+            let (id, reply) = peer.send_request(method, params, progress, asks).await?;
             tokio::select! {
                 answer = reply => answer.unwrap_or_else(|_| Err(UpstreamError::Lost("no answer".into()))),
                 () = tokio::time::sleep_until(deadline) => {
@@ -244,7 +246,7 @@ async fn connect_and_serve(inner: &Arc<Inner>) -> String {
         let mut lost_tx = Some(lost_tx);
         while let Some(message) = incoming.recv().await {
             match message {
-                Incoming::Message(message) => reader_peer.receive(message).await,
+                Incoming::Message(message, origin) => reader_peer.receive(message, origin).await,
                 Incoming::Lost(reason) => {
                     if let Some(tx) = lost_tx.take() {
                         let _ = tx.send(reason);
@@ -258,7 +260,7 @@ async fn connect_and_serve(inner: &Arc<Inner>) -> String {
         }
     });
     let legacy = inner.kind == UpstreamKind::Sse;
-    let handshake = initialize(&peer, http_link.as_deref(), legacy);
+    let handshake = initialize(&peer, http_link.as_ref(), legacy);
     let result = tokio::select! {
         result = tokio::time::timeout(INITIALIZE_TIMEOUT, handshake) => result,
         reason = &mut lost => {
@@ -274,9 +276,6 @@ async fn connect_and_serve(inner: &Arc<Inner>) -> String {
         Ok(Err(e)) => return format!("initialize failed: {e}"),
         Err(_) => return format!("initialize got no answer within {INITIALIZE_TIMEOUT:?}"),
     }
-    if let (Some(http), false) = (http_link, legacy) {
-        tokio::spawn(http.listen());
-    }
     inner.peer.send_replace(Some(peer.clone()));
     inner.lists_changed.send_modify(|generation| *generation += 1);
     let reason = lost.await.unwrap_or_else(|_| "the connection closed".into());
@@ -284,23 +283,30 @@ async fn connect_and_serve(inner: &Arc<Inner>) -> String {
     reason
 }
 
-/// The MCP handshake, as a client with no capabilities.
+/// The MCP handshake. The gateway declares what it can relay to the client
+/// of the call an upstream request belongs to (elicitation, sampling,
+/// roots); a client without the capability gets the question refused.
 async fn initialize(
     peer: &Peer,
-    http: Option<&HttpLink>,
+    http: Option<&Arc<HttpLink>>,
     legacy: bool,
 ) -> Result<UpstreamInfo, UpstreamError> {
     let version = if legacy { LEGACY_VERSION } else { UPSTREAM_VERSION };
     let params = json!({
         "protocolVersion": version,
-        "capabilities": {},
+        "capabilities": {"elicitation": {"form": {}}, "sampling": {}, "roots": {}},
         "clientInfo": {"name": "mcp-gateway", "version": env!("CARGO_PKG_VERSION")},
     });
-    let (_, reply) = peer.send_request("initialize", params, None).await?;
+    let (_, reply) = peer.send_request("initialize", params, None, None).await?;
     let result = reply.await.map_err(|_| UpstreamError::Lost("no answer to initialize".into()))??;
     let negotiated = result.get("protocolVersion").and_then(Value::as_str).unwrap_or(version).to_owned();
     if let Some(http) = http {
         http.set_version(&negotiated);
+        // The notification stream first: what the upstream announces once
+        // initialized (new tools, say) must not be missed.
+        if !legacy {
+            http.clone().listen().await;
+        }
     }
     peer.notify("notifications/initialized", json!({})).await?;
     Ok(UpstreamInfo { initialize: result })

@@ -23,9 +23,22 @@ pub struct Progress {
     pub message: Option<String>,
 }
 
+/// A request the upstream sent its client during one of the gateway's
+/// calls (elicitation, sampling, roots), for that call's client to answer.
+#[derive(Debug)]
+pub struct UpstreamAsk {
+    /// The method, such as `elicitation/create`.
+    pub method: String,
+    /// Its parameters.
+    pub params: Value,
+    /// The answer: a result, or a JSON-RPC error code and message.
+    pub reply: oneshot::Sender<Result<Value, (i64, String)>>,
+}
+
 struct Pending {
     reply: oneshot::Sender<Result<Value, UpstreamError>>,
     progress: Option<mpsc::Sender<Progress>>,
+    asks: Option<mpsc::Sender<UpstreamAsk>>,
 }
 
 /// A connection's request table and outgoing link.
@@ -61,6 +74,7 @@ impl Peer {
         method: &str,
         mut params: Value,
         progress: Option<mpsc::Sender<Progress>>,
+        asks: Option<mpsc::Sender<UpstreamAsk>>,
     ) -> Result<(u64, oneshot::Receiver<Result<Value, UpstreamError>>), UpstreamError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if progress.is_some()
@@ -72,7 +86,7 @@ impl Peer {
             }
         }
         let (reply, receiver) = oneshot::channel();
-        lock(&self.pending).insert(id, Pending { reply, progress });
+        lock(&self.pending).insert(id, Pending { reply, progress, asks });
         let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         if let Err(error) = self.link.send(message).await {
             lock(&self.pending).remove(&id);
@@ -103,8 +117,9 @@ impl Peer {
         }
     }
 
-    /// Handles one message from the upstream.
-    pub(crate) async fn receive(&self, message: Value) {
+    /// Handles one message from the upstream; `origin` is the request whose
+    /// answer stream carried it, when the transport knows.
+    pub(crate) async fn receive(&self, message: Value, origin: Option<u64>) {
         let Value::Object(fields) = &message else {
             tracing::warn!(upstream = %self.name, "upstream sent a JSON value that is not a JSON-RPC message");
             return;
@@ -112,7 +127,9 @@ impl Peer {
         let method = fields.get("method").and_then(Value::as_str);
         match (method, fields.get("id")) {
             (None, Some(id)) => self.response(id, fields),
-            (Some(method), Some(id)) => self.answer_request(method, id.clone()).await,
+            (Some(method), Some(id)) => {
+                self.answer_request(method, id.clone(), fields.get("params").cloned(), origin).await;
+            }
             (Some(method), None) => self.notification(method, fields.get("params")),
             (None, None) => {
                 tracing::warn!(upstream = %self.name, "upstream sent a message with neither id nor method");
@@ -137,17 +154,43 @@ impl Peer {
         let _ = waiting.reply.send(outcome);
     }
 
-    /// The upstream asks something of its client. `ping` is answered; the
-    /// rest are refused with -32601 (the gateway has no client to ask).
-    async fn answer_request(&self, method: &str, id: Value) {
-        let reply = if method == "ping" {
-            json!({"jsonrpc": "2.0", "id": id, "result": {}})
-        } else {
-            tracing::debug!(upstream = %self.name, method, "refused a request from the upstream");
-            json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601,
-                "message": format!("the gateway does not forward {method} to its clients")}})
+    /// The upstream asks something of its client. `ping` is answered here.
+    /// The rest go to the client of the call they belong to, known from the
+    /// answer stream that carried them (Streamable HTTP). Without that
+    /// (stdio, legacy SSE, a question outside any call) they are refused
+    /// with -32601: guessing could put one caller's question to another.
+    async fn answer_request(&self, method: &str, id: Value, params: Option<Value>, origin: Option<u64>) {
+        if method == "ping" {
+            let _ = self.link.send(json!({"jsonrpc": "2.0", "id": id, "result": {}})).await;
+            return;
+        }
+        let asker = origin.and_then(|origin| lock(&self.pending).get(&origin).and_then(|p| p.asks.clone()));
+        let Some(asker) = asker else {
+            tracing::debug!(upstream = %self.name, method, "refused a request from the upstream: no call to ask for");
+            let refusal = json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601,
+                "message": format!("the gateway cannot tell which of its calls {method} belongs to")}});
+            let _ = self.link.send(refusal).await;
+            return;
         };
-        let _ = self.link.send(reply).await;
+        let link = self.link.clone();
+        let method = method.to_owned();
+        // Answered in the background: the client may take a while, and
+        // reading the upstream's other messages must not wait for it.
+        tokio::spawn(async move {
+            let (reply, answer) = oneshot::channel();
+            let params = params.unwrap_or_else(|| json!({}));
+            let answered = match asker.send(UpstreamAsk { method, params, reply }).await {
+                Ok(()) => answer.await.unwrap_or_else(|_| Err((-32603, "the call ended".into()))),
+                Err(_) => Err((-32603, "the call ended".into())),
+            };
+            let message = match answered {
+                Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+                Err((code, message)) => {
+                    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+                }
+            };
+            let _ = link.send(message).await;
+        });
     }
 
     fn notification(&self, method: &str, params: Option<&Value>) {
