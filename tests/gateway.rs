@@ -743,4 +743,34 @@ async fn an_upstreams_elicitation_reaches_the_client_of_its_call() {
         }
     }
     assert!(seen.contains("Ada Lovelace"), "the upstream saw the client's answer: {seen}");
+
+    // A 2026-07-28 client: the question comes back as an input round, and the
+    // call runs again with the answer.
+    let call = |extra: Value| {
+        let mut params = json!({"name": "trigger-elicitation-request", "arguments": {},
+            "_meta": modern_meta(json!({"elicitation": {"form": {}}}))});
+        for (key, value) in extra.as_object().cloned().unwrap_or_default() {
+            params[key] = value;
+        }
+        client
+            .post(&url)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "trigger-elicitation-request")
+            .json(&json!({"jsonrpc": "2.0", "id": 8, "method": "tools/call", "params": params}))
+            .send()
+    };
+    let first = last_message(call(json!({})).await.expect("round one")).await;
+    assert_eq!(first["result"]["resultType"], "input_required", "{first}");
+    let question = &first["result"]["inputRequests"]["upstream-1"];
+    assert_eq!(question["method"], "elicitation/create", "{first}");
+    let state = first["result"]["requestState"].clone();
+    let answers = json!({"upstream-1": {"action": "accept", "content": {"name": "Grace Hopper"}}});
+    let second = last_message(
+        call(json!({"inputResponses": answers, "requestState": state})).await.expect("round two"),
+    )
+    .await;
+    assert_eq!(second["result"]["resultType"], "complete", "{second}");
+    assert!(second.to_string().contains("Grace Hopper"), "{second}");
 }
