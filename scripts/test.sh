@@ -36,6 +36,9 @@ CONFORMANCE_PROFILE=debug CONFORMANCE_SKIP_INSTALL=1 CONFORMANCE_SKIP_BUILD=1 ./
 # The built-in OAuth authorization server (notes in authorization-server mode) against the alpha's
 # `authorization` command, login and consent played headlessly by the script.
 CONFORMANCE_PROFILE=debug CONFORMANCE_SKIP_INSTALL=1 CONFORMANCE_SKIP_BUILD=1 ./scripts/conformance.sh --authorization
+# The conformance suite against server-everything directly and through mcp-gateway: no check that
+# passes directly may fail through the gateway.
+./scripts/gateway-conformance.sh
 (cd tests/oidc && npm test)
 
 cargo clippy --workspace --all-targets -- -D warnings

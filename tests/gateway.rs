@@ -236,16 +236,21 @@ async fn every_era_reaches_a_stdio_upstream_under_its_policy() {
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["result"]["content"][0]["text"], "Echo: hi");
-    // A hidden tool is unknown, not forwarded.
+    // A hidden tool, or the old name of a renamed one, is unknown, not forwarded.
+    for name in ["trigger-sampling-request", "echo"] {
+        let (_, answer) =
+            gateway.modern("everything", None, "tools/call", json!({"name": name, "arguments": {}})).await;
+        assert_eq!(answer["error"]["code"], -32602, "{name}: {answer}");
+    }
+    // A name the upstream never listed goes to it, which answers as it would directly.
     let (_, answer) = gateway
-        .modern(
-            "everything",
-            None,
-            "tools/call",
-            json!({"name": "trigger-sampling-request", "arguments": {}}),
-        )
+        .modern("everything", None, "tools/call", json!({"name": "no-such-tool", "arguments": {}}))
         .await;
-    assert_eq!(answer["error"]["code"], -32602, "{answer}");
+    assert_eq!(answer["result"]["isError"], true, "{answer}");
+    assert!(
+        answer["result"]["content"][0]["text"].as_str().unwrap_or_default().contains("no-such-tool"),
+        "{answer}"
+    );
 
     // Prompts and resources (fixed and templated) are forwarded too.
     let (_, answer) = gateway

@@ -60,11 +60,9 @@ impl Gateway {
             let upstream = Upstream::start(name, upstream_config.clone())
                 .map_err(|message| GatewayError::Upstream { name: name.clone(), message })?;
             let server = Server::new(format!("mcp-gateway/{name}"), env!("CARGO_PKG_VERSION"));
-            first_syncs.push(mirror::keep_in_sync(
-                server.clone(),
-                upstream.clone(),
-                Arc::new(upstream_config.clone()),
-            ));
+            let policy = Arc::new(upstream_config.clone());
+            mirror::pass_unknown_tools(&server, upstream.clone(), policy.clone());
+            first_syncs.push(mirror::keep_in_sync(server.clone(), upstream.clone(), policy));
             let path = format!("/{name}/mcp");
             tracing::info!(upstream = %name, %path, "mounted");
             mounts = mounts.mount_with_config(path.clone(), server, mount_config(config, upstream_config));

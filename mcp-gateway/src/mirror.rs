@@ -97,6 +97,22 @@ pub(crate) fn keep_in_sync(
     first
 }
 
+/// Calls of tool names the upstream did not list go to it all the same, so
+/// it answers them as it would directly (and a tool it has just added works
+/// before its `list_changed` is read), except the names the policy hides or
+/// renames away, which stay unknown. The upstream's scopes still apply.
+pub(crate) fn pass_unknown_tools(server: &Server, upstream: Upstream, policy: Arc<UpstreamConfig>) {
+    server.serve_unknown_tools(move |name| {
+        let renamed_away = policy.tools.get(name).is_some_and(|t| t.rename.is_some());
+        if renamed_away || policy.exposed_name(name).is_none() {
+            return None;
+        }
+        let definition = Tool { name: name.to_owned(), ..Tool::default() };
+        let route = ToolRoute::from_definition(definition, forwarder(upstream.clone(), name.to_owned()));
+        Some(route.scopes(policy.scopes_for(name)))
+    });
+}
+
 /// Every entry of a paginated list, following `nextCursor`.
 async fn list<T: DeserializeOwned>(
     upstream: &Upstream,

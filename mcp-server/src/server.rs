@@ -61,11 +61,15 @@ pub(crate) struct Settings {
     pub(crate) request_state_ttl: Duration,
 }
 
+/// Makes a route for a tool name that is not registered, or declines.
+type UnknownToolFn = dyn Fn(&str) -> Option<ToolRoute> + Send + Sync;
+
 struct Inner {
     settings: RwLock<Arc<Settings>>,
     registry: RwLock<Registry>,
     states: RwLock<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     completion: RwLock<Option<Arc<CompletionFn>>>,
+    unknown_tools: RwLock<Option<Arc<UnknownToolFn>>>,
     changes: broadcast::Sender<Change>,
 }
 
@@ -131,6 +135,7 @@ impl Server {
                 registry: RwLock::new(Registry::default()),
                 states: RwLock::new(HashMap::new()),
                 completion: RwLock::new(None),
+                unknown_tools: RwLock::new(None),
                 changes,
             }),
         }
@@ -398,7 +403,34 @@ impl Server {
 
     /// The route of a tool.
     pub(crate) fn tool_route(&self, name: &str) -> Option<Arc<ToolRoute>> {
-        self.registry().tools.get(name).cloned()
+        if let Some(route) = self.registry().tools.get(name).cloned() {
+            return Some(route);
+        }
+        let unknown = read(&self.inner.unknown_tools).clone()?;
+        unknown(name).map(Arc::new)
+    }
+
+    /// Lets `route_for` serve calls of tool names that are not registered
+    /// (never listed): it returns a route for the name, or `None` for the
+    /// usual "Unknown tool" error. A proxy uses it to pass such calls on,
+    /// so that its upstream answers them as it would directly.
+    ///
+    /// ```
+    /// use mcp_server::Server;
+    /// use mcp_server::tool::{ToolOutput, ToolRoute};
+    /// use mcp_core::types::{CallToolResult, Tool};
+    ///
+    /// let server = Server::new("proxy", "1.0.0");
+    /// server.serve_unknown_tools(|name| {
+    ///     let definition = Tool { name: name.to_owned(), ..Tool::default() };
+    ///     Some(ToolRoute::from_definition(definition, |_call| {
+    ///         Box::pin(async { ToolOutput::Result(CallToolResult::error("no such tool upstream")) })
+    ///     }))
+    /// });
+    /// assert!(server.tool_names().is_empty());
+    /// ```
+    pub fn serve_unknown_tools(&self, route_for: impl Fn(&str) -> Option<ToolRoute> + Send + Sync + 'static) {
+        *write(&self.inner.unknown_tools) = Some(Arc::new(route_for));
     }
 
     /// Whether a tool by this name exists.

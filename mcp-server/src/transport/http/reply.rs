@@ -347,7 +347,8 @@ pub(super) async fn legacy_request(
     let decision = if json_only {
         answer_with_json(&id, handler, outbound).await
     } else {
-        decide(session.clone(), id.clone(), handler, outbound, window).await
+        let json_allowed = options.response_mode != ResponseMode::Sse;
+        decide(session.clone(), id.clone(), handler, outbound, window, json_allowed).await
     };
     match decision {
         Decision::Json(Some(message)) => json(StatusCode::OK, &message),
@@ -413,6 +414,7 @@ async fn decide(
     mut handler: JoinHandle<Option<Message>>,
     mut outbound: mpsc::Receiver<Message>,
     window: Option<Duration>,
+    json_allowed: bool,
 ) -> Decision {
     let mut queue = Vec::new();
     // `Some(last)` once the handler finished; `last` is `None` when cancelled.
@@ -426,7 +428,8 @@ async fn decide(
             while let Ok(message) = outbound.try_recv() {
                 queue.push(message);
             }
-            if queue.is_empty() {
+            // `response_mode = "sse"`: a stream even for an answer that is ready at once.
+            if queue.is_empty() && json_allowed {
                 return Decision::Json(last);
             }
             finished = Some(last);
