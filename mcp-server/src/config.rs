@@ -71,11 +71,19 @@ fn is_secret_key(key: &str) -> bool {
 }
 
 /// Replaces the value of every key naming a secret (see [`is_secret_key`]),
-/// so printed or logged configuration leaks nothing.
+/// and every value of a `headers` table (credentials sent upstream, such as
+/// `Authorization` or `X-Api-Key`), so printed or logged configuration
+/// leaks nothing.
 pub(crate) fn mask_secrets(value: &mut serde_json::Value) {
     match value {
         serde_json::Value::Object(map) => {
             for (key, v) in map.iter_mut() {
+                if key == "headers"
+                    && let serde_json::Value::Object(headers) = v
+                {
+                    headers.values_mut().for_each(|h| *h = serde_json::Value::String("***".into()));
+                    continue;
+                }
                 let secret = is_secret_key(key);
                 if secret && !v.is_null() {
                     *v = serde_json::Value::String("***".into());
@@ -492,6 +500,23 @@ mod tests {
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn secrets_and_upstream_headers_are_masked() {
+        let mut shown = serde_json::json!({
+            "auth": {"github": {"client_secret": "s", "client_id": "id"}},
+            "app": {"upstreams": {"search": {"headers": {"X-Api-Key": "k", "Authorization": "Bearer t"},
+                "env": {"API_TOKEN": "t", "LANG": "C"}, "url": "https://search.internal/mcp"}}},
+        });
+        mask_secrets(&mut shown);
+        let text = shown.to_string();
+        for secret in ["\"s\"", "\"k\"", "Bearer t", "\"t\""] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        for kept in ["\"id\"", "\"C\"", "https://search.internal/mcp"] {
+            assert!(text.contains(kept), "{kept} in {text}");
+        }
     }
 
     #[test]
