@@ -395,21 +395,18 @@ async fn a_killed_stdio_upstream_fails_its_call_and_the_next_call_succeeds_after
 }
 
 #[tokio::test]
-async fn a_stalled_upstream_times_out_while_another_upstream_answers() {
+async fn a_stalled_http_upstream_times_out_while_another_upstream_answers() {
+    let stalling = recording_upstream().await;
     let upstreams = format!(
-        "{}timeout_secs = 1\n{}",
-        stdio_upstream("slow", "stall-test"),
+        "[app.upstreams.slow]\nurl = {:?}\ntimeout_secs = 1\n{}",
+        stalling.url,
         stdio_upstream("fast", "stall-test-other")
     );
     let gateway = start_gateway(&upstreams, "").await;
     gateway.tool_names("slow", None).await;
     gateway.tool_names("fast", None).await;
-    let stalled = gateway.modern(
-        "slow",
-        None,
-        "tools/call",
-        json!({"name": "trigger-long-running-operation", "arguments": {"duration": 30, "steps": 1}}),
-    );
+    // The upstream takes the POST and never answers it.
+    let stalled = gateway.modern("slow", None, "tools/call", json!({"name": "stall", "arguments": {}}));
     let other = async {
         tokio::time::sleep(Duration::from_millis(100)).await;
         gateway
@@ -424,10 +421,9 @@ async fn a_stalled_upstream_times_out_while_another_upstream_answers() {
     );
     assert_eq!(other["result"]["content"][0]["text"], "Echo: ok", "{other}");
     // The stalled upstream still serves the next call.
-    let (_, again) = gateway
-        .modern("slow", None, "tools/call", json!({"name": "echo", "arguments": {"message": "still"}}))
-        .await;
-    assert_eq!(again["result"]["content"][0]["text"], "Echo: still", "{again}");
+    let (_, again) =
+        gateway.modern("slow", None, "tools/call", json!({"name": "hello", "arguments": {}})).await;
+    assert_eq!(again["result"]["content"][0]["text"], "hello", "{again}");
 }
 
 #[tokio::test]
@@ -526,8 +522,8 @@ async fn start_gateway_on(port: u16, upstreams: &str, extra: &str) -> Gateway {
 }
 
 /// An upstream of our own (a server of this framework) that records the
-/// headers of every request it gets, and answers a `tools/call` of the
-/// tool `garbage` with a body that is not JSON.
+/// headers of every request it gets, answers a `tools/call` of the tool
+/// `garbage` with a body that is not JSON, and never answers one of `stall`.
 struct RecordingUpstream {
     url: String,
     headers: std::sync::Arc<std::sync::Mutex<Vec<reqwest::header::HeaderMap>>>,
@@ -544,7 +540,10 @@ async fn recording_upstream() -> RecordingUpstream {
     let schema = json!({"type": "object"}).as_object().cloned().unwrap_or_default();
     let server = mcp_server::Server::new("recording", "1.0.0")
         .tool(ToolRoute::new("hello", schema.clone(), |_call| async { CallToolResult::text("hello") }))
-        .tool(ToolRoute::new("garbage", schema, |_call| async { CallToolResult::text("unreachable") }));
+        .tool(ToolRoute::new("garbage", schema.clone(), |_call| async {
+            CallToolResult::text("unreachable")
+        }))
+        .tool(ToolRoute::new("stall", schema, |_call| async { CallToolResult::text("unreachable") }));
     let seen = headers.clone();
     let record = move |request: Request, next: Next| {
         let seen = seen.clone();
@@ -552,6 +551,9 @@ async fn recording_upstream() -> RecordingUpstream {
             seen.lock().expect("the header log").push(request.headers().clone());
             let (parts, body) = request.into_parts();
             let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+            if String::from_utf8_lossy(&bytes).contains(r#""name":"stall""#) {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
             if String::from_utf8_lossy(&bytes).contains(r#""name":"garbage""#) {
                 return axum::response::Response::builder()
                     .header("content-type", "application/json")
