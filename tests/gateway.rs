@@ -579,7 +579,8 @@ async fn the_clients_token_never_reaches_the_upstream_and_garbage_is_a_clear_err
     let provider = OidcProvider::start(&format!("{origin}/recorded/mcp"), &[]).await;
     let upstream = recording_upstream().await;
     let upstreams = format!(
-        "[app.upstreams.recorded]\nurl = {:?}\nheaders = {{ \"X-Upstream-Key\" = \"configured-key\" }}\n",
+        "[app.upstreams.recorded]\nurl = {:?}\nheaders = {{ \"X-Upstream-Key\" = \"configured-key\" }}\n\
+         identity_header = \"X-Forwarded-User\"\n",
         upstream.url
     );
     let extra = format!(
@@ -604,6 +605,10 @@ async fn the_clients_token_never_reaches_the_upstream_and_garbage_is_a_clear_err
         assert!(!format!("{headers:?}").contains(&token), "the token reached the upstream");
         assert_eq!(headers["x-upstream-key"], "configured-key", "the configured credential is sent");
     }
+    // Asked for, the caller's subject goes with its calls, and only with them.
+    let forwarded: Vec<&str> =
+        seen.iter().filter_map(|h| h.get("x-forwarded-user").and_then(|v| v.to_str().ok())).collect();
+    assert_eq!(forwarded, ["rs-test"], "one call, one forwarded identity");
 
     // An answer that is not JSON: a JSON-RPC error that says so.
     let (status, answer) = gateway

@@ -87,6 +87,10 @@ pub struct UpstreamConfig {
     pub headers: BTreeMap<String, String>,
     /// Scopes every call to this upstream needs.
     pub scopes: Vec<String>,
+    /// Sends the caller's subject to this HTTP upstream in this header (such
+    /// as `X-Forwarded-User`) with every call; without it nothing about the
+    /// caller is sent. The upstream must trust the gateway to set it.
+    pub identity_header: Option<String>,
     /// The only callers that may use this upstream, by the token's subject
     /// (`github:583231` with GitHub login: the numeric id, which a rename
     /// does not change); others get 403. Empty: every authenticated caller.
@@ -112,6 +116,7 @@ impl Default for UpstreamConfig {
             headers: BTreeMap::new(),
             scopes: Vec::new(),
             allowed_users: Vec::new(),
+            identity_header: None,
             hide: Vec::new(),
             tools: BTreeMap::new(),
             timeout_secs: 60,
@@ -148,7 +153,21 @@ impl GatewayConfig {
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
                 return Err(invalid("the name becomes a URL path: use letters, digits, `-` and `_`".into()));
             }
-            upstream.kind().map_err(invalid)?;
+            let kind = upstream.kind().map_err(invalid)?;
+            if let Some(header) = &upstream.identity_header {
+                if kind == UpstreamKind::Stdio {
+                    return Err(invalid(
+                        "identity_header needs an HTTP upstream: stdio has no headers".into(),
+                    ));
+                }
+                if http::HeaderName::try_from(header.as_str()).is_err()
+                    || header.eq_ignore_ascii_case("authorization")
+                {
+                    return Err(invalid(format!(
+                        "identity_header {header:?} is not a header the gateway may set"
+                    )));
+                }
+            }
             upstream.check_names().map_err(invalid)?;
         }
         Ok(config)
@@ -230,6 +249,9 @@ mod tests {
             "[upstreams.a]\ncommand = \"x\"\ntransport = \"sse\"",
             "[upstreams.\"a b\"]\ncommand = \"x\"",
             "[upstreams.a]\ncommand = \"x\"\nfrobnicate = 1",
+            "[upstreams.a]\ncommand = \"x\"\nidentity_header = \"X-User\"",
+            "[upstreams.a]\nurl = \"http://h/mcp\"\nidentity_header = \"Authorization\"",
+            "[upstreams.a]\nurl = \"http://h/mcp\"\nidentity_header = \"bad header\"",
             "",
         ] {
             assert!(parse(bad).is_err(), "{bad}");

@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use http::{HeaderMap, HeaderName, HeaderValue};
 use mcp_server::McpError;
 use mcp_server::ask::AskError;
 use mcp_server::core::types::{
@@ -22,7 +23,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::config::UpstreamConfig;
-use crate::upstream::{Progress, Upstream, UpstreamAsk, UpstreamError};
+use crate::upstream::{Hooks, Progress, Upstream, UpstreamAsk, UpstreamError};
 
 /// Most pages read from one upstream list.
 const MAX_PAGES: usize = 100;
@@ -108,7 +109,8 @@ pub(crate) fn pass_unknown_tools(server: &Server, upstream: Upstream, policy: Ar
             return None;
         }
         let definition = Tool { name: name.to_owned(), ..Tool::default() };
-        let route = ToolRoute::from_definition(definition, forwarder(upstream.clone(), name.to_owned()));
+        let route =
+            ToolRoute::from_definition(definition, forwarder(upstream.clone(), name.to_owned(), &policy));
         Some(route.scopes(policy.scopes_for(name)))
     });
 }
@@ -127,7 +129,7 @@ async fn list<T: DeserializeOwned>(
             Some(cursor) => json!({"cursor": cursor}),
             None => json!({}),
         };
-        let mut page = upstream.request(method, params, None, None, &never).await?;
+        let mut page = upstream.request(method, params, Hooks::default(), &never).await?;
         let listed = page.get_mut(key).map(Value::take).unwrap_or(Value::Array(Vec::new()));
         let listed: Vec<T> =
             serde_json::from_value(listed).map_err(|e| UpstreamError::Garbage(format!("{method}: {e}")))?;
@@ -154,8 +156,9 @@ fn offer_tools(
         let original = definition.name.clone();
         let Some(exposed) = policy.exposed_name(&original) else { continue };
         definition.name = exposed.clone();
-        let route = ToolRoute::from_definition(definition, forwarder(upstream.clone(), original.clone()))
-            .scopes(policy.scopes_for(&original));
+        let route =
+            ToolRoute::from_definition(definition, forwarder(upstream.clone(), original.clone(), policy))
+                .scopes(policy.scopes_for(&original));
         server.add_tool(route);
         now.insert(exposed);
     }
@@ -178,9 +181,11 @@ fn offer_prompts(
         let name = definition.name.clone();
         let upstream = upstream.clone();
         let forwarded = name.clone();
+        let identity = identity_header(policy);
         let route = PromptRoute::from_definition(definition, move |call: PromptCall| {
             let params = json!({"name": forwarded, "arguments": call.arguments()});
-            forward::<GetPromptResult>(upstream.clone(), "prompts/get", params, call.context().clone())
+            let context = call.context().clone();
+            forward::<GetPromptResult>(upstream.clone(), "prompts/get", params, context, identity.clone())
         })
         .scopes(policy.scopes.clone());
         server.add_prompt(route);
@@ -200,10 +205,19 @@ fn offer_resources(
     templates: Vec<ResourceTemplate>,
     before: &BTreeSet<String>,
 ) -> BTreeSet<String> {
+    let identity = identity_header(policy);
     let read = |upstream: Upstream| {
+        let identity = identity.clone();
         move |call: ResourceCall| {
             let params = json!({"uri": call.uri()});
-            forward::<ReadResourceResult>(upstream.clone(), "resources/read", params, call.context().clone())
+            let context = call.context().clone();
+            forward::<ReadResourceResult>(
+                upstream.clone(),
+                "resources/read",
+                params,
+                context,
+                identity.clone(),
+            )
         }
     };
     let mut now = BTreeSet::new();
@@ -238,9 +252,11 @@ fn forward<T: DeserializeOwned + Send + 'static>(
     method: &'static str,
     params: Value,
     context: Context,
+    identity: Option<HeaderName>,
 ) -> BoxFuture<'static, Result<T, McpError>> {
     Box::pin(async move {
-        let answer = upstream.request(method, params, None, None, context.cancellation_token()).await;
+        let hooks = Hooks { headers: identity_headers(identity.as_ref(), &context)?, ..Hooks::default() };
+        let answer = upstream.request(method, params, hooks, context.cancellation_token()).await;
         let answer = answer.map_err(|e| to_mcp_error(upstream.name(), e))?;
         serde_json::from_value(answer).map_err(|e| {
             McpError::internal(format!(
@@ -257,10 +273,13 @@ fn forward<T: DeserializeOwned + Send + 'static>(
 fn forwarder(
     upstream: Upstream,
     original: String,
+    policy: &UpstreamConfig,
 ) -> impl Fn(ToolCall) -> BoxFuture<'static, ToolOutput> + Send + Sync + 'static {
+    let identity = identity_header(policy);
     move |call: ToolCall| {
         let upstream = upstream.clone();
         let name = original.clone();
+        let identity = identity.clone();
         Box::pin(async move {
             let context = call.context().clone();
             let params = json!({"name": name, "arguments": call.arguments()});
@@ -269,13 +288,13 @@ fn forwarder(
             let wants_progress = context.progress_token().is_some();
             // A child of the client's: also stopped when the client must answer first.
             let cancel = context.cancellation_token().child_token();
-            let request = upstream.request(
-                "tools/call",
-                params,
-                wants_progress.then_some(progress_tx),
-                Some(asks_tx),
-                &cancel,
-            );
+            let headers = match identity_headers(identity.as_ref(), &context) {
+                Ok(headers) => headers,
+                Err(error) => return ToolOutput::Error(error),
+            };
+            let hooks =
+                Hooks { progress: wants_progress.then_some(progress_tx), asks: Some(asks_tx), headers };
+            let request = upstream.request("tools/call", params, hooks, &cancel);
             tokio::pin!(request);
             let mut asked = 0usize;
             let mut input_required = false;
@@ -317,6 +336,21 @@ fn forwarder(
             }
         })
     }
+}
+
+/// `identity_header` of the policy, parsed (checked when the configuration was read).
+fn identity_header(policy: &UpstreamConfig) -> Option<HeaderName> {
+    policy.identity_header.as_deref().and_then(|name| HeaderName::try_from(name).ok())
+}
+
+/// The caller's subject in `header`, when the policy asks for it and the
+/// call has a caller. A subject that cannot be a header value fails the call
+/// rather than going out altered.
+fn identity_headers(header: Option<&HeaderName>, context: &Context) -> Result<Option<HeaderMap>, McpError> {
+    let (Some(header), Some(who)) = (header, context.identity()) else { return Ok(None) };
+    let value = HeaderValue::try_from(who.subject.as_str())
+        .map_err(|_| McpError::internal("the caller's subject cannot be sent as a header"))?;
+    Ok(Some(HeaderMap::from_iter([(header.clone(), value)])))
 }
 
 /// What became of a question the upstream asked.

@@ -37,6 +37,15 @@ pub(crate) enum Link {
 
 impl Link {
     pub(crate) async fn send(&self, message: Value) -> Result<(), UpstreamError> {
+        self.send_with(message, None).await
+    }
+
+    /// [`send`](Self::send), with headers of this message's own (HTTP only).
+    pub(crate) async fn send_with(
+        &self,
+        message: Value,
+        extra: Option<HeaderMap>,
+    ) -> Result<(), UpstreamError> {
         match self {
             Self::Stdio(stdin) => {
                 let mut line =
@@ -47,7 +56,7 @@ impl Link {
             Self::Http(http) => {
                 let http = http.clone();
                 // Answers come back through the incoming channel, as on stdio.
-                tokio::spawn(async move { http.post(message).await });
+                tokio::spawn(async move { http.post(message, extra).await });
                 Ok(())
             }
         }
@@ -200,16 +209,16 @@ impl HttpLink {
     }
 
     /// POSTs one message; whatever comes back goes into the incoming channel.
-    async fn post(&self, message: Value) {
+    async fn post(&self, message: Value, extra: Option<HeaderMap>) {
         let id = message.get("method").and(message.get("id")).cloned();
         let origin = id.as_ref().and_then(Value::as_u64);
         let url = lock(&self.post_url).clone();
-        let sent = self
-            .request(reqwest::Method::POST, &url)
-            .header(header::ACCEPT, "application/json, text/event-stream")
-            .json(&message)
-            .send()
-            .await;
+        let mut request = self.request(reqwest::Method::POST, &url);
+        if let Some(extra) = extra {
+            request = request.headers(extra);
+        }
+        let sent =
+            request.header(header::ACCEPT, "application/json, text/event-stream").json(&message).send().await;
         let response = match sent {
             Ok(response) => response,
             Err(e) => return self.failed(id, format!("the upstream could not be reached: {e}")).await,

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::link::{HttpLink, Incoming, Link, configured_headers};
 use self::peer::Peer;
-pub use self::peer::{Progress, UpstreamAsk};
+pub use self::peer::{Hooks, Progress, UpstreamAsk};
 use crate::config::{UpstreamConfig, UpstreamKind};
 
 /// The protocol revision the gateway speaks to session-era upstreams.
@@ -130,16 +130,13 @@ impl Upstream {
     }
 
     /// Sends `method` and waits for the answer, within the time limit and
-    /// the cap on requests in flight. `progress`, when given, receives the
-    /// upstream's progress notifications for this request, and `asks` the
-    /// requests the upstream makes of its client meanwhile; `cancel` stops
-    /// waiting and tells the upstream.
+    /// the cap on requests in flight, with the [`Hooks`] given; `cancel`
+    /// stops waiting and tells the upstream.
     pub async fn request(
         &self,
         method: &str,
         params: Value,
-        progress: Option<mpsc::Sender<Progress>>,
-        asks: Option<mpsc::Sender<UpstreamAsk>>,
+        hooks: Hooks,
         cancel: &CancellationToken,
     ) -> Result<Value, UpstreamError> {
         let timeout = self.inner.timeout;
@@ -152,7 +149,7 @@ impl Upstream {
                 .await
                 .map_err(|_| UpstreamError::Unavailable("stopped".into()))?;
             let peer = self.connected().await;
-            let (id, reply) = peer.send_request(method, params, progress, asks).await?;
+            let (id, reply) = peer.send_request(method, params, hooks).await?;
             tokio::select! {
                 answer = reply => answer.unwrap_or_else(|_| Err(UpstreamError::Lost("no answer".into()))),
                 () = tokio::time::sleep_until(deadline) => {
@@ -297,7 +294,7 @@ async fn initialize(
         "capabilities": {"elicitation": {"form": {}}, "sampling": {}, "roots": {}},
         "clientInfo": {"name": "mcp-gateway", "version": env!("CARGO_PKG_VERSION")},
     });
-    let (_, reply) = peer.send_request("initialize", params, None, None).await?;
+    let (_, reply) = peer.send_request("initialize", params, Hooks::default()).await?;
     let result = reply.await.map_err(|_| UpstreamError::Lost("no answer to initialize".into()))??;
     let negotiated = result.get("protocolVersion").and_then(Value::as_str).unwrap_or(version).to_owned();
     if let Some(http) = http {

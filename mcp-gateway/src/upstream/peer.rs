@@ -23,6 +23,17 @@ pub struct Progress {
     pub message: Option<String>,
 }
 
+/// What a forwarded request brings besides its parameters.
+#[derive(Debug, Default)]
+pub struct Hooks {
+    /// Receives the upstream's progress notifications for the request.
+    pub progress: Option<mpsc::Sender<Progress>>,
+    /// Receives the requests the upstream makes of its client meanwhile.
+    pub asks: Option<mpsc::Sender<UpstreamAsk>>,
+    /// Headers of this request's own (HTTP upstreams), such as the caller's identity.
+    pub headers: Option<http::HeaderMap>,
+}
+
 /// A request the upstream sent its client during one of the gateway's
 /// calls (elicitation, sampling, roots), for that call's client to answer.
 #[derive(Debug)]
@@ -66,16 +77,16 @@ impl Peer {
         Self { link, pending: Mutex::new(HashMap::new()), next_id: AtomicU64::new(1), lists_changed, name }
     }
 
-    /// Sends a request; the reply arrives on the returned receiver. With
-    /// `progress`, the request carries a progress token and the upstream's
-    /// progress notifications for it go there.
+    /// Sends a request; the reply arrives on the returned receiver. With a
+    /// `progress` hook, the request carries a progress token and the
+    /// upstream's progress notifications for it go there.
     pub(crate) async fn send_request(
         &self,
         method: &str,
         mut params: Value,
-        progress: Option<mpsc::Sender<Progress>>,
-        asks: Option<mpsc::Sender<UpstreamAsk>>,
+        hooks: Hooks,
     ) -> Result<(u64, oneshot::Receiver<Result<Value, UpstreamError>>), UpstreamError> {
+        let Hooks { progress, asks, headers } = hooks;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if progress.is_some()
             && let Value::Object(map) = &mut params
@@ -88,7 +99,7 @@ impl Peer {
         let (reply, receiver) = oneshot::channel();
         lock(&self.pending).insert(id, Pending { reply, progress, asks });
         let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        if let Err(error) = self.link.send(message).await {
+        if let Err(error) = self.link.send_with(message, headers).await {
             lock(&self.pending).remove(&id);
             return Err(error);
         }
