@@ -183,6 +183,7 @@ impl UpstreamConfig {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
                     return Err(format!("url {url:?} must be http:// or https://"));
                 }
+                reqwest::Url::parse(url).map_err(|e| format!("url {url:?} is not a URL: {e}"))?;
                 match kind {
                     None | Some(UpstreamKind::StreamableHttp) => Ok(UpstreamKind::StreamableHttp),
                     Some(UpstreamKind::Sse) => Ok(UpstreamKind::Sse),

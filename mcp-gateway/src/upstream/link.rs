@@ -146,8 +146,8 @@ async fn read_stdout(stdout: tokio::process::ChildStdout, incoming: mpsc::Sender
 pub(crate) struct HttpLink {
     client: reqwest::Client,
     /// Streamable HTTP: the endpoint. Legacy SSE: the message endpoint the
-    /// stream named.
-    post_url: Mutex<String>,
+    /// stream named. Parsed once.
+    post_url: Mutex<reqwest::Url>,
     headers: HeaderMap,
     session: Mutex<Option<HeaderValue>>,
     version: Mutex<Option<HeaderValue>>,
@@ -176,7 +176,7 @@ pub(crate) fn configured_headers(config: &UpstreamConfig) -> Result<HeaderMap, S
 impl HttpLink {
     pub(crate) fn new(
         client: reqwest::Client,
-        url: String,
+        url: reqwest::Url,
         headers: HeaderMap,
         legacy: bool,
         incoming: mpsc::Sender<Incoming>,
@@ -197,7 +197,7 @@ impl HttpLink {
         *lock(&self.version) = HeaderValue::try_from(version).ok();
     }
 
-    fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+    fn request(&self, method: reqwest::Method, url: impl reqwest::IntoUrl) -> reqwest::RequestBuilder {
         let mut builder = self.client.request(method, url).headers(self.headers.clone());
         if let Some(session) = lock(&self.session).clone() {
             builder = builder.header("mcp-session-id", session);
@@ -213,7 +213,7 @@ impl HttpLink {
         let id = message.get("method").and(message.get("id")).cloned();
         let origin = id.as_ref().and_then(Value::as_u64);
         let url = lock(&self.post_url).clone();
-        let mut request = self.request(reqwest::Method::POST, &url);
+        let mut request = self.request(reqwest::Method::POST, url);
         if let Some(extra) = extra {
             request = request.headers(extra);
         }
@@ -275,7 +275,7 @@ impl HttpLink {
     pub(crate) async fn listen(self: Arc<Self>) {
         let url = lock(&self.post_url).clone();
         let response =
-            self.request(reqwest::Method::GET, &url).header(header::ACCEPT, "text/event-stream").send().await;
+            self.request(reqwest::Method::GET, url).header(header::ACCEPT, "text/event-stream").send().await;
         match response {
             Ok(response) if response.status().is_success() => {
                 let link = self.clone();
@@ -308,10 +308,10 @@ impl HttpLink {
             let target = link.clone();
             read_events(response, &incoming, move |event, data| {
                 if event == "endpoint" {
-                    let joined = base.as_ref().and_then(|b| b.join(data).ok()).map(String::from);
+                    let joined = base.as_ref().and_then(|b| b.join(data).ok());
                     if let (Some(url), Some(tx)) = (joined, endpoint.take()) {
-                        *lock(&target.post_url) = url.clone();
-                        let _ = tx.send(url);
+                        let _ = tx.send(url.to_string());
+                        *lock(&target.post_url) = url;
                     }
                     return None;
                 }

@@ -228,7 +228,11 @@ async fn connect_and_serve(inner: &Arc<Inner>) -> String {
             let headers = configured_headers(&inner.config).unwrap_or_default();
             let url = inner.config.url.clone().unwrap_or_default();
             let legacy = inner.kind == UpstreamKind::Sse;
-            let http = Arc::new(HttpLink::new(inner.http.clone(), url.clone(), headers, legacy, incoming_tx));
+            let parsed = match reqwest::Url::parse(&url) {
+                Ok(parsed) => parsed,
+                Err(e) => return format!("url {url:?} is not a URL: {e}"),
+            };
+            let http = Arc::new(HttpLink::new(inner.http.clone(), parsed, headers, legacy, incoming_tx));
             if legacy && let Err(e) = http.clone().open_legacy(url).await {
                 return e.to_string();
             }

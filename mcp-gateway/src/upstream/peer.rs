@@ -131,13 +131,19 @@ impl Peer {
     /// Handles one message from the upstream; `origin` is the request whose
     /// answer stream carried it, when the transport knows.
     pub(crate) async fn receive(&self, message: Value, origin: Option<u64>) {
-        let Value::Object(fields) = &message else {
+        let Value::Object(mut fields) = message else {
             tracing::warn!(upstream = %self.name, "upstream sent a JSON value that is not a JSON-RPC message");
             return;
         };
+        if !fields.contains_key("method")
+            && let Some(id) = fields.remove("id")
+        {
+            // A response: its result is moved on, not copied.
+            return self.response(&id, fields);
+        }
         let method = fields.get("method").and_then(Value::as_str);
         match (method, fields.get("id")) {
-            (None, Some(id)) => self.response(id, fields),
+            (None, Some(_)) => {}
             (Some(method), Some(id)) => {
                 self.answer_request(method, id.clone(), fields.get("params").cloned(), origin).await;
             }
@@ -148,13 +154,13 @@ impl Peer {
         }
     }
 
-    fn response(&self, id: &Value, fields: &serde_json::Map<String, Value>) {
+    fn response(&self, id: &Value, mut fields: serde_json::Map<String, Value>) {
         let Some(waiting) = id.as_u64().and_then(|id| lock(&self.pending).remove(&id)) else {
             tracing::debug!(upstream = %self.name, %id, "a response to no pending request");
             return;
         };
-        let outcome = match (fields.get("result"), fields.get("error")) {
-            (Some(result), None) => Ok(result.clone()),
+        let outcome = match (fields.remove("result"), fields.get("error")) {
+            (Some(result), None) => Ok(result),
             (None, Some(error)) => Err(UpstreamError::Rpc {
                 code: error.get("code").and_then(Value::as_i64).unwrap_or(-32603),
                 message: error.get("message").and_then(Value::as_str).unwrap_or("upstream error").to_owned(),
