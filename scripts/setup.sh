@@ -3,7 +3,8 @@
 #   - clippy and rustfmt (rustup components);
 #   - Node.js and npm (Debian packages) for the interop, browser, OpenID and conformance suites;
 #   - Debian's Chromium at /usr/bin/chromium for the browser tests (Playwright cannot fetch a browser
-#     without internet access, so playwright-core drives the system one).
+#     without internet access, so playwright-core drives the system one);
+#   - procps (pkill) for the gateway's fault tests.
 # Node packages are installed by each suite from its package-lock.json (`npm ci`), not here.
 # Debian packages need root: the script uses sudo when it is not run as root.
 # Idempotent: on a machine that has everything it changes nothing.
@@ -27,3 +28,5 @@ if command -v rustup >/dev/null; then
 fi
 command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
 [[ -x /usr/bin/chromium ]] || apt_install chromium
+# pkill (the gateway test kills a stdio upstream mid-call by its command line).
+command -v pkill >/dev/null || apt_install procps
