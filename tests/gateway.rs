@@ -104,31 +104,7 @@ impl Gateway {
         method: &str,
         params: Value,
     ) -> (StatusCode, Value) {
-        let mut params = params;
-        params["_meta"] = modern_meta(json!({}));
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        let mut request = self
-            .client
-            .post(self.url(upstream))
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2026-07-28")
-            .header("mcp-method", method)
-            .json(&body);
-        // SEP-2243: the name (or URI) a request acts on, mirrored in a header.
-        let named = match method {
-            "tools/call" | "prompts/get" => params["name"].as_str(),
-            "resources/read" => params["uri"].as_str(),
-            _ => None,
-        };
-        if let Some(name) = named {
-            request = request.header("mcp-name", name);
-        }
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.expect("the gateway answers");
-        let status = response.status();
-        (status, last_message(response).await)
+        modern(&self.client, &self.url(upstream), token, method, params).await
     }
 
     /// The tool names a modern `tools/list` shows, once the upstream is connected.
@@ -148,6 +124,40 @@ impl Gateway {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// A modern (2026-07-28, stateless) request to the endpoint at `url`.
+async fn modern(
+    client: &Client,
+    url: &str,
+    token: Option<&str>,
+    method: &str,
+    params: Value,
+) -> (StatusCode, Value) {
+    let mut params = params;
+    params["_meta"] = modern_meta(json!({}));
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let mut request = client
+        .post(url)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method)
+        .json(&body);
+    // SEP-2243: the name (or URI) a request acts on, mirrored in a header.
+    let named = match method {
+        "tools/call" | "prompts/get" => params["name"].as_str(),
+        "resources/read" => params["uri"].as_str(),
+        _ => None,
+    };
+    if let Some(name) = named {
+        request = request.header("mcp-name", name);
+    }
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("the gateway answers");
+    let status = response.status();
+    (status, last_message(response).await)
 }
 
 /// The JSON body, or the last JSON-RPC response in an SSE body.
@@ -681,6 +691,84 @@ async fn the_readme_filesystem_server_behind_github_login() {
     let back = standin_login(&http, &at, Some("hubot")).await;
     let seen = callback(&http, &back, Some(&at.jar)).await;
     error_for_client(&seen, &client.issuer, "access_denied");
+}
+
+// The upstream runs in this process: on threads of its own, it answers while this test waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_org_members_reach_their_upstream_which_gets_their_github_token_not_ours() {
+    use mcp_tests::upstream::{GitHubOAuth, Http, OAuthClient, ServerSpec, StandIn, github_login};
+    let standin = StandIn::start().await;
+    let upstream = recording_upstream().await;
+    let dir = TempDir::new();
+    // `club` admits members of octocat's private organization and sends each caller's own
+    // GitHub token; `open` admits every signed-in user and sends nothing of theirs.
+    let config = dir.join("gateway.toml");
+    let text = format!(
+        "[auth]\nmode = \"authorization_server\"\n[auth.authorization_server]\nlogin = \"github\"\n\
+         store = \"memory\"\nsealing_key_file = \"seal.key\"\n\
+         [app.upstreams.club]\nurl = {url:?}\nallowed_orgs = [\"Octo-Secret-Club\"]\nlogin_token = true\n\
+         [app.upstreams.open]\nurl = {url:?}\n",
+        url = upstream.url
+    );
+    std::fs::write(&config, text).expect("the config is written");
+    let spec = ServerSpec {
+        config: Some(config),
+        env: standin.server_env(),
+        cwd: dir.0.clone(),
+        port: free_port().await,
+    };
+    let server = GitHubOAuth::start_program(&gateway_binary(), "/club/mcp", &spec).await;
+    let (http, client) = (Http::new(), Client::new());
+    let registered = OAuthClient::register(&http, &server).await;
+    let hello = json!({"name": "hello", "arguments": {}});
+
+    // octocat belongs to the organization (privately: the gateway asked GitHub for read:org).
+    let octocat = github_login(&http, &server, &registered, "octocat").await;
+    let claims = mcp_tests::upstream::jwt_payload(&octocat.access);
+    assert_eq!(
+        claims["orgs"],
+        json!(["Octo-Secret-Club"]),
+        "only the organizations a policy names: {claims}"
+    );
+    let seen_before = upstream.headers.lock().expect("the header log").len();
+    let (status, answer) =
+        modern(&client, &server.url, Some(&octocat.access), "tools/call", hello.clone()).await;
+    assert_eq!(
+        (status, answer["result"]["content"][0]["text"].clone()),
+        (StatusCode::OK, json!("hello")),
+        "{answer}"
+    );
+    let seen = upstream.headers.lock().expect("the header log")[seen_before..].to_vec();
+    let sent: Vec<&str> = seen.iter().filter_map(|h| h.get("authorization")?.to_str().ok()).collect();
+    assert_eq!(sent.len(), 1, "the call, and only the call, carries a credential: {seen:?}");
+    let github_token = sent[0].strip_prefix("Bearer ").expect("a bearer token");
+    assert_ne!(github_token, octocat.access, "our own token is never forwarded");
+    // It is octocat's token at GitHub: GitHub's API says whose it is.
+    let me = http
+        .get(&format!("{}/user", standin.url))
+        .bearer_auth(github_token)
+        .header("user-agent", "mcp-tests");
+    let me = http.send(me).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+    assert_eq!(serde_json::from_str::<Value>(&me.body).expect("JSON")["login"], "octocat");
+
+    // hubot signs in (GitHub admits everyone here) but belongs to no such organization.
+    let hubot = github_login(&http, &server, &registered, "hubot").await;
+    let (status, _) = modern(&client, &server.url, Some(&hubot.access), "tools/call", hello.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // A token for `open` lets hubot use that one, and it gets no GitHub token of theirs.
+    let open_url = format!("{}/open/mcp", server.origin);
+    let for_open = OAuthClient { resource: open_url.clone(), ..registered.clone() };
+    let hubot_open = github_login(&http, &server, &for_open, "hubot").await;
+    let seen_before = upstream.headers.lock().expect("the header log").len();
+    let (status, answer) = modern(&client, &open_url, Some(&hubot_open.access), "tools/call", hello).await;
+    assert_eq!(
+        (status, answer["result"]["content"][0]["text"].clone()),
+        (StatusCode::OK, json!("hello")),
+        "{answer}"
+    );
+    let seen = upstream.headers.lock().expect("the header log")[seen_before..].to_vec();
+    assert!(seen.iter().all(|h| h.get("authorization").is_none()), "{seen:?}");
 }
 
 #[tokio::test]

@@ -95,6 +95,17 @@ pub struct UpstreamConfig {
     /// (`github:583231` with GitHub login: the numeric id, which a rename
     /// does not change); others get 403. Empty: every authenticated caller.
     pub allowed_users: Vec<String>,
+    /// Members of these GitHub organizations may use this upstream too
+    /// (with `allowed_users`, either admits). Needs the built-in
+    /// authorization server with GitHub login, which then records each
+    /// user's membership of them at sign-in, in the tokens' `orgs` claim.
+    pub allowed_orgs: Vec<String>,
+    /// Sends each caller's own token from the upstream login (the GitHub or
+    /// OpenID provider the built-in authorization server signed them in
+    /// with) as `Authorization: Bearer` with that caller's calls to this
+    /// HTTP upstream, such as a server that calls GitHub's API for its user.
+    /// The gateway's own requests (initialize, lists) carry only `headers`.
+    pub login_token: bool,
     /// Upstream tools not offered at all.
     pub hide: Vec<String>,
     /// Per-tool policy, by the upstream's tool name.
@@ -116,6 +127,8 @@ impl Default for UpstreamConfig {
             headers: BTreeMap::new(),
             scopes: Vec::new(),
             allowed_users: Vec::new(),
+            allowed_orgs: Vec::new(),
+            login_token: false,
             identity_header: None,
             hide: Vec::new(),
             tools: BTreeMap::new(),
@@ -167,6 +180,11 @@ impl GatewayConfig {
                         "identity_header {header:?} is not a header the gateway may set"
                     )));
                 }
+            }
+            if upstream.login_token && kind == UpstreamKind::Stdio {
+                return Err(invalid(
+                    "login_token needs an HTTP upstream: a stdio command is shared by every caller".into(),
+                ));
             }
             upstream.check_names().map_err(invalid)?;
         }
@@ -253,6 +271,7 @@ mod tests {
             "[upstreams.a]\ncommand = \"x\"\nidentity_header = \"X-User\"",
             "[upstreams.a]\nurl = \"http://h/mcp\"\nidentity_header = \"Authorization\"",
             "[upstreams.a]\nurl = \"http://h/mcp\"\nidentity_header = \"bad header\"",
+            "[upstreams.a]\ncommand = \"x\"\nlogin_token = true",
             "",
         ] {
             assert!(parse(bad).is_err(), "{bad}");

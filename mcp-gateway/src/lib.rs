@@ -22,6 +22,7 @@
 //! ```
 
 pub mod app;
+mod caller;
 pub mod config;
 mod mirror;
 pub mod upstream;

@@ -7,7 +7,6 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use http::{HeaderMap, HeaderName, HeaderValue};
 use mcp_server::McpError;
 use mcp_server::ask::AskError;
 use mcp_server::core::types::{
@@ -22,6 +21,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use crate::caller::CallerHeaders;
 use crate::config::UpstreamConfig;
 use crate::upstream::{Hooks, Progress, Upstream, UpstreamAsk, UpstreamError};
 
@@ -181,11 +181,11 @@ fn offer_prompts(
         let name = definition.name.clone();
         let upstream = upstream.clone();
         let forwarded = name.clone();
-        let identity = identity_header(policy);
+        let caller = CallerHeaders::of(policy);
         let route = PromptRoute::from_definition(definition, move |call: PromptCall| {
             let params = json!({"name": forwarded, "arguments": call.arguments()});
             let context = call.context().clone();
-            forward::<GetPromptResult>(upstream.clone(), "prompts/get", params, context, identity.clone())
+            forward::<GetPromptResult>(upstream.clone(), "prompts/get", params, context, caller.clone())
         })
         .scopes(policy.scopes.clone());
         server.add_prompt(route);
@@ -205,19 +205,13 @@ fn offer_resources(
     templates: Vec<ResourceTemplate>,
     before: &BTreeSet<String>,
 ) -> BTreeSet<String> {
-    let identity = identity_header(policy);
+    let caller = CallerHeaders::of(policy);
     let read = |upstream: Upstream| {
-        let identity = identity.clone();
+        let caller = caller.clone();
         move |call: ResourceCall| {
             let params = json!({"uri": call.uri()});
             let context = call.context().clone();
-            forward::<ReadResourceResult>(
-                upstream.clone(),
-                "resources/read",
-                params,
-                context,
-                identity.clone(),
-            )
+            forward::<ReadResourceResult>(upstream.clone(), "resources/read", params, context, caller.clone())
         }
     };
     let mut now = BTreeSet::new();
@@ -252,10 +246,10 @@ fn forward<T: DeserializeOwned + Send + 'static>(
     method: &'static str,
     params: Value,
     context: Context,
-    identity: Option<HeaderName>,
+    caller: CallerHeaders,
 ) -> BoxFuture<'static, Result<T, McpError>> {
     Box::pin(async move {
-        let hooks = Hooks { headers: identity_headers(identity.as_ref(), &context)?, ..Hooks::default() };
+        let hooks = Hooks { headers: caller.for_call(&context).await?, ..Hooks::default() };
         let answer = upstream.request(method, params, hooks, context.cancellation_token()).await;
         let answer = answer.map_err(|e| to_mcp_error(upstream.name(), e))?;
         serde_json::from_value(answer).map_err(|e| {
@@ -275,11 +269,11 @@ fn forwarder(
     original: String,
     policy: &UpstreamConfig,
 ) -> impl Fn(ToolCall) -> BoxFuture<'static, ToolOutput> + Send + Sync + 'static {
-    let identity = identity_header(policy);
+    let caller = CallerHeaders::of(policy);
     move |call: ToolCall| {
         let upstream = upstream.clone();
         let name = original.clone();
-        let identity = identity.clone();
+        let caller = caller.clone();
         Box::pin(async move {
             let context = call.context().clone();
             let params = json!({"name": name, "arguments": call.arguments()});
@@ -288,7 +282,7 @@ fn forwarder(
             let wants_progress = context.progress_token().is_some();
             // A child of the client's: also stopped when the client must answer first.
             let cancel = context.cancellation_token().child_token();
-            let headers = match identity_headers(identity.as_ref(), &context) {
+            let headers = match caller.for_call(&context).await {
                 Ok(headers) => headers,
                 Err(error) => return ToolOutput::Error(error),
             };
@@ -336,21 +330,6 @@ fn forwarder(
             }
         })
     }
-}
-
-/// `identity_header` of the policy, parsed (checked when the configuration was read).
-fn identity_header(policy: &UpstreamConfig) -> Option<HeaderName> {
-    policy.identity_header.as_deref().and_then(|name| HeaderName::try_from(name).ok())
-}
-
-/// The caller's subject in `header`, when the policy asks for it and the
-/// call has a caller. A subject that cannot be a header value fails the call
-/// rather than going out altered.
-fn identity_headers(header: Option<&HeaderName>, context: &Context) -> Result<Option<HeaderMap>, McpError> {
-    let (Some(header), Some(who)) = (header, context.identity()) else { return Ok(None) };
-    let value = HeaderValue::try_from(who.subject.as_str())
-        .map_err(|_| McpError::internal("the caller's subject cannot be sent as a header"))?;
-    Ok(Some(HeaderMap::from_iter([(header.clone(), value)])))
 }
 
 /// What became of a question the upstream asked.

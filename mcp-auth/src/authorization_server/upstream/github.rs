@@ -61,6 +61,11 @@ pub struct GitHubConfig {
     pub allowed_users: Vec<String>,
     /// Organizations whose members may sign in.
     pub allowed_orgs: Vec<String>,
+    /// Organizations whose membership is written into the tokens' `orgs`
+    /// claim (only those of them the user belongs to, so no other private
+    /// membership leaves GitHub), for policies such as a gateway upstream's
+    /// `allowed_orgs`. Membership is read at sign-in, as for `allowed_orgs`.
+    pub orgs_claim: Vec<String>,
 }
 
 impl Default for GitHubConfig {
@@ -74,6 +79,7 @@ impl Default for GitHubConfig {
             api_url: "https://api.github.com".into(),
             allowed_users: Vec::new(),
             allowed_orgs: Vec::new(),
+            orgs_claim: Vec::new(),
         }
     }
 }
@@ -89,6 +95,7 @@ impl fmt::Debug for GitHubConfig {
             .field("api_url", &self.api_url)
             .field("allowed_users", &self.allowed_users)
             .field("allowed_orgs", &self.allowed_orgs)
+            .field("orgs_claim", &self.orgs_claim)
             .finish()
     }
 }
@@ -122,6 +129,19 @@ impl GitHubConfig {
     pub fn with_allowed_orgs<S: Into<String>>(mut self, orgs: impl IntoIterator<Item = S>) -> Self {
         self.allowed_orgs = orgs.into_iter().map(Into::into).collect();
         self
+    }
+
+    /// Records the user's membership of these organizations in the `orgs`
+    /// claim of their tokens.
+    #[must_use]
+    pub fn with_orgs_claim<S: Into<String>>(mut self, orgs: impl IntoIterator<Item = S>) -> Self {
+        self.orgs_claim = orgs.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Whether the user's organizations are read at sign-in.
+    fn reads_orgs(&self) -> bool {
+        !self.allowed_orgs.is_empty() || !self.orgs_claim.is_empty()
     }
 }
 
@@ -165,7 +185,7 @@ impl GitHubLogin {
         endpoint("auth.github.api_url", &config.api_url)?;
         let mut scopes = config.scopes.clone();
         // Private organization memberships are listed only with read:org.
-        if !config.allowed_orgs.is_empty() && !scopes.iter().any(|s| s == "read:org" || s == "admin:org") {
+        if config.reads_orgs() && !scopes.iter().any(|s| s == "read:org" || s == "admin:org") {
             scopes.push("read:org".into());
         }
         let api_url = config.api_url.trim_end_matches('/').to_owned();
@@ -286,8 +306,7 @@ impl GitHubLogin {
             .filter(|l| !l.is_empty())
             .ok_or_else(|| UpstreamLoginError::Invalid("/user has no login".into()))?
             .to_owned();
-        let orgs =
-            if self.config.allowed_orgs.is_empty() { Vec::new() } else { self.organizations(token).await? };
+        let orgs = if self.config.reads_orgs() { self.organizations(token).await? } else { Vec::new() };
         let allowed_ids =
             if self.config.allowed_users.is_empty() { &[][..] } else { self.allowed_ids().await? };
         let names = Names { identifiers: &[id.as_str()], emails: &[] };
@@ -303,6 +322,12 @@ impl GitHubLogin {
             &[("login", "preferred_username"), ("name", "name"), ("email", "email")],
             &mut claims,
         );
+        if !self.config.orgs_claim.is_empty() {
+            let recorded =
+                self.config.orgs_claim.iter().filter(|o| orgs.iter().any(|m| m.eq_ignore_ascii_case(o)));
+            let recorded = recorded.map(|o| Value::String(o.clone())).collect();
+            claims.insert("orgs".into(), Value::Array(recorded));
+        }
         let may_read_emails = self.scopes.iter().any(|s| s == "user:email" || s == "user");
         if !claims.contains_key("email")
             && may_read_emails
