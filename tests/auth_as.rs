@@ -19,16 +19,15 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use mcp_tests::{example_path, free_port, modern_meta};
+use mcp_tests::{example_path, free_port, modern_meta, wait_for_http};
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::{Client, StatusCode, Url};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
-use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
 const REDIRECT: &str = "http://127.0.0.1/callback";
@@ -84,18 +83,8 @@ async fn start_notes_with_stderr(port: u16, store: &Path, stderr: Stdio) -> Note
         .kill_on_drop(true)
         .spawn()
         .expect("the notes example starts");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        if let Some(status) = child.try_wait().expect("a status") {
-            panic!("notes exited at start-up ({status}); AUTH_AS_DEBUG=1 shows why");
-        }
-        assert!(Instant::now() < deadline, "notes did not listen on {port} within 15 s");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    // Whoever answered, it must be this child (a failed bind would have ended it).
-    if let Some(status) = child.try_wait().expect("a status") {
-        panic!("notes exited at start-up ({status}); AUTH_AS_DEBUG=1 shows why");
-    }
+    wait_for_http(port, Some(&mut child), "notes (AUTH_AS_DEBUG=1 shows its log)", Duration::from_secs(15))
+        .await;
     Notes { child, url: format!("{origin}/mcp"), origin }
 }
 

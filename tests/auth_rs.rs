@@ -14,12 +14,11 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use mcp_tests::{example_path, free_port, modern_meta};
+use mcp_tests::{example_path, free_port, modern_meta, wait_for_http};
 use reqwest::header::HeaderMap;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
-use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
 const LEGACY_VERSION: &str = "2025-11-25";
@@ -146,7 +145,7 @@ struct Notes {
 
 async fn start_notes(port: u16, issuer: &str, env: &[(&str, &str)]) -> Notes {
     let origin = format!("http://127.0.0.1:{port}");
-    let child = Command::new(example_path("notes"))
+    let mut child = Command::new(example_path("notes"))
         .args(["--bind", &format!("127.0.0.1:{port}")])
         .env("MCP_SERVER__PUBLIC_URL", &origin)
         .env("MCP_AUTH__MODE", "resource_server")
@@ -159,11 +158,7 @@ async fn start_notes(port: u16, issuer: &str, env: &[(&str, &str)]) -> Notes {
         .kill_on_drop(true)
         .spawn()
         .expect("the notes example starts");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < deadline, "notes did not listen on {port} within 10 s");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_http(port, Some(&mut child), "notes", Duration::from_secs(10)).await;
     Notes { _child: child, url: format!("{origin}/mcp"), origin }
 }
 

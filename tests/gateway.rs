@@ -13,10 +13,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use mcp_tests::upstream::{OidcProvider, TempDir};
-use mcp_tests::{free_port, modern_meta};
+use mcp_tests::{free_port, modern_meta, wait_for_http};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
 fn logs() -> Stdio {
@@ -40,11 +39,7 @@ fn gateway_binary() -> PathBuf {
 }
 
 async fn wait_for_port(port: u16, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < deadline, "{what} did not listen on {port} within 20 s");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    wait_for_http(port, None, what, Duration::from_secs(20)).await;
 }
 
 /// `server-everything` over HTTP (`streamableHttp` or `sse`) on a fresh port; killed when dropped.

@@ -30,6 +30,30 @@ pub async fn free_port() -> u16 {
     }
 }
 
+/// Waits until an HTTP server answers on `127.0.0.1:port` (any status), panicking
+/// if `child` exits first or nothing answers within `within`.
+///
+/// A bare TCP connect is not proof: on Linux a connect to an unbound port in the
+/// ephemeral range can pick that same port as its source and connect to itself.
+/// Such a socket echoes the request back, which no HTTP client takes for an answer.
+pub async fn wait_for_http(port: u16, mut child: Option<&mut Child>, what: &str, within: Duration) {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("an HTTP client");
+    let url = format!("http://127.0.0.1:{port}/");
+    let deadline = std::time::Instant::now() + within;
+    while client.get(&url).send().await.is_err() {
+        if let Some(child) = child.as_deref_mut()
+            && let Some(status) = child.try_wait().expect("a status")
+        {
+            panic!("{what} exited at start-up ({status})");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not answer HTTP on {port} within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The path of a built example (`cargo test` builds the examples first).
 pub fn example_path(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")

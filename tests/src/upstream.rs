@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -22,7 +22,6 @@ use reqwest::{RequestBuilder, StatusCode, Url};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
-use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
 use crate::{example_path, modern_meta};
@@ -319,22 +318,8 @@ impl GitHubOAuth {
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("{} starts: {e}", program.display()));
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpStream::connect(("127.0.0.1", spec.port)).await.is_err() {
-            if let Some(status) = child.try_wait().expect("a status") {
-                panic!(
-                    "{} exited at start-up ({status}); AUTH_UPSTREAM_DEBUG=1 shows why",
-                    program.display()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not listen on {} within 15 s",
-                program.display(),
-                spec.port
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let what = format!("{} (AUTH_UPSTREAM_DEBUG=1 shows its log)", program.display());
+        crate::wait_for_http(spec.port, Some(&mut child), &what, Duration::from_secs(15)).await;
         Self { child, url: format!("{origin}{path}"), origin }
     }
 
