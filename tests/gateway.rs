@@ -767,18 +767,78 @@ async fn github_org_members_reach_their_upstream_which_gets_their_github_token_n
 }
 
 #[tokio::test]
-async fn an_upstreams_elicitation_reaches_the_client_of_its_call() {
+async fn an_upstreams_elicitation_reaches_the_client_of_its_call_over_streamable_http() {
     // Over Streamable HTTP, the upstream's question comes on the stream of the
     // call it belongs to, so the gateway knows whose client to ask.
     let upstream = everything_over("streamableHttp").await;
     let config = format!("[app.upstreams.everything]\nurl = \"http://127.0.0.1:{}/mcp\"\n", upstream.port);
-    let gateway = start_gateway(&config, "").await;
-    // Registered once the upstream knows its client can elicit, then listed anew.
+    elicitation_reaches_the_client_of_its_call(&config).await;
+}
+
+#[tokio::test]
+async fn an_upstreams_elicitation_reaches_the_client_of_its_only_call_over_stdio() {
+    // Over stdio nothing ties the question to a call; with one call in flight
+    // it can only be that call's.
+    elicitation_reaches_the_client_of_its_call(&stdio_upstream("everything", "elicit-stdio")).await;
+}
+
+#[tokio::test]
+async fn an_upstreams_elicitation_reaches_the_client_of_its_only_call_over_legacy_sse() {
+    let upstream = everything_over("sse").await;
+    let config = format!(
+        "[app.upstreams.everything]\nurl = \"http://127.0.0.1:{}/sse\"\ntransport = \"sse\"\n",
+        upstream.port
+    );
+    elicitation_reaches_the_client_of_its_call(&config).await;
+}
+
+#[tokio::test]
+async fn an_unmarked_elicitation_with_two_calls_in_flight_is_refused_not_guessed() {
+    let gateway = start_gateway(&stdio_upstream("everything", "elicit-ambiguous"), "").await;
+    wait_for_tool(&gateway, "trigger-elicitation-request").await;
+    // A long call keeps a second request in flight while the question is asked.
+    let long = gateway.modern(
+        "everything",
+        None,
+        "tools/call",
+        json!({"name": "trigger-long-running-operation", "arguments": {"duration": 3, "steps": 3}}),
+    );
+    let asking = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        gateway
+            .modern(
+                "everything",
+                None,
+                "tools/call",
+                json!({"name": "trigger-elicitation-request", "arguments": {},
+                       "_meta": modern_meta(json!({"elicitation": {"form": {}}}))}),
+            )
+            .await
+    };
+    let ((long_status, long_answer), (status, answer)) = tokio::join!(long, asking);
+    assert_eq!(long_status, StatusCode::OK, "{long_answer}");
+    assert_eq!(long_answer["result"]["resultType"], "complete", "{long_answer}");
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_ne!(answer["result"]["resultType"], "input_required", "no client was asked: {answer}");
+    assert!(answer.to_string().contains("cannot tell which"), "the upstream was refused: {answer}");
+}
+
+/// Waits until a modern `tools/list` through the gateway offers `tool`.
+async fn wait_for_tool(gateway: &Gateway, tool: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !gateway.tool_names("everything", None).await.contains(&"trigger-elicitation-request".to_owned()) {
-        assert!(Instant::now() < deadline, "the elicitation tool was never offered");
+    while !gateway.tool_names("everything", None).await.contains(&tool.to_owned()) {
+        assert!(Instant::now() < deadline, "{tool} was never offered");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// server-everything's `trigger-elicitation-request`, through a gateway in
+/// front of the upstream `config` describes, answered by a 2025-11-25 client
+/// in its session and by a 2026-07-28 client as an input round.
+async fn elicitation_reaches_the_client_of_its_call(config: &str) {
+    let gateway = start_gateway(config, "").await;
+    // Registered once the upstream knows its client can elicit, then listed anew.
+    wait_for_tool(&gateway, "trigger-elicitation-request").await;
     // A 2025-11-25 client that can answer elicitations.
     let client = Client::new();
     let url = gateway.url("everything");
@@ -797,7 +857,7 @@ async fn an_upstreams_elicitation_reaches_the_client_of_its_call() {
     post(Some(&session), &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
         .send()
         .await
-        .unwrap();
+        .expect("notifications/initialized");
 
     let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
         "name": "trigger-elicitation-request", "arguments": {}}});
@@ -806,8 +866,10 @@ async fn an_upstreams_elicitation_reaches_the_client_of_its_call() {
     // The upstream's question arrives on this call's stream...
     let mut seen = String::new();
     let question = loop {
-        let chunk =
-            tokio::time::timeout(Duration::from_secs(10), stream.chunk()).await.expect("an event").unwrap();
+        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.chunk())
+            .await
+            .expect("an event")
+            .expect("a readable stream");
         let Some(chunk) = chunk else { panic!("the stream ended before a question: {seen}") };
         seen.push_str(&String::from_utf8_lossy(&chunk));
         let found = seen
@@ -826,12 +888,17 @@ async fn an_upstreams_elicitation_reaches_the_client_of_its_call() {
     // ...the client answers it, and the upstream's result carries the answer.
     let answer = json!({"jsonrpc": "2.0", "id": question["id"], "result": {
         "action": "accept", "content": {"name": "Ada Lovelace", "check": true}}});
-    assert_eq!(post(Some(&session), &answer).send().await.unwrap().status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        post(Some(&session), &answer).send().await.expect("the answer is posted").status(),
+        StatusCode::ACCEPTED
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while !seen.contains("\"id\":7") {
         assert!(Instant::now() < deadline, "no result: {seen}");
-        let chunk =
-            tokio::time::timeout(Duration::from_secs(10), stream.chunk()).await.expect("events").unwrap();
+        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.chunk())
+            .await
+            .expect("events")
+            .expect("a readable stream");
         match chunk {
             Some(chunk) => seen.push_str(&String::from_utf8_lossy(&chunk)),
             None => break,

@@ -172,17 +172,15 @@ impl Peer {
     }
 
     /// The upstream asks something of its client. `ping` is answered here.
-    /// The rest go to the client of the call they belong to, known from the
-    /// answer stream that carried them (Streamable HTTP). Without that
-    /// (stdio, legacy SSE, a question outside any call) they are refused
-    /// with -32601: guessing could put one caller's question to another.
+    /// The rest go to the client of the call they belong to: see
+    /// [`Self::asker_for`]. A question no call can be found for is refused
+    /// with -32601.
     async fn answer_request(&self, method: &str, id: Value, params: Option<Value>, origin: Option<u64>) {
         if method == "ping" {
             let _ = self.link.send(json!({"jsonrpc": "2.0", "id": id, "result": {}})).await;
             return;
         }
-        let asker = origin.and_then(|origin| lock(&self.pending).get(&origin).and_then(|p| p.asks.clone()));
-        let Some(asker) = asker else {
+        let Some(asker) = self.asker_for(method, origin) else {
             tracing::debug!(upstream = %self.name, method, "refused a request from the upstream: no call to ask for");
             let refusal = json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601,
                 "message": format!("the gateway cannot tell which of its calls {method} belongs to")}});
@@ -208,6 +206,30 @@ impl Peer {
             };
             let _ = link.send(message).await;
         });
+    }
+
+    /// Whose client answers the upstream's `method` request.
+    ///
+    /// - Carried on a call's answer stream (Streamable HTTP): that call's.
+    /// - Otherwise (stdio, legacy SSE, the GET stream), an elicitation or
+    ///   sampling request while exactly one request is in flight to this
+    ///   upstream: that one's, as no other call can have asked. With two or
+    ///   more in flight the question is refused rather than guessed, since a
+    ///   guess could put one caller's question to another.
+    /// - `roots/list` outside an answer stream is never routed: servers ask
+    ///   it on their own (at start, on `roots/list_changed`), and one
+    ///   caller's roots would then serve every caller of a shared upstream.
+    fn asker_for(&self, method: &str, origin: Option<u64>) -> Option<mpsc::Sender<UpstreamAsk>> {
+        let pending = lock(&self.pending);
+        if let Some(origin) = origin {
+            return pending.get(&origin).and_then(|p| p.asks.clone());
+        }
+        let per_call = matches!(method, "elicitation/create" | "sampling/createMessage");
+        let mut in_flight = pending.values();
+        match (per_call, in_flight.next(), in_flight.next()) {
+            (true, Some(only), None) => only.asks.clone(),
+            _ => None,
+        }
     }
 
     fn notification(&self, method: &str, params: Option<&Value>) {
