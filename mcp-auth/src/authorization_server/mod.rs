@@ -610,6 +610,7 @@ enum StoreSetting<'a> {
     Memory,
     Sqlite(&'a str),
     /// A `postgres://` or `postgresql://` URL.
+    #[cfg(feature = "postgres")]
     Postgres(&'a str),
 }
 
@@ -626,12 +627,10 @@ impl<'a> StoreSetting<'a> {
             };
         }
         if setting.starts_with("postgres://") || setting.starts_with("postgresql://") {
-            if cfg!(feature = "postgres") {
-                return Ok(Self::Postgres(setting));
-            }
-            return Err(invalid(
-                "a PostgreSQL store needs mcp-auth built with its `postgres` feature".into(),
-            ));
+            #[cfg(feature = "postgres")]
+            return Ok(Self::Postgres(setting));
+            #[cfg(not(feature = "postgres"))]
+            return Err(invalid("a PostgreSQL store needs mcp-auth built with its `postgres` feature".into()));
         }
         // The setting may be a URL with a password: repeat its scheme only.
         let shown = setting.split_once("://").map_or(setting, |(scheme, _)| scheme);
@@ -662,8 +661,6 @@ pub fn open_store(setting: &str) -> Result<Arc<dyn AuthStore>, AuthorizationServ
         StoreSetting::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path)?)),
         #[cfg(feature = "postgres")]
         StoreSetting::Postgres(url) => Ok(Arc::new(store::PostgresStore::new(url)?)),
-        #[cfg(not(feature = "postgres"))]
-        StoreSetting::Postgres(_) => unreachable!("refused by StoreSetting::parse without the feature"),
     }
 }
 
