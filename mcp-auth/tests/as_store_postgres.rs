@@ -8,20 +8,17 @@
 
 mod as_support;
 mod store_contract;
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../tests/src/postgres.rs"]
-mod test_postgres;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use as_support::test_postgres::TestPostgres;
 use mcp_auth::authorization_server::StoreError;
 use mcp_auth::authorization_server::store::{AuthStore, PostgresStore, Succession};
 use mcp_auth::{AuthorizationServer, AuthorizationServerConfig};
 use store_contract::{code, refresh, signing_key};
-use test_postgres::TestPostgres;
 
 /// Concurrent calls per instance in the race tests.
 const RACERS: usize = 16;
@@ -139,8 +136,15 @@ async fn a_successor_used_while_replaced_is_noticed_on_one_side() {
         a.put_successor_refresh_token(refresh(&first, "g", Some(&parent), None)).await.unwrap();
         let retry = refresh(&format!("t{round}"), "g", Some(&parent), None);
         let (used, replaced) = tokio::join!(
-            { let a = a.clone(); let first = first.clone(); tokio::spawn(async move { a.use_refresh_token(&first, 10).await }) },
-            { let b = b.clone(); tokio::spawn(async move { b.put_successor_refresh_token(retry).await }) },
+            {
+                let a = a.clone();
+                let first = first.clone();
+                tokio::spawn(async move { a.use_refresh_token(&first, 10).await })
+            },
+            {
+                let b = b.clone();
+                tokio::spawn(async move { b.put_successor_refresh_token(retry).await })
+            },
         );
         let used = used.unwrap().unwrap().unwrap();
         match replaced.unwrap().unwrap() {
@@ -248,7 +252,12 @@ async fn the_token_endpoint_answers_503_while_the_database_is_down() {
     let refresh_token = tokens["refresh_token"].as_str().unwrap();
 
     pg.stop().unwrap();
-    let body = as_support::assert_oauth_error(s.refresh(&client, refresh_token).await, 503, "temporarily_unavailable").await;
+    let body = as_support::assert_oauth_error(
+        s.refresh(&client, refresh_token).await,
+        503,
+        "temporarily_unavailable",
+    )
+    .await;
     assert!(!body.to_string().contains("postgres"), "no internals: {body}");
 
     pg.restart().unwrap();

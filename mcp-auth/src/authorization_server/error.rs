@@ -114,7 +114,10 @@ impl From<StoreError> for OAuthError {
         if let StoreError::Unavailable(_) = error {
             // RFC 6749 §4.1.2.1's `temporarily_unavailable`, as a 503: the client may retry.
             tracing::warn!(%error, "mcp-auth: authorization store unavailable");
-            return Self::new(OAuthErrorCode::TemporarilyUnavailable, "the server is temporarily unavailable");
+            return Self::new(
+                OAuthErrorCode::TemporarilyUnavailable,
+                "the server is temporarily unavailable",
+            );
         }
         tracing::error!(%error, "mcp-auth: authorization store failed");
         Self::server_error()

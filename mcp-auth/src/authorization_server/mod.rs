@@ -616,7 +616,8 @@ enum StoreSetting<'a> {
 
 impl<'a> StoreSetting<'a> {
     fn parse(setting: &'a str) -> Result<Self, ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid { key: "auth.authorization_server.store", message };
+        let invalid =
+            |message: String| ConfigError::Invalid { key: "auth.authorization_server.store", message };
         if setting == "memory" {
             return Ok(Self::Memory);
         }
@@ -630,7 +631,9 @@ impl<'a> StoreSetting<'a> {
             #[cfg(feature = "postgres")]
             return Ok(Self::Postgres(setting));
             #[cfg(not(feature = "postgres"))]
-            return Err(invalid("a PostgreSQL store needs mcp-auth built with its `postgres` feature".into()));
+            return Err(invalid(
+                "a PostgreSQL store needs mcp-auth built with its `postgres` feature".into(),
+            ));
         }
         // The setting may be a URL with a password: repeat its scheme only.
         let shown = setting.split_once("://").map_or(setting, |(scheme, _)| scheme);

@@ -62,7 +62,12 @@ pub(crate) fn grant(id: &str, subject: &str, client_id: &str, expires_at: u64) -
     }))
 }
 
-pub(crate) fn refresh(hash: &str, grant_id: &str, rotated_from: Option<&str>, access_jti: Option<&str>) -> RefreshTokenRecord {
+pub(crate) fn refresh(
+    hash: &str,
+    grant_id: &str,
+    rotated_from: Option<&str>,
+    access_jti: Option<&str>,
+) -> RefreshTokenRecord {
     record(json!({
         "token_hash": hash, "grant_id": grant_id, "client_id": "c", "scope": "a", "expires_at": 1000,
         "rotated_from": rotated_from, "access_jti": access_jti, "superseded": false,
@@ -70,7 +75,9 @@ pub(crate) fn refresh(hash: &str, grant_id: &str, rotated_from: Option<&str>, ac
 }
 
 pub(crate) fn access(jti: &str, grant_id: &str, expires_at: u64) -> AccessTokenRecord {
-    record(json!({"jti": jti, "grant_id": grant_id, "client_id": "c", "expires_at": expires_at, "revoked": false}))
+    record(
+        json!({"jti": jti, "grant_id": grant_id, "client_id": "c", "expires_at": expires_at, "revoked": false}),
+    )
 }
 
 fn consent(subject: &str, client_id: &str, browser: &str, expires_at: u64) -> ConsentRecord {
@@ -179,7 +186,10 @@ async fn grants_are_found_by_user_and_client(store: &dyn AuthStore) {
 
 async fn refresh_rotation_keeps_one_live_successor(store: &dyn AuthStore) {
     store.put_access_token(access("a1", "g", 1000)).await.unwrap();
-    assert_eq!(store.put_successor_refresh_token(refresh("p", "g", None, None)).await.unwrap(), Succession::First);
+    assert_eq!(
+        store.put_successor_refresh_token(refresh("p", "g", None, None)).await.unwrap(),
+        Succession::First
+    );
     let used = store.use_refresh_token("p", 10).await.unwrap().unwrap();
     assert_eq!((used.previous_uses, used.first_used_at), (0, None));
     let again = store.use_refresh_token("p", 11).await.unwrap().unwrap();

@@ -40,8 +40,8 @@ use deadpool_postgres::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
 
 use super::{
     AccessTokenRecord, AuthStore, ClientRecord, CodeRecord, ConsentRecord, GrantRecord, LoginSession,
@@ -209,12 +209,15 @@ async fn migrate(client: &mut Object) -> Result<(), StoreError> {
     )
     .await
     .map_err(db)?;
-    let row = tx.query_one("SELECT COALESCE(MAX(version), 0) FROM mcp_auth_migrations", &[]).await.map_err(db)?;
+    let row =
+        tx.query_one("SELECT COALESCE(MAX(version), 0) FROM mcp_auth_migrations", &[]).await.map_err(db)?;
     let applied: i32 = row.try_get(0).map_err(db)?;
     for (version, sql) in (1..).zip(MIGRATIONS) {
         if version > applied {
             tx.batch_execute(sql).await.map_err(db)?;
-            tx.execute("INSERT INTO mcp_auth_migrations (version) VALUES ($1)", &[&version]).await.map_err(db)?;
+            tx.execute("INSERT INTO mcp_auth_migrations (version) VALUES ($1)", &[&version])
+                .await
+                .map_err(db)?;
         }
     }
     tx.commit().await.map_err(db)
@@ -240,11 +243,7 @@ fn db(error: tokio_postgres::Error) -> StoreError {
                     .contains(code)
         })
         || std::error::Error::source(&error).is_some_and(|s| s.is::<std::io::Error>());
-    if connection_lost {
-        StoreError::Unavailable(error.to_string())
-    } else {
-        StoreError::Postgres(error)
-    }
+    if connection_lost { StoreError::Unavailable(error.to_string()) } else { StoreError::Postgres(error) }
 }
 
 fn to_sql_time(t: UnixTime) -> i64 {
@@ -264,7 +263,12 @@ struct Row<'a> {
 
 /// Stores a record; an existing one of the same kind and key is replaced
 /// (use count reset) when `replace`, else refused as [`StoreError::Duplicate`].
-async fn put<T: Serialize>(c: &impl GenericClient, row: Row<'_>, record: &T, replace: bool) -> Result<(), StoreError> {
+async fn put<T: Serialize>(
+    c: &impl GenericClient,
+    row: Row<'_>,
+    record: &T,
+    replace: bool,
+) -> Result<(), StoreError> {
     let data = serde_json::to_value(record)?;
     let on_conflict = if replace {
         "ON CONFLICT (kind, key) DO UPDATE SET grant_id = EXCLUDED.grant_id, data = EXCLUDED.data,
@@ -411,7 +415,8 @@ fn consent_key(
 impl AuthStore for PostgresStore {
     fn put_client(&self, client: ClientRecord) -> StoreResult<'_, ()> {
         self.run(move |c| async move {
-            let row = Row { kind: CLIENT, key: &client.client_id, grant_id: None, expires_at: client.expires_at };
+            let row =
+                Row { kind: CLIENT, key: &client.client_id, grant_id: None, expires_at: client.expires_at };
             put(&c, row, &client, false).await
         })
     }
@@ -521,9 +526,12 @@ impl AuthStore for PostgresStore {
             )
             .await
             .map_err(db)?;
-            tx.execute("DELETE FROM mcp_auth_records WHERE grant_id = $1 AND kind = $2", &[&grant_id, &REFRESH])
-                .await
-                .map_err(db)?;
+            tx.execute(
+                "DELETE FROM mcp_auth_records WHERE grant_id = $1 AND kind = $2",
+                &[&grant_id, &REFRESH],
+            )
+            .await
+            .map_err(db)?;
             tx.commit().await.map_err(db)
         })
     }
