@@ -34,9 +34,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use deadpool_postgres::{
-    GenericClient, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
-};
+use deadpool_postgres::{GenericClient, Manager, Object, Pool, PoolError, Runtime};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -134,11 +132,10 @@ impl PostgresStore {
         if config.get_application_name().is_none() {
             config.application_name("mcp-auth");
         }
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig { recycling_method: RecyclingMethod::Fast, ..ManagerConfig::default() },
-        );
+        // Connections whose server went away are dropped when next taken from the
+        // pool (deadpool's default `Fast` recycling); a dead one not yet noticed
+        // fails its statement as `Unavailable`, once.
+        let manager = Manager::new(config, NoTls);
         let pool = Pool::builder(manager)
             .max_size(MAX_CONNECTIONS)
             .runtime(Runtime::Tokio1)
