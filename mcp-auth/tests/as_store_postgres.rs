@@ -156,6 +156,40 @@ async fn a_successor_used_while_replaced_is_noticed_on_one_side() {
     }
 }
 
+/// A grant revoked on one instance while a rotation of one of its tokens
+/// replaces a successor on the other: both lock refresh tokens before
+/// access tokens, so neither fails (no deadlock), and the grant's earlier
+/// tokens are gone or revoked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_grant_while_it_rotates_on_another_instance_fails_neither() {
+    let pg = server();
+    let (a, b) = two_instances(&pg, "revoke").await;
+    for round in 0..20 {
+        let (g, parent, first, jti) =
+            (format!("g{round}"), format!("p{round}"), format!("s{round}"), format!("j{round}"));
+        a.put_grant(store_contract::grant(&g, "alice", "c", 1000)).await.unwrap();
+        a.put_access_token(store_contract::access(&jti, &g, 1000)).await.unwrap();
+        a.put_refresh_token(refresh(&parent, &g, None, None)).await.unwrap();
+        a.put_successor_refresh_token(refresh(&first, &g, Some(&parent), Some(&jti))).await.unwrap();
+        let retry = refresh(&format!("t{round}"), &g, Some(&parent), None);
+        let (revoked, rotated) = tokio::join!(
+            {
+                let (a, g) = (a.clone(), g.clone());
+                tokio::spawn(async move { a.revoke_grant(&g).await })
+            },
+            {
+                let b = b.clone();
+                tokio::spawn(async move { b.put_successor_refresh_token(retry).await })
+            },
+        );
+        revoked.unwrap().unwrap();
+        rotated.unwrap().unwrap();
+        assert!(a.grant(&g, 1).await.unwrap().unwrap().revoked);
+        assert!(a.access_token(&jti, 1).await.unwrap().unwrap().revoked);
+        assert!(a.refresh_token(&first, 1).await.unwrap().is_none());
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_migrating_one_fresh_database_at_once_all_start() {
     let pg = server();

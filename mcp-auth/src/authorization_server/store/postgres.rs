@@ -12,14 +12,15 @@
 //! token's successor is one transaction holding a lock on the rotated token
 //! and row locks on its earlier successors.
 //!
-//! Migrations run before the first statement of each store. They are a short
-//! numbered list applied by a runner of a few lines in one transaction that
+//! Migrations run before the first statement of each store: a short
+//! numbered list applied by a runner of a few lines, in one transaction that
 //! first takes `pg_advisory_xact_lock`, so instances starting together take
-//! turns and the later ones find nothing left to do. A migration crate was
-//! not worth its dependencies here: `refinery` brings its own parser,
-//! file-walking and time crates and a proc-macro for one table and a few
-//! indexes, while this runner is what we need and is tested with two
-//! instances migrating one empty database at once.
+//! turns and the later ones find nothing left to do (tested with four
+//! instances on one empty database). Why not a migration crate: `refinery`
+//! (0.10) takes no lock, so two instances migrating an empty database at
+//! once could both create the same table; it needs Rust 1.92 (we support
+//! 1.88); and it always brings `regex`, `time`, `walkdir`, `url` and a
+//! proc-macro crate, for one table and a few indexes.
 //!
 //! Connections come from a `deadpool-postgres` pool with bounded waits (2 s
 //! to connect unless the URL says otherwise, 5 s for a free connection,
@@ -349,7 +350,7 @@ async fn supersede_successors(c: &impl GenericClient, parent: &str) -> Result<Su
             "SELECT key, uses, data->>'access_jti' FROM mcp_auth_records
              WHERE kind = $1 AND data->>'rotated_from' = $2
              AND NOT COALESCE((data->>'superseded')::boolean, false)
-             FOR UPDATE",
+             ORDER BY key FOR UPDATE",
             &[&REFRESH, &parent],
         )
         .await
@@ -516,16 +517,24 @@ impl AuthStore for PostgresStore {
             )
             .await
             .map_err(db)?;
+            // Refresh tokens before access tokens, each in key order, as a rotation
+            // locks them: the two never wait for each other in a circle.
             tx.execute(
-                "UPDATE mcp_auth_records SET data = jsonb_set(data, '{revoked}', 'true')
-                 WHERE grant_id = $1 AND kind IN ($2, $3)",
-                &[&grant_id, &GRANT, &ACCESS],
+                "SELECT key FROM mcp_auth_records WHERE grant_id = $1 AND kind = $2 ORDER BY key FOR UPDATE",
+                &[&grant_id, &REFRESH],
             )
             .await
             .map_err(db)?;
             tx.execute(
                 "DELETE FROM mcp_auth_records WHERE grant_id = $1 AND kind = $2",
                 &[&grant_id, &REFRESH],
+            )
+            .await
+            .map_err(db)?;
+            tx.execute(
+                "UPDATE mcp_auth_records SET data = jsonb_set(data, '{revoked}', 'true')
+                 WHERE grant_id = $1 AND kind IN ($2, $3)",
+                &[&grant_id, &GRANT, &ACCESS],
             )
             .await
             .map_err(db)?;
