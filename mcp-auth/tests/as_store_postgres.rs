@@ -269,11 +269,11 @@ async fn a_database_that_is_down_is_unavailable_then_recovers() {
     assert!(store.use_code("h", 2).await.unwrap().is_some());
 }
 
-/// The HTTP side: with the database down, the token endpoint answers `503
+/// The HTTP side: with the database down, the token and registration endpoints answer `503
 /// temporarily_unavailable` (JSON), not `500`; once it is back, the same
 /// server serves the same refresh token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_token_endpoint_answers_503_while_the_database_is_down() {
+async fn the_oauth_endpoints_answer_503_while_the_database_is_down() {
     let mut pg = server();
     let url = pg.create_database("http").unwrap();
     let store = Arc::new(PostgresStore::connect(&url).await.unwrap());
@@ -293,6 +293,20 @@ async fn the_token_endpoint_answers_503_while_the_database_is_down() {
     )
     .await;
     assert!(!body.to_string().contains("postgres"), "no internals: {body}");
+    // Registration too; the authorization page is an HTML 503.
+    let registered = s.register_raw(&serde_json::json!({"redirect_uris": [as_support::REDIRECT]})).await;
+    as_support::assert_oauth_error(registered, 503, "temporarily_unavailable").await;
+    let (_, challenge) = as_support::pkce();
+    let params = [
+        ("response_type", "code"),
+        ("client_id", client.id.as_str()),
+        ("redirect_uri", as_support::REDIRECT),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let page = s.authorize(&params).await;
+    assert_eq!(page.status(), 503);
+    assert!(page.text().await.unwrap().contains("Try again later"));
 
     pg.restart().unwrap();
     let mut status = 0;

@@ -32,7 +32,9 @@ pub struct AuthorizationServerConfig {
     /// `memory` (lost on restart), or, with mcp-auth's `postgres` feature, a
     /// `postgres://USER:PASSWORD@HOST/DB` (or `postgresql://`) URL: one
     /// database shared by several instances (no TLS; its schema is created
-    /// at first use).
+    /// at first use; the environment variable
+    /// `MCP_AUTH__AUTHORIZATION_SERVER__STORE` keeps a password out of the
+    /// file).
     pub store: String,
     /// Scopes clients may ask for; published in the metadata. A request
     /// without `scope` gets all of them.
