@@ -269,8 +269,9 @@ async fn a_database_that_is_down_is_unavailable_then_recovers() {
     assert!(store.use_code("h", 2).await.unwrap().is_some());
 }
 
-/// The HTTP side: with the database down, the token and registration endpoints answer `503
-/// temporarily_unavailable` (JSON), not `500`; once it is back, the same
+/// The HTTP side: with the database down, the token and registration
+/// endpoints answer `503 temporarily_unavailable` (JSON), not `500`, and the
+/// authorization page is an HTML `503`; once the database is back, the same
 /// server serves the same refresh token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_oauth_endpoints_answer_503_while_the_database_is_down() {
