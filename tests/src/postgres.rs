@@ -98,9 +98,10 @@ impl TestPostgres {
         Ok(())
     }
 
-    /// Starts the server again on the same data directory and port, waiting
-    /// until it accepts connections.
+    /// Starts the server again on the same data directory and port (stopping
+    /// it first if it runs), waiting until it accepts connections.
     pub fn restart(&mut self) -> io::Result<()> {
+        self.stop()?;
         let data = self.data_dir();
         let log = self.dir.join("server.log");
         let options = format!(
