@@ -48,7 +48,10 @@ impl TestPostgres {
     pub fn start() -> io::Result<Self> {
         let bin = bin_dir()?;
         let as_user = if is_root() { Some(SYSTEM_USER) } else { None };
-        let dir = temp_dir()?;
+        // As root, under /tmp: the system user must reach the directory, and a
+        // TMPDIR under /root would be out of its reach.
+        let parent = if as_user.is_some() { PathBuf::from("/tmp") } else { std::env::temp_dir() };
+        let dir = temp_dir(&parent)?;
         let mut server = Self { dir, bin, port: 0, as_user, running: false };
         if let Some(user) = as_user {
             server.hand_to(user)?;
@@ -219,13 +222,15 @@ fn is_root() -> bool {
         .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).trim() == "0")
 }
 
-/// A fresh directory under the system temp dir, readable by the server's user.
-fn temp_dir() -> io::Result<PathBuf> {
+/// A fresh directory under `parent`.
+fn temp_dir(parent: &Path) -> io::Result<PathBuf> {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let name = format!("mcp-pg-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-    let dir = std::env::temp_dir().join(name);
-    std::fs::create_dir_all(&dir)?;
+    let dir = parent.join(name);
+    // A directory left by a killed run of a process with the same id goes first.
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir)?;
     Ok(dir)
 }
 
