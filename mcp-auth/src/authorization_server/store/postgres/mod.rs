@@ -30,47 +30,27 @@
 //! Unix socket or a trusted network, or put the connection through a local
 //! proxy that adds it.
 
+mod rows;
+mod schema;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use deadpool_postgres::{GenericClient, Manager, Object, Pool, PoolError, Runtime};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use serde_json::Value;
+use deadpool_postgres::{Manager, Object, Pool, PoolError, Runtime};
 use tokio_postgres::NoTls;
-use tokio_postgres::error::SqlState;
 
+use self::rows::{
+    ACCESS, CLIENT, CODE, CONSENT, GRANT, KEY, PENDING, REFRESH, Row, SESSION, all, consent_key, db, decode,
+    get, put, supersede_successors, to_sql_time, use_once,
+};
 use super::{
     AccessTokenRecord, AuthStore, ClientRecord, CodeRecord, ConsentRecord, GrantRecord, LoginSession,
     PendingAuthorization, RefreshTokenRecord, StoreError, StoreResult, StoredSigningKey, Succession,
     UnixTime, Used,
 };
 
-/// The schema, one entry per version; applied in order, never edited once
-/// released (a change is a new entry).
-const MIGRATIONS: &[&str] = &["
-CREATE TABLE mcp_auth_records (
-    kind          TEXT    NOT NULL,
-    key           TEXT    NOT NULL,
-    grant_id      TEXT,
-    data          JSONB   NOT NULL,
-    expires_at    BIGINT,
-    uses          INTEGER NOT NULL DEFAULT 0,
-    first_used_at BIGINT,
-    PRIMARY KEY (kind, key)
-);
-CREATE INDEX mcp_auth_records_grant ON mcp_auth_records (grant_id);
-CREATE INDEX mcp_auth_records_expiry ON mcp_auth_records (expires_at);
-CREATE INDEX mcp_auth_records_rotated_from ON mcp_auth_records ((data->>'rotated_from'))
-    WHERE kind = 'refresh_token';
-CREATE INDEX mcp_auth_records_grant_client ON mcp_auth_records ((data->>'client_id'))
-    WHERE kind = 'grant';
-"];
-
-/// The advisory lock serializing migrations: "mcp-auth" in ASCII.
-const MIGRATION_LOCK: i64 = 0x6d63_702d_6175_7468;
 /// The first half of the advisory locks serializing the rotation of one
 /// refresh token (the second is a hash of the token's key).
 const ROTATION_LOCK: i32 = 0x6d63_7072;
@@ -79,16 +59,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const WAIT_TIMEOUT: Duration = Duration::from_secs(5);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_CONNECTIONS: usize = 16;
-
-const CLIENT: &str = "client";
-const CODE: &str = "code";
-const GRANT: &str = "grant";
-const REFRESH: &str = "refresh_token";
-const ACCESS: &str = "access_token";
-const CONSENT: &str = "consent";
-const PENDING: &str = "pending";
-const SESSION: &str = "login_session";
-const KEY: &str = "signing_key";
 
 /// A PostgreSQL database, shared by every instance of the server that names it.
 /// Cheap to clone (clones share the pool).
@@ -170,7 +140,7 @@ impl PostgresStore {
     async fn client(&self) -> Result<Object, StoreError> {
         let mut client = self.pool.get().await.map_err(pool_error)?;
         if !self.migrated.load(Ordering::Acquire) {
-            migrate(&mut client).await?;
+            schema::migrate(&mut client).await?;
             self.migrated.store(true, Ordering::Release);
         }
         Ok(client)
@@ -194,33 +164,6 @@ async fn bounded<T>(operation: impl Future<Output = Result<T, StoreError>>) -> R
     })
 }
 
-/// Applies the migrations this database lacks, one instance at a time.
-async fn migrate(client: &mut Object) -> Result<(), StoreError> {
-    let tx = client.transaction().await.map_err(db)?;
-    // Held until commit: a second instance waits here, then finds every version applied.
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(db)?;
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS mcp_auth_migrations (
-             version    INTEGER PRIMARY KEY,
-             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
-         )",
-    )
-    .await
-    .map_err(db)?;
-    let row =
-        tx.query_one("SELECT COALESCE(MAX(version), 0) FROM mcp_auth_migrations", &[]).await.map_err(db)?;
-    let applied: i32 = row.try_get(0).map_err(db)?;
-    for (version, sql) in (1..).zip(MIGRATIONS) {
-        if version > applied {
-            tx.batch_execute(sql).await.map_err(db)?;
-            tx.execute("INSERT INTO mcp_auth_migrations (version) VALUES ($1)", &[&version])
-                .await
-                .map_err(db)?;
-        }
-    }
-    tx.commit().await.map_err(db)
-}
-
 /// A pool that cannot hand out a connection: the database is unreachable
 /// (or refuses us), or every connection stayed busy too long.
 fn pool_error(error: PoolError) -> StoreError {
@@ -228,186 +171,6 @@ fn pool_error(error: PoolError) -> StoreError {
         PoolError::Backend(e) => e.to_string(),
         other => other.to_string(),
     })
-}
-
-/// A failed statement: the connection's loss means "unavailable"; anything
-/// else is the database refusing the statement.
-fn db(error: tokio_postgres::Error) -> StoreError {
-    let connection_lost = error.is_closed()
-        || error.code().is_some_and(|code| {
-            // Class 08: connection exception; 57P01-57P03: shutting down or starting up.
-            code.code().starts_with("08")
-                || [SqlState::ADMIN_SHUTDOWN, SqlState::CRASH_SHUTDOWN, SqlState::CANNOT_CONNECT_NOW]
-                    .contains(code)
-        })
-        || std::error::Error::source(&error).is_some_and(|s| s.is::<std::io::Error>());
-    if connection_lost { StoreError::Unavailable(error.to_string()) } else { StoreError::Postgres(error) }
-}
-
-fn to_sql_time(t: UnixTime) -> i64 {
-    i64::try_from(t).unwrap_or(i64::MAX)
-}
-
-fn from_sql_time(t: i64) -> UnixTime {
-    UnixTime::try_from(t).unwrap_or(0)
-}
-
-struct Row<'a> {
-    kind: &'static str,
-    key: &'a str,
-    grant_id: Option<&'a str>,
-    expires_at: Option<UnixTime>,
-}
-
-/// Stores a record; an existing one of the same kind and key is replaced
-/// (use count reset) when `replace`, else refused as [`StoreError::Duplicate`].
-async fn put<T: Serialize>(
-    c: &impl GenericClient,
-    row: Row<'_>,
-    record: &T,
-    replace: bool,
-) -> Result<(), StoreError> {
-    let data = serde_json::to_value(record)?;
-    let on_conflict = if replace {
-        "ON CONFLICT (kind, key) DO UPDATE SET grant_id = EXCLUDED.grant_id, data = EXCLUDED.data,
-         expires_at = EXCLUDED.expires_at, uses = 0, first_used_at = NULL"
-    } else {
-        ""
-    };
-    let sql = format!(
-        "INSERT INTO mcp_auth_records (kind, key, grant_id, data, expires_at) VALUES ($1, $2, $3, $4, $5) \
-         {on_conflict}"
-    );
-    let expires = row.expires_at.map(to_sql_time);
-    match c.execute(&sql, &[&row.kind, &row.key, &row.grant_id, &data, &expires]).await {
-        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Err(StoreError::Duplicate(row.kind)),
-        other => other.map(drop).map_err(db),
-    }
-}
-
-async fn get<T: DeserializeOwned>(
-    c: &impl GenericClient,
-    kind: &str,
-    key: &str,
-    now: UnixTime,
-) -> Result<Option<T>, StoreError> {
-    let row = c
-        .query_opt(
-            "SELECT data FROM mcp_auth_records
-             WHERE kind = $1 AND key = $2 AND (expires_at IS NULL OR expires_at > $3)",
-            &[&kind, &key, &to_sql_time(now)],
-        )
-        .await
-        .map_err(db)?;
-    row.map(|row| decode(&row, 0)).transpose()
-}
-
-fn decode<T: DeserializeOwned>(row: &tokio_postgres::Row, column: usize) -> Result<T, StoreError> {
-    let data: Value = row.try_get(column).map_err(db)?;
-    Ok(serde_json::from_value(data)?)
-}
-
-/// A record with its use count, counting this use when `count` is set. The
-/// count is one `UPDATE`: its row lock orders concurrent uses from any
-/// instance, so exactly one sees `previous_uses == 0`. `first_used_at` is
-/// set by the first use only, so before the use it was NULL exactly when
-/// the count is now 1.
-async fn use_once<T: DeserializeOwned>(
-    c: &impl GenericClient,
-    kind: &str,
-    key: &str,
-    now: UnixTime,
-    count: bool,
-) -> Result<Option<Used<T>>, StoreError> {
-    let sql = if count {
-        "UPDATE mcp_auth_records SET uses = uses + 1, first_used_at = COALESCE(first_used_at, $3)
-         WHERE kind = $1 AND key = $2 AND (expires_at IS NULL OR expires_at > $3)
-         RETURNING data, uses - 1, CASE WHEN uses = 1 THEN NULL ELSE first_used_at END"
-    } else {
-        "SELECT data, uses, first_used_at FROM mcp_auth_records
-         WHERE kind = $1 AND key = $2 AND (expires_at IS NULL OR expires_at > $3)"
-    };
-    let Some(row) = c.query_opt(sql, &[&kind, &key, &to_sql_time(now)]).await.map_err(db)? else {
-        return Ok(None);
-    };
-    let uses: i32 = row.try_get(1).map_err(db)?;
-    let first_used_at: Option<i64> = row.try_get(2).map_err(db)?;
-    Ok(Some(Used {
-        record: decode(&row, 0)?,
-        previous_uses: u32::try_from(uses).unwrap_or(0),
-        first_used_at: first_used_at.map(from_sql_time),
-    }))
-}
-
-/// Inside a transaction holding the rotation lock of `parent`: marks its
-/// live successors superseded and revokes their access tokens, unless one
-/// of them was used already. The successors are locked first, so a
-/// concurrent use of one either comes before (and is seen) or after (and
-/// finds it superseded).
-async fn supersede_successors(c: &impl GenericClient, parent: &str) -> Result<Succession, StoreError> {
-    let earlier = c
-        .query(
-            "SELECT key, uses, data->>'access_jti' FROM mcp_auth_records
-             WHERE kind = $1 AND data->>'rotated_from' = $2
-             AND NOT COALESCE((data->>'superseded')::boolean, false)
-             ORDER BY key FOR UPDATE",
-            &[&REFRESH, &parent],
-        )
-        .await
-        .map_err(db)?;
-    let mut successors = Vec::with_capacity(earlier.len());
-    for row in &earlier {
-        let key: String = row.try_get(0).map_err(db)?;
-        let uses: i32 = row.try_get(1).map_err(db)?;
-        let access_jti: Option<String> = row.try_get(2).map_err(db)?;
-        if uses > 0 {
-            return Ok(Succession::EarlierSuccessorUsed);
-        }
-        successors.push((key, access_jti));
-    }
-    for (key, access_jti) in &successors {
-        c.execute(
-            "UPDATE mcp_auth_records SET data = jsonb_set(data, '{superseded}', 'true')
-             WHERE kind = $1 AND key = $2",
-            &[&REFRESH, key],
-        )
-        .await
-        .map_err(db)?;
-        if let Some(jti) = access_jti {
-            c.execute(
-                "UPDATE mcp_auth_records SET data = jsonb_set(data, '{revoked}', 'true')
-                 WHERE kind = $1 AND key = $2",
-                &[&ACCESS, jti],
-            )
-            .await
-            .map_err(db)?;
-        }
-    }
-    Ok(if successors.is_empty() { Succession::First } else { Succession::Replaced })
-}
-
-/// The data of every row of `kind` matching `filter` (placeholders from `$2`).
-async fn all<T: DeserializeOwned>(
-    c: &impl GenericClient,
-    kind: &str,
-    filter: &str,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-) -> Result<Vec<T>, StoreError> {
-    let sql = format!("SELECT data FROM mcp_auth_records WHERE kind = $1 {filter}");
-    let mut all_params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&kind];
-    all_params.extend_from_slice(params);
-    let rows = c.query(&sql, &all_params).await.map_err(db)?;
-    rows.iter().map(|row| decode(row, 0)).collect()
-}
-
-/// The key of a remembered approval: unambiguous whatever the parts contain.
-fn consent_key(
-    subject: &str,
-    client_id: &str,
-    redirect_uri: &str,
-    browser_hash: &str,
-) -> Result<String, StoreError> {
-    Ok(serde_json::to_string(&[subject, client_id, redirect_uri, browser_hash])?)
 }
 
 impl AuthStore for PostgresStore {
