@@ -216,6 +216,23 @@ async fn instances_migrating_one_fresh_database_at_once_all_start() {
     assert_eq!(versions.iter().map(|row| row.get::<_, i32>(0)).collect::<Vec<_>>(), [1]);
 }
 
+/// `open_store` takes both URL schemes libpq takes, and connects lazily:
+/// opening never waits for the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_store_takes_postgres_and_postgresql_urls() {
+    let pg = server();
+    let url = pg.create_database("schemes").unwrap();
+    let postgres = mcp_auth::authorization_server::open_store(&url).unwrap();
+    let postgresql =
+        mcp_auth::authorization_server::open_store(&url.replacen("postgres://", "postgresql://", 1)).unwrap();
+    postgres.put_code(code("h", "g", 1000)).await.unwrap();
+    assert_eq!(postgresql.code("h", 1).await.unwrap().unwrap().record, code("h", "g", 1000));
+    // Nothing listens on port 1: opening succeeds, the first use is unavailable.
+    let nowhere = mcp_auth::authorization_server::open_store("postgres://mcp@127.0.0.1:1/auth").unwrap();
+    let result = nowhere.code("h", 1).await;
+    assert!(matches!(result, Err(StoreError::Unavailable(_))), "{result:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_keys_stored_by_one_instance_are_read_by_another() {
     let pg = server();

@@ -635,10 +635,14 @@ impl<'a> StoreSetting<'a> {
                 "a PostgreSQL store needs mcp-auth built with its `postgres` feature".into(),
             ));
         }
-        // The setting may be a URL with a password: repeat its scheme only.
-        let shown = setting.split_once("://").map_or(setting, |(scheme, _)| scheme);
-        let shown = if shown.len() < setting.len() { format!("{shown}://…") } else { shown.to_owned() };
-        Err(invalid(format!("`{shown}` is neither `memory`, `sqlite://PATH` nor `postgres://USER@HOST/DB`")))
+        // The setting may hold a password (a URL, `host=… password=…`): repeat
+        // a URL's scheme only, and nothing of what may be key-value settings.
+        let shown = match setting.split_once("://") {
+            Some((scheme, _)) => format!("`{scheme}://…`"),
+            None if setting.contains(['=', '@', ' ']) => "the value".to_owned(),
+            None => format!("`{setting}`"),
+        };
+        Err(invalid(format!("{shown} is neither `memory`, `sqlite://PATH` nor `postgres://USER@HOST/DB`")))
     }
 }
 
@@ -1028,5 +1032,50 @@ impl TokenVerifier for RevocationCheck {
                 Err(_) => Err(TokenError::Inactive),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(setting: &str) -> String {
+        match StoreSetting::parse(setting) {
+            Ok(_) => panic!("`{setting}` accepted"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn store_settings_name_the_key_and_never_repeat_a_password() {
+        assert!(matches!(StoreSetting::parse("memory"), Ok(StoreSetting::Memory)));
+        assert!(matches!(StoreSetting::parse("sqlite://a.db"), Ok(StoreSetting::Sqlite("a.db"))));
+        let error = refusal("sqlite://");
+        assert!(
+            error.contains("auth.authorization_server.store") && error.contains("needs a path"),
+            "{error}"
+        );
+        let error = refusal("mysql://root:hunter2@db/auth");
+        assert!(error.contains("`mysql://…`") && !error.contains("hunter2"), "{error}");
+        assert!(refusal("sqlite:a.db").contains("`sqlite:a.db` is neither"));
+        let error = refusal("host=db user=mcp password=hunter2");
+        assert!(error.contains("the value is neither") && !error.contains("hunter2"), "{error}");
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn postgres_urls_are_stores_with_the_feature() {
+        for url in ["postgres://mcp@db/auth", "postgresql://mcp:pw@db:5433/auth"] {
+            assert!(matches!(StoreSetting::parse(url), Ok(StoreSetting::Postgres(u)) if u == url));
+        }
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    #[test]
+    fn postgres_urls_need_the_feature() {
+        for url in ["postgres://mcp@db/auth", "postgresql://mcp:pw@db:5433/auth"] {
+            let error = refusal(url);
+            assert!(error.contains("`postgres` feature") && !error.contains("pw"), "{error}");
+        }
     }
 }
