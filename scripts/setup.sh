@@ -4,7 +4,9 @@
 #   - Node.js and npm (Debian packages) for the interop, browser, OpenID and conformance suites;
 #   - Debian's Chromium at /usr/bin/chromium for the browser tests (Playwright cannot fetch a browser
 #     without internet access, so playwright-core drives the system one);
-#   - procps (pkill) for the gateway's fault tests.
+#   - procps (pkill) for the gateway's fault tests;
+#   - PostgreSQL's server binaries (Debian's `postgresql`) for the authorization server's PostgreSQL
+#     store tests, which start a throwaway server of their own (tests/src/postgres.rs).
 # Node packages are installed by each suite from its package-lock.json (`npm ci`), not here.
 # Debian packages need root: the script uses sudo when it is not run as root.
 # Idempotent: on a machine that has everything it changes nothing.
@@ -30,3 +32,6 @@ command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs np
 [[ -x /usr/bin/chromium ]] || apt_install chromium
 # pkill (the gateway test kills a stdio upstream mid-call by its command line).
 command -v pkill >/dev/null || apt_install procps
+# initdb, pg_ctl and postgres under /usr/lib/postgresql/N/bin (not on PATH), and the `postgres` user
+# they run as when the tests run as root. Only the binaries are used: no cluster is started here.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || apt_install postgresql

@@ -5,7 +5,9 @@
 //! like a client plus a browser played by hand (cookie jar, forms):
 //! discovery (401 -> protected-resource metadata -> AS metadata), dynamic
 //! registration, authorize through login and consent, token, tool calls on
-//! `/mcp`, refresh with rotation, revocation, and restart survival.
+//! `/mcp`, refresh with rotation, revocation, and restart survival; and the
+//! same example on a PostgreSQL store (a throwaway server, see
+//! `mcp_tests::postgres`) surviving its own restart and its database's.
 //!
 //! How revocation is honoured: the MCP endpoint checks every token through
 //! the resource-server code (signature, `iss`, `aud`, `exp` against the
@@ -23,6 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use mcp_tests::postgres::TestPostgres;
 use mcp_tests::{example_path, free_port, modern_meta, wait_for_http};
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::{Client, StatusCode, Url};
@@ -70,13 +73,18 @@ async fn start_notes(port: u16, store: &Path) -> Notes {
 }
 
 async fn start_notes_with_stderr(port: u16, store: &Path, stderr: Stdio) -> Notes {
+    start_notes_on(port, &format!("sqlite://{}", store.display()), stderr).await
+}
+
+/// The `notes` example with the `store` setting `store`.
+async fn start_notes_on(port: u16, store: &str, stderr: Stdio) -> Notes {
     let origin = format!("http://127.0.0.1:{port}");
     let mut child = Command::new(example_path("notes"))
         .arg("--config")
         .arg(config_file())
         .args(["--bind", &format!("127.0.0.1:{port}")])
         .env("MCP_SERVER__PUBLIC_URL", &origin)
-        .env("MCP_AUTH__AUTHORIZATION_SERVER__STORE", format!("sqlite://{}", store.display()))
+        .env("MCP_AUTH__AUTHORIZATION_SERVER__STORE", store)
         .stdin(Stdio::null())
         .stdout(logs())
         .stderr(stderr)
@@ -479,6 +487,42 @@ async fn discovery_registration_login_consent_token_tool_call_refresh_revoke_and
     notes.stop().await;
 }
 
+/// `store = "postgres://…"` in the notes example (set through the
+/// environment, as a password would be): tokens survive a restart of the
+/// server (the signing key and the grants are in the database); while the
+/// database is down the token endpoint answers `503 temporarily_unavailable`,
+/// and once it is back the same process serves the same refresh token.
+#[tokio::test]
+async fn the_notes_example_on_postgres_survives_restarts_of_itself_and_of_its_database() {
+    let mut pg = TestPostgres::start().expect("a PostgreSQL server (scripts/setup.sh installs it)");
+    let store = pg.create_database("notes").expect("a database");
+    let port = free_port().await;
+    let notes = start_notes_on(port, &store, logs()).await;
+    let as_ = discover(&notes).await;
+    let client_id = register(&as_).await;
+    let (code, verifier) = authorize(&as_, &notes, &client_id, "alice").await;
+    let first = exchange(&as_, &notes, &client_id, &code, &verifier).await;
+    assert_eq!(whoami(&notes, &first.access).await["subject"], "alice");
+
+    notes.stop().await;
+    let notes = start_notes_on(port, &store, logs()).await;
+    assert_eq!(whoami(&notes, &first.access).await["subject"], "alice", "access token after restart");
+    let (status, body) = refresh(&as_, &client_id, &first.refresh).await;
+    assert_eq!(status, StatusCode::OK, "refresh after restart: {body}");
+    let second = tokens(&body);
+
+    pg.stop().expect("PostgreSQL stops");
+    let (status, body) = refresh(&as_, &client_id, &second.refresh).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"], "temporarily_unavailable");
+
+    pg.restart().expect("PostgreSQL starts again");
+    let (status, body) = refresh(&as_, &client_id, &second.refresh).await;
+    assert_eq!(status, StatusCode::OK, "refresh once the database is back: {body}");
+    assert_eq!(whoami(&notes, &tokens(&body).access).await["subject"], "alice");
+    notes.stop().await;
+}
+
 /// The legacy HTTP+SSE endpoints publish protected-resource metadata of their own (RFC 9728
 /// §3.3: clients such as the TypeScript SDK refuse metadata whose `resource` does not match the
 /// URL they connect to), their challenges name it, their URLs are accepted as `resource`
@@ -582,7 +626,7 @@ async fn oauth_refusals_are_logged_with_endpoint_and_reason() {
 async fn invalid_configuration_fails_at_start_naming_the_key() {
     let dir = TempDir::new();
     let cases: [(&[(&str, &str)], &str); 4] = [
-        (&[("MCP_AUTH__AUTHORIZATION_SERVER__STORE", "postgres://x")], "auth.authorization_server.store"),
+        (&[("MCP_AUTH__AUTHORIZATION_SERVER__STORE", "mysql://x")], "auth.authorization_server.store"),
         (&[("MCP_AUTH__AUTHORIZATION_SERVER__LOGIN", "magic")], "auth.authorization_server.login"),
         (
             &[("MCP_AUTH__AUTHORIZATION_SERVER__ISSUER", "http://mcp.example.com")],

@@ -111,6 +111,12 @@
 //! need it get `401` (never `500`, never a hang) and a `warn` line says why;
 //! keys already cached keep working. Tokens are read only from the
 //! `Authorization` header and never logged.
+//!
+//! ## Features
+//!
+//! | feature | off by default; adds |
+//! | --- | --- |
+//! | `postgres` | `authorization_server::store::PostgresStore`: `store = "postgres://…"`, one PostgreSQL database shared by several instances of the built-in authorization server (which answers `503 temporarily_unavailable` while it is down) |
 
 // Unit tests may unwrap: a panic is the failure report.
 #![cfg_attr(test, allow(clippy::unwrap_used))]

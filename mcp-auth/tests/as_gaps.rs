@@ -186,6 +186,13 @@ async fn reauthorization_revokes_the_earlier_grant_with_sqlite() {
     reauthorization_revokes_the_earlier_grant(Arc::new(SqliteStore::in_memory().unwrap())).await;
 }
 
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn reauthorization_revokes_the_earlier_grant_with_postgres() {
+    let (_server, store) = as_support::postgres_store().await;
+    reauthorization_revokes_the_earlier_grant(store).await;
+}
+
 async fn reauthorization_revokes_the_earlier_grant(store: Arc<dyn AuthStore>) {
     let (s, clock) = start_clocked_on(|c| c, store).await;
     let client = s.public_client().await;

@@ -219,6 +219,13 @@ async fn concurrent_redemptions_of_a_code_succeed_at_most_once_with_sqlite() {
     concurrent_code_redemptions(Arc::new(SqliteStore::in_memory().unwrap())).await;
 }
 
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_redemptions_of_a_code_succeed_at_most_once_with_postgres() {
+    let (_server, store) = as_support::postgres_store().await;
+    concurrent_code_redemptions(store).await;
+}
+
 #[tokio::test]
 async fn refresh_rotates_and_may_only_narrow() {
     let s = start().await;
@@ -311,6 +318,13 @@ async fn a_grace_window_retry_supersedes_the_first_rotation() {
 #[tokio::test]
 async fn a_grace_window_retry_supersedes_the_first_rotation_with_sqlite() {
     grace_retry_keeps_one_chain(Arc::new(SqliteStore::in_memory().unwrap())).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn a_grace_window_retry_supersedes_the_first_rotation_with_postgres() {
+    let (_server, store) = as_support::postgres_store().await;
+    grace_retry_keeps_one_chain(store).await;
 }
 
 /// A -> B, B -> B2, then A again inside the grace window: the response of
@@ -657,6 +671,62 @@ async fn a_concurrent_double_refresh_never_forks_the_token_family() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_concurrent_double_refresh_never_forks_the_token_family_with_sqlite() {
     concurrent_double_refresh(Arc::new(SqliteStore::in_memory().unwrap())).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrent_double_refresh_never_forks_the_token_family_with_postgres() {
+    let (_server, store) = as_support::postgres_store().await;
+    concurrent_double_refresh(store).await;
+}
+
+/// Two authorization servers on one PostgreSQL database, as two instances
+/// behind a load balancer: a code issued by one is redeemed at the other,
+/// whose tokens the first accepts (one signing key), and a refresh token
+/// rotated at one is reuse at the other.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_postgres_database_act_as_one_server() {
+    let (_server, store) = as_support::postgres_store().await;
+    let one = start_with(|c| c, store.clone(), "").await;
+    let client = one.public_client().await;
+    let (code, verifier) = one.code(&client).await;
+    // The second instance: the same issuer and resource, its own listener and
+    // pool, the same database.
+    let config =
+        AuthorizationServerConfig::new(&one.issuer).with_scopes_supported(["notes:read", "notes:write"]);
+    let server = AuthorizationServer::builder(config, &one.resource).store(store).build().await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = server.router().into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    // (`url()` addresses requests to `issuer`: here, the second listener.)
+    let two = TestServer {
+        base: base.clone(),
+        issuer: base,
+        resource: one.resource.clone(),
+        server,
+        http: one.http.clone(),
+    };
+    let response = two.exchange(&client, &code, &verifier).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    // A token issued by the second instance is accepted by the first.
+    assert_eq!(one.call_mcp(body["access_token"].as_str().unwrap()).await.status(), 200);
+    // Rotated at the second, its successor rotates at the first.
+    let original = body["refresh_token"].as_str().unwrap();
+    let rotated = two.refresh(&client, original).await;
+    assert_eq!(rotated.status(), 200);
+    let rotated: Value = rotated.json().await.unwrap();
+    let next = one.refresh(&client, rotated["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(next.status(), 200);
+    let next: Value = next.json().await.unwrap();
+    // The code replayed at the first instance: refused, and the grant revoked
+    // for both.
+    assert_oauth_error(one.exchange(&client, &code, &verifier).await, 400, "invalid_grant").await;
+    assert_eq!(one.call_mcp(next["access_token"].as_str().unwrap()).await.status(), 401);
+    let again = two.refresh(&client, next["refresh_token"].as_str().unwrap()).await;
+    assert_oauth_error(again, 400, "invalid_grant").await;
 }
 
 /// A 2025-03-26 client sends no `resource` anywhere: the flow works and the

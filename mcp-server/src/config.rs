@@ -71,11 +71,17 @@ fn is_secret_key(key: &str) -> bool {
 }
 
 /// Replaces the value of every key naming a secret (see [`is_secret_key`]),
-/// and every value of a `headers` table (credentials sent upstream, such as
-/// `Authorization` or `X-Api-Key`), so printed or logged configuration
-/// leaks nothing.
+/// every value of a `headers` table (credentials sent upstream, such as
+/// `Authorization` or `X-Api-Key`), and the password of any URL (a
+/// `postgres://user:password@host/db` store), so printed or logged
+/// configuration leaks nothing.
 pub(crate) fn mask_secrets(value: &mut serde_json::Value) {
     match value {
+        serde_json::Value::String(text) => {
+            if let Some(masked) = mask_url_password(text) {
+                *text = masked;
+            }
+        }
         serde_json::Value::Object(map) => {
             for (key, v) in map.iter_mut() {
                 if key == "headers"
@@ -95,6 +101,16 @@ pub(crate) fn mask_secrets(value: &mut serde_json::Value) {
         serde_json::Value::Array(items) => items.iter_mut().for_each(mask_secrets),
         _ => {}
     }
+}
+
+/// `scheme://user:***@host…` for a URL with a password in its userinfo
+/// (RFC 3986 §3.2.1); `None` for anything else.
+fn mask_url_password(text: &str) -> Option<String> {
+    let (scheme, rest) = text.split_once("://")?;
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let (userinfo, _) = authority.rsplit_once('@')?;
+    let (user, _) = userinfo.split_once(':')?;
+    Some(format!("{scheme}://{user}:***@{}", &rest[userinfo.len() + 1..]))
 }
 
 /// `[server]`
@@ -517,6 +533,20 @@ mod tests {
         for kept in ["\"id\"", "\"C\"", "https://search.internal/mcp"] {
             assert!(text.contains(kept), "{kept} in {text}");
         }
+    }
+
+    #[test]
+    fn passwords_in_urls_are_masked() {
+        let mut shown = serde_json::json!({"auth": {"authorization_server": {
+            "store": "postgres://mcp:s3cr%40t@db.internal:5432/auth?sslmode=disable",
+            "issuer": "https://mcp.example.com"}}, "list": ["postgresql://u:p@h/d", "postgres://u@h/d"]});
+        mask_secrets(&mut shown);
+        assert_eq!(
+            shown["auth"]["authorization_server"]["store"],
+            "postgres://mcp:***@db.internal:5432/auth?sslmode=disable"
+        );
+        assert_eq!(shown["auth"]["authorization_server"]["issuer"], "https://mcp.example.com");
+        assert_eq!(shown["list"], serde_json::json!(["postgresql://u:***@h/d", "postgres://u@h/d"]));
     }
 
     #[test]

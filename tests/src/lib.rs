@@ -1,7 +1,8 @@
-//! Helpers for the end-to-end tests: locating the example servers and
-//! talking to one over its stdio.
+//! Helpers for the end-to-end tests: locating the example servers,
+//! talking to one over its stdio, and a throwaway PostgreSQL server.
 
 pub mod fixtures;
+pub mod postgres;
 pub mod upstream;
 
 use std::path::PathBuf;

@@ -28,8 +28,13 @@ pub struct AuthorizationServerConfig {
     /// (RFC 8414 §2: https, no query or fragment; http only on loopback).
     /// Never derived from the `Host` header.
     pub issuer: String,
-    /// Where state lives: `sqlite://PATH` (default `sqlite://mcp-auth.db`) or
-    /// `memory` (lost on restart).
+    /// Where state lives: `sqlite://PATH` (default `sqlite://mcp-auth.db`),
+    /// `memory` (lost on restart), or, with mcp-auth's `postgres` feature, a
+    /// `postgres://USER:PASSWORD@HOST/DB` (or `postgresql://`) URL: one
+    /// database shared by several instances (no TLS; its schema is created
+    /// at first use; the environment variable
+    /// `MCP_AUTH__AUTHORIZATION_SERVER__STORE` keeps a password out of the
+    /// file).
     pub store: String,
     /// Scopes clients may ask for; published in the metadata. A request
     /// without `scope` gets all of them.
@@ -313,7 +318,8 @@ impl AuthorizationServerConfig {
         self
     }
 
-    /// The store: `sqlite://PATH` or `memory`.
+    /// The store: `sqlite://PATH`, `memory` or (feature `postgres`) a
+    /// `postgres://` URL.
     #[must_use]
     pub fn with_store(mut self, store: impl Into<String>) -> Self {
         self.store = store.into();

@@ -89,11 +89,21 @@ impl OAuthError {
     }
 
     /// RFC 6749 §5.2: `401` for failed client authentication, `500` for our
-    /// own failures, `400` otherwise.
+    /// own failures, `503` when we cannot serve the request now (the
+    /// database is down), `400` otherwise.
+    ///
+    /// ```
+    /// use mcp_auth::authorization_server::{OAuthError, StoreError};
+    ///
+    /// let error = OAuthError::from(StoreError::Unavailable("connection refused".into()));
+    /// assert_eq!(error.code.as_str(), "temporarily_unavailable");
+    /// assert_eq!(error.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    /// ```
     pub fn status(&self) -> StatusCode {
         match self.code {
             OAuthErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
             OAuthErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            OAuthErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -101,6 +111,14 @@ impl OAuthError {
 
 impl From<StoreError> for OAuthError {
     fn from(error: StoreError) -> Self {
+        if let StoreError::Unavailable(_) = error {
+            // RFC 6749 §4.1.2.1's `temporarily_unavailable`, as a 503: the client may retry.
+            tracing::warn!(%error, "mcp-auth: authorization store unavailable");
+            return Self::new(
+                OAuthErrorCode::TemporarilyUnavailable,
+                "the server is temporarily unavailable",
+            );
+        }
         tracing::error!(%error, "mcp-auth: authorization store failed");
         Self::server_error()
     }
@@ -125,4 +143,17 @@ pub enum StoreError {
     /// The database file could not be created with owner-only permissions.
     #[error("store file: {0}")]
     File(#[from] std::io::Error),
+    /// The database cannot be reached right now (down, restarting, no free
+    /// connection in time); the request may succeed later. Endpoints answer
+    /// `503` with `temporarily_unavailable`.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The PostgreSQL database refused a statement.
+    #[cfg(feature = "postgres")]
+    #[error("postgres: {0}")]
+    Postgres(#[source] tokio_postgres::Error),
+    /// The `postgres://` setting cannot be used (the message never repeats a password).
+    #[cfg(feature = "postgres")]
+    #[error("postgres settings: {0}")]
+    PostgresConfig(String),
 }

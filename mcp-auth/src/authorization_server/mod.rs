@@ -25,7 +25,8 @@
 //!   ([`AuthorizationServer::layer`]), plus a revocation check.
 //!
 //! Every code, token and secret is stored only as its SHA-256, in a
-//! [`SqliteStore`] (default) or a [`MemoryStore`].
+//! [`SqliteStore`] (default), a [`MemoryStore`], or with the `postgres`
+//! feature a PostgreSQL database shared by several instances.
 //!
 //! ```no_run
 //! use mcp_auth::{AuthorizationServer, AuthorizationServerConfig};
@@ -418,16 +419,8 @@ impl AuthorizationServerBuilder {
                 (None, _) => {}
             }
         }
-        let store = &self.config.store;
-        if self.store.is_none()
-            && store != "memory"
-            && store.strip_prefix("sqlite://").is_none_or(str::is_empty)
-        {
-            return Err(ConfigError::Invalid {
-                key: "auth.authorization_server.store",
-                message: format!("`{store}` is neither `memory` nor `sqlite://PATH`"),
-            }
-            .into());
+        if self.store.is_none() {
+            StoreSetting::parse(&self.config.store)?;
         }
         Ok(())
     }
@@ -612,19 +605,69 @@ struct Checked {
     login: Login,
 }
 
-/// Opens the store a `store` setting names: `memory` or `sqlite://PATH`.
-pub fn open_store(setting: &str) -> Result<Arc<dyn AuthStore>, AuthorizationServerError> {
-    if setting == "memory" {
-        tracing::warn!("mcp-auth: authorization store in memory: clients and tokens are lost on restart");
-        return Ok(Arc::new(MemoryStore::new()));
-    }
-    match setting.strip_prefix("sqlite://") {
-        Some(path) if !path.is_empty() => Ok(Arc::new(SqliteStore::open(path)?)),
-        _ => Err(ConfigError::Invalid {
-            key: "auth.authorization_server.store",
-            message: format!("`{setting}` is neither `memory` nor `sqlite://PATH`"),
+/// The stores a `store` setting can name.
+enum StoreSetting<'a> {
+    Memory,
+    Sqlite(&'a str),
+    /// A `postgres://` or `postgresql://` URL.
+    #[cfg(feature = "postgres")]
+    Postgres(&'a str),
+}
+
+impl<'a> StoreSetting<'a> {
+    fn parse(setting: &'a str) -> Result<Self, ConfigError> {
+        let invalid =
+            |message: String| ConfigError::Invalid { key: "auth.authorization_server.store", message };
+        if setting == "memory" {
+            return Ok(Self::Memory);
         }
-        .into()),
+        if let Some(path) = setting.strip_prefix("sqlite://") {
+            return match path {
+                "" => Err(invalid("`sqlite://` needs a path: `sqlite://PATH`".into())),
+                path => Ok(Self::Sqlite(path)),
+            };
+        }
+        if setting.starts_with("postgres://") || setting.starts_with("postgresql://") {
+            #[cfg(feature = "postgres")]
+            return Ok(Self::Postgres(setting));
+            #[cfg(not(feature = "postgres"))]
+            return Err(invalid(
+                "a PostgreSQL store needs mcp-auth built with its `postgres` feature".into(),
+            ));
+        }
+        // The setting may hold a password (a URL, `host=… password=…`): repeat
+        // a URL's scheme only, and nothing of what may be key-value settings.
+        let shown = match setting.split_once("://") {
+            Some((scheme, _)) => format!("`{scheme}://…`"),
+            None if setting.contains(['=', '@', ' ']) => "the value".to_owned(),
+            None => format!("`{setting}`"),
+        };
+        Err(invalid(format!("{shown} is neither `memory`, `sqlite://PATH` nor `postgres://USER@HOST/DB`")))
+    }
+}
+
+/// Opens the store a `store` setting names: `memory`, `sqlite://PATH`, or
+/// (feature `postgres`) a `postgres://` or `postgresql://` URL. A
+/// PostgreSQL store connects when first used, so this never waits for
+/// the database.
+///
+/// ```
+/// use mcp_auth::authorization_server::open_store;
+///
+/// let store = open_store("memory")?;
+/// # drop(store);
+/// assert!(open_store("mysql://db.example/auth").is_err());
+/// # Ok::<(), mcp_auth::authorization_server::AuthorizationServerError>(())
+/// ```
+pub fn open_store(setting: &str) -> Result<Arc<dyn AuthStore>, AuthorizationServerError> {
+    match StoreSetting::parse(setting)? {
+        StoreSetting::Memory => {
+            tracing::warn!("mcp-auth: authorization store in memory: clients and tokens are lost on restart");
+            Ok(Arc::new(MemoryStore::new()))
+        }
+        StoreSetting::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path)?)),
+        #[cfg(feature = "postgres")]
+        StoreSetting::Postgres(url) => Ok(Arc::new(store::PostgresStore::new(url)?)),
     }
 }
 
@@ -989,5 +1032,50 @@ impl TokenVerifier for RevocationCheck {
                 Err(_) => Err(TokenError::Inactive),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(setting: &str) -> String {
+        match StoreSetting::parse(setting) {
+            Ok(_) => panic!("`{setting}` accepted"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn store_settings_name_the_key_and_never_repeat_a_password() {
+        assert!(matches!(StoreSetting::parse("memory"), Ok(StoreSetting::Memory)));
+        assert!(matches!(StoreSetting::parse("sqlite://a.db"), Ok(StoreSetting::Sqlite("a.db"))));
+        let error = refusal("sqlite://");
+        assert!(
+            error.contains("auth.authorization_server.store") && error.contains("needs a path"),
+            "{error}"
+        );
+        let error = refusal("mysql://root:hunter2@db/auth");
+        assert!(error.contains("`mysql://…`") && !error.contains("hunter2"), "{error}");
+        assert!(refusal("sqlite:a.db").contains("`sqlite:a.db` is neither"));
+        let error = refusal("host=db user=mcp password=hunter2");
+        assert!(error.contains("the value is neither") && !error.contains("hunter2"), "{error}");
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn postgres_urls_are_stores_with_the_feature() {
+        for url in ["postgres://mcp@db/auth", "postgresql://mcp:pw@db:5433/auth"] {
+            assert!(matches!(StoreSetting::parse(url), Ok(StoreSetting::Postgres(u)) if u == url));
+        }
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    #[test]
+    fn postgres_urls_need_the_feature() {
+        for url in ["postgres://mcp@db/auth", "postgresql://mcp:pw@db:5433/auth"] {
+            let error = refusal(url);
+            assert!(error.contains("`postgres` feature") && !error.contains("pw"), "{error}");
+        }
     }
 }

@@ -21,6 +21,23 @@ use tokio::net::TcpListener;
 
 pub(crate) const REDIRECT: &str = "http://127.0.0.1/callback";
 
+/// A throwaway PostgreSQL server (shared with the end-to-end tests of `mcp-tests`).
+#[cfg(feature = "postgres")]
+#[allow(unreachable_pub)]
+#[path = "../../../tests/src/postgres.rs"]
+pub(crate) mod test_postgres;
+
+/// A PostgreSQL store on a fresh database of a server of its own, which
+/// lives as long as the returned guard.
+#[cfg(feature = "postgres")]
+pub(crate) async fn postgres_store() -> (test_postgres::TestPostgres, Arc<dyn AuthStore>) {
+    let server = test_postgres::TestPostgres::start()
+        .expect("a PostgreSQL server (scripts/setup.sh installs Debian's `postgresql`)");
+    let url = server.create_database("mcp_auth").unwrap();
+    let store = mcp_auth::authorization_server::store::PostgresStore::connect(&url).await.unwrap();
+    (server, Arc::new(store))
+}
+
 /// A clock the test moves forward.
 #[derive(Debug, Default)]
 pub(crate) struct ManualClock(std::sync::atomic::AtomicU64);

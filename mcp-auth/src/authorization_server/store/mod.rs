@@ -8,10 +8,12 @@
 //! cannot be hashed, so the store must be protected like a key file.
 //!
 //! The trait is object-safe (boxed futures) so `Arc<dyn AuthStore>` can be a
-//! [`MemoryStore`], a [`SqliteStore`], or a shared database for several
-//! instances.
+//! [`MemoryStore`], a [`SqliteStore`], or a database shared by several
+//! instances (`PostgresStore`, with the `postgres` feature).
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
 
 use std::time::SystemTime;
@@ -20,6 +22,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use self::memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use self::postgres::PostgresStore;
 pub use self::sqlite::SqliteStore;
 pub use super::error::StoreError;
 use crate::layer::BoxFuture;
