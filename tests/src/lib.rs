@@ -1,6 +1,8 @@
 //! Helpers for the end-to-end tests: locating the example servers,
 //! talking to one over its stdio, and a throwaway PostgreSQL server.
 
+pub mod as_client;
+pub mod balancer;
 pub mod fixtures;
 pub mod postgres;
 pub mod upstream;

@@ -50,7 +50,8 @@ pub struct AuthorizationServerConfig {
     /// refresh token supersedes the one the first use issued (whose access
     /// token is revoked), so one chain stays live; presenting the superseded
     /// token, retrying after its successor was used, or any later use is
-    /// treated as theft and revokes the whole grant.
+    /// treated as theft and revokes the whole grant. 0: no window, every
+    /// second use is theft.
     pub refresh_grace_secs: u64,
     /// Whether dynamic client registration (RFC 7591) is open.
     pub registration_enabled: bool,

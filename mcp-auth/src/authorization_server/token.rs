@@ -158,8 +158,11 @@ async fn refresh_token(
     // token supersedes the first rotation's, so one chain stays live; a
     // superseded token, or any other reuse, is a stolen token's, and the
     // whole grant is revoked (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2).
-    let within_grace = used.previous_uses == 1
-        && used.first_used_at.is_some_and(|at| now <= at.saturating_add(shared.config.refresh_grace_secs));
+    // A grace of 0 turns the window off: any second use is a reuse.
+    let grace = shared.config.refresh_grace_secs;
+    let within_grace = grace > 0
+        && used.previous_uses == 1
+        && used.first_used_at.is_some_and(|at| now <= at.saturating_add(grace));
     if record.superseded || (used.previous_uses > 0 && !within_grace) {
         tracing::warn!(client_id = %record.client_id, "mcp-auth: refresh token reused; revoking its grant");
         shared.revoke_grant(&record.grant_id).await?;
