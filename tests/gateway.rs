@@ -823,13 +823,9 @@ async fn an_unmarked_elicitation_with_two_calls_in_flight_is_refused_not_guessed
     assert!(answer.to_string().contains("cannot tell which"), "the upstream was refused: {answer}");
 }
 
-/// Waits until a modern `tools/list` through the gateway offers `tool`.
+/// Waits until a modern `tools/list` through the gateway offers `tool` of `everything`.
 async fn wait_for_tool(gateway: &Gateway, tool: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !gateway.tool_names("everything", None).await.contains(&tool.to_owned()) {
-        assert!(Instant::now() < deadline, "{tool} was never offered");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_upstream_tool(gateway, "everything", tool).await;
 }
 
 /// server-everything's `trigger-elicitation-request`, through a gateway in
@@ -935,4 +931,61 @@ async fn elicitation_reaches_the_client_of_its_call(config: &str) {
     .await;
     assert_eq!(second["result"]["resultType"], "complete", "{second}");
     assert!(second.to_string().contains("Grace Hopper"), "{second}");
+}
+
+/// This framework's conformance server over Streamable HTTP on a fresh
+/// port, as an upstream whose tools log on their call's own stream.
+async fn conformance_server() -> (tokio::process::Child, u16) {
+    let port = free_port().await;
+    let child = Command::new(mcp_tests::example_path("conformance-server"))
+        .args(["--bind", &format!("127.0.0.1:{port}")])
+        .stdin(Stdio::null())
+        .stdout(logs())
+        .stderr(logs())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the conformance server starts");
+    wait_for_port(port, "the conformance server").await;
+    (child, port)
+}
+
+#[tokio::test]
+async fn an_upstreams_log_messages_during_a_call_reach_that_calls_client_under_its_level() {
+    let (_upstream, port) = conformance_server().await;
+    let config = format!("[app.upstreams.conf]\nurl = \"http://127.0.0.1:{port}/mcp\"\n");
+    let gateway = start_gateway(&config, "").await;
+    wait_for_upstream_tool(&gateway, "conf", "test_tool_with_logging").await;
+    let session = Session::open(&gateway.url("conf")).await;
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "test_tool_with_logging", "arguments": {}}});
+    let messages = all_messages(session.post(&call).await).await;
+    let logged: Vec<&str> = messages
+        .iter()
+        .filter(|m| m["method"] == "notifications/message")
+        .filter_map(|m| m["params"]["data"].as_str())
+        .collect();
+    assert_eq!(
+        logged,
+        ["Tool execution started", "Tool processing data", "Tool execution completed"],
+        "{messages:?}"
+    );
+    let answer = messages.last().expect("the answer");
+    assert_eq!(answer["id"], 1, "the logs come before the answer: {messages:?}");
+
+    // The client's own level applies: above info, none of them.
+    let set_level =
+        json!({"jsonrpc": "2.0", "id": 2, "method": "logging/setLevel", "params": {"level": "error"}});
+    assert_eq!(session.post(&set_level).await.status(), StatusCode::OK);
+    let messages = all_messages(session.post(&call).await).await;
+    assert!(messages.iter().all(|m| m["method"] != "notifications/message"), "{messages:?}");
+    assert!(messages.iter().any(|m| m["id"] == 1 && m.get("result").is_some()), "{messages:?}");
+}
+
+/// Waits until a modern `tools/list` through the gateway offers `tool` of `upstream`.
+async fn wait_for_upstream_tool(gateway: &Gateway, upstream: &str, tool: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !gateway.tool_names(upstream, None).await.contains(&tool.to_owned()) {
+        assert!(Instant::now() < deadline, "{tool} was never offered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

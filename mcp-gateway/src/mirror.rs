@@ -10,8 +10,8 @@ use std::sync::Arc;
 use mcp_server::McpError;
 use mcp_server::ask::AskError;
 use mcp_server::core::types::{
-    CallToolResult, CreateMessageRequestParams, ElicitRequestParams, GetPromptResult, Prompt,
-    ReadResourceResult, Resource, ResourceTemplate, Tool,
+    CallToolResult, CreateMessageRequestParams, ElicitRequestParams, GetPromptResult,
+    LoggingMessageNotificationParams, Prompt, ReadResourceResult, Resource, ResourceTemplate, Tool,
 };
 use mcp_server::prompt::{PromptCall, PromptRoute};
 use mcp_server::resource::{ResourceCall, ResourceRoute};
@@ -279,6 +279,7 @@ fn forwarder(
             let params = json!({"name": name, "arguments": call.arguments()});
             let (progress_tx, mut progress_rx) = mpsc::channel::<Progress>(64);
             let (asks_tx, mut asks_rx) = mpsc::channel::<UpstreamAsk>(8);
+            let (logs_tx, mut logs_rx) = mpsc::channel::<Value>(64);
             let wants_progress = context.progress_token().is_some();
             // A child of the client's: also stopped when the client must answer first.
             let cancel = context.cancellation_token().child_token();
@@ -286,8 +287,12 @@ fn forwarder(
                 Ok(headers) => headers,
                 Err(error) => return ToolOutput::Error(error),
             };
-            let hooks =
-                Hooks { progress: wants_progress.then_some(progress_tx), asks: Some(asks_tx), headers };
+            let hooks = Hooks {
+                progress: wants_progress.then_some(progress_tx),
+                asks: Some(asks_tx),
+                logs: Some(logs_tx),
+                headers,
+            };
             let request = upstream.request("tools/call", params, hooks, &cancel);
             tokio::pin!(request);
             let mut asked = 0usize;
@@ -299,6 +304,7 @@ fn forwarder(
                     Some(update) = progress_rx.recv() => {
                         context.progress(update.progress, update.total, update.message.as_deref()).await;
                     }
+                    Some(log) = logs_rx.recv() => relay_log(&context, log).await,
                     Some(ask) = asks_rx.recv() => {
                         asked += 1;
                         if relay_ask(&context, asked, ask).await == Relayed::InputRequired {
@@ -313,6 +319,9 @@ fn forwarder(
             };
             while let Ok(update) = progress_rx.try_recv() {
                 context.progress(update.progress, update.total, update.message.as_deref()).await;
+            }
+            while let Ok(log) = logs_rx.try_recv() {
+                relay_log(&context, log).await;
             }
             if input_required {
                 // Whatever is returned here, the runtime answers with the input request.
@@ -329,6 +338,15 @@ fn forwarder(
                 Err(error) => ToolOutput::Error(to_mcp_error(upstream.name(), error)),
             }
         })
+    }
+}
+
+/// Passes an upstream's log message on to the call's client, under the
+/// level that client asked for.
+async fn relay_log(context: &Context, params: Value) {
+    match serde_json::from_value::<LoggingMessageNotificationParams>(params) {
+        Ok(message) => context.log(message.level, message.logger.as_deref(), message.data).await,
+        Err(e) => tracing::debug!(error = %e, "an upstream log message that is not one; dropped"),
     }
 }
 

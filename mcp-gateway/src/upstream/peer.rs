@@ -30,6 +30,9 @@ pub struct Hooks {
     pub progress: Option<mpsc::Sender<Progress>>,
     /// Receives the requests the upstream makes of its client meanwhile.
     pub asks: Option<mpsc::Sender<UpstreamAsk>>,
+    /// Receives the parameters of the log messages (`notifications/message`)
+    /// the upstream sends on the request's own answer stream.
+    pub logs: Option<mpsc::Sender<Value>>,
     /// Headers of this request's own (HTTP upstreams), such as the caller's identity.
     pub headers: Option<http::HeaderMap>,
 }
@@ -50,6 +53,7 @@ struct Pending {
     reply: oneshot::Sender<Result<Value, UpstreamError>>,
     progress: Option<mpsc::Sender<Progress>>,
     asks: Option<mpsc::Sender<UpstreamAsk>>,
+    logs: Option<mpsc::Sender<Value>>,
 }
 
 /// A connection's request table and outgoing link.
@@ -86,7 +90,7 @@ impl Peer {
         mut params: Value,
         hooks: Hooks,
     ) -> Result<(u64, oneshot::Receiver<Result<Value, UpstreamError>>), UpstreamError> {
-        let Hooks { progress, asks, headers } = hooks;
+        let Hooks { progress, asks, logs, headers } = hooks;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if progress.is_some()
             && let Value::Object(map) = &mut params
@@ -97,7 +101,7 @@ impl Peer {
             }
         }
         let (reply, receiver) = oneshot::channel();
-        lock(&self.pending).insert(id, Pending { reply, progress, asks });
+        lock(&self.pending).insert(id, Pending { reply, progress, asks, logs });
         let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         if let Err(error) = self.link.send_with(message, headers).await {
             lock(&self.pending).remove(&id);
@@ -147,7 +151,7 @@ impl Peer {
             (Some(method), Some(id)) => {
                 self.answer_request(method, id.clone(), fields.get("params").cloned(), origin).await;
             }
-            (Some(method), None) => self.notification(method, fields.get("params")),
+            (Some(method), None) => self.notification(method, fields.get("params"), origin),
             (None, None) => {
                 tracing::warn!(upstream = %self.name, "upstream sent a message with neither id nor method");
             }
@@ -232,7 +236,8 @@ impl Peer {
         }
     }
 
-    fn notification(&self, method: &str, params: Option<&Value>) {
+    /// Handles a notification; `origin` as in [`Self::receive`].
+    fn notification(&self, method: &str, params: Option<&Value>, origin: Option<u64>) {
         match method {
             "notifications/progress" => {
                 let Some(params) = params else { return };
@@ -254,6 +259,15 @@ impl Peer {
                 self.lists_changed.send_modify(|generation| *generation += 1);
             }
             "notifications/message" => {
+                // On a call's answer stream: that call's client gets it. Other
+                // logs are the upstream session's, shared by every caller, and
+                // stay in the gateway's own log.
+                let sender = origin.and_then(|o| lock(&self.pending).get(&o).and_then(|p| p.logs.clone()));
+                if let (Some(sender), Some(params)) = (sender, params) {
+                    // A slow client drops log messages rather than stalling the upstream.
+                    let _ = sender.try_send(params.clone());
+                    return;
+                }
                 let data = params.and_then(|p| p.get("data")).cloned().unwrap_or(Value::Null);
                 tracing::info!(upstream = %self.name, %data, "upstream log");
             }
