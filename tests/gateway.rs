@@ -989,3 +989,53 @@ async fn wait_for_upstream_tool(gateway: &Gateway, upstream: &str, tool: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn a_clients_resource_subscription_is_made_upstream_and_its_updates_reach_that_client() {
+    let upstream = everything_over("streamableHttp").await;
+    let config = format!("[app.upstreams.everything]\nurl = \"http://127.0.0.1:{}/mcp\"\n", upstream.port);
+    let gateway = start_gateway(&config, "").await;
+    wait_for_tool(&gateway, "toggle-subscriber-updates").await;
+    let session = Session::open(&gateway.url("everything")).await;
+    let mut stream = session
+        .client
+        .get(&session.url)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session.id)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .expect("the GET stream");
+    assert_eq!(stream.status(), StatusCode::OK);
+
+    let uri = "demo://resource/static/document/architecture.md";
+    let subscribe =
+        json!({"jsonrpc": "2.0", "id": 1, "method": "resources/subscribe", "params": {"uri": uri}});
+    let answer = last_message(session.post(&subscribe).await).await;
+    assert_eq!(answer["result"], json!({}), "{answer}");
+    // server-everything sends its subscribers an update at once and every 5 s once asked to.
+    let toggle = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "toggle-subscriber-updates", "arguments": {}}});
+    let answer = last_message(session.post(&toggle).await).await;
+    assert!(answer.get("result").is_some(), "{answer}");
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut seen = String::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let chunk = tokio::time::timeout(left, stream.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no resources/updated within 15 s: {seen}"))
+            .expect("a readable stream");
+        let Some(chunk) = chunk else { panic!("the stream ended: {seen}") };
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+        let updated = seen
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+            .any(|m| m["method"] == "notifications/resources/updated" && m["params"]["uri"] == uri);
+        if updated {
+            break;
+        }
+    }
+}

@@ -62,6 +62,7 @@ impl Gateway {
             let server = Server::new(format!("mcp-gateway/{name}"), env!("CARGO_PKG_VERSION"));
             let policy = Arc::new(upstream_config.clone());
             mirror::pass_unknown_tools(&server, upstream.clone(), policy.clone());
+            mirror::relay_resource_updates(&server, &upstream);
             first_syncs.push(mirror::keep_in_sync(server.clone(), upstream.clone(), policy));
             let path = format!("/{name}/mcp");
             tracing::info!(upstream = %name, %path, "mounted");

@@ -98,6 +98,25 @@ pub(crate) fn keep_in_sync(
     first
 }
 
+/// Resource subscriptions of the gateway's clients are made upstream too
+/// (see [`Upstream::subscribe_resource`]), and the upstream's updates reach
+/// the clients subscribed to them.
+pub(crate) fn relay_resource_updates(server: &Server, upstream: &Upstream) {
+    let subscriber = upstream.clone();
+    server.on_resource_subscribe(move |uri| subscriber.subscribe_resource(uri));
+    let mut updates = upstream.resource_updates();
+    let server = server.clone();
+    tokio::spawn(async move {
+        loop {
+            match updates.recv().await {
+                Ok(uri) => server.notify_resource_updated(uri),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+}
+
 /// Calls of tool names the upstream did not list go to it all the same, so
 /// it answers them as it would directly (and a tool it has just added works
 /// before its `list_changed` is read), except the names the policy hides or

@@ -491,9 +491,10 @@ impl Server {
             info.session.as_ref().ok_or_else(|| McpError::method_not_found("resources/subscribe"))?;
         if on {
             let p: SubscribeRequestParams = parse_required(params)?;
-            if !session.subscribe(p.uri) {
+            if !session.subscribe(p.uri.clone()) {
                 return Err(McpError::InvalidRequest("too many resource subscriptions".into()));
             }
+            self.subscribed(&p.uri);
         } else {
             let p: UnsubscribeRequestParams = parse_required(params)?;
             session.unsubscribe(&p.uri);

@@ -64,12 +64,16 @@ pub(crate) struct Settings {
 /// Makes a route for a tool name that is not registered, or declines.
 type UnknownToolFn = dyn Fn(&str) -> Option<ToolRoute> + Send + Sync;
 
+/// Told the URI of each new resource subscription.
+type SubscribedFn = dyn Fn(&str) + Send + Sync;
+
 struct Inner {
     settings: RwLock<Arc<Settings>>,
     registry: RwLock<Registry>,
     states: RwLock<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     completion: RwLock<Option<Arc<CompletionFn>>>,
     unknown_tools: RwLock<Option<Arc<UnknownToolFn>>>,
+    on_subscribe: RwLock<Option<Arc<SubscribedFn>>>,
     changes: broadcast::Sender<Change>,
 }
 
@@ -136,6 +140,7 @@ impl Server {
                 states: RwLock::new(HashMap::new()),
                 completion: RwLock::new(None),
                 unknown_tools: RwLock::new(None),
+                on_subscribe: RwLock::new(None),
                 changes,
             }),
         }
@@ -431,6 +436,34 @@ impl Server {
     /// ```
     pub fn serve_unknown_tools(&self, route_for: impl Fn(&str) -> Option<ToolRoute> + Send + Sync + 'static) {
         *write(&self.inner.unknown_tools) = Some(Arc::new(route_for));
+    }
+
+    /// Calls `watch` with the URI of every resource a client subscribes to
+    /// (`resources/subscribe`, session revisions), once the subscription is
+    /// recorded: for servers whose resources change elsewhere, such as a
+    /// proxy that must subscribe upstream. Updates still reach clients
+    /// through [`notify_resource_updated`](Self::notify_resource_updated).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use mcp_server::Server;
+    ///
+    /// let server = Server::new("proxy", "1.0.0");
+    /// let watched = Arc::new(Mutex::new(Vec::new()));
+    /// let record = watched.clone();
+    /// server.on_resource_subscribe(move |uri| record.lock().unwrap().push(uri.to_owned()));
+    /// # assert!(watched.lock().unwrap().is_empty());
+    /// ```
+    pub fn on_resource_subscribe(&self, watch: impl Fn(&str) + Send + Sync + 'static) {
+        *write(&self.inner.on_subscribe) = Some(Arc::new(watch));
+    }
+
+    /// Tells the [`on_resource_subscribe`](Self::on_resource_subscribe) hook.
+    pub(crate) fn subscribed(&self, uri: &str) {
+        let watch = read(&self.inner.on_subscribe).clone();
+        if let Some(watch) = watch {
+            watch(uri);
+        }
     }
 
     /// Whether a tool by this name exists.

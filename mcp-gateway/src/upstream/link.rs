@@ -5,7 +5,7 @@
 //! [`Incoming::Lost`].
 
 use std::process::Stdio;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 use serde_json::{Value, json};
@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, Buf
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
-use super::UpstreamError;
+use super::{UpstreamError, lock};
 use crate::config::UpstreamConfig;
 
 /// Longest message read from an upstream: 16 MiB.
@@ -153,10 +153,6 @@ pub(crate) struct HttpLink {
     version: Mutex<Option<HeaderValue>>,
     legacy: bool,
     incoming: mpsc::Sender<Incoming>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The configured headers; `Authorization` only when the operator set it

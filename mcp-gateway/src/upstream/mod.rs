@@ -6,11 +6,12 @@
 mod link;
 mod peer;
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use self::link::{HttpLink, Incoming, Link, configured_headers};
@@ -82,6 +83,10 @@ struct Inner {
     peer: watch::Sender<Option<Arc<Peer>>>,
     /// Bumped on every (re)connection and every `*/list_changed`.
     lists_changed: watch::Sender<u64>,
+    /// The URIs of the upstream's `notifications/resources/updated`.
+    resource_updates: broadcast::Sender<String>,
+    /// Resources subscribed to upstream, subscribed again at each reconnection.
+    subscriptions: Mutex<BTreeSet<String>>,
     info: watch::Sender<Option<UpstreamInfo>>,
     permits: Semaphore,
     timeout: Duration,
@@ -103,6 +108,8 @@ impl Upstream {
             http,
             peer: watch::Sender::new(None),
             lists_changed: watch::Sender::new(0),
+            resource_updates: broadcast::Sender::new(256),
+            subscriptions: Mutex::new(BTreeSet::new()),
             info: watch::Sender::new(None),
             permits: Semaphore::new(config.max_concurrency.max(1)),
             timeout: Duration::from_secs(config.timeout_secs.max(1)),
@@ -122,6 +129,23 @@ impl Upstream {
     /// changed: at each (re)connection and at each `*/list_changed`.
     pub fn lists_changed(&self) -> watch::Receiver<u64> {
         self.inner.lists_changed.subscribe()
+    }
+
+    /// The URIs the upstream says changed (`notifications/resources/updated`),
+    /// for the resources subscribed to with [`subscribe_resource`](Self::subscribe_resource).
+    pub fn resource_updates(&self) -> broadcast::Receiver<String> {
+        self.inner.resource_updates.subscribe()
+    }
+
+    /// Subscribes to `uri` upstream, once, if the upstream offers
+    /// subscriptions: now when connected, and again after each reconnection.
+    /// Subscriptions are never dropped upstream: an update nobody asked for
+    /// reaches no client.
+    pub fn subscribe_resource(&self, uri: &str) {
+        let fresh = lock(&self.inner.subscriptions).insert(uri.to_owned());
+        if fresh && let Some(peer) = self.inner.peer.borrow().clone() {
+            tokio::spawn(subscribe(self.inner.clone(), peer, vec![uri.to_owned()]));
+        }
     }
 
     /// What the upstream answered to `initialize` at the last connection.
@@ -240,7 +264,12 @@ async fn connect_and_serve(inner: &Arc<Inner>) -> String {
             Link::Http(http)
         }
     };
-    let peer = Arc::new(Peer::new(inner.name.clone(), link, inner.lists_changed.clone()));
+    let peer = Arc::new(Peer::new(
+        inner.name.clone(),
+        link,
+        inner.lists_changed.clone(),
+        inner.resource_updates.clone(),
+    ));
     let reader_peer = peer.clone();
     let (lost_tx, mut lost) = tokio::sync::oneshot::channel::<String>();
     tokio::spawn(async move {
@@ -279,9 +308,43 @@ async fn connect_and_serve(inner: &Arc<Inner>) -> String {
     }
     inner.peer.send_replace(Some(peer.clone()));
     inner.lists_changed.send_modify(|generation| *generation += 1);
+    let subscribed: Vec<String> = lock(&inner.subscriptions).iter().cloned().collect();
+    if !subscribed.is_empty() {
+        tokio::spawn(subscribe(inner.clone(), peer.clone(), subscribed));
+    }
     let reason = lost.await.unwrap_or_else(|_| "the connection closed".into());
     peer.fail_all(&UpstreamError::Lost(reason.clone()));
     reason
+}
+
+/// Sends `resources/subscribe` for each of `uris`, when the upstream said
+/// at `initialize` that it takes subscriptions.
+async fn subscribe(inner: Arc<Inner>, peer: Arc<Peer>, uris: Vec<String>) {
+    let offered = inner.info.borrow().as_ref().is_some_and(|info| {
+        info.initialize["capabilities"]["resources"]["subscribe"].as_bool() == Some(true)
+    });
+    if !offered {
+        return;
+    }
+    for uri in uris {
+        let sent = peer.send_request("resources/subscribe", json!({"uri": uri}), Hooks::default()).await;
+        let answered = match sent {
+            Ok((_, reply)) => tokio::time::timeout(inner.timeout, reply).await,
+            Err(e) => Ok(Ok(Err(e))),
+        };
+        match answered {
+            Ok(Ok(Ok(_))) => tracing::debug!(upstream = %inner.name, %uri, "subscribed upstream"),
+            _ => {
+                tracing::warn!(upstream = %inner.name, %uri, "the upstream did not take a resource subscription")
+            }
+        }
+    }
+}
+
+/// A mutex's guard, poisoned or not (no lock here is held across a panic
+/// that leaves its data half-changed).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The MCP handshake. The gateway declares what it can relay to the client

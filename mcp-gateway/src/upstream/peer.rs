@@ -4,13 +4,13 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use super::UpstreamError;
 use super::link::Link;
+use super::{UpstreamError, lock};
 
 /// A progress notification of a forwarded call.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,6 +63,8 @@ pub(crate) struct Peer {
     next_id: AtomicU64,
     /// Bumped when the upstream says its tools, prompts or resources changed.
     lists_changed: watch::Sender<u64>,
+    /// The URIs of `notifications/resources/updated`.
+    resource_updates: broadcast::Sender<String>,
     name: Arc<str>,
 }
 
@@ -72,13 +74,15 @@ impl std::fmt::Debug for Peer {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl Peer {
-    pub(crate) fn new(name: Arc<str>, link: Link, lists_changed: watch::Sender<u64>) -> Self {
-        Self { link, pending: Mutex::new(HashMap::new()), next_id: AtomicU64::new(1), lists_changed, name }
+    pub(crate) fn new(
+        name: Arc<str>,
+        link: Link,
+        lists_changed: watch::Sender<u64>,
+        resource_updates: broadcast::Sender<String>,
+    ) -> Self {
+        let pending = Mutex::new(HashMap::new());
+        Self { link, pending, next_id: AtomicU64::new(1), lists_changed, resource_updates, name }
     }
 
     /// Sends a request; the reply arrives on the returned receiver. With a
@@ -257,6 +261,12 @@ impl Peer {
             | "notifications/prompts/list_changed"
             | "notifications/resources/list_changed" => {
                 self.lists_changed.send_modify(|generation| *generation += 1);
+            }
+            "notifications/resources/updated" => {
+                if let Some(uri) = params.and_then(|p| p.get("uri")).and_then(Value::as_str) {
+                    // No receiver: no client is connected to hear of it.
+                    let _ = self.resource_updates.send(uri.to_owned());
+                }
             }
             "notifications/message" => {
                 // On a call's answer stream: that call's client gets it. Other
