@@ -89,7 +89,9 @@ pub(crate) async fn describe(shared: &Shared, token: &str) -> Result<Value, OAut
             "exp": used.record.expires_at,
         }));
     }
-    let Some(claims) = shared.keys.verify(token, now) else { return Ok(inactive) };
+    let Some(claims) = shared.keys.verify_fresh(shared.store.as_ref(), token, now).await else {
+        return Ok(inactive);
+    };
     if !access_token_active(shared, &claims).await? {
         return Ok(inactive);
     }

@@ -70,7 +70,7 @@ pub(crate) async fn issue(
     for (name, value) in &grant.claims {
         claims.entry(name.clone()).or_insert_with(|| value.clone());
     }
-    let access_token = shared.keys.sign(&claims).map_err(|e| {
+    let access_token = shared.keys.sign(&claims, now).map_err(|e| {
         tracing::error!(error = %e, "mcp-auth: cannot sign an access token");
         OAuthError::server_error()
     })?;

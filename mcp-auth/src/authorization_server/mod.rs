@@ -546,6 +546,7 @@ impl AuthorizationServerBuilder {
             cimd,
         });
         spawn_purger(Arc::downgrade(&shared));
+        spawn_key_reader(Arc::downgrade(&shared));
         Ok(AuthorizationServer { shared })
     }
 }
@@ -813,6 +814,21 @@ fn spawn_purger(shared: Weak<Shared>) {
     });
 }
 
+/// Re-reads the signing keys every [`keys::RELOAD_EVERY`], so that keys
+/// made by other instances sharing the store are published and used here.
+fn spawn_key_reader(shared: Weak<Shared>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+    runtime.spawn(async move {
+        loop {
+            tokio::time::sleep(keys::RELOAD_EVERY).await;
+            let Some(shared) = shared.upgrade() else { return };
+            if let Err(error) = shared.keys.reload(shared.store.as_ref(), shared.now()).await {
+                tracing::warn!(%error, "mcp-auth: re-reading the signing keys failed; the known keys stay in use");
+            }
+        }
+    });
+}
+
 /// Runs an OAuth endpoint inside a span naming it, so that every refusal it
 /// logs says where it happened.
 async fn log_endpoint(
@@ -1000,11 +1016,16 @@ impl AuthorizationServer {
         Ok(layer)
     }
 
-    /// Makes a new signing key. The previous ones stay in the JWKS until the
-    /// tokens they signed have expired.
+    /// Makes a new signing key. It is published at once and signs a minute
+    /// later, so that every instance sharing the store publishes it before
+    /// any of them signs with it; the previous keys stay in the JWKS until
+    /// the tokens they signed have expired.
     pub async fn rotate_signing_key(&self) -> Result<(), KeyError> {
         let now = self.shared.now();
-        let retire_at = now.saturating_add(self.shared.config.access_token_ttl_secs).saturating_add(300);
+        let retire_at = now
+            .saturating_add(keys::ACTIVATION_DELAY_SECS)
+            .saturating_add(self.shared.config.access_token_ttl_secs)
+            .saturating_add(300);
         self.shared.keys.rotate(self.shared.store.as_ref(), now, retire_at).await
     }
 

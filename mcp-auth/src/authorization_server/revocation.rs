@@ -50,7 +50,7 @@ async fn revoke_token(shared: &Shared, client: &ClientRecord, token: &str) -> Re
     }
     // An access token we signed: revoke it alone. Tokens of other clients
     // are left alone, silently (RFC 7009 §2.1).
-    if let Some(claims) = shared.keys.verify(token, now)
+    if let Some(claims) = shared.keys.verify_fresh(shared.store.as_ref(), token, now).await
         && claims.get("client_id").and_then(|c| c.as_str()) == Some(client.client_id.as_str())
         && let Some(jti) = claims.get("jti").and_then(|j| j.as_str())
     {

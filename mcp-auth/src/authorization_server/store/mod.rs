@@ -300,6 +300,11 @@ pub struct StoredSigningKey {
     pub created_at: UnixTime,
     /// When it stops being published (`None`: current key).
     pub retire_at: Option<UnixTime>,
+    /// When it starts signing (`None`: at once). A rotated-in key is
+    /// published first, so that every instance sharing the store serves it
+    /// before any instance signs with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signs_from: Option<UnixTime>,
 }
 
 impl std::fmt::Debug for StoredSigningKey {
@@ -309,6 +314,7 @@ impl std::fmt::Debug for StoredSigningKey {
             .field("alg", &self.alg)
             .field("created_at", &self.created_at)
             .field("retire_at", &self.retire_at)
+            .field("signs_from", &self.signs_from)
             .finish_non_exhaustive()
     }
 }
