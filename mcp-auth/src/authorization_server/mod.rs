@@ -60,6 +60,7 @@ mod redirect;
 mod register;
 mod responses;
 mod revocation;
+mod revocation_cache;
 mod scope;
 mod seal;
 pub mod store;
@@ -86,10 +87,12 @@ use self::keys::{KeyRing, KeySource, SigningAlgorithm};
 pub use self::login::{AuthenticatedUser, DevLogin, LoginError, UserAuthenticator};
 use self::rate_limit::{Bucket, RateLimiter};
 pub use self::rate_limit::{Limit, RateLimitConfig};
+use self::revocation_cache::RevocationCache;
 use self::seal::Sealer;
 pub use self::seal::SealingKeyError;
 use self::store::{
-    AuthStore, ClientRecord, MemoryStore, SqliteStore, TokenEndpointAuthMethod, UnixTime, unix_now,
+    AuthStore, ClientRecord, MemoryStore, RevocationEvent, RevocationFeed, SqliteStore,
+    TokenEndpointAuthMethod, UnixTime, unix_now,
 };
 pub use self::upstream::{
     GitHubConfig, GitHubLogin, OidcConfig, OidcLogin, UpstreamAuthorization, UpstreamCallback,
@@ -170,6 +173,8 @@ pub(crate) struct Shared {
     configured_clients: HashMap<String, ClientRecord>,
     /// Client ID metadata documents, when enabled.
     cimd: Option<CimdFetcher>,
+    /// Revocation checks found active, while the store's feed tells of changes.
+    revocations: RevocationCache,
 }
 
 /// Where a client's registration comes from (shown on the consent page).
@@ -544,7 +549,9 @@ impl AuthorizationServerBuilder {
             clock,
             configured_clients,
             cimd,
+            revocations: RevocationCache::default(),
         });
+        spawn_revocation_follower(Arc::downgrade(&shared), shared.store.revocation_feed());
         spawn_purger(Arc::downgrade(&shared));
         spawn_key_reader(Arc::downgrade(&shared));
         Ok(AuthorizationServer { shared })
@@ -824,6 +831,36 @@ fn spawn_key_reader(shared: Weak<Shared>) {
             let Some(shared) = shared.upgrade() else { return };
             if let Err(error) = shared.keys.reload(shared.store.as_ref(), shared.now()).await {
                 tracing::warn!(%error, "mcp-auth: re-reading the signing keys failed; the known keys stay in use");
+            }
+        }
+    });
+}
+
+/// Applies the store's revocation events to the cache of revocation checks
+/// (a store without a feed leaves the cache disabled: every check reads it).
+fn spawn_revocation_follower(shared: Weak<Shared>, feed: Option<RevocationFeed>) {
+    use tokio::sync::broadcast::error::RecvError;
+    let Some(mut feed) = feed else { return };
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+    // Its `Connected` may have been sent before we subscribed.
+    if feed.is_connected()
+        && let Some(shared) = shared.upgrade()
+    {
+        shared.revocations.apply(&RevocationEvent::Connected);
+    }
+    runtime.spawn(async move {
+        loop {
+            let received = feed.events.recv().await;
+            let Some(shared) = shared.upgrade() else { return };
+            match received {
+                Ok(event) => shared.revocations.apply(&event),
+                // Events were missed: forget everything; cache only if connected now.
+                Err(RecvError::Lagged(_)) if feed.is_connected() => shared.revocations.clear(),
+                Err(RecvError::Lagged(_)) => shared.revocations.disable(),
+                Err(RecvError::Closed) => {
+                    shared.revocations.disable();
+                    return;
+                }
             }
         }
     });

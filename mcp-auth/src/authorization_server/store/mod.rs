@@ -333,6 +333,50 @@ pub struct Used<T> {
     pub first_used_at: Option<UnixTime>,
 }
 
+/// A change another instance made that a cache of revocation checks must
+/// hear of (see [`AuthStore::revocation_feed`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RevocationEvent {
+    /// The access token with this `jti` changed (revoked, replaced or deleted).
+    AccessToken(String),
+    /// The grant with this id changed (revoked, replaced or deleted).
+    Grant(String),
+    /// The feed is (again) connected: events may have been missed before,
+    /// so anything cached must go; caching may start.
+    Connected,
+    /// The feed lost its connection: events may be missed until
+    /// [`Connected`](Self::Connected), so nothing may be cached meanwhile.
+    Disconnected,
+}
+
+/// A subscription to a store's revocation events.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RevocationFeed {
+    /// The events from the moment of subscription on.
+    pub events: tokio::sync::broadcast::Receiver<RevocationEvent>,
+    connected: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl RevocationFeed {
+    /// A subscription whose source sets `connected` before it sends
+    /// [`RevocationEvent::Connected`] and clears it before it sends
+    /// [`RevocationEvent::Disconnected`].
+    pub fn new(
+        events: tokio::sync::broadcast::Receiver<RevocationEvent>,
+        connected: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Self {
+        Self { events, connected }
+    }
+
+    /// Whether the source is connected now: read when subscribing (its
+    /// `Connected` may have been sent before) and after missing events.
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// Storage for the authorization server. Implementations must make
 /// [`use_code`](Self::use_code), [`use_refresh_token`](Self::use_refresh_token)
 /// and [`put_successor_refresh_token`](Self::put_successor_refresh_token)
@@ -450,4 +494,12 @@ pub trait AuthStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Deletes every expired record; returns how many.
     fn purge_expired(&self, now: UnixTime) -> StoreResult<'_, u64>;
+
+    /// Changes to access tokens and grants made by any instance sharing
+    /// this store, so that revocation checks may be cached. `None` (the
+    /// default, and the memory and SQLite stores' answer): no feed, so
+    /// every check reads the store.
+    fn revocation_feed(&self) -> Option<RevocationFeed> {
+        None
+    }
 }
