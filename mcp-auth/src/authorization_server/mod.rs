@@ -22,7 +22,9 @@
 //!   detection), `/revoke` (RFC 7009), `/introspect` (RFC 7662);
 //! - ES256 (or RS256) JWT access tokens published through `/jwks.json`, checked by the
 //!   same [`ResourceServer`] code as any external issuer's
-//!   ([`AuthorizationServer::layer`]), plus a revocation check.
+//!   ([`AuthorizationServer::layer`]), plus a revocation check (cached
+//!   for at most 60 s when the store tells of revocations by other
+//!   instances, as the PostgreSQL store does with LISTEN/NOTIFY).
 //!
 //! Every code, token and secret is stored only as its SHA-256, in a
 //! [`SqliteStore`] (default), a [`MemoryStore`], or with the `postgres`

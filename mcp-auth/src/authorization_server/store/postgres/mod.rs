@@ -22,6 +22,14 @@
 //! 1.88); and it always brings `regex`, `time`, `walkdir`, `url` and a
 //! proc-macro crate, for one table and a few indexes.
 //!
+//! Revocations reach every instance: from version 2 a trigger notifies
+//! (`pg_notify`, delivered at commit) every update or deletion of an
+//! access-token or grant row, and each store's first
+//! [`revocation_feed`](AuthStore::revocation_feed) subscription starts a
+//! listener on a connection of its own (see `listener.rs`), so the
+//! authorization server can cache revocation checks and still refuse a
+//! token revoked elsewhere within milliseconds.
+//!
 //! Connections come from a `deadpool-postgres` pool with bounded waits (2 s
 //! to connect unless the URL says otherwise, 5 s for a free connection,
 //! 10 s for a whole operation), so a database that is down gives
