@@ -166,9 +166,10 @@ impl AuthStore for CountingStore {
 }
 
 /// Instance A (issues and revokes) and instance B (the MCP endpoint under
-/// test, its store counted), on one database of `pg`.
+/// test), their stores counted, on one database of `pg`.
 struct TwoInstances {
     a: TestServer,
+    a_store: Arc<CountingStore>,
     b_mcp: String,
     b_store: Arc<CountingStore>,
     client: TestClient,
@@ -179,9 +180,12 @@ struct TwoInstances {
 impl TwoInstances {
     async fn start(pg: &TestPostgres) -> Self {
         let url = pg.create_database(DB).unwrap();
-        let a = start_with(|c| c, Arc::new(PostgresStore::connect(&url).await.unwrap()), "").await;
-        let b_store =
-            Arc::new(CountingStore { inner: PostgresStore::connect(&url).await.unwrap(), lookups: 0.into() });
+        let counted = || async {
+            Arc::new(CountingStore { inner: PostgresStore::connect(&url).await.unwrap(), lookups: 0.into() })
+        };
+        let a_store = counted().await;
+        let a = start_with(|c| c, a_store.clone(), "").await;
+        let b_store = counted().await;
         // The same issuer and resource as A, its own pool, listener and port.
         let config =
             AuthorizationServerConfig::new(&a.issuer).with_scopes_supported(["notes:read", "notes:write"]);
@@ -192,7 +196,7 @@ impl TwoInstances {
         let b_mcp = format!("http://{}/mcp", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, mcp).await.unwrap() });
         let client = a.public_client().await;
-        Self { a, b_mcp, b_store, client, _b: b }
+        Self { a, a_store, b_mcp, b_store, client, _b: b }
     }
 
     /// A fresh grant's tokens, from A.
@@ -205,22 +209,40 @@ impl TwoInstances {
 
     /// B's answer to an MCP call with `token`.
     async fn call_b(&self, token: &str) -> u16 {
-        let response = self.a.http.post(&self.b_mcp).bearer_auth(token).send().await.unwrap();
+        self.call(&self.b_mcp, token).await
+    }
+
+    /// A's answer to an MCP call with `token`.
+    async fn call_a(&self, token: &str) -> u16 {
+        self.call(&self.a.resource, token).await
+    }
+
+    async fn call(&self, mcp: &str, token: &str) -> u16 {
+        let response = self.a.http.post(mcp).bearer_auth(token).send().await.unwrap();
         response.status().as_u16()
     }
 
     /// Calls B with `token` (accepted) until a call reads nothing from the
     /// store: B's listener is connected and the token cached.
     async fn cached_at_b(&self, token: &str) {
+        self.cached_at(&self.b_mcp, &self.b_store, token).await;
+    }
+
+    /// The same at A.
+    async fn cached_at_a(&self, token: &str) {
+        self.cached_at(&self.a.resource, &self.a_store, token).await;
+    }
+
+    async fn cached_at(&self, mcp: &str, store: &CountingStore, token: &str) {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            assert_eq!(self.call_b(token).await, 200);
-            let before = self.b_store.lookups();
-            assert_eq!(self.call_b(token).await, 200);
-            if self.b_store.lookups() == before {
+            assert_eq!(self.call(mcp, token).await, 200);
+            let before = store.lookups();
+            assert_eq!(self.call(mcp, token).await, 200);
+            if store.lookups() == before {
                 return;
             }
-            assert!(Instant::now() < deadline, "B never cached its revocation check");
+            assert!(Instant::now() < deadline, "{mcp} never cached its revocation check");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -236,11 +258,10 @@ fn server() -> TestPostgres {
     TestPostgres::start().expect("a PostgreSQL server (scripts/setup.sh installs Debian's `postgresql`)")
 }
 
-/// A superuser connection to the server's `postgres` database, its
-/// connection driven in the background.
-async fn admin(pg: &TestPostgres) -> tokio_postgres::Client {
-    let (client, connection) =
-        tokio_postgres::connect(&pg.url("postgres"), tokio_postgres::NoTls).await.unwrap();
+/// A superuser connection to the server's database `db`, its connection
+/// driven in the background.
+async fn admin(pg: &TestPostgres, db: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&pg.url(db), tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
     client
 }
@@ -308,7 +329,7 @@ async fn while_the_listener_is_down_nothing_is_cached_and_it_reconnects() {
     two.cached_at_b(second).await;
 
     // The pools keep their open connections; new ones, the listeners' included, are refused.
-    let admin = admin(&pg).await;
+    let admin = admin(&pg, "postgres").await;
     admin.batch_execute(&format!("ALTER DATABASE {DB} ALLOW_CONNECTIONS false")).await.unwrap();
     let terminated = admin
         .query_one(
@@ -358,4 +379,33 @@ async fn while_the_listener_is_down_nothing_is_cached_and_it_reconnects() {
         .await
         .unwrap();
     assert_eq!(listening.get::<_, i64>(0), 2);
+}
+
+/// With notifications gone (the trigger dropped), the instance that revoked
+/// refuses the token at once all the same: it drops its own cached answer
+/// without waiting to hear of it. The other instance, told nothing, still
+/// accepts it: only the cache's TTL bounds that case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_instance_that_revokes_refuses_at_once_without_a_notification() {
+    let pg = server();
+    let two = TwoInstances::start(&pg).await;
+    let first = two.tokens().await;
+    let second = two.tokens().await;
+    let tokens = [&first, &second].map(|body| body["access_token"].as_str().unwrap().to_owned());
+    for token in &tokens {
+        two.cached_at_a(token).await;
+        two.cached_at_b(token).await;
+    }
+    admin(&pg, DB)
+        .await
+        .batch_execute("DROP TRIGGER mcp_auth_revocations ON mcp_auth_records")
+        .await
+        .unwrap();
+    // The access token itself, then the second grant through its refresh token.
+    two.revoke_at_a(&tokens[0]).await;
+    two.revoke_at_a(second["refresh_token"].as_str().unwrap()).await;
+    for token in &tokens {
+        assert_eq!(two.call_a(token).await, 401, "the revoking instance answered from its cache");
+        assert_eq!(two.call_b(token).await, 200, "B heard of it without a notification?");
+    }
 }

@@ -197,6 +197,7 @@ impl Shared {
     pub(crate) async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
         let grant = self.store.grant(grant_id, self.now()).await?;
         self.store.revoke_grant(grant_id).await?;
+        self.revoked_here(&RevocationEvent::Grant(grant_id.to_owned()));
         if let (Login::Upstream(upstream), Some(sealer), Some(grant)) = (&self.login, &self.sealer, grant)
             && !grant.revoked
             && let Some(token) = upstream::sealed_access_token(sealer, &grant)
@@ -205,6 +206,13 @@ impl Shared {
             tokio::spawn(async move { upstream.revoke_token(&token).await });
         }
         Ok(())
+    }
+
+    /// Drops what a revocation this instance just committed makes stale
+    /// from its own cache at once, without waiting for the store's feed
+    /// (which tells the other instances).
+    pub(crate) fn revoked_here(&self, event: &RevocationEvent) {
+        self.revocations.apply(event);
     }
 
     /// The protected server as the consent page names it: its name and the

@@ -15,7 +15,7 @@ use super::crypto::hash;
 use super::error::OAuthError;
 use super::params::Params;
 use super::responses::{json_no_store, oauth_error, oauth_error_basic};
-use super::store::ClientRecord;
+use super::store::{ClientRecord, RevocationEvent};
 
 /// `POST /revoke`.
 pub(crate) async fn revoke(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -55,6 +55,7 @@ async fn revoke_token(shared: &Shared, client: &ClientRecord, token: &str) -> Re
         && let Some(jti) = claims.get("jti").and_then(|j| j.as_str())
     {
         shared.store.revoke_access_token(jti).await?;
+        shared.revoked_here(&RevocationEvent::AccessToken(jti.to_owned()));
     }
     Ok(())
 }
