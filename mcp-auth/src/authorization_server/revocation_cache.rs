@@ -11,7 +11,7 @@
 //!
 //! Staleness bound: a revocation committed on one instance is honoured by
 //! the others within the NOTIFY delivery time (measured on loopback: at
-//! most 22 ms, typically 2 to 3 ms, over 80 trials, HTTP round trips of the
+//! most 22 ms, typically 2 to 3 ms, over 120 trials, HTTP round trips of the
 //! check included; the test
 //! `a_revocation_on_one_instance_is_honoured_by_another_within_a_bound` in
 //! `mcp-auth/tests/as_revocation_cache.rs` prints it and asserts < 1 s).
