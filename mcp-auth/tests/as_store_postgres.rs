@@ -371,4 +371,8 @@ async fn the_revocation_feed_tells_of_access_tokens_and_grants_changed_by_anothe
     assert!(feed.events.try_recv().is_err(), "nothing else was changed");
     // A second subscriber of a connected store hears of it at once.
     assert!(b.revocation_feed().unwrap().is_connected());
+    // The listener goes with the store.
+    drop(b);
+    let closed = tokio::time::timeout(Duration::from_secs(5), feed.events.recv()).await.unwrap();
+    assert!(closed.is_err(), "{closed:?}");
 }

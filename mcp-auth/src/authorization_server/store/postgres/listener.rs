@@ -5,8 +5,9 @@
 //!
 //! `Connected` is sent once `LISTEN` has succeeded, `Disconnected` as soon
 //! as the connection fails; it then reconnects after a back-off doubling
-//! from 100 ms to 5 s. The task ends when the store (its last clone) is
-//! dropped.
+//! from 100 ms to 5 s. TCP keepalives notice a connection that died
+//! without a word within about 25 s. The task ends when the store (its
+//! last clone) is dropped.
 
 use std::future::{Future as _, poll_fn};
 use std::pin::pin;
@@ -28,6 +29,9 @@ use crate::authorization_server::store::{RevocationEvent, RevocationFeed};
 const CAPACITY: usize = 1024;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const LAST_BACKOFF: Duration = Duration::from_secs(5);
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+const KEEPALIVE_RETRIES: u32 = 3;
 
 /// The running listener; dropping it stops the task.
 #[derive(Debug)]
@@ -39,7 +43,14 @@ pub(super) struct Listener {
 
 impl Listener {
     /// Starts listening on the runtime `runtime`.
-    pub(super) fn start(runtime: &tokio::runtime::Handle, config: tokio_postgres::Config) -> Self {
+    pub(super) fn start(runtime: &tokio::runtime::Handle, mut config: tokio_postgres::Config) -> Self {
+        // A connection that dies silently (no reset) is noticed by TCP
+        // keepalives within about 25 s, well inside the cache's 60 s TTL.
+        config
+            .keepalives(true)
+            .keepalives_idle(KEEPALIVE_IDLE)
+            .keepalives_interval(KEEPALIVE_INTERVAL)
+            .keepalives_retries(KEEPALIVE_RETRIES);
         let (sender, _) = broadcast::channel(CAPACITY);
         let connected = Arc::new(AtomicBool::new(false));
         let task = runtime.spawn(run(config, sender.clone(), connected.clone()));
