@@ -18,7 +18,7 @@ use as_support::test_postgres::TestPostgres;
 use mcp_auth::authorization_server::StoreError;
 use mcp_auth::authorization_server::store::{AuthStore, PostgresStore, Succession};
 use mcp_auth::{AuthorizationServer, AuthorizationServerConfig};
-use store_contract::{code, refresh, signing_key};
+use store_contract::{access, client, code, grant, refresh, signing_key};
 
 /// Concurrent calls per instance in the race tests.
 const RACERS: usize = 16;
@@ -212,8 +212,9 @@ async fn instances_migrating_one_fresh_database_at_once_all_start() {
     assert_eq!(again.code("h", 1).await.unwrap().unwrap().record, code("h", "g", 1000));
     let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
-    let versions = client.query("SELECT version FROM mcp_auth_migrations", &[]).await.unwrap();
-    assert_eq!(versions.iter().map(|row| row.get::<_, i32>(0)).collect::<Vec<_>>(), [1]);
+    let versions =
+        client.query("SELECT version FROM mcp_auth_migrations ORDER BY version", &[]).await.unwrap();
+    assert_eq!(versions.iter().map(|row| row.get::<_, i32>(0)).collect::<Vec<_>>(), [1, 2]);
 }
 
 /// `open_store` takes both URL schemes libpq takes, and connects lazily:
@@ -335,4 +336,43 @@ async fn the_oauth_endpoints_answer_503_while_the_database_is_down() {
         }
     }
     assert_eq!(status, 200);
+}
+
+/// The revocation feed of one instance: `Connected` once it listens, then
+/// an event for every change of an access token or grant that another
+/// instance commits, and none for new rows or other kinds of records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_revocation_feed_tells_of_access_tokens_and_grants_changed_by_another_instance() {
+    use mcp_auth::authorization_server::store::{RevocationEvent, RevocationFeed};
+    async fn next(feed: &mut RevocationFeed) -> RevocationEvent {
+        tokio::time::timeout(Duration::from_secs(5), feed.events.recv()).await.unwrap().unwrap()
+    }
+    let pg = server();
+    let (a, b) = two_instances(&pg, "feed").await;
+    let mut feed = b.revocation_feed().unwrap();
+    if !feed.is_connected() {
+        assert_eq!(next(&mut feed).await, RevocationEvent::Connected);
+    }
+    assert!(feed.is_connected());
+    // New rows, and records of other kinds: nothing to hear of.
+    a.put_grant(grant("g1", "alice", "c", 1000)).await.unwrap();
+    a.put_access_token(access("j1", "g1", 1000)).await.unwrap();
+    a.put_access_token(access("j2", "g1", 1000)).await.unwrap();
+    a.put_client(client("c", None)).await.unwrap();
+    a.revoke_access_token("j1").await.unwrap();
+    assert_eq!(next(&mut feed).await, RevocationEvent::AccessToken("j1".into()));
+    a.revoke_grant("g1").await.unwrap();
+    let mut heard = BTreeSet::new();
+    for _ in 0..3 {
+        heard.insert(format!("{:?}", next(&mut feed).await));
+    }
+    let expected = ["AccessToken(\"j1\")", "AccessToken(\"j2\")", "Grant(\"g1\")"];
+    assert_eq!(heard, expected.iter().map(|s| (*s).to_owned()).collect());
+    assert!(feed.events.try_recv().is_err(), "nothing else was changed");
+    // A second subscriber of a connected store hears of it at once.
+    assert!(b.revocation_feed().unwrap().is_connected());
+    // The listener goes with the store.
+    drop(b);
+    let closed = tokio::time::timeout(Duration::from_secs(5), feed.events.recv()).await.unwrap();
+    assert!(closed.is_err(), "{closed:?}");
 }

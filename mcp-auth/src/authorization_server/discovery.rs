@@ -50,9 +50,13 @@ pub(crate) async fn metadata(State(shared): State<Arc<Shared>>) -> Response {
     public_json(&document(&shared))
 }
 
-/// `GET /jwks.json`.
+/// `GET /jwks.json`: the keys in the store now (read at most once a
+/// second), so that with a shared store every instance publishes the keys
+/// any of them signs with.
 pub(crate) async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
-    public_json(&shared.keys.jwks(shared.now()))
+    let now = shared.now();
+    shared.keys.refresh(shared.store.as_ref(), now).await;
+    public_json(&shared.keys.jwks(now))
 }
 
 /// Public documents: CORS `*` without credentials, cacheable briefly.

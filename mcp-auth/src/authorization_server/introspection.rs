@@ -2,6 +2,7 @@
 //! it only: configured confidential clients with `introspect = true`.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -89,7 +90,9 @@ pub(crate) async fn describe(shared: &Shared, token: &str) -> Result<Value, OAut
             "exp": used.record.expires_at,
         }));
     }
-    let Some(claims) = shared.keys.verify(token, now) else { return Ok(inactive) };
+    let Some(claims) = shared.keys.verify_fresh(shared.store.as_ref(), token, now).await else {
+        return Ok(inactive);
+    };
     if !access_token_active(shared, &claims).await? {
         return Ok(inactive);
     }
@@ -103,7 +106,9 @@ pub(crate) async fn describe(shared: &Shared, token: &str) -> Result<Value, OAut
 }
 
 /// Whether an access token this server signed is still good: unexpired, and
-/// neither it nor its grant revoked.
+/// neither it nor its grant revoked. Expiry is read from the claims every
+/// time; "not revoked" comes from the revocation cache when it holds the
+/// token, else from the store (two lookups), and is then cached.
 pub(crate) async fn access_token_active(
     shared: &Shared,
     claims: &serde_json::Map<String, Value>,
@@ -114,9 +119,20 @@ pub(crate) async fn access_token_active(
     if !unexpired {
         return Ok(false);
     }
+    if shared.revocations.is_active(jti, now, Instant::now()) {
+        return Ok(true);
+    }
+    // Taken before the reads: a revocation heard of meanwhile keeps the answer out of the cache.
+    let ticket = shared.revocations.ticket();
     let Some(record) = shared.store.access_token(jti, now).await? else { return Ok(false) };
     if record.revoked {
         return Ok(false);
     }
-    Ok(shared.store.grant(&record.grant_id, now).await?.is_some_and(|g| !g.revoked))
+    let Some(grant) = shared.store.grant(&record.grant_id, now).await? else { return Ok(false) };
+    if grant.revoked {
+        return Ok(false);
+    }
+    let valid_until = record.expires_at.min(grant.expires_at);
+    shared.revocations.insert(ticket, jti, &record.grant_id, valid_until, Instant::now());
+    Ok(true)
 }

@@ -7,7 +7,9 @@ use serde_json::{Map, Value, json};
 use super::Shared;
 use super::crypto::{hash, random_token};
 use super::error::OAuthError;
-use super::store::{AccessTokenRecord, GrantRecord, RefreshTokenRecord, Succession, UnixTime};
+use super::store::{
+    AccessTokenRecord, GrantRecord, RefreshTokenRecord, RevocationEvent, Succession, UnixTime,
+};
 
 /// What the token endpoint answers (RFC 6749 §5.1).
 pub(crate) struct Issued {
@@ -70,7 +72,7 @@ pub(crate) async fn issue(
     for (name, value) in &grant.claims {
         claims.entry(name.clone()).or_insert_with(|| value.clone());
     }
-    let access_token = shared.keys.sign(&claims).map_err(|e| {
+    let access_token = shared.keys.sign(&claims, now).map_err(|e| {
         tracing::error!(error = %e, "mcp-auth: cannot sign an access token");
         OAuthError::server_error()
     })?;
@@ -121,12 +123,18 @@ async fn issue_refresh(
         access_jti: Some(access_jti),
         superseded: false,
     };
-    if shared.store.put_successor_refresh_token(record).await? == Succession::EarlierSuccessorUsed {
-        // OAuth 2.1 §4.3.1 / RFC 9700 §4.14.2: the token was rotated and its
-        // successor used, yet it came back: two parties hold the family.
-        tracing::warn!(client_id = %grant.client_id, "mcp-auth: refresh token family forked; revoking its grant");
-        shared.store.revoke_grant(&grant.grant_id).await?;
-        return Err(OAuthError::invalid_grant("invalid or expired refresh token"));
+    match shared.store.put_successor_refresh_token(record).await? {
+        Succession::EarlierSuccessorUsed => {
+            // OAuth 2.1 §4.3.1 / RFC 9700 §4.14.2: the token was rotated and its
+            // successor used, yet it came back: two parties hold the family.
+            tracing::warn!(client_id = %grant.client_id, "mcp-auth: refresh token family forked; revoking its grant");
+            shared.store.revoke_grant(&grant.grant_id).await?;
+            shared.revoked_here(&RevocationEvent::Grant(grant.grant_id.clone()));
+            return Err(OAuthError::invalid_grant("invalid or expired refresh token"));
+        }
+        // The replaced successor's access token was revoked (its jti is the store's).
+        Succession::Replaced => shared.revoked_here(&RevocationEvent::Grant(grant.grant_id.clone())),
+        Succession::First => {}
     }
     Ok(token)
 }

@@ -1,9 +1,17 @@
 //! Signing keys: ES256 (P-256) or RS256 (RSA 2048) generated with aws-lc-rs,
 //! persisted as PKCS#8 in the store (or in a PEM file), published as a JWKS
 //! with the previous keys until every token they signed has expired.
+//!
+//! Several instances may share one store (PostgreSQL). Each one re-reads the
+//! stored keys every [`RELOAD_EVERY`], before serving the JWKS, and when a
+//! token names a key it does not know (each at most once a second), so every
+//! key one instance signs with is published and accepted by all. A rotated-in
+//! key is published at once but signs only [`ACTIVATION_DELAY_SECS`] later,
+//! by which time every instance has read it.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use aws_lc_rs::encoding::AsDer as _;
 use aws_lc_rs::rand::SystemRandom;
@@ -18,6 +26,16 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest as _, Sha256};
 
 use super::store::{AuthStore, StoreError, StoredSigningKey, UnixTime};
+
+/// How often a key ring re-reads the store's keys on its own.
+pub(crate) const RELOAD_EVERY: Duration = Duration::from_secs(30);
+/// How long after a rotation the new key starts signing: two reload
+/// periods, so every instance sharing the store publishes it first.
+pub(crate) const ACTIVATION_DELAY_SECS: UnixTime = 2 * RELOAD_EVERY.as_secs();
+/// Shortest time between two re-reads that requests ask for (a JWKS fetch,
+/// a token naming an unknown key): a flood of them costs the store one read
+/// a second.
+const ON_DEMAND_RELOAD_SECS: UnixTime = 1;
 
 /// Why the keys cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -97,15 +115,29 @@ struct Loaded {
     jwk: Value,
     created_at: UnixTime,
     retire_at: Option<UnixTime>,
+    signs_from: Option<UnixTime>,
 }
 
-/// The server's signing keys: the newest current key signs; every key not
-/// yet retired is published.
+impl Loaded {
+    /// Whether it may sign at `now` with `algorithm`: a key being retired
+    /// still signs until the key that replaces it starts to.
+    fn signs(&self, algorithm: SigningAlgorithm, now: UnixTime) -> bool {
+        self.alg == algorithm
+            && self.retire_at.is_none_or(|r| r > now)
+            && self.signs_from.is_none_or(|s| s <= now)
+    }
+}
+
+/// The server's signing keys: the newest key that may sign does (the
+/// greatest `kid` among equally new ones, so that instances which generated
+/// keys at the same moment agree); every key not yet retired is published.
 #[derive(Clone)]
 pub(crate) struct KeyRing {
     keys: Arc<RwLock<Vec<Loaded>>>,
     algorithm: SigningAlgorithm,
     from_file: bool,
+    /// When the store's keys were last read.
+    read_at: Arc<Mutex<UnixTime>>,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -124,17 +156,12 @@ impl KeyRing {
         source: &KeySource,
     ) -> Result<Self, KeyError> {
         let algorithm = source.algorithm;
+        let read_at = Arc::new(Mutex::new(now));
         if let Some(path) = &source.file {
             let key = key_file(path, algorithm, now)?;
-            return Ok(Self { keys: Arc::new(RwLock::new(vec![key])), algorithm, from_file: true });
+            return Ok(Self { keys: Arc::new(RwLock::new(vec![key])), algorithm, from_file: true, read_at });
         }
-        let mut loaded = Vec::new();
-        for stored in store.signing_keys().await? {
-            if stored.retire_at.is_some_and(|r| r <= now) {
-                continue;
-            }
-            loaded.push(load_key(&stored)?);
-        }
+        let mut loaded = read(store, now).await?;
         if !loaded.iter().any(|k| k.retire_at.is_none() && k.alg == algorithm) {
             // A change of algorithm: the other current keys stay published
             // until the tokens they signed have expired.
@@ -155,11 +182,55 @@ impl KeyRing {
                  store. Tokens signed with any earlier key are now unverifiable. Keep the store (it holds the \
                  private key) safe and persistent."
             );
-            store.put_signing_key(stored.clone()).await?;
-            loaded.push(load_key(&stored)?);
+            store.put_signing_key(stored).await?;
+            // Read back: another instance starting on the same store at the
+            // same moment may have made one too, and both must then pick
+            // the same key to sign with.
+            loaded = read(store, now).await?;
         }
-        loaded.sort_by_key(|k| std::cmp::Reverse(k.created_at));
-        Ok(Self { keys: Arc::new(RwLock::new(loaded)), algorithm, from_file: false })
+        Ok(Self { keys: Arc::new(RwLock::new(loaded)), algorithm, from_file: false, read_at })
+    }
+
+    /// Re-reads the stored keys (keys from `signing_key_file` stay as they are).
+    pub(crate) async fn reload(&self, store: &dyn AuthStore, now: UnixTime) -> Result<(), KeyError> {
+        if self.from_file {
+            return Ok(());
+        }
+        *self.read_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = now;
+        let loaded = read(store, now).await?;
+        *self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = loaded;
+        Ok(())
+    }
+
+    /// [`reload`](Self::reload) unless the keys were read in the last
+    /// second; a failure keeps the keys known and is logged.
+    pub(crate) async fn refresh(&self, store: &dyn AuthStore, now: UnixTime) {
+        {
+            let mut read_at = self.read_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if self.from_file || now.saturating_sub(*read_at) < ON_DEMAND_RELOAD_SECS {
+                return;
+            }
+            *read_at = now;
+        }
+        if let Err(error) = self.reload(store, now).await {
+            tracing::warn!(%error, "mcp-auth: re-reading the signing keys failed; the known keys stay in use");
+        }
+    }
+
+    /// [`verify`](Self::verify), re-reading the store's keys once when the
+    /// token does not verify with the keys known (another instance may have
+    /// signed it with a key made since the last read).
+    pub(crate) async fn verify_fresh(
+        &self,
+        store: &dyn AuthStore,
+        token: &str,
+        now: UnixTime,
+    ) -> Option<Map<String, Value>> {
+        if let Some(claims) = self.verify(token, now) {
+            return Some(claims);
+        }
+        self.refresh(store, now).await;
+        self.verify(token, now)
     }
 
     /// Makes a new current key; the old ones stay published until `retire_at`.
@@ -172,7 +243,8 @@ impl KeyRing {
         if self.from_file {
             return Err(KeyError::FileManaged);
         }
-        let fresh = generate(self.algorithm, now)?;
+        let mut fresh = generate(self.algorithm, now)?;
+        fresh.signs_from = Some(now.saturating_add(ACTIVATION_DELAY_SECS));
         let old: Vec<StoredSigningKey> = store
             .signing_keys()
             .await?
@@ -186,14 +258,8 @@ impl KeyRing {
         for key in old {
             store.put_signing_key(key).await?;
         }
-        store.put_signing_key(fresh.clone()).await?;
-        let loaded = load_key(&fresh)?;
-        let mut keys = self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        for key in keys.iter_mut().filter(|k| k.retire_at.is_none()) {
-            key.retire_at = Some(retire_at);
-        }
-        keys.insert(0, loaded);
-        Ok(())
+        store.put_signing_key(fresh).await?;
+        self.reload(store, now).await
     }
 
     /// The JWKS document (RFC 7517 §5): every key not yet retired.
@@ -205,9 +271,10 @@ impl KeyRing {
     }
 
     /// Signs `claims` as a JWT access token (RFC 9068: `typ` `at+jwt`) with the current key.
-    pub(crate) fn sign(&self, claims: &Map<String, Value>) -> Result<String, KeyError> {
+    pub(crate) fn sign(&self, claims: &Map<String, Value>, now: UnixTime) -> Result<String, KeyError> {
         let keys = self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let key = keys.iter().find(|k| k.retire_at.is_none()).ok_or(KeyError::Crypto)?;
+        // Ordered newest first (see `read`): the newest key that may sign.
+        let key = keys.iter().find(|k| k.signs(self.algorithm, now)).ok_or(KeyError::Crypto)?;
         let header = json!({"alg": key.alg.name(), "typ": "at+jwt", "kid": key.kid});
         let encode = |v: &Value| serde_json::to_vec(v).map(|b| URL_SAFE_NO_PAD.encode(b));
         let claims = Value::Object(claims.clone());
@@ -284,14 +351,30 @@ fn generate(alg: SigningAlgorithm, now: UnixTime) -> Result<StoredSigningKey, Ke
         pkcs8,
         created_at: now,
         retire_at: None,
+        signs_from: None,
     })
+}
+
+/// The stored keys not yet retired at `now`, newest first (the greatest
+/// `kid` first among equally new ones).
+async fn read(store: &dyn AuthStore, now: UnixTime) -> Result<Vec<Loaded>, KeyError> {
+    let mut loaded = Vec::new();
+    for stored in store.signing_keys().await? {
+        if stored.retire_at.is_none_or(|r| r > now) {
+            loaded.push(load_key(&stored)?);
+        }
+    }
+    loaded.sort_by(|a, b| (b.created_at, &b.kid).cmp(&(a.created_at, &a.kid)));
+    Ok(loaded)
 }
 
 fn load_key(stored: &StoredSigningKey) -> Result<Loaded, KeyError> {
     let invalid = || KeyError::Invalid(stored.kid.clone());
     let alg = SigningAlgorithm::from_name(&stored.alg).ok_or_else(invalid)?;
     let (signer, public, jwk) = parse(alg, &stored.pkcs8).ok_or_else(invalid)?;
-    Ok(loaded(stored.kid.clone(), alg, signer, public, jwk, stored.created_at, stored.retire_at))
+    let mut key = loaded(stored.kid.clone(), alg, signer, public, jwk, stored.created_at, stored.retire_at);
+    key.signs_from = stored.signs_from;
+    Ok(key)
 }
 
 fn loaded(
@@ -308,7 +391,7 @@ fn loaded(
         object.insert("alg".into(), json!(alg.name()));
         object.insert("use".into(), json!("sig"));
     }
-    Loaded { kid, alg, signer, public, jwk, created_at, retire_at }
+    Loaded { kid, alg, signer, public, jwk, created_at, retire_at, signs_from: None }
 }
 
 /// The signer, the verifier's public key and the public JWK (RFC 7518 §6)
@@ -445,7 +528,7 @@ mod tests {
         assert_eq!((jwk["kty"].as_str(), jwk["alg"].as_str()), (Some("RSA"), Some("RS256")));
         assert_eq!(jwk["e"], "AQAB");
         assert_eq!(URL_SAFE_NO_PAD.decode(jwk["n"].as_str().unwrap()).unwrap().len(), 256);
-        let token = ring.sign(&sub("alice")).unwrap();
+        let token = ring.sign(&sub("alice"), 100).unwrap();
         let header: Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap())
                 .unwrap();
@@ -457,7 +540,7 @@ mod tests {
         assert_eq!(es.jwks(200)["keys"].as_array().unwrap().len(), 2);
         assert!(es.verify(&token, 200).is_some());
         assert_eq!(es.jwks(1000)["keys"].as_array().unwrap().len(), 1);
-        assert!(es.sign(&sub("bob")).is_ok());
+        assert!(es.sign(&sub("bob"), 200).is_ok());
     }
 
     #[tokio::test]
@@ -473,7 +556,7 @@ mod tests {
             assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         }
         assert!(store.signing_keys().await.unwrap().is_empty(), "the store holds no key");
-        let token = ring.sign(&sub("alice")).unwrap();
+        let token = ring.sign(&sub("alice"), 100).unwrap();
 
         let again = KeyRing::load(&store, 200, &rs256(Some(path.clone()))).await.unwrap();
         assert_eq!(ring.jwks(100), again.jwks(200), "the file's key is loaded");
@@ -504,7 +587,7 @@ mod tests {
         let (_, _, jwk) = parse(SigningAlgorithm::Es256, &pkcs8).unwrap();
         let published = &ring.jwks(100)["keys"][0];
         assert_eq!((published["x"].clone(), published["alg"].clone()), (jwk["x"].clone(), json!("ES256")));
-        assert!(ring.verify(&ring.sign(&sub("alice")).unwrap(), 100).is_some());
+        assert!(ring.verify(&ring.sign(&sub("alice"), 100).unwrap(), 100).is_some());
 
         std::fs::write(&path, "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n")
             .unwrap();
@@ -522,7 +605,7 @@ mod tests {
         assert_eq!(ring.jwks(100), again.jwks(101), "the stored key is reused");
         let mut claims = Map::new();
         claims.insert("sub".into(), json!("alice"));
-        let token = ring.sign(&claims).unwrap();
+        let token = ring.sign(&claims, 100).unwrap();
         assert_eq!(again.verify(&token, 102).unwrap()["sub"], "alice");
         let mut tampered = token.clone();
         tampered.push('A');
@@ -533,5 +616,75 @@ mod tests {
         assert!(ring.verify(&token, 250).is_some(), "old tokens verify until the old key retires");
         assert_eq!(ring.jwks(300)["keys"].as_array().unwrap().len(), 1);
         assert!(ring.verify(&token, 300).is_none());
+    }
+
+    fn kid_of(token: &str) -> String {
+        let header = URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap();
+        serde_json::from_slice::<Value>(&header).unwrap()["kid"].as_str().unwrap().to_owned()
+    }
+
+    #[tokio::test]
+    async fn a_rotated_in_key_is_published_at_once_and_signs_after_the_activation_delay() {
+        let store = MemoryStore::new();
+        let ring = KeyRing::load(&store, 100, &es256()).await.unwrap();
+        let old = kid_of(&ring.sign(&sub("alice"), 100).unwrap());
+        ring.rotate(&store, 200, 200 + ACTIVATION_DELAY_SECS + 600).await.unwrap();
+        let published: Vec<String> = ring.jwks(201)["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(published.len(), 2);
+        let new = published.iter().find(|k| **k != old).unwrap().clone();
+        assert_eq!(kid_of(&ring.sign(&sub("alice"), 201).unwrap()), old, "not yet the new key");
+        let at = 200 + ACTIVATION_DELAY_SECS;
+        assert_eq!(kid_of(&ring.sign(&sub("alice"), at - 1).unwrap()), old);
+        assert_eq!(kid_of(&ring.sign(&sub("alice"), at).unwrap()), new, "the new key from its time on");
+    }
+
+    #[tokio::test]
+    async fn rings_sharing_a_store_accept_each_others_keys_and_agree_on_the_signer() {
+        let store = MemoryStore::new();
+        // Two instances start at once on an empty store: each makes a key
+        // before it sees the other's (here, the second key is stored by hand
+        // after the first ring has read the store; a second later, so that
+        // it is the one both end up signing with).
+        let first = KeyRing::load(&store, 100, &es256()).await.unwrap();
+        store.put_signing_key(generate(SigningAlgorithm::Es256, 101).unwrap()).await.unwrap();
+        let second = KeyRing::load(&store, 101, &es256()).await.unwrap();
+        let by_second = second.sign(&sub("bob"), 101).unwrap();
+        let by_first = first.sign(&sub("alice"), 101).unwrap();
+        assert!(second.verify(&by_first, 101).is_some(), "the second read both keys");
+        assert!(first.verify(&by_second, 101).is_none(), "the first has not read the second's key yet");
+        assert!(first.jwks(101)["keys"].as_array().unwrap().len() == 1);
+        // A token naming a key it does not know makes it read the store again.
+        assert_eq!(first.verify_fresh(&store, &by_second, 102).await.unwrap()["sub"], "bob");
+        assert_eq!(first.jwks(102), second.jwks(102), "both publish both keys");
+        assert_eq!(
+            kid_of(&first.sign(&sub("alice"), 102).unwrap()),
+            kid_of(&by_second),
+            "and sign with the same one"
+        );
+
+        // A rotation on one is read by the other before the new key signs.
+        second.rotate(&store, 200, 200 + ACTIVATION_DELAY_SECS + 600).await.unwrap();
+        first.reload(&store, 230).await.unwrap();
+        let at = 200 + ACTIVATION_DELAY_SECS;
+        let rotated = second.sign(&sub("bob"), at).unwrap();
+        assert_ne!(kid_of(&rotated), kid_of(&by_second));
+        assert_eq!(kid_of(&first.sign(&sub("alice"), at).unwrap()), kid_of(&rotated));
+        assert!(first.verify(&rotated, at).is_some());
+    }
+
+    #[tokio::test]
+    async fn on_demand_reads_happen_at_most_once_a_second() {
+        let store = MemoryStore::new();
+        let ring = KeyRing::load(&store, 100, &es256()).await.unwrap();
+        store.put_signing_key(generate(SigningAlgorithm::Es256, 100).unwrap()).await.unwrap();
+        ring.refresh(&store, 100).await;
+        assert_eq!(ring.jwks(100)["keys"].as_array().unwrap().len(), 1, "read at load, this second");
+        ring.refresh(&store, 101).await;
+        assert_eq!(ring.jwks(101)["keys"].as_array().unwrap().len(), 2, "a second later");
     }
 }

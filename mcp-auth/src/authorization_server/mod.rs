@@ -22,7 +22,9 @@
 //!   detection), `/revoke` (RFC 7009), `/introspect` (RFC 7662);
 //! - ES256 (or RS256) JWT access tokens published through `/jwks.json`, checked by the
 //!   same [`ResourceServer`] code as any external issuer's
-//!   ([`AuthorizationServer::layer`]), plus a revocation check.
+//!   ([`AuthorizationServer::layer`]), plus a revocation check (cached
+//!   for at most 60 s when the store tells of revocations by other
+//!   instances, as the PostgreSQL store does with LISTEN/NOTIFY).
 //!
 //! Every code, token and secret is stored only as its SHA-256, in a
 //! [`SqliteStore`] (default), a [`MemoryStore`], or with the `postgres`
@@ -60,6 +62,7 @@ mod redirect;
 mod register;
 mod responses;
 mod revocation;
+mod revocation_cache;
 mod scope;
 mod seal;
 pub mod store;
@@ -86,10 +89,12 @@ use self::keys::{KeyRing, KeySource, SigningAlgorithm};
 pub use self::login::{AuthenticatedUser, DevLogin, LoginError, UserAuthenticator};
 use self::rate_limit::{Bucket, RateLimiter};
 pub use self::rate_limit::{Limit, RateLimitConfig};
+use self::revocation_cache::RevocationCache;
 use self::seal::Sealer;
 pub use self::seal::SealingKeyError;
 use self::store::{
-    AuthStore, ClientRecord, MemoryStore, SqliteStore, TokenEndpointAuthMethod, UnixTime, unix_now,
+    AuthStore, ClientRecord, MemoryStore, RevocationEvent, RevocationFeed, SqliteStore,
+    TokenEndpointAuthMethod, UnixTime, unix_now,
 };
 pub use self::upstream::{
     GitHubConfig, GitHubLogin, OidcConfig, OidcLogin, UpstreamAuthorization, UpstreamCallback,
@@ -170,6 +175,8 @@ pub(crate) struct Shared {
     configured_clients: HashMap<String, ClientRecord>,
     /// Client ID metadata documents, when enabled.
     cimd: Option<CimdFetcher>,
+    /// Revocation checks found active, while the store's feed tells of changes.
+    revocations: RevocationCache,
 }
 
 /// Where a client's registration comes from (shown on the consent page).
@@ -190,6 +197,7 @@ impl Shared {
     pub(crate) async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
         let grant = self.store.grant(grant_id, self.now()).await?;
         self.store.revoke_grant(grant_id).await?;
+        self.revoked_here(&RevocationEvent::Grant(grant_id.to_owned()));
         if let (Login::Upstream(upstream), Some(sealer), Some(grant)) = (&self.login, &self.sealer, grant)
             && !grant.revoked
             && let Some(token) = upstream::sealed_access_token(sealer, &grant)
@@ -198,6 +206,13 @@ impl Shared {
             tokio::spawn(async move { upstream.revoke_token(&token).await });
         }
         Ok(())
+    }
+
+    /// Drops what a revocation this instance just committed makes stale
+    /// from its own cache at once, without waiting for the store's feed
+    /// (which tells the other instances).
+    pub(crate) fn revoked_here(&self, event: &RevocationEvent) {
+        self.revocations.apply(event);
     }
 
     /// The protected server as the consent page names it: its name and the
@@ -544,8 +559,11 @@ impl AuthorizationServerBuilder {
             clock,
             configured_clients,
             cimd,
+            revocations: RevocationCache::default(),
         });
+        spawn_revocation_follower(Arc::downgrade(&shared), shared.store.revocation_feed());
         spawn_purger(Arc::downgrade(&shared));
+        spawn_key_reader(Arc::downgrade(&shared));
         Ok(AuthorizationServer { shared })
     }
 }
@@ -813,6 +831,51 @@ fn spawn_purger(shared: Weak<Shared>) {
     });
 }
 
+/// Re-reads the signing keys every [`keys::RELOAD_EVERY`], so that keys
+/// made by other instances sharing the store are published and used here.
+fn spawn_key_reader(shared: Weak<Shared>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+    runtime.spawn(async move {
+        loop {
+            tokio::time::sleep(keys::RELOAD_EVERY).await;
+            let Some(shared) = shared.upgrade() else { return };
+            if let Err(error) = shared.keys.reload(shared.store.as_ref(), shared.now()).await {
+                tracing::warn!(%error, "mcp-auth: re-reading the signing keys failed; the known keys stay in use");
+            }
+        }
+    });
+}
+
+/// Applies the store's revocation events to the cache of revocation checks
+/// (a store without a feed leaves the cache disabled: every check reads it).
+fn spawn_revocation_follower(shared: Weak<Shared>, feed: Option<RevocationFeed>) {
+    use tokio::sync::broadcast::error::RecvError;
+    let Some(mut feed) = feed else { return };
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+    // Its `Connected` may have been sent before we subscribed.
+    if feed.is_connected()
+        && let Some(shared) = shared.upgrade()
+    {
+        shared.revocations.apply(&RevocationEvent::Connected);
+    }
+    runtime.spawn(async move {
+        loop {
+            let received = feed.events.recv().await;
+            let Some(shared) = shared.upgrade() else { return };
+            match received {
+                Ok(event) => shared.revocations.apply(&event),
+                // Events were missed: forget everything; cache only if connected now.
+                Err(RecvError::Lagged(_)) if feed.is_connected() => shared.revocations.clear(),
+                Err(RecvError::Lagged(_)) => shared.revocations.disable(),
+                Err(RecvError::Closed) => {
+                    shared.revocations.disable();
+                    return;
+                }
+            }
+        }
+    });
+}
+
 /// Runs an OAuth endpoint inside a span naming it, so that every refusal it
 /// logs says where it happened.
 async fn log_endpoint(
@@ -1000,11 +1063,16 @@ impl AuthorizationServer {
         Ok(layer)
     }
 
-    /// Makes a new signing key. The previous ones stay in the JWKS until the
-    /// tokens they signed have expired.
+    /// Makes a new signing key. It is published at once and signs a minute
+    /// later, so that every instance sharing the store publishes it before
+    /// any of them signs with it; the previous keys stay in the JWKS until
+    /// the tokens they signed have expired.
     pub async fn rotate_signing_key(&self) -> Result<(), KeyError> {
         let now = self.shared.now();
-        let retire_at = now.saturating_add(self.shared.config.access_token_ttl_secs).saturating_add(300);
+        let retire_at = now
+            .saturating_add(keys::ACTIVATION_DELAY_SECS)
+            .saturating_add(self.shared.config.access_token_ttl_secs)
+            .saturating_add(300);
         self.shared.keys.rotate(self.shared.store.as_ref(), now, retire_at).await
     }
 

@@ -15,7 +15,7 @@ use super::crypto::hash;
 use super::error::OAuthError;
 use super::params::Params;
 use super::responses::{json_no_store, oauth_error, oauth_error_basic};
-use super::store::ClientRecord;
+use super::store::{ClientRecord, RevocationEvent};
 
 /// `POST /revoke`.
 pub(crate) async fn revoke(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -50,11 +50,12 @@ async fn revoke_token(shared: &Shared, client: &ClientRecord, token: &str) -> Re
     }
     // An access token we signed: revoke it alone. Tokens of other clients
     // are left alone, silently (RFC 7009 §2.1).
-    if let Some(claims) = shared.keys.verify(token, now)
+    if let Some(claims) = shared.keys.verify_fresh(shared.store.as_ref(), token, now).await
         && claims.get("client_id").and_then(|c| c.as_str()) == Some(client.client_id.as_str())
         && let Some(jti) = claims.get("jti").and_then(|j| j.as_str())
     {
         shared.store.revoke_access_token(jti).await?;
+        shared.revoked_here(&RevocationEvent::AccessToken(jti.to_owned()));
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ use super::issue::{Issued, NewRefresh, issue};
 use super::params::Params;
 use super::responses::{json_no_store, oauth_error, oauth_error_basic};
 use super::scope;
-use super::store::{ClientRecord, CodeRecord, GrantRecord, UnixTime};
+use super::store::{ClientRecord, CodeRecord, GrantRecord, RevocationEvent, UnixTime};
 
 /// `POST /token`.
 pub(crate) async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -204,6 +204,7 @@ async fn revoke_earlier_grants(
             && !earlier.revoked
         {
             shared.store.revoke_grant(&earlier.grant_id).await?;
+            shared.revoked_here(&RevocationEvent::Grant(earlier.grant_id.clone()));
         }
     }
     Ok(())

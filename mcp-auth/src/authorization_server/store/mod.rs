@@ -300,6 +300,11 @@ pub struct StoredSigningKey {
     pub created_at: UnixTime,
     /// When it stops being published (`None`: current key).
     pub retire_at: Option<UnixTime>,
+    /// When it starts signing (`None`: at once). A rotated-in key is
+    /// published first, so that every instance sharing the store serves it
+    /// before any instance signs with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signs_from: Option<UnixTime>,
 }
 
 impl std::fmt::Debug for StoredSigningKey {
@@ -309,6 +314,7 @@ impl std::fmt::Debug for StoredSigningKey {
             .field("alg", &self.alg)
             .field("created_at", &self.created_at)
             .field("retire_at", &self.retire_at)
+            .field("signs_from", &self.signs_from)
             .finish_non_exhaustive()
     }
 }
@@ -325,6 +331,50 @@ pub struct Used<T> {
     pub previous_uses: u32,
     /// When it was first used (`None` when this is the first use).
     pub first_used_at: Option<UnixTime>,
+}
+
+/// A change another instance made that a cache of revocation checks must
+/// hear of (see [`AuthStore::revocation_feed`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RevocationEvent {
+    /// The access token with this `jti` changed (revoked, replaced or deleted).
+    AccessToken(String),
+    /// The grant with this id changed (revoked, replaced or deleted).
+    Grant(String),
+    /// The feed is (again) connected: events may have been missed before,
+    /// so anything cached must go; caching may start.
+    Connected,
+    /// The feed lost its connection: events may be missed until
+    /// [`Connected`](Self::Connected), so nothing may be cached meanwhile.
+    Disconnected,
+}
+
+/// A subscription to a store's revocation events.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RevocationFeed {
+    /// The events from the moment of subscription on.
+    pub events: tokio::sync::broadcast::Receiver<RevocationEvent>,
+    connected: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl RevocationFeed {
+    /// A subscription whose source sets `connected` before it sends
+    /// [`RevocationEvent::Connected`] and clears it before it sends
+    /// [`RevocationEvent::Disconnected`].
+    pub fn new(
+        events: tokio::sync::broadcast::Receiver<RevocationEvent>,
+        connected: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Self {
+        Self { events, connected }
+    }
+
+    /// Whether the source is connected now: read when subscribing (its
+    /// `Connected` may have been sent before) and after missing events.
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// Storage for the authorization server. Implementations must make
@@ -444,4 +494,12 @@ pub trait AuthStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Deletes every expired record; returns how many.
     fn purge_expired(&self, now: UnixTime) -> StoreResult<'_, u64>;
+
+    /// Changes to access tokens and grants made by any instance sharing
+    /// this store, so that revocation checks may be cached. `None` (the
+    /// default, and the memory and SQLite stores' answer): no feed, so
+    /// every check reads the store.
+    fn revocation_feed(&self) -> Option<RevocationFeed> {
+        None
+    }
 }

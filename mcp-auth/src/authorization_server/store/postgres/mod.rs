@@ -22,6 +22,14 @@
 //! 1.88); and it always brings `regex`, `time`, `walkdir`, `url` and a
 //! proc-macro crate, for one table and a few indexes.
 //!
+//! Revocations reach every instance: from version 2 a trigger notifies
+//! (`pg_notify`, delivered at commit) every update or deletion of an
+//! access-token or grant row, and each store's first
+//! [`revocation_feed`](AuthStore::revocation_feed) subscription starts a
+//! listener on a connection of its own (see `listener.rs`), so the
+//! authorization server can cache revocation checks and still refuse a
+//! token revoked elsewhere within milliseconds.
+//!
 //! Connections come from a `deadpool-postgres` pool with bounded waits (2 s
 //! to connect unless the URL says otherwise, 5 s for a free connection,
 //! 10 s for a whole operation), so a database that is down gives
@@ -30,25 +38,27 @@
 //! Unix socket or a trusted network, or put the connection through a local
 //! proxy that adds it.
 
+mod listener;
 mod rows;
 mod schema;
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, Object, Pool, PoolError, Runtime};
 use tokio_postgres::NoTls;
 
+use self::listener::Listener;
 use self::rows::{
     ACCESS, CLIENT, CODE, CONSENT, GRANT, KEY, PENDING, REFRESH, Row, SESSION, all, consent_key, db, decode,
     get, put, supersede_successors, to_sql_time, use_once,
 };
 use super::{
     AccessTokenRecord, AuthStore, ClientRecord, CodeRecord, ConsentRecord, GrantRecord, LoginSession,
-    PendingAuthorization, RefreshTokenRecord, StoreError, StoreResult, StoredSigningKey, Succession,
-    UnixTime, Used,
+    PendingAuthorization, RefreshTokenRecord, RevocationFeed, StoreError, StoreResult, StoredSigningKey,
+    Succession, UnixTime, Used,
 };
 
 /// The first half of the advisory locks serializing the rotation of one
@@ -76,6 +86,11 @@ const MAX_CONNECTIONS: usize = 16;
 pub struct PostgresStore {
     pool: Pool,
     migrated: Arc<AtomicBool>,
+    /// For the revocation listener's own connection.
+    config: tokio_postgres::Config,
+    /// The revocation listener, started by the first subscription and
+    /// stopped with the last clone of the store.
+    listener: Arc<OnceLock<Listener>>,
 }
 
 impl PostgresStore {
@@ -106,7 +121,7 @@ impl PostgresStore {
         // Connections whose server went away are dropped when next taken from the
         // pool (deadpool's default `Fast` recycling); a dead one not yet noticed
         // fails its statement as `Unavailable`, once.
-        let manager = Manager::new(config, NoTls);
+        let manager = Manager::new(config.clone(), NoTls);
         let pool = Pool::builder(manager)
             .max_size(MAX_CONNECTIONS)
             .runtime(Runtime::Tokio1)
@@ -115,7 +130,7 @@ impl PostgresStore {
             .recycle_timeout(Some(WAIT_TIMEOUT))
             .build()
             .map_err(|e| StoreError::PostgresConfig(e.to_string()))?;
-        Ok(Self { pool, migrated: Arc::new(AtomicBool::new(false)) })
+        Ok(Self { pool, migrated: Arc::new(AtomicBool::new(false)), config, listener: Arc::default() })
     }
 
     /// [`new`](Self::new), then connects and brings the schema up to date
@@ -495,5 +510,17 @@ impl AuthStore for PostgresStore {
             .await
             .map_err(db)
         })
+    }
+
+    /// Every change to an access-token or grant row, by any instance: a
+    /// trigger notifies it at commit, and a connection of this store's own
+    /// (started by the first call, on the current runtime; `None` outside
+    /// one) listens, reconnecting after a failure.
+    fn revocation_feed(&self) -> Option<RevocationFeed> {
+        if let Some(listener) = self.listener.get() {
+            return Some(listener.subscribe());
+        }
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        Some(self.listener.get_or_init(|| Listener::start(&runtime, self.config.clone())).subscribe())
     }
 }

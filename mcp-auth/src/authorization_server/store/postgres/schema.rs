@@ -8,7 +8,8 @@ use crate::authorization_server::store::StoreError;
 
 /// The schema, one entry per version; applied in order, never edited once
 /// released (a change is a new entry).
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE mcp_auth_records (
     kind          TEXT    NOT NULL,
     key           TEXT    NOT NULL,
@@ -25,7 +26,24 @@ CREATE INDEX mcp_auth_records_rotated_from ON mcp_auth_records ((data->>'rotated
     WHERE kind = 'refresh_token';
 CREATE INDEX mcp_auth_records_grant_client ON mcp_auth_records ((data->>'client_id'))
     WHERE kind = 'grant';
-"];
+",
+    "
+CREATE FUNCTION mcp_auth_notify_revocation() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('mcp_auth_revocations', OLD.kind || ':' || OLD.key);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER mcp_auth_revocations AFTER UPDATE OR DELETE ON mcp_auth_records
+    FOR EACH ROW WHEN (OLD.kind IN ('access_token', 'grant'))
+    EXECUTE FUNCTION mcp_auth_notify_revocation();
+",
+];
+
+/// The channel the trigger of version 2 notifies on every change of an
+/// access token or grant row, with `kind:key` as payload (delivered at
+/// commit, to every session listening).
+pub(super) const REVOCATION_CHANNEL: &str = "mcp_auth_revocations";
 
 /// The advisory lock serializing migrations: "mcp-auth" in ASCII.
 const MIGRATION_LOCK: i64 = 0x6d63_702d_6175_7468;
