@@ -45,6 +45,9 @@ pub(crate) fn keep_in_sync(
     policy: Arc<UpstreamConfig>,
 ) -> tokio::sync::oneshot::Receiver<()> {
     let mut changes = upstream.lists_changed();
+    // Read the lists once at start whatever the version: the upstream may
+    // have connected (and bumped it) before this receiver existed.
+    changes.mark_changed();
     let (first_tx, first) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         let mut offered = Offered::default();
