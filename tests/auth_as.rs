@@ -115,8 +115,9 @@ async fn discovery_registration_login_consent_token_tool_call_refresh_revoke_and
 /// `store = "postgres://…"` in the notes example (set through the
 /// environment, as a password would be): tokens survive a restart of the
 /// server (the signing key and the grants are in the database); while the
-/// database is down the token endpoint answers `503 temporarily_unavailable`,
-/// and once it is back the same process serves the same refresh token.
+/// database is down the token endpoint answers `503 temporarily_unavailable`
+/// and the MCP endpoint `503` with `Retry-After`, and once it is back the same
+/// process serves the same tokens.
 #[tokio::test]
 async fn the_notes_example_on_postgres_survives_restarts_of_itself_and_of_its_database() {
     let mut pg = TestPostgres::start().expect("a PostgreSQL server (scripts/setup.sh installs it)");
@@ -140,8 +141,15 @@ async fn the_notes_example_on_postgres_survives_restarts_of_itself_and_of_its_da
     let (status, body) = refresh(&as_, &client_id, &second.refresh).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["error"], "temporarily_unavailable");
+    // A tool call whose token's revocation state cannot be read: 503, not a
+    // 401 that would send the client back through authorization.
+    let (status, challenge, message) = call(&notes, &second.access, "whoami", json!({})).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{message}");
+    assert!(challenge.is_empty(), "no bearer challenge: {challenge}");
+    assert_eq!(message["error"]["code"], -32603, "{message}");
 
     pg.restart().expect("PostgreSQL starts again");
+    assert_eq!(whoami(&notes, &second.access).await["subject"], "alice", "the same token once it is back");
     let (status, body) = refresh(&as_, &client_id, &second.refresh).await;
     assert_eq!(status, StatusCode::OK, "refresh once the database is back: {body}");
     assert_eq!(whoami(&notes, &tokens(&body).access).await["subject"], "alice");

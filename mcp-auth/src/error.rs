@@ -27,7 +27,8 @@ pub enum ConfigError {
     HttpClient(String),
 }
 
-/// Why a bearer token was refused. Every variant answers `401` with
+/// Why a bearer token was refused. Every variant but
+/// [`Unavailable`](Self::Unavailable) answers `401` with
 /// `error="invalid_token"` (RFC 6750 §3.1); [`TokenError::description`] is the
 /// short, secret-free text sent as `error_description`.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +86,12 @@ pub enum TokenError {
     /// The token could not be checked: the authorization server failed.
     #[error("authorization server unavailable: {0}")]
     Upstream(#[from] UpstreamError),
+    /// The token verified, but whether it was revoked cannot be read now
+    /// (the built-in authorization server's store is down). Answered `503`
+    /// with `Retry-After`: the token may well be good, and a `401` would send
+    /// every client back through authorization.
+    #[error("revocation state unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl TokenError {
@@ -107,7 +114,7 @@ impl TokenError {
             Self::Claim(_) => "The access token lacks a required claim",
             Self::Inactive => "The access token is not active",
             Self::Opaque => "The access token is not recognised",
-            Self::Upstream(_) => "The access token cannot be verified right now",
+            Self::Upstream(_) | Self::Unavailable(_) => "The access token cannot be verified right now",
         }
     }
 

@@ -317,6 +317,19 @@ impl Gate {
     }
 }
 
+/// `503` with `Retry-After` and a JSON-RPC error (no id: the request was not
+/// read): the token's state cannot be read now, and the client should retry
+/// with the same token rather than authorize again.
+fn unavailable() -> Response<Body> {
+    let body = r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"The access token cannot be verified right now; retry later"}}"#;
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+    let headers = response.headers_mut();
+    headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("5"));
+    response
+}
+
 impl Gate {
     /// The service's response, or `403` when it says the caller lacks scope.
     fn finish<B>(&self, doc: usize, response: Response<B>) -> Response<Body>
@@ -459,6 +472,10 @@ where
             };
             let identity = match gate.verifier.verify(&token).await {
                 Ok(identity) => identity,
+                Err(error @ TokenError::Unavailable(_)) => {
+                    tracing::debug!(reason = %error, "mcp-auth: bearer token not checkable now");
+                    return Ok(unavailable());
+                }
                 Err(error) => {
                     // The reason, never the token; upstream failures were
                     // logged as warnings where they happened.

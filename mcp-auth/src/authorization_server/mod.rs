@@ -1097,7 +1097,10 @@ impl TokenVerifier for RevocationCheck {
             match introspection::access_token_active(&self.shared, &identity.claims).await {
                 Ok(true) => Ok(identity),
                 Ok(false) => Err(TokenError::Inactive),
-                Err(_) => Err(TokenError::Inactive),
+                Err(error) => {
+                    tracing::warn!(error = ?error, "mcp-auth: the revocation check cannot read the store");
+                    Err(TokenError::Unavailable("the authorization store is unavailable".into()))
+                }
             }
         })
     }
