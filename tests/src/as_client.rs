@@ -8,16 +8,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::header::{HeaderMap, LOCATION};
 use reqwest::{Client, StatusCode, Url};
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
 use tokio::process::{Child, Command};
 
+pub use crate::upstream::{Jar, csrf, form_action, pkce};
 use crate::{example_path, modern_meta, wait_for_http};
 
 /// The redirect URI every client here registers.
@@ -101,47 +99,6 @@ pub fn http() -> Client {
 
 // --- a browser, by hand --------------------------------------------------------------------
 
-/// The cookies of one origin.
-#[derive(Debug, Default)]
-pub struct Jar(BTreeMap<String, String>);
-
-impl Jar {
-    /// Takes the `Set-Cookie` headers of a response.
-    pub fn update(&mut self, headers: &HeaderMap) {
-        for set in headers.get_all(SET_COOKIE) {
-            let set = set.to_str().expect("an ASCII cookie");
-            let mut parts = set.split(';');
-            let (name, value) = parts.next().and_then(|p| p.split_once('=')).expect("name=value");
-            let expired = parts.any(|a| a.trim().eq_ignore_ascii_case("max-age=0"));
-            if expired || value.is_empty() {
-                self.0.remove(name.trim());
-            } else {
-                self.0.insert(name.trim().to_owned(), value.trim().to_owned());
-            }
-        }
-    }
-
-    /// The `Cookie` header to send.
-    pub fn header(&self) -> String {
-        self.0.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
-    }
-}
-
-/// The value of a form's hidden `csrf` field.
-pub fn csrf(html: &str) -> String {
-    let marker = "name=\"csrf\" value=\"";
-    let start = html.find(marker).unwrap_or_else(|| panic!("a csrf field in {html}")) + marker.len();
-    html[start..].split('"').next().expect("a closing quote").to_owned()
-}
-
-/// The `action` of the page's (first) form, made absolute against `base`.
-pub fn form_action(html: &str, base: &str) -> String {
-    let marker = "action=\"";
-    let start = html.find(marker).unwrap_or_else(|| panic!("a form in {html}")) + marker.len();
-    let action = html[start..].split('"').next().expect("a closing quote").replace("&amp;", "&");
-    Url::parse(base).expect("a URL").join(&action).expect("a valid action").to_string()
-}
-
 /// The query parameters of a response's absolute `Location`.
 pub fn location_params(headers: &HeaderMap) -> BTreeMap<String, String> {
     let location = headers.get(LOCATION).expect("a Location").to_str().expect("ASCII");
@@ -211,14 +168,6 @@ pub async fn register(as_: &Discovered) -> String {
     let body: Value = response.json().await.expect("JSON");
     assert!(body.get("client_secret").is_none(), "a public client gets no secret: {body}");
     body["client_id"].as_str().expect("a client_id").to_owned()
-}
-
-/// A PKCE verifier and its S256 challenge.
-pub fn pkce() -> (String, String) {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).expect("after 1970").as_nanos();
-    let verifier = format!("e2e-verifier-{nanos}-{}-padding-to-be-long-enough", std::process::id());
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    (verifier, challenge)
 }
 
 /// `/authorize` -> development login as `user` -> consent (approve), for the MCP endpoint; returns
