@@ -169,7 +169,7 @@ impl OAuthClient {
             let csrf = text_after(&html_now, "name=\"csrf\" value=\"")?.to_owned();
             let mut form = vec![("csrf", csrf.as_str())];
             form.extend(fields);
-            let response = self
+            let mut response = self
                 .http
                 .post(action)
                 .header("cookie", jar.header())
@@ -178,15 +178,30 @@ impl OAuthClient {
                 .await
                 .map_err(|e| e.to_string())?;
             jar.update(response.headers());
-            if response.status().is_redirection() {
+            // A redirect back to the client carries the code; one within the server (such as
+            // from the login to the consent page) is followed, with the cookies.
+            for _ in 0..5 {
+                if !response.status().is_redirection() {
+                    break;
+                }
                 let location = response
                     .headers()
                     .get(reqwest::header::LOCATION)
                     .and_then(|v| v.to_str().ok())
                     .ok_or("a redirect without Location")?;
-                let back = url::Url::parse(location).map_err(|e| e.to_string())?;
-                let code = back.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned());
-                return code.map(|c| (c, verifier.clone())).ok_or(format!("no code in {location}"));
+                let next = url.join(location).map_err(|e| e.to_string())?;
+                if next.as_str().starts_with(REDIRECT) {
+                    let code = next.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned());
+                    return code.map(|c| (c, verifier.clone())).ok_or(format!("no code in {location}"));
+                }
+                response = self
+                    .http
+                    .get(next)
+                    .header("cookie", jar.header())
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                jar.update(response.headers());
             }
             html_now = response.text().await.map_err(|e| e.to_string())?;
         }
