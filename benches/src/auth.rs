@@ -76,8 +76,19 @@ pub struct OAuthClient {
     pub origin: String,
     /// The MCP endpoint, the `resource` of every token.
     pub resource: String,
+    /// The `scope` every authorization asks for.
+    pub scope: String,
     /// The registered `client_id`.
     pub client_id: String,
+}
+
+/// What a code exchange returns.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    /// The bearer token for the MCP endpoint.
+    pub access_token: String,
+    /// The refresh token.
+    pub refresh_token: String,
 }
 
 fn text_after<'a>(html: &'a str, marker: &str) -> Result<&'a str, String> {
@@ -108,8 +119,9 @@ impl Jar {
 }
 
 impl OAuthClient {
-    /// Registers a public client (RFC 7591) with the server at `origin`.
-    pub async fn register(origin: &str) -> Result<Self, String> {
+    /// Registers a public client (RFC 7591) with the server at `origin`,
+    /// which will ask for `scope` (one of the server's `scopes_supported`).
+    pub async fn register(origin: &str, scope: &str) -> Result<Self, String> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -122,7 +134,13 @@ impl OAuthClient {
         let status = response.status();
         let body: Value = response.json().await.map_err(|e| e.to_string())?;
         let client_id = body["client_id"].as_str().ok_or(format!("register: {status} {body}"))?.to_owned();
-        Ok(Self { http, origin: origin.to_owned(), resource: format!("{origin}/mcp"), client_id })
+        Ok(Self {
+            http,
+            origin: origin.to_owned(),
+            resource: format!("{origin}/mcp"),
+            scope: scope.to_owned(),
+            client_id,
+        })
     }
 
     /// `/authorize` → development login as `user` → consent: a code and its PKCE verifier.
@@ -138,7 +156,7 @@ impl OAuthClient {
             ("code_challenge_method", "S256"),
             ("state", "bench"),
             ("resource", &self.resource),
-            ("scope", "notes:read"),
+            ("scope", &self.scope),
         ]);
         let mut jar = Jar::default();
         let page = self.http.get(url.as_str()).send().await.map_err(|e| e.to_string())?;
@@ -151,7 +169,7 @@ impl OAuthClient {
             let csrf = text_after(&html_now, "name=\"csrf\" value=\"")?.to_owned();
             let mut form = vec![("csrf", csrf.as_str())];
             form.extend(fields);
-            let response = self
+            let mut response = self
                 .http
                 .post(action)
                 .header("cookie", jar.header())
@@ -160,15 +178,30 @@ impl OAuthClient {
                 .await
                 .map_err(|e| e.to_string())?;
             jar.update(response.headers());
-            if response.status().is_redirection() {
+            // A redirect back to the client carries the code; one within the server (such as
+            // from the login to the consent page) is followed, with the cookies.
+            for _ in 0..5 {
+                if !response.status().is_redirection() {
+                    break;
+                }
                 let location = response
                     .headers()
                     .get(reqwest::header::LOCATION)
                     .and_then(|v| v.to_str().ok())
                     .ok_or("a redirect without Location")?;
-                let back = url::Url::parse(location).map_err(|e| e.to_string())?;
-                let code = back.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned());
-                return code.map(|c| (c, verifier.clone())).ok_or(format!("no code in {location}"));
+                let next = url.join(location).map_err(|e| e.to_string())?;
+                if next.as_str().starts_with(REDIRECT) {
+                    let code = next.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned());
+                    return code.map(|c| (c, verifier.clone())).ok_or(format!("no code in {location}"));
+                }
+                response = self
+                    .http
+                    .get(next)
+                    .header("cookie", jar.header())
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                jar.update(response.headers());
             }
             html_now = response.text().await.map_err(|e| e.to_string())?;
         }
@@ -191,8 +224,8 @@ impl OAuthClient {
         Ok(body)
     }
 
-    /// Exchanges a code: the refresh token.
-    pub async fn exchange(&self, code: &str, verifier: &str) -> Result<String, String> {
+    /// Exchanges a code: the access and refresh tokens.
+    pub async fn exchange(&self, code: &str, verifier: &str) -> Result<Tokens, String> {
         let body = self
             .token(&[
                 ("grant_type", "authorization_code"),
@@ -203,7 +236,8 @@ impl OAuthClient {
                 ("resource", &self.resource),
             ])
             .await?;
-        body["refresh_token"].as_str().map(str::to_owned).ok_or(format!("no refresh_token in {body}"))
+        let field = |name: &str| body[name].as_str().map(str::to_owned).ok_or(format!("no {name} in {body}"));
+        Ok(Tokens { access_token: field("access_token")?, refresh_token: field("refresh_token")? })
     }
 
     /// Refreshes: the rotated refresh token.

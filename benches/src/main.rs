@@ -4,8 +4,11 @@
 //! binaries and pins this runner to core 1 (the servers go to core 0).
 
 mod auth;
+mod authorization_server;
 mod client;
 mod load;
+#[path = "../../tests/src/postgres.rs"]
+mod postgres;
 mod procfs;
 mod report;
 mod servers;
@@ -13,7 +16,7 @@ mod stdio;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use load::{Outcome, Target, Worker};
 use mcp_bench::args;
@@ -105,6 +108,8 @@ struct Bench {
     opts: Opts,
     ticks: u64,
     report: Report,
+    /// The PostgreSQL server of the authorization-server stores, started when first needed.
+    postgres: Option<postgres::TestPostgres>,
 }
 
 impl Bench {
@@ -500,126 +505,6 @@ impl Bench {
         Ok(())
     }
 
-    /// The built-in authorization server (`notes` in authorization-server mode): `/token` rates.
-    async fn authorization_server(&mut self) -> Result<(), String> {
-        let port = servers::free_port().map_err(|e| e.to_string())?;
-        let origin = format!("http://127.0.0.1:{port}");
-        let store = self.opts.out.join("as-store.db");
-        let _ = std::fs::remove_file(&store);
-        let config = format!(
-            r#"[server]
-public_url = "{origin}"
-
-[auth]
-mode = "authorization_server"
-
-[auth.authorization_server]
-store = "sqlite://{}"
-login = "dev"
-scopes_supported = ["notes:read", "notes:write"]
-
-[auth.authorization_server.rate_limits]
-register = {{ max = 1000000, window_secs = 1 }}
-token = {{ max = 1000000, window_secs = 1 }}
-authorize = {{ max = 1000000, window_secs = 1 }}
-revoke = {{ max = 1000000, window_secs = 1 }}
-"#,
-            store.display()
-        );
-        let config_path = self.opts.out.join("authorization-server.toml");
-        std::fs::write(&config_path, config).map_err(|e| e.to_string())?;
-        let config_arg = config_path.to_string_lossy().into_owned();
-        let server =
-            servers::start(&self.opts.notes, &["--config", &config_arg], &[], port, &self.log("notes-as"))
-                .await?;
-        let client = auth::OAuthClient::register(&origin).await?;
-        // Codes: the login and consent forms, one user each (a re-authorization would revoke the last grant).
-        let n = self.opts.codes;
-        let mut codes = Vec::with_capacity(n);
-        for chunk in (0..n).collect::<Vec<_>>().chunks(n.div_ceil(8)) {
-            let tasks: Vec<_> = chunk
-                .iter()
-                .map(|i| {
-                    let client = client.clone();
-                    let user = format!("user{i}");
-                    tokio::spawn(async move { client.code(&user).await })
-                })
-                .collect();
-            for task in tasks {
-                codes.push(task.await.map_err(|e| e.to_string())??);
-            }
-        }
-        let per_worker = codes.len().div_ceil(16);
-        let cpu0 = procfs::cpu_time(server.pid, self.ticks);
-        let started = Instant::now();
-        let tasks: Vec<_> = codes
-            .chunks(per_worker)
-            .map(|chunk| {
-                let (client, chunk) = (client.clone(), chunk.to_vec());
-                tokio::spawn(async move {
-                    let mut refresh = Vec::new();
-                    for (code, verifier) in chunk {
-                        refresh.push(client.exchange(&code, &verifier).await?);
-                    }
-                    Ok::<_, String>(refresh)
-                })
-            })
-            .collect();
-        let mut refresh_tokens = Vec::new();
-        for task in tasks {
-            refresh_tokens.push(task.await.map_err(|e| e.to_string())??);
-        }
-        let exchange_secs = started.elapsed().as_secs_f64();
-        let exchange_cpu = procfs::cpu_time(server.pid, self.ticks).saturating_sub(cpu0);
-        let exchanges = refresh_tokens.iter().map(Vec::len).sum::<usize>();
-        // Refreshes: each worker rotates its own tokens for the measuring window.
-        let cpu0 = procfs::cpu_time(server.pid, self.ticks);
-        let started = Instant::now();
-        let deadline = started + self.opts.measure;
-        let tasks: Vec<_> = refresh_tokens
-            .into_iter()
-            .map(|mut tokens| {
-                let client = client.clone();
-                tokio::spawn(async move {
-                    let mut count = 0u64;
-                    'outer: while Instant::now() < deadline {
-                        for token in tokens.iter_mut() {
-                            if Instant::now() >= deadline {
-                                break 'outer;
-                            }
-                            *token = client.refresh(token).await?;
-                            count += 1;
-                        }
-                    }
-                    Ok::<_, String>(count)
-                })
-            })
-            .collect();
-        let mut refreshes = 0;
-        for task in tasks {
-            refreshes += task.await.map_err(|e| e.to_string())??;
-        }
-        let refresh_secs = started.elapsed().as_secs_f64();
-        let refresh_cpu = procfs::cpu_time(server.pid, self.ticks).saturating_sub(cpu0);
-        let result = report::AuthorizationServer {
-            exchanges,
-            exchanges_per_sec: exchanges as f64 / exchange_secs,
-            cpu_us_per_exchange: exchange_cpu.as_secs_f64() * 1e6 / exchanges.max(1) as f64,
-            refreshes,
-            refreshes_per_sec: refreshes as f64 / refresh_secs,
-            cpu_us_per_refresh: refresh_cpu.as_secs_f64() * 1e6 / refreshes.max(1) as f64,
-        };
-        eprintln!(
-            "  /token: {:.0} code exchanges/s ({:.0} µs CPU each), {:.0} refreshes/s ({:.0} µs CPU each)",
-            result.exchanges_per_sec,
-            result.cpu_us_per_exchange,
-            result.refreshes_per_sec,
-            result.cpu_us_per_refresh
-        );
-        self.report.authorization_server = Some(result);
-        Ok(())
-    }
-
     async fn stdio(&mut self) {
         let runs: [(&str, PathBuf, &[&str]); 2] = [
             (report::OURS, self.opts.echo.clone(), &[]),
@@ -651,7 +536,8 @@ async fn main() -> ExitCode {
         eprintln!("{}: {e}", opts.out.display());
         return ExitCode::FAILURE;
     }
-    let mut bench = Bench { report: Report::new(opts.quick), ticks: procfs::clock_ticks(), opts };
+    let mut bench =
+        Bench { report: Report::new(opts.quick), ticks: procfs::clock_ticks(), opts, postgres: None };
     let only = args::value("--only");
     let wants = |part: &str| only.as_deref().is_none_or(|o| o.split(',').any(|p| p == part));
     eprintln!(
@@ -684,10 +570,18 @@ async fn main() -> ExitCode {
         eprintln!("mcp-rs with auth: {e}");
         failed = true;
     }
-    if wants("as")
-        && let Err(e) = bench.authorization_server().await
+    if wants("as") {
+        for store in authorization_server::STORES {
+            if let Err(e) = bench.authorization_server(store).await {
+                eprintln!("authorization server ({store:?} store): {e}");
+                failed = true;
+            }
+        }
+    }
+    if wants("stores")
+        && let Err(e) = bench.stores().await
     {
-        eprintln!("authorization server: {e}");
+        eprintln!("authorization-server stores: {e}");
         failed = true;
     }
     if wants("stdio") {

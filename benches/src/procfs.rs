@@ -35,3 +35,35 @@ pub fn rss_kib(pid: u32) -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// CPU time of the PostgreSQL server listening on `port`: its postmaster
+/// (found by `-p PORT` on its command line) and the processes it started
+/// (backends, listener connections, background workers) that are alive.
+pub fn postgres_cpu_time(port: u16, ticks: u64) -> Duration {
+    let port = port.to_string();
+    let processes: Vec<(u32, Vec<String>, u32)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let args = cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // Field 4, the parent, is the second after the command name.
+            let parent = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+            Some((pid, args, parent))
+        })
+        .collect();
+    let Some(postmaster) = processes.iter().find_map(|(pid, args, _)| {
+        let is_postgres = args.first().is_some_and(|a| a.ends_with("/postgres") || a == "postgres");
+        (is_postgres && args.windows(2).any(|w| w[0] == "-p" && w[1] == port)).then_some(*pid)
+    }) else {
+        return Duration::ZERO;
+    };
+    processes
+        .iter()
+        .filter(|(pid, _, parent)| *pid == postmaster || *parent == postmaster)
+        .map(|(pid, _, _)| cpu_time(*pid, ticks))
+        .sum()
+}

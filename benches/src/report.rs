@@ -26,6 +26,8 @@ pub const SSE: &str = "legacy HTTP+SSE";
 pub const MODERN_AUTH: &str = "modern + RS auth";
 /// Legacy sessions with a bearer JWT.
 pub const LEGACY_AUTH: &str = "legacy session + RS auth";
+/// Modern requests with a bearer token from the built-in authorization server.
+pub const MODERN_AS: &str = "modern + AS auth";
 /// Modern requests to the echo server directly and through mcp-gateway.
 pub const GATEWAY: &str = "modern, through mcp-gateway";
 /// The echo server, called directly (the gateway rows' baseline).
@@ -83,15 +85,35 @@ pub struct RssRun {
     pub end_kib: u64,
 }
 
-/// `/token` rates of the built-in authorization server.
+/// The built-in authorization server's store on SQLite.
+pub const SQLITE: &str = "SQLite";
+/// The built-in authorization server's store on PostgreSQL.
+pub const POSTGRES: &str = "PostgreSQL";
+
+/// `/token` rates of the built-in authorization server with one store.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuthorizationServer {
+    pub store: String,
     pub exchanges: usize,
     pub exchanges_per_sec: f64,
     pub cpu_us_per_exchange: f64,
     pub refreshes: u64,
     pub refreshes_per_sec: f64,
     pub cpu_us_per_refresh: f64,
+    /// CPU of the database server's processes, when it runs apart (PostgreSQL).
+    pub database_cpu_us_per_exchange: Option<f64>,
+    pub database_cpu_us_per_refresh: Option<f64>,
+}
+
+/// Modern tools/call to `examples/echo` behind the built-in authorization
+/// server with one store: every call's token goes through its revocation check.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreRow {
+    pub store: String,
+    pub row: Row,
+    /// CPU of the database server's processes per call (PostgreSQL), over
+    /// the warm-up and the window together.
+    pub database_cpu_us_per_call: Option<f64>,
 }
 
 /// The cost of resource-server auth at one concurrency, measured in rounds
@@ -140,6 +162,11 @@ fn cost_of(rounds: &[(Row, Row)]) -> Option<f64> {
     Some(1.0 - (log_sum / rounds.len() as f64).exp())
 }
 
+/// A database's own CPU figure, or a note that it is in the server's (SQLite).
+fn in_process(cpu_us: Option<f64>, decimals: usize) -> String {
+    cpu_us.map_or_else(|| "(in the server's)".to_owned(), |c| format!("{c:.decimals$}"))
+}
+
 /// stdio round-trip latency.
 #[derive(Debug, Clone, Serialize)]
 pub struct Stdio {
@@ -167,7 +194,8 @@ pub struct Report {
     pub idle: Vec<(String, u64)>,
     pub memory: Vec<Memory>,
     pub rss: Option<RssRun>,
-    pub authorization_server: Option<AuthorizationServer>,
+    pub authorization_server: Vec<AuthorizationServer>,
+    pub stores: Vec<StoreRow>,
     pub auth: Vec<AuthCost>,
     pub stdio: Vec<Stdio>,
     pub checks: Vec<Check>,
@@ -453,23 +481,65 @@ impl Report {
                 rss.calls, rss.errors, rss.start_kib, rss.after_tenth_kib, rss.peak_kib, rss.end_kib
             );
         }
-        if let Some(a) = &self.authorization_server {
+        if !self.authorization_server.is_empty() {
+            let _ = writeln!(out, "\n### Authorization server `/token` (notes example, 16 concurrent)\n");
             let _ = writeln!(
                 out,
-                "\n### Authorization server `/token` (notes example, SQLite store, 16 concurrent)\n"
+                "| store | grant | count | per second | server CPU µs each | database CPU µs each |"
             );
-            let _ = writeln!(out, "| grant | count | per second | server CPU µs each |");
-            let _ = writeln!(out, "|---|---:|---:|---:|");
+            let _ = writeln!(out, "|---|---|---:|---:|---:|---:|");
+            for a in &self.authorization_server {
+                let grants = [
+                    (
+                        "authorization_code exchange",
+                        a.exchanges as u64,
+                        a.exchanges_per_sec,
+                        a.cpu_us_per_exchange,
+                        a.database_cpu_us_per_exchange,
+                    ),
+                    (
+                        "refresh_token rotation",
+                        a.refreshes,
+                        a.refreshes_per_sec,
+                        a.cpu_us_per_refresh,
+                        a.database_cpu_us_per_refresh,
+                    ),
+                ];
+                for (grant, count, rate, cpu, database) in grants {
+                    let _ = writeln!(
+                        out,
+                        "| {} | {grant} | {count} | {rate:.0} | {cpu:.0} | {} |",
+                        a.store,
+                        in_process(database, 0)
+                    );
+                }
+            }
+        }
+        if !self.stores.is_empty() {
             let _ = writeln!(
                 out,
-                "| authorization_code exchange | {} | {:.0} | {:.0} |",
-                a.exchanges, a.exchanges_per_sec, a.cpu_us_per_exchange
+                "\n### {MODERN} tools/call behind the built-in authorization server, by store (echo example)\n"
             );
             let _ = writeln!(
                 out,
-                "| refresh_token rotation | {} | {:.0} | {:.0} |",
-                a.refreshes, a.refreshes_per_sec, a.cpu_us_per_refresh
+                "| store | conc. | calls/s | p50 µs | p99 µs | server CPU µs/call | database CPU µs/call |"
             );
+            let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
+            for s in &self.stores {
+                let r = &s.row;
+                let errors = if r.errors > 0 { format!(" ({} errors)", r.errors) } else { String::new() };
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:.0}{errors} | {:.0} | {:.0} | {:.1} | {} |",
+                    s.store,
+                    r.concurrency,
+                    r.calls_per_sec,
+                    r.p50_us,
+                    r.p99_us,
+                    r.cpu_us_per_call,
+                    in_process(s.database_cpu_us_per_call, 1)
+                );
+            }
         }
         if !self.stdio.is_empty() {
             let _ = writeln!(out, "\n### stdio round trip (sequential tools/call)\n");
