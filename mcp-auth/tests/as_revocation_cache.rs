@@ -234,7 +234,8 @@ impl TwoInstances {
     }
 
     async fn cached_at(&self, mcp: &str, store: &CountingStore, token: &str) {
-        let deadline = Instant::now() + Duration::from_secs(15);
+        // Generous: the listener connects in the background, slowly on a loaded machine.
+        let deadline = Instant::now() + Duration::from_secs(40);
         loop {
             assert_eq!(self.call(mcp, token).await, 200);
             let before = store.lookups();

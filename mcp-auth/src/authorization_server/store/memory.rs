@@ -5,15 +5,16 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    AccessTokenRecord, AuthStore, ClientRecord, CodeRecord, ConsentRecord, GrantRecord, LoginSession,
-    PendingAuthorization, RefreshTokenRecord, StoreError, StoreResult, StoredSigningKey, Succession,
-    UnixTime, Used,
+    AccessTokenRecord, AuthStore, ClientRecord, CodeRecord, ConsentRecord, GrantRecord, LocalRevocations,
+    LoginSession, PendingAuthorization, RefreshTokenRecord, RevocationEvent, RevocationFeed, StoreError,
+    StoreResult, StoredSigningKey, Succession, UnixTime, Used,
 };
 
 /// Keeps everything in memory, behind one lock.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     tables: Mutex<Tables>,
+    revocations: LocalRevocations,
 }
 
 /// A record with its use count.
@@ -111,10 +112,15 @@ impl AuthStore for MemoryStore {
     }
 
     fn put_grant(&self, grant: GrantRecord) -> StoreResult<'_, ()> {
-        self.run(|t| {
+        let revoked = grant.revoked.then(|| grant.grant_id.clone());
+        let stored = self.run(|t| {
             t.grants.insert(grant.grant_id.clone(), grant);
             Ok(())
-        })
+        });
+        if let Some(grant_id) = revoked {
+            self.revocations.tell(RevocationEvent::Grant(grant_id));
+        }
+        stored
     }
 
     fn grant<'a>(&'a self, grant_id: &'a str, now: UnixTime) -> StoreResult<'a, Option<GrantRecord>> {
@@ -150,7 +156,7 @@ impl AuthStore for MemoryStore {
     }
 
     fn revoke_grant<'a>(&'a self, grant_id: &'a str) -> StoreResult<'a, ()> {
-        self.run(|t| {
+        let revoked = self.run(|t| {
             if let Some(grant) = t.grants.get_mut(grant_id) {
                 grant.revoked = true;
                 // The approval the user remembered for this client goes with the grant.
@@ -162,7 +168,9 @@ impl AuthStore for MemoryStore {
                 token.revoked = true;
             }
             Ok(())
-        })
+        });
+        self.revocations.tell(RevocationEvent::Grant(grant_id.to_owned()));
+        revoked
     }
 
     fn put_refresh_token(&self, token: RefreshTokenRecord) -> StoreResult<'_, ()> {
@@ -215,10 +223,13 @@ impl AuthStore for MemoryStore {
                 r.record.superseded = true;
                 revoke.extend(r.record.access_jti.clone());
             }
-            for jti in revoke {
-                if let Some(access) = t.access_tokens.get_mut(&jti) {
+            for jti in &revoke {
+                if let Some(access) = t.access_tokens.get_mut(jti) {
                     access.revoked = true;
                 }
+            }
+            for jti in revoke {
+                self.revocations.tell(RevocationEvent::AccessToken(jti));
             }
             t.refresh_tokens.insert(token.token_hash.clone(), Counted::new(token));
             Ok(succession)
@@ -237,12 +248,14 @@ impl AuthStore for MemoryStore {
     }
 
     fn revoke_access_token<'a>(&'a self, jti: &'a str) -> StoreResult<'a, ()> {
-        self.run(|t| {
+        let revoked = self.run(|t| {
             if let Some(token) = t.access_tokens.get_mut(jti) {
                 token.revoked = true;
             }
             Ok(())
-        })
+        });
+        self.revocations.tell(RevocationEvent::AccessToken(jti.to_owned()));
+        revoked
     }
 
     fn put_consent(&self, consent: ConsentRecord) -> StoreResult<'_, ()> {
@@ -317,6 +330,10 @@ impl AuthStore for MemoryStore {
             t.keys.push(key);
             Ok(())
         })
+    }
+
+    fn revocation_feed(&self) -> Option<RevocationFeed> {
+        Some(self.revocations.feed())
     }
 
     fn purge_expired(&self, now: UnixTime) -> StoreResult<'_, u64> {

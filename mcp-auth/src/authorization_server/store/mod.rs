@@ -350,6 +350,36 @@ pub enum RevocationEvent {
     Disconnected,
 }
 
+/// The revocation feed of a store only one process writes (memory, SQLite):
+/// always connected, its events sent by the store itself as it revokes, so
+/// this process's revocation checks may be cached.
+#[derive(Debug, Clone)]
+pub(crate) struct LocalRevocations {
+    events: tokio::sync::broadcast::Sender<RevocationEvent>,
+    connected: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Default for LocalRevocations {
+    fn default() -> Self {
+        Self {
+            events: tokio::sync::broadcast::Sender::new(1024),
+            connected: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        }
+    }
+}
+
+impl LocalRevocations {
+    /// A new subscription.
+    pub(crate) fn feed(&self) -> RevocationFeed {
+        RevocationFeed::new(self.events.subscribe(), self.connected.clone())
+    }
+
+    /// Tells subscribers that `event` happened (nobody listening is fine).
+    pub(crate) fn tell(&self, event: RevocationEvent) {
+        let _ = self.events.send(event);
+    }
+}
+
 /// A subscription to a store's revocation events.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -497,8 +527,10 @@ pub trait AuthStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Changes to access tokens and grants made by any instance sharing
     /// this store, so that revocation checks may be cached. `None` (the
-    /// default, and the memory and SQLite stores' answer): no feed, so
-    /// every check reads the store.
+    /// default): no feed, so every check reads the store. The memory and
+    /// SQLite stores, written by one process, tell of their own
+    /// revocations; the PostgreSQL store relays the database's
+    /// notifications of every instance's.
     fn revocation_feed(&self) -> Option<RevocationFeed> {
         None
     }

@@ -13,9 +13,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    AccessTokenRecord, AuthStore, ClientRecord, CodeRecord, ConsentRecord, GrantRecord, LoginSession,
-    PendingAuthorization, RefreshTokenRecord, StoreError, StoreResult, StoredSigningKey, Succession,
-    UnixTime, Used,
+    AccessTokenRecord, AuthStore, ClientRecord, CodeRecord, ConsentRecord, GrantRecord, LocalRevocations,
+    LoginSession, PendingAuthorization, RefreshTokenRecord, RevocationEvent, RevocationFeed, StoreError,
+    StoreResult, StoredSigningKey, Succession, UnixTime, Used,
 };
 
 const SCHEMA: &str = "
@@ -47,6 +47,9 @@ const KEY: &str = "signing_key";
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     connection: Arc<Mutex<Connection>>,
+    /// This process's revocations, told to its revocation cache (one
+    /// process writes the file; several instances use PostgreSQL).
+    revocations: LocalRevocations,
 }
 
 impl SqliteStore {
@@ -98,7 +101,7 @@ impl SqliteStore {
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         connection.execute_batch(SCHEMA)?;
-        Ok(Self { connection: Arc::new(Mutex::new(connection)) })
+        Ok(Self { connection: Arc::new(Mutex::new(connection)), revocations: LocalRevocations::default() })
     }
 
     fn run<T: Send + 'static>(
@@ -223,8 +226,9 @@ fn use_once<T: DeserializeOwned>(
 }
 
 /// Inside a transaction: marks the live successors of `parent` superseded
-/// and revokes their access tokens, unless one of them was used already.
-fn supersede_successors(c: &Connection, parent: &str) -> Result<Succession, StoreError> {
+/// and revokes their access tokens, unless one of them was used already;
+/// also returns the `jti`s of the access tokens revoked.
+fn supersede_successors(c: &Connection, parent: &str) -> Result<(Succession, Vec<String>), StoreError> {
     let mut statement = c.prepare(
         "SELECT key, uses, json_extract(data, '$.access_jti') FROM mcp_auth_records
          WHERE kind = ?1 AND json_extract(data, '$.rotated_from') = ?2
@@ -235,7 +239,7 @@ fn supersede_successors(c: &Connection, parent: &str) -> Result<Succession, Stor
     })?;
     let earlier = rows.collect::<Result<Vec<_>, _>>()?;
     if earlier.iter().any(|(_, uses, _)| *uses > 0) {
-        return Ok(Succession::EarlierSuccessorUsed);
+        return Ok((Succession::EarlierSuccessorUsed, Vec::new()));
     }
     for (key, _, access_jti) in &earlier {
         c.execute(
@@ -251,7 +255,8 @@ fn supersede_successors(c: &Connection, parent: &str) -> Result<Succession, Stor
             )?;
         }
     }
-    Ok(if earlier.is_empty() { Succession::First } else { Succession::Replaced })
+    let succession = if earlier.is_empty() { Succession::First } else { Succession::Replaced };
+    Ok((succession, earlier.into_iter().filter_map(|(_, _, jti)| jti).collect()))
 }
 
 fn to_sql_time(t: UnixTime) -> i64 {
@@ -303,6 +308,7 @@ impl AuthStore for SqliteStore {
     }
 
     fn put_grant(&self, grant: GrantRecord) -> StoreResult<'_, ()> {
+        let revocations = self.revocations.clone();
         self.run(move |c| {
             let row = Row {
                 kind: GRANT,
@@ -310,7 +316,11 @@ impl AuthStore for SqliteStore {
                 grant_id: Some(&grant.grant_id),
                 expires_at: Some(grant.expires_at),
             };
-            put(c, row, &grant, true)
+            put(c, row, &grant, true)?;
+            if grant.revoked {
+                revocations.tell(RevocationEvent::Grant(grant.grant_id.clone()));
+            }
+            Ok(())
         })
     }
 
@@ -372,6 +382,7 @@ impl AuthStore for SqliteStore {
 
     fn revoke_grant<'a>(&'a self, grant_id: &'a str) -> StoreResult<'a, ()> {
         let grant_id = grant_id.to_owned();
+        let revocations = self.revocations.clone();
         self.run(move |c| {
             let tx = c.transaction()?;
             // The approval the user remembered for this client goes with the grant, so the
@@ -393,6 +404,7 @@ impl AuthStore for SqliteStore {
                 params![grant_id, REFRESH],
             )?;
             tx.commit()?;
+            revocations.tell(RevocationEvent::Grant(grant_id));
             Ok(())
         })
     }
@@ -428,10 +440,11 @@ impl AuthStore for SqliteStore {
     }
 
     fn put_successor_refresh_token(&self, token: RefreshTokenRecord) -> StoreResult<'_, Succession> {
+        let revocations = self.revocations.clone();
         self.run(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let succession = match &token.rotated_from {
-                None => Succession::First,
+            let (succession, revoked) = match &token.rotated_from {
+                None => (Succession::First, Vec::new()),
                 Some(parent) => supersede_successors(&tx, parent)?,
             };
             if succession != Succession::EarlierSuccessorUsed {
@@ -444,6 +457,9 @@ impl AuthStore for SqliteStore {
                 put(&tx, row, &token, false)?;
             }
             tx.commit()?;
+            for jti in revoked {
+                revocations.tell(RevocationEvent::AccessToken(jti));
+            }
             Ok(succession)
         })
     }
@@ -467,11 +483,13 @@ impl AuthStore for SqliteStore {
 
     fn revoke_access_token<'a>(&'a self, jti: &'a str) -> StoreResult<'a, ()> {
         let key = jti.to_owned();
+        let revocations = self.revocations.clone();
         self.run(move |c| {
             c.execute(
                 "UPDATE mcp_auth_records SET data = json_set(data, '$.revoked', json('true')) WHERE kind = ?1 AND key = ?2",
                 params![ACCESS, key],
             )?;
+            revocations.tell(RevocationEvent::AccessToken(key));
             Ok(())
         })
     }
@@ -574,6 +592,10 @@ impl AuthStore for SqliteStore {
         self.run(move |c| {
             put(c, Row { kind: KEY, key: &key.kid, grant_id: None, expires_at: key.retire_at }, &key, true)
         })
+    }
+
+    fn revocation_feed(&self) -> Option<RevocationFeed> {
+        Some(self.revocations.feed())
     }
 
     fn purge_expired(&self, now: UnixTime) -> StoreResult<'_, u64> {
