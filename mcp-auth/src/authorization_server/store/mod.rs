@@ -407,6 +407,17 @@ impl RevocationFeed {
     }
 }
 
+/// The key of a remembered approval in the SQL stores: unambiguous whatever
+/// the parts contain.
+pub(crate) fn consent_key(
+    subject: &str,
+    client_id: &str,
+    redirect_uri: &str,
+    browser_hash: &str,
+) -> Result<String, StoreError> {
+    Ok(serde_json::to_string(&[subject, client_id, redirect_uri, browser_hash])?)
+}
+
 /// Storage for the authorization server. Implementations must make
 /// [`use_code`](Self::use_code), [`use_refresh_token`](Self::use_refresh_token)
 /// and [`put_successor_refresh_token`](Self::put_successor_refresh_token)

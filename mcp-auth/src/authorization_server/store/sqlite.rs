@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use super::{
     AccessTokenRecord, AuthStore, ClientRecord, CodeRecord, ConsentRecord, GrantRecord, LocalRevocations,
     LoginSession, PendingAuthorization, RefreshTokenRecord, RevocationEvent, RevocationFeed, StoreError,
-    StoreResult, StoredSigningKey, Succession, UnixTime, Used,
+    StoreResult, StoredSigningKey, Succession, UnixTime, Used, consent_key,
 };
 
 const SCHEMA: &str = "
@@ -607,16 +607,6 @@ impl AuthStore for SqliteStore {
             Ok(n as u64)
         })
     }
-}
-
-/// The key of a remembered approval: unambiguous whatever the parts contain.
-fn consent_key(
-    subject: &str,
-    client_id: &str,
-    redirect_uri: &str,
-    browser_hash: &str,
-) -> Result<String, StoreError> {
-    Ok(serde_json::to_string(&[subject, client_id, redirect_uri, browser_hash])?)
 }
 
 #[cfg(test)]

@@ -52,13 +52,13 @@ use tokio_postgres::NoTls;
 
 use self::listener::Listener;
 use self::rows::{
-    ACCESS, CLIENT, CODE, CONSENT, GRANT, KEY, PENDING, REFRESH, Row, SESSION, all, consent_key, db, decode,
-    get, put, supersede_successors, to_sql_time, use_once,
+    ACCESS, CLIENT, CODE, CONSENT, GRANT, KEY, PENDING, REFRESH, Row, SESSION, all, db, decode, get, put,
+    supersede_successors, to_sql_time, use_once,
 };
 use super::{
     AccessTokenRecord, AuthStore, ClientRecord, CodeRecord, ConsentRecord, GrantRecord, LoginSession,
     PendingAuthorization, RefreshTokenRecord, RevocationFeed, StoreError, StoreResult, StoredSigningKey,
-    Succession, UnixTime, Used,
+    Succession, UnixTime, Used, consent_key,
 };
 
 /// The first half of the advisory locks serializing the rotation of one

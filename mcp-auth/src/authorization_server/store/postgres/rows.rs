@@ -193,13 +193,3 @@ pub(super) async fn all<T: DeserializeOwned>(
     let rows = c.query(&sql, &all_params).await.map_err(db)?;
     rows.iter().map(|row| decode(row, 0)).collect()
 }
-
-/// The key of a remembered approval: unambiguous whatever the parts contain.
-pub(super) fn consent_key(
-    subject: &str,
-    client_id: &str,
-    redirect_uri: &str,
-    browser_hash: &str,
-) -> Result<String, StoreError> {
-    Ok(serde_json::to_string(&[subject, client_id, redirect_uri, browser_hash])?)
-}
