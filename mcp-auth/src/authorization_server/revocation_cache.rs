@@ -1,8 +1,9 @@
 //! A short-lived local cache of revocation checks, so that the check on
-//! every MCP request does not cost database round trips when the store
-//! tells of changes made by other instances
+//! every MCP request does not cost store reads when the store tells of
+//! revocations
 //! ([`AuthStore::revocation_feed`](super::store::AuthStore::revocation_feed):
-//! the PostgreSQL store's LISTEN/NOTIFY).
+//! the PostgreSQL store relays every instance's through LISTEN/NOTIFY; the
+//! memory and SQLite stores, written by one process, tell of their own).
 //!
 //! Only "active" answers are cached, by `jti`, with the token's grant; an
 //! entry goes when the feed names its token or its grant, everything goes
