@@ -2,7 +2,8 @@
 //! PostgreSQL database (a throwaway server, see `mcp_tests::postgres`),
 //! behind a round-robin load balancer with no sticky sessions
 //! (`mcp_tests::balancer`): every OAuth step and every stateless tool call
-//! lands on the other instance than the one before it.
+//! lands on the other instance than the one before it; and both instances
+//! answer 503 while PostgreSQL is down, then recover by themselves.
 //!
 //! Needs the examples built (`cargo build --examples`) and PostgreSQL's
 //! server binaries (scripts/setup.sh installs Debian's). `AUTH_AS_DEBUG=1`
@@ -26,7 +27,7 @@ const REQUEST_STATE_KEY: &str = "c2NhbGUtb3V0LXRlc3QtcmVxdWVzdC1zdGF0ZS1rZXk=";
 
 /// Two instances behind a balancer; the first `Notes` is the one to kill.
 struct Cluster {
-    _pg: TestPostgres,
+    pg: TestPostgres,
     balancer: Balancer,
     instances: Vec<Notes>,
     /// Each instance's own loopback port, in the balancer's order.
@@ -50,7 +51,7 @@ async fn cluster() -> Cluster {
         ports.push(port);
     }
     balancer.set_backends(&ports);
-    Cluster { _pg: pg, balancer, instances, ports }
+    Cluster { pg, balancer, instances, ports }
 }
 
 impl Cluster {
@@ -140,7 +141,7 @@ async fn oauth_and_tool_calls_alternate_between_two_instances_and_survive_losing
     // One instance dies: the other serves every request, and nothing issued before is lost.
     let (code, verifier) = authorize(&as_, front, &client_id, "carol").await;
     let fourth = exchange(&as_, front, &client_id, &code, &verifier).await;
-    let Cluster { _pg, balancer, mut instances, .. } = cluster;
+    let Cluster { pg: _pg, balancer, mut instances, .. } = cluster;
     let survivor = instances.pop().expect("two instances");
     instances.pop().expect("the first instance").stop().await;
     let start = balancer.log().len();
@@ -156,4 +157,42 @@ async fn oauth_and_tool_calls_alternate_between_two_instances_and_survive_losing
         "{:?}",
         &balancer.log()[start..]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_instances_answer_503_while_postgres_is_down_and_recover_when_it_is_back() {
+    let mut cluster = cluster().await;
+    let as_ = discover(cluster.front()).await;
+    let client_id = register(&as_).await;
+    let (code, verifier) = authorize(&as_, cluster.front(), &client_id, "alice").await;
+    let first = exchange(&as_, cluster.front(), &client_id, &code, &verifier).await;
+    let urls: Vec<String> = cluster.ports.iter().map(|port| format!("http://127.0.0.1:{port}/mcp")).collect();
+    for url in &urls {
+        let (status, _, _) = call_at(url, &first.access, "whoami", json!({})).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    cluster.pg.stop().expect("PostgreSQL stops");
+    // Each instance: the MCP endpoint and the token endpoint say "not now", not "not you".
+    for url in &urls {
+        let (status, challenge, message) = call_at(url, &first.access, "whoami", json!({})).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{url}: {message}");
+        assert!(challenge.is_empty(), "{url}: no bearer challenge while the store is down: {challenge}");
+    }
+    for _ in 0..2 {
+        let (status, body) = refresh(&as_, &client_id, &first.refresh).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("temporarily_unavailable"))
+        );
+    }
+
+    cluster.pg.restart().expect("PostgreSQL starts again");
+    for url in &urls {
+        let (status, _, message) = call_at(url, &first.access, "whoami", json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{url} recovers: {message}");
+    }
+    let (status, body) = refresh(&as_, &client_id, &first.refresh).await;
+    assert_eq!(status, StatusCode::OK, "the refresh token survived the outage: {body}");
+    assert_eq!(whoami(cluster.front(), &tokens(&body).access).await["subject"], "alice");
 }
