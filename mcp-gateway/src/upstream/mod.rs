@@ -25,6 +25,8 @@ const UPSTREAM_VERSION: &str = "2025-11-25";
 const LEGACY_VERSION: &str = "2024-11-05";
 /// Longest wait for an upstream's `initialize` answer.
 const INITIALIZE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most distinct resources subscribed to upstream.
+const MAX_SUBSCRIPTIONS: usize = 10_000;
 /// Restart back-off: from the first to the longest wait.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(30));
 
@@ -142,7 +144,15 @@ impl Upstream {
     /// Subscriptions are never dropped upstream: an update nobody asked for
     /// reaches no client.
     pub fn subscribe_resource(&self, uri: &str) {
-        let fresh = lock(&self.inner.subscriptions).insert(uri.to_owned());
+        let fresh = {
+            let mut subscriptions = lock(&self.inner.subscriptions);
+            // Bounded: clients choose the URIs, and every one is kept for good.
+            if subscriptions.len() >= MAX_SUBSCRIPTIONS && !subscriptions.contains(uri) {
+                tracing::warn!(upstream = %self.inner.name, %uri, "too many resource subscriptions; not subscribed upstream");
+                return;
+            }
+            subscriptions.insert(uri.to_owned())
+        };
         if fresh && let Some(peer) = self.inner.peer.borrow().clone() {
             tokio::spawn(subscribe(self.inner.clone(), peer, vec![uri.to_owned()]));
         }
