@@ -371,8 +371,11 @@ async fn the_revocation_feed_tells_of_access_tokens_and_grants_changed_by_anothe
     assert!(feed.events.try_recv().is_err(), "nothing else was changed");
     // A second subscriber of a connected store hears of it at once.
     assert!(b.revocation_feed().unwrap().is_connected());
-    // The listener goes with the store.
+    // The listener goes with the store, saying so first: nothing may be cached on its word.
     drop(b);
+    let last = tokio::time::timeout(Duration::from_secs(5), feed.events.recv()).await.unwrap();
+    assert_eq!(last.ok(), Some(RevocationEvent::Disconnected));
+    assert!(!feed.is_connected());
     let closed = tokio::time::timeout(Duration::from_secs(5), feed.events.recv()).await.unwrap();
     assert!(closed.is_err(), "{closed:?}");
 }

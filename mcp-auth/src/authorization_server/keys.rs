@@ -138,6 +138,9 @@ pub(crate) struct KeyRing {
     from_file: bool,
     /// When the store's keys were last read.
     read_at: Arc<Mutex<UnixTime>>,
+    /// Held from reading the store to installing what was read, so that a
+    /// slow read never installs keys older than a later read's.
+    reading: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -159,7 +162,8 @@ impl KeyRing {
         let read_at = Arc::new(Mutex::new(now));
         if let Some(path) = &source.file {
             let key = key_file(path, algorithm, now)?;
-            return Ok(Self { keys: Arc::new(RwLock::new(vec![key])), algorithm, from_file: true, read_at });
+            let keys = Arc::new(RwLock::new(vec![key]));
+            return Ok(Self { keys, algorithm, from_file: true, read_at, reading: Arc::default() });
         }
         let mut loaded = read(store, now).await?;
         if !loaded.iter().any(|k| k.retire_at.is_none() && k.alg == algorithm) {
@@ -188,7 +192,8 @@ impl KeyRing {
             // the same key to sign with.
             loaded = read(store, now).await?;
         }
-        Ok(Self { keys: Arc::new(RwLock::new(loaded)), algorithm, from_file: false, read_at })
+        let keys = Arc::new(RwLock::new(loaded));
+        Ok(Self { keys, algorithm, from_file: false, read_at, reading: Arc::default() })
     }
 
     /// Re-reads the stored keys (keys from `signing_key_file` stay as they are).
@@ -196,6 +201,7 @@ impl KeyRing {
         if self.from_file {
             return Ok(());
         }
+        let _reading = self.reading.lock().await;
         *self.read_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = now;
         let loaded = read(store, now).await?;
         *self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = loaded;

@@ -864,8 +864,11 @@ fn spawn_revocation_follower(shared: Weak<Shared>, feed: Option<RevocationFeed>)
             let Some(shared) = shared.upgrade() else { return };
             match received {
                 Ok(event) => shared.revocations.apply(&event),
-                // Events were missed: forget everything; cache only if connected now.
-                Err(RecvError::Lagged(_)) if feed.is_connected() => shared.revocations.clear(),
+                // Events were missed: forget everything; cache only if connected now
+                // (as on a reconnection, which also turns caching back on).
+                Err(RecvError::Lagged(_)) if feed.is_connected() => {
+                    shared.revocations.apply(&RevocationEvent::Connected);
+                }
                 Err(RecvError::Lagged(_)) => shared.revocations.disable(),
                 Err(RecvError::Closed) => {
                     shared.revocations.disable();
@@ -1097,10 +1100,13 @@ impl TokenVerifier for RevocationCheck {
             match introspection::access_token_active(&self.shared, &identity.claims).await {
                 Ok(true) => Ok(identity),
                 Ok(false) => Err(TokenError::Inactive),
-                Err(error) => {
+                // The store is down: "not now", so the client retries with the same token.
+                Err(error) if error.code == OAuthErrorCode::TemporarilyUnavailable => {
                     tracing::warn!(error = ?error, "mcp-auth: the revocation check cannot read the store");
                     Err(TokenError::Unavailable("the authorization store is unavailable".into()))
                 }
+                // Any other failure (a record that does not decode, say) will not pass by retrying.
+                Err(_) => Err(TokenError::Inactive),
             }
         })
     }

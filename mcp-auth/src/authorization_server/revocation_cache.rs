@@ -148,13 +148,6 @@ impl RevocationCache {
         }
     }
 
-    /// Forgets everything (events were missed), staying enabled.
-    pub(crate) fn clear(&self) {
-        let mut inner = self.lock();
-        inner.invalidate();
-        inner.entries.clear();
-    }
-
     /// Forgets everything and caches nothing more (the feed ended).
     pub(crate) fn disable(&self) {
         self.apply(&RevocationEvent::Disconnected);
@@ -273,7 +266,7 @@ mod tests {
         cache.insert(ticket, "j", "g", NOW + 100, at);
         assert!(!cache.is_active("j", NOW, at));
         let ticket = cache.ticket();
-        cache.clear();
+        cache.apply(&RevocationEvent::Connected);
         cache.insert(ticket, "j", "g", NOW + 100, at);
         assert!(!cache.is_active("j", NOW, at));
         // Without an invalidation in between it is cached.

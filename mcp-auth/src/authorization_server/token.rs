@@ -70,21 +70,37 @@ async fn authorization_code(
     // a wrong client, redirect URI or verifier leaves it for that client.
     check_code_request(&found.record, client, params, verifier)?;
     // Spent atomically: of two concurrent redemptions only one sees it unused.
-    let Some(used) = shared.store.use_code(&code_hash, now).await? else {
+    let used = shared.store.use_code(&code_hash, now).await.map_err(|e| spent(e.into()))?;
+    let Some(used) = used else {
         return Err(OAuthError::invalid_grant("invalid or expired code"));
     };
     if used.previous_uses > 0 {
-        return Err(code_replayed(shared, &used.record).await);
+        return Err(spent(code_replayed(shared, &used.record).await));
     }
-    let grant = live_grant(shared, &used.record.grant_id, client).await?;
-    check_resource(shared, params, &grant)?;
-    revoke_earlier_grants(shared, &grant, now).await?;
-    let refresh = client
-        .grant_types
-        .iter()
-        .any(|g| g == "refresh_token")
-        .then_some(NewRefresh { scope: &grant.scope, rotated_from: None });
-    issue(shared, &grant, &grant.scope, refresh).await
+    let issued = async {
+        let grant = live_grant(shared, &used.record.grant_id, client).await?;
+        check_resource(shared, params, &grant)?;
+        revoke_earlier_grants(shared, &grant, now).await?;
+        let refresh = client
+            .grant_types
+            .iter()
+            .any(|g| g == "refresh_token")
+            .then_some(NewRefresh { scope: &grant.scope, rotated_from: None });
+        issue(shared, &grant, &grant.scope, refresh).await
+    };
+    issued.await.map_err(spent)
+}
+
+/// A failure once a code or refresh token may have been spent: not
+/// `temporarily_unavailable`, whose retry would present the spent credential
+/// again and be taken for a replay that revokes the grant (RFC 6749 §10.5),
+/// but `server_error`, after which a client starts over.
+fn spent(error: OAuthError) -> OAuthError {
+    if error.code == OAuthErrorCode::TemporarilyUnavailable {
+        tracing::warn!("mcp-auth: the store failed after a code or refresh token was spent");
+        return OAuthError::server_error();
+    }
+    error
 }
 
 /// RFC 6749 §4.1.2 and OAuth 2.1 §4.1.3: a code is single-use; a second use
@@ -149,7 +165,8 @@ async fn refresh_token(
     if !constant_time_eq(found.record.client_id.as_bytes(), client.client_id.as_bytes()) {
         return Err(OAuthError::invalid_grant("refresh token was issued to another client"));
     }
-    let Some(used) = shared.store.use_refresh_token(&token_hash, now).await? else {
+    let used = shared.store.use_refresh_token(&token_hash, now).await.map_err(|e| spent(e.into()))?;
+    let Some(used) = used else {
         return Err(OAuthError::invalid_grant("invalid or expired refresh token"));
     };
     let record = used.record;
@@ -163,27 +180,30 @@ async fn refresh_token(
     let within_grace = grace > 0
         && used.previous_uses == 1
         && used.first_used_at.is_some_and(|at| now <= at.saturating_add(grace));
-    if record.superseded || (used.previous_uses > 0 && !within_grace) {
-        tracing::warn!(client_id = %record.client_id, "mcp-auth: refresh token reused; revoking its grant");
-        shared.revoke_grant(&record.grant_id).await?;
-        return Err(OAuthError::invalid_grant("invalid or expired refresh token"));
-    }
-    let grant = live_grant(shared, &record.grant_id, client).await?;
-    check_resource(shared, params, &grant)?;
-    // RFC 6749 §6: the scope may only narrow.
-    let scope = match params.get("scope") {
-        None => record.scope.clone(),
-        Some(requested) => {
-            let requested = scope::parse(requested);
-            if !scope::is_subset(&requested, &record.scope) {
-                return Err(OAuthError::new(OAuthErrorCode::InvalidScope, "scope exceeds the grant"));
-            }
-            requested.join(" ")
+    let rotated = async {
+        if record.superseded || (used.previous_uses > 0 && !within_grace) {
+            tracing::warn!(client_id = %record.client_id, "mcp-auth: refresh token reused; revoking its grant");
+            shared.revoke_grant(&record.grant_id).await?;
+            return Err(OAuthError::invalid_grant("invalid or expired refresh token"));
         }
+        let grant = live_grant(shared, &record.grant_id, client).await?;
+        check_resource(shared, params, &grant)?;
+        // RFC 6749 §6: the scope may only narrow.
+        let scope = match params.get("scope") {
+            None => record.scope.clone(),
+            Some(requested) => {
+                let requested = scope::parse(requested);
+                if !scope::is_subset(&requested, &record.scope) {
+                    return Err(OAuthError::new(OAuthErrorCode::InvalidScope, "scope exceeds the grant"));
+                }
+                requested.join(" ")
+            }
+        };
+        // RFC 6749 §6: the new refresh token keeps the old one's scope.
+        let refresh = NewRefresh { scope: &record.scope, rotated_from: Some(&token_hash) };
+        issue(shared, &grant, &scope, Some(refresh)).await
     };
-    // RFC 6749 §6: the new refresh token keeps the old one's scope.
-    let refresh = NewRefresh { scope: &record.scope, rotated_from: Some(&token_hash) };
-    issue(shared, &grant, &scope, Some(refresh)).await
+    rotated.await.map_err(spent)
 }
 
 /// A re-authorization replaces what the same user gave the same client for

@@ -237,10 +237,15 @@ impl AuthStore for MemoryStore {
     }
 
     fn put_access_token(&self, token: AccessTokenRecord) -> StoreResult<'_, ()> {
-        self.run(|t| {
+        let revoked = token.revoked.then(|| token.jti.clone());
+        let stored = self.run(|t| {
             t.access_tokens.insert(token.jti.clone(), token);
             Ok(())
-        })
+        });
+        if let Some(jti) = revoked {
+            self.revocations.tell(RevocationEvent::AccessToken(jti));
+        }
+        stored
     }
 
     fn access_token<'a>(&'a self, jti: &'a str, now: UnixTime) -> StoreResult<'a, Option<AccessTokenRecord>> {

@@ -465,6 +465,7 @@ impl AuthStore for SqliteStore {
     }
 
     fn put_access_token(&self, token: AccessTokenRecord) -> StoreResult<'_, ()> {
+        let revocations = self.revocations.clone();
         self.run(move |c| {
             let row = Row {
                 kind: ACCESS,
@@ -472,7 +473,11 @@ impl AuthStore for SqliteStore {
                 grant_id: Some(&token.grant_id),
                 expires_at: Some(token.expires_at),
             };
-            put(c, row, &token, true)
+            put(c, row, &token, true)?;
+            if token.revoked {
+                revocations.tell(RevocationEvent::AccessToken(token.jti.clone()));
+            }
+            Ok(())
         })
     }
 

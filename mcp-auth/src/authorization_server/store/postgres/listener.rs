@@ -69,12 +69,29 @@ impl Drop for Listener {
     }
 }
 
+/// Marks the feed disconnected when the listening task ends however it
+/// ends (aborted, panicked, its runtime shut down), so that no subscriber
+/// caches on the word of a listener that is gone.
+struct DisconnectOnDrop {
+    sender: broadcast::Sender<RevocationEvent>,
+    connected: Arc<AtomicBool>,
+}
+
+impl Drop for DisconnectOnDrop {
+    fn drop(&mut self) {
+        if self.connected.swap(false, Ordering::SeqCst) {
+            let _ = self.sender.send(RevocationEvent::Disconnected);
+        }
+    }
+}
+
 /// Listens, reconnecting with back-off, until aborted.
 async fn run(
     config: tokio_postgres::Config,
     sender: broadcast::Sender<RevocationEvent>,
     connected: Arc<AtomicBool>,
 ) {
+    let _gone = DisconnectOnDrop { sender: sender.clone(), connected: connected.clone() };
     let mut backoff = FIRST_BACKOFF;
     loop {
         let listened = listen(&config, &sender, &connected).await;

@@ -34,7 +34,7 @@ BEGIN
     RETURN NULL;
 END
 $$;
-CREATE TRIGGER mcp_auth_revocations AFTER UPDATE OR DELETE ON mcp_auth_records
+CREATE TRIGGER mcp_auth_revocations AFTER UPDATE ON mcp_auth_records
     FOR EACH ROW WHEN (OLD.kind IN ('access_token', 'grant'))
     EXECUTE FUNCTION mcp_auth_notify_revocation();
 ",
@@ -42,7 +42,9 @@ CREATE TRIGGER mcp_auth_revocations AFTER UPDATE OR DELETE ON mcp_auth_records
 
 /// The channel the trigger of version 2 notifies on every change of an
 /// access token or grant row, with `kind:key` as payload (delivered at
-/// commit, to every session listening).
+/// commit, to every session listening). Deletes are not told: only the
+/// purge deletes those rows, once expired, and the cache never serves an
+/// entry past its token's or grant's expiry.
 pub(super) const REVOCATION_CHANNEL: &str = "mcp_auth_revocations";
 
 /// The advisory lock serializing migrations: "mcp-auth" in ASCII.
