@@ -10,168 +10,26 @@
 mod as_support;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use as_support::test_postgres::TestPostgres;
+use as_support::watched::WatchedStore;
 use as_support::{TestClient, TestServer, start_with};
 use axum::Router;
 use axum::routing::post;
-use mcp_auth::authorization_server::store::{
-    AccessTokenRecord, AuthStore, ClientRecord, CodeRecord, ConsentRecord, GrantRecord, LoginSession,
-    PendingAuthorization, PostgresStore, RefreshTokenRecord, RevocationFeed, StoreResult, StoredSigningKey,
-    Succession, UnixTime, Used,
-};
+use mcp_auth::authorization_server::store::PostgresStore;
 use mcp_auth::{AuthorizationServer, AuthorizationServerConfig};
 use serde_json::Value;
 
 const DB: &str = "mcp_auth";
 
-/// A PostgreSQL store counting the lookups a revocation check makes
-/// (`access_token` and `grant`); everything else is passed through.
-#[derive(Debug)]
-struct CountingStore {
-    inner: PostgresStore,
-    lookups: AtomicUsize,
-}
-
-impl CountingStore {
-    fn lookups(&self) -> usize {
-        self.lookups.load(Ordering::SeqCst)
-    }
-}
-
-impl AuthStore for CountingStore {
-    fn put_client(&self, client: ClientRecord) -> StoreResult<'_, ()> {
-        self.inner.put_client(client)
-    }
-    fn client<'a>(&'a self, client_id: &'a str, now: UnixTime) -> StoreResult<'a, Option<ClientRecord>> {
-        self.inner.client(client_id, now)
-    }
-    fn put_code(&self, code: CodeRecord) -> StoreResult<'_, ()> {
-        self.inner.put_code(code)
-    }
-    fn use_code<'a>(
-        &'a self,
-        code_hash: &'a str,
-        now: UnixTime,
-    ) -> StoreResult<'a, Option<Used<CodeRecord>>> {
-        self.inner.use_code(code_hash, now)
-    }
-    fn code<'a>(&'a self, code_hash: &'a str, now: UnixTime) -> StoreResult<'a, Option<Used<CodeRecord>>> {
-        self.inner.code(code_hash, now)
-    }
-    fn put_grant(&self, grant: GrantRecord) -> StoreResult<'_, ()> {
-        self.inner.put_grant(grant)
-    }
-    fn grant<'a>(&'a self, grant_id: &'a str, now: UnixTime) -> StoreResult<'a, Option<GrantRecord>> {
-        self.lookups.fetch_add(1, Ordering::SeqCst);
-        self.inner.grant(grant_id, now)
-    }
-    fn revoke_grant<'a>(&'a self, grant_id: &'a str) -> StoreResult<'a, ()> {
-        self.inner.revoke_grant(grant_id)
-    }
-    fn set_upstream_token<'a>(&'a self, grant_id: &'a str, sealed: &'a str) -> StoreResult<'a, ()> {
-        self.inner.set_upstream_token(grant_id, sealed)
-    }
-    fn grants_of<'a>(
-        &'a self,
-        subject: &'a str,
-        client_id: &'a str,
-        now: UnixTime,
-    ) -> StoreResult<'a, Vec<GrantRecord>> {
-        self.inner.grants_of(subject, client_id, now)
-    }
-    fn client_has_grants<'a>(&'a self, client_id: &'a str, now: UnixTime) -> StoreResult<'a, bool> {
-        self.inner.client_has_grants(client_id, now)
-    }
-    fn put_refresh_token(&self, token: RefreshTokenRecord) -> StoreResult<'_, ()> {
-        self.inner.put_refresh_token(token)
-    }
-    fn refresh_token<'a>(
-        &'a self,
-        token_hash: &'a str,
-        now: UnixTime,
-    ) -> StoreResult<'a, Option<Used<RefreshTokenRecord>>> {
-        self.inner.refresh_token(token_hash, now)
-    }
-    fn use_refresh_token<'a>(
-        &'a self,
-        token_hash: &'a str,
-        now: UnixTime,
-    ) -> StoreResult<'a, Option<Used<RefreshTokenRecord>>> {
-        self.inner.use_refresh_token(token_hash, now)
-    }
-    fn put_successor_refresh_token(&self, token: RefreshTokenRecord) -> StoreResult<'_, Succession> {
-        self.inner.put_successor_refresh_token(token)
-    }
-    fn put_access_token(&self, token: AccessTokenRecord) -> StoreResult<'_, ()> {
-        self.inner.put_access_token(token)
-    }
-    fn access_token<'a>(&'a self, jti: &'a str, now: UnixTime) -> StoreResult<'a, Option<AccessTokenRecord>> {
-        self.lookups.fetch_add(1, Ordering::SeqCst);
-        self.inner.access_token(jti, now)
-    }
-    fn revoke_access_token<'a>(&'a self, jti: &'a str) -> StoreResult<'a, ()> {
-        self.inner.revoke_access_token(jti)
-    }
-    fn put_consent(&self, consent: ConsentRecord) -> StoreResult<'_, ()> {
-        self.inner.put_consent(consent)
-    }
-    fn consent<'a>(
-        &'a self,
-        subject: &'a str,
-        client_id: &'a str,
-        redirect_uri: &'a str,
-        browser_hash: &'a str,
-        now: UnixTime,
-    ) -> StoreResult<'a, Option<ConsentRecord>> {
-        self.inner.consent(subject, client_id, redirect_uri, browser_hash, now)
-    }
-    fn put_session(&self, session: LoginSession) -> StoreResult<'_, ()> {
-        self.inner.put_session(session)
-    }
-    fn session<'a>(&'a self, session_hash: &'a str, now: UnixTime) -> StoreResult<'a, Option<LoginSession>> {
-        self.inner.session(session_hash, now)
-    }
-    fn put_pending(&self, pending: PendingAuthorization) -> StoreResult<'_, ()> {
-        self.inner.put_pending(pending)
-    }
-    fn pending<'a>(
-        &'a self,
-        txn_hash: &'a str,
-        now: UnixTime,
-    ) -> StoreResult<'a, Option<PendingAuthorization>> {
-        self.inner.pending(txn_hash, now)
-    }
-    fn take_pending<'a>(
-        &'a self,
-        txn_hash: &'a str,
-        now: UnixTime,
-    ) -> StoreResult<'a, Option<PendingAuthorization>> {
-        self.inner.take_pending(txn_hash, now)
-    }
-    fn signing_keys(&self) -> StoreResult<'_, Vec<StoredSigningKey>> {
-        self.inner.signing_keys()
-    }
-    fn put_signing_key(&self, key: StoredSigningKey) -> StoreResult<'_, ()> {
-        self.inner.put_signing_key(key)
-    }
-    fn purge_expired(&self, now: UnixTime) -> StoreResult<'_, u64> {
-        self.inner.purge_expired(now)
-    }
-    fn revocation_feed(&self) -> Option<RevocationFeed> {
-        self.inner.revocation_feed()
-    }
-}
-
 /// Instance A (issues and revokes) and instance B (the MCP endpoint under
 /// test), their stores counted, on one database of `pg`.
 struct TwoInstances {
     a: TestServer,
-    a_store: Arc<CountingStore>,
+    a_store: Arc<WatchedStore>,
     b_mcp: String,
-    b_store: Arc<CountingStore>,
+    b_store: Arc<WatchedStore>,
     client: TestClient,
     /// Keeps B's server alive.
     _b: AuthorizationServer,
@@ -180,9 +38,8 @@ struct TwoInstances {
 impl TwoInstances {
     async fn start(pg: &TestPostgres) -> Self {
         let url = pg.create_database(DB).unwrap();
-        let counted = || async {
-            Arc::new(CountingStore { inner: PostgresStore::connect(&url).await.unwrap(), lookups: 0.into() })
-        };
+        let counted =
+            || async { Arc::new(WatchedStore::new(Arc::new(PostgresStore::connect(&url).await.unwrap()))) };
         let a_store = counted().await;
         let a = start_with(|c| c, a_store.clone(), "").await;
         let b_store = counted().await;
@@ -233,7 +90,7 @@ impl TwoInstances {
         self.cached_at(&self.a.resource, &self.a_store, token).await;
     }
 
-    async fn cached_at(&self, mcp: &str, store: &CountingStore, token: &str) {
+    async fn cached_at(&self, mcp: &str, store: &WatchedStore, token: &str) {
         // Generous: the listener connects in the background, slowly on a loaded machine.
         let deadline = Instant::now() + Duration::from_secs(40);
         loop {

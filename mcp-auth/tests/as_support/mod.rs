@@ -19,6 +19,8 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use tokio::net::TcpListener;
 
+pub(crate) mod watched;
+
 pub(crate) const REDIRECT: &str = "http://127.0.0.1/callback";
 
 /// A throwaway PostgreSQL server (shared with the end-to-end tests of `mcp-tests`).
