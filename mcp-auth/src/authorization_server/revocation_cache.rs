@@ -27,7 +27,7 @@
 //! the generation is unchanged.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use super::store::{RevocationEvent, UnixTime};
@@ -68,7 +68,8 @@ impl Inner {
 /// it is connected.
 #[derive(Debug)]
 pub(crate) struct RevocationCache {
-    inner: Mutex<Inner>,
+    /// Read on every MCP request (a hit changes nothing), written on misses and events.
+    inner: RwLock<Inner>,
     ttl: Duration,
     max_entries: usize,
 }
@@ -81,18 +82,22 @@ impl Default for RevocationCache {
 
 impl RevocationCache {
     pub(crate) fn new(ttl: Duration, max_entries: usize) -> Self {
-        Self { inner: Mutex::default(), ttl, max_entries }
+        Self { inner: RwLock::default(), ttl, max_entries }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // Every update leaves the map consistent: a panic elsewhere changes nothing.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    // Every update leaves the map consistent: a panic elsewhere changes nothing.
+    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether `jti` was found active within the TTL and is still unexpired
     /// at `now` (its grant too), with nothing heard of it since.
     pub(crate) fn is_active(&self, jti: &str, now: UnixTime, at: Instant) -> bool {
-        let inner = self.lock();
+        let inner = self.read();
         inner.enabled
             && inner
                 .entries
@@ -102,7 +107,7 @@ impl RevocationCache {
 
     /// The generation, to be taken before the store is read.
     pub(crate) fn ticket(&self) -> Ticket {
-        Ticket(self.lock().generation)
+        Ticket(self.read().generation)
     }
 
     /// Remembers that `jti` (of `grant_id`) was found active, unless
@@ -115,7 +120,7 @@ impl RevocationCache {
         valid_until: UnixTime,
         at: Instant,
     ) {
-        let mut inner = self.lock();
+        let mut inner = self.write();
         if !inner.enabled || inner.generation != ticket.0 {
             return;
         }
@@ -129,7 +134,7 @@ impl RevocationCache {
 
     /// Applies an event of the feed.
     pub(crate) fn apply(&self, event: &RevocationEvent) {
-        let mut inner = self.lock();
+        let mut inner = self.write();
         inner.invalidate();
         match event {
             RevocationEvent::AccessToken(jti) => {
@@ -155,7 +160,7 @@ impl RevocationCache {
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.lock().entries.len()
+        self.read().entries.len()
     }
 }
 
