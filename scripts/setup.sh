@@ -6,7 +6,8 @@
 #     without internet access, so playwright-core drives the system one);
 #   - procps (pkill) for the gateway's fault tests;
 #   - PostgreSQL's server binaries (Debian's `postgresql`) for the authorization server's PostgreSQL
-#     store tests, which start a throwaway server of their own (tests/src/postgres.rs).
+#     store tests, which start a throwaway server of their own (tests/src/postgres.rs);
+#   - Redis (Debian's `redis-server`) for the scale-out tests, which start their own (tests/src/redis.rs).
 # Node packages are installed by each suite from its package-lock.json (`npm ci`), not here.
 # Debian packages need root: the script uses sudo when it is not run as root.
 # Idempotent: on a machine that has everything it changes nothing.
@@ -35,3 +36,5 @@ command -v pkill >/dev/null || apt_install procps
 # initdb, pg_ctl and postgres under /usr/lib/postgresql/N/bin (not on PATH), and the `postgres` user
 # they run as when the tests run as root. Only the binaries are used: no cluster is started here.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || apt_install postgresql
+# redis-server on PATH; the package also starts a system service, which the tests do not use.
+command -v redis-server >/dev/null || apt_install redis-server

@@ -40,6 +40,8 @@ pub struct Config {
     pub http: HttpSection,
     /// Legacy session limits.
     pub sessions: SessionsSection,
+    /// Redis, shared by several instances of one server (optional).
+    pub redis: RedisSection,
     /// Authorization settings, read by the auth layer (`mcp-auth`).
     pub auth: toml::Table,
     /// The application's own settings (`[app]`, `MCP_APP__<KEY>`): the
@@ -209,6 +211,39 @@ pub struct SessionsSection {
 impl Default for SessionsSection {
     fn default() -> Self {
         Self { idle_timeout_secs: 600, max_sessions: 10_000, max_sessions_per_principal: 100 }
+    }
+}
+
+/// `[redis]`: a Redis server shared by every instance of one server behind a
+/// load balancer. With a `url`, the authorization server's rate limits are
+/// counted in Redis, and legacy sessions (with their resumable streams) live
+/// there, so any instance serves any request of any session. Needs the
+/// `redis` feature of `mcp-server`.
+///
+/// ```
+/// use mcp_server::config::Config;
+///
+/// let file = "[redis]\nurl = \"redis://:secret@cache.internal:6379/0\"\n";
+/// let config = Config::from_sources(Some(("mcp.toml", file)), []).unwrap();
+/// assert_eq!(config.redis.url.as_deref(), Some("redis://:secret@cache.internal:6379/0"));
+/// assert_eq!(config.redis.key_prefix, "mcp");
+/// assert!(!format!("{config:?}").contains("secret"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RedisSection {
+    /// `redis://[:password@]host[:port][/db]`; unset (the default): no Redis,
+    /// every piece of state stays in this process.
+    pub url: Option<String>,
+    /// The prefix of every key and channel this server uses, so that several
+    /// servers can share one Redis. `mcp` by default.
+    pub key_prefix: String,
+}
+
+impl Default for RedisSection {
+    fn default() -> Self {
+        Self { url: None, key_prefix: "mcp".into() }
     }
 }
 

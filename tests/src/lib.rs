@@ -1,10 +1,11 @@
 //! Helpers for the end-to-end tests: locating the example servers,
-//! talking to one over its stdio, and a throwaway PostgreSQL server.
+//! talking to one over its stdio, and throwaway PostgreSQL and Redis servers.
 
 pub mod as_client;
 pub mod balancer;
 pub mod fixtures;
 pub mod postgres;
+pub mod redis;
 pub mod upstream;
 
 use std::path::PathBuf;
