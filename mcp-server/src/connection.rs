@@ -164,16 +164,19 @@ impl Connection {
         }
     }
 
-    /// Delivers the client's answer to one of our requests.
-    pub(crate) fn handle_answer(&self, message: Message) {
+    /// Delivers the client's answer to one of our requests; `false` when no
+    /// request here waits for it.
+    pub(crate) fn handle_answer(&self, message: Message) -> bool {
         let (id, answer) = match message {
             Message::Response(Response { id, result }) => (id, Ok(result)),
             Message::Error(ErrorResponse { id: Some(id), error }) => (id, Err(error)),
-            _ => return,
+            _ => return false,
         };
-        if !self.session.complete_outgoing(&id, answer) {
-            tracing::debug!(%id, "answer to an unknown or finished server request ignored");
+        let delivered = self.session.complete_outgoing(&id, answer);
+        if !delivered {
+            tracing::debug!(%id, "answer to an unknown or finished server request here");
         }
+        delivered
     }
 
     /// The notification a change becomes for this connection, if it wants it.

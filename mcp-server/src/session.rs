@@ -23,6 +23,19 @@ pub(crate) struct Negotiated {
 
 type PendingReply = oneshot::Sender<Result<Value, ErrorObject>>;
 
+/// A change of a session's settings made by a client request, for a
+/// transport that keeps copies of the session on several servers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SettingChange {
+    /// `logging/setLevel`.
+    LogLevel(LoggingLevel),
+    /// `resources/subscribe` (`true`) or `resources/unsubscribe` (`false`).
+    Subscription(String, bool),
+}
+
+/// Told each [`SettingChange`] a request makes.
+pub(crate) type SettingsObserver = Arc<dyn Fn(&SettingChange) + Send + Sync>;
+
 /// One legacy session (a stdio process, or one `Mcp-Session-Id`).
 #[derive(Debug, Default)]
 pub(crate) struct Session {
@@ -34,6 +47,15 @@ pub(crate) struct Session {
     in_flight: Mutex<HashMap<RequestId, CancellationToken>>,
     pending: Mutex<HashMap<RequestId, PendingReply>>,
     next_request_id: AtomicI64,
+    observer: OnceLock<Observer>,
+}
+
+struct Observer(SettingsObserver);
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer")
+    }
 }
 
 const NO_LEVEL: u8 = u8::MAX;
@@ -66,7 +88,50 @@ impl Session {
     }
 
     pub(crate) fn set_log_level(&self, level: LoggingLevel) {
-        self.log_level.store(level as u8, Ordering::Relaxed);
+        self.apply(&SettingChange::LogLevel(level));
+        self.tell(&SettingChange::LogLevel(level));
+    }
+
+    /// Has `observer` told each setting a request changes from now on.
+    pub(crate) fn observe_settings(&self, observer: SettingsObserver) {
+        let _ = self.observer.set(Observer(observer));
+    }
+
+    fn tell(&self, change: &SettingChange) {
+        if let Some(Observer(observer)) = self.observer.get() {
+            observer(change);
+        }
+    }
+
+    /// Applies a setting changed elsewhere (another copy of this session),
+    /// without telling the observer.
+    pub(crate) fn apply(&self, change: &SettingChange) {
+        match change {
+            SettingChange::LogLevel(level) => self.log_level.store(*level as u8, Ordering::Relaxed),
+            SettingChange::Subscription(uri, true) => {
+                lock(&self.subscriptions).insert(uri.clone());
+            }
+            SettingChange::Subscription(uri, false) => {
+                lock(&self.subscriptions).remove(uri);
+            }
+        }
+    }
+
+    /// The level set with `logging/setLevel`, if any.
+    pub(crate) fn log_level(&self) -> Option<LoggingLevel> {
+        let index = self.log_level.load(Ordering::Relaxed);
+        LoggingLevel::ALL.get(usize::from(index)).copied()
+    }
+
+    /// The resources subscribed to.
+    pub(crate) fn subscriptions(&self) -> Vec<String> {
+        lock(&self.subscriptions).iter().cloned().collect()
+    }
+
+    /// Numbers this session's requests to the client from `first` on, so
+    /// that copies of one session on several servers never reuse an id.
+    pub(crate) fn number_requests_from(&self, first: i64) {
+        self.next_request_id.store(first, Ordering::Relaxed);
     }
 
     /// Whether a message at `level` should reach the client.
@@ -84,12 +149,18 @@ impl Session {
         if subscriptions.len() >= MAX_SUBSCRIPTIONS && !subscriptions.contains(&uri) {
             return false;
         }
-        subscriptions.insert(uri);
+        let added = subscriptions.insert(uri.clone());
+        drop(subscriptions);
+        if added {
+            self.tell(&SettingChange::Subscription(uri, true));
+        }
         true
     }
 
     pub(crate) fn unsubscribe(&self, uri: &str) {
-        lock(&self.subscriptions).remove(uri);
+        if lock(&self.subscriptions).remove(uri) {
+            self.tell(&SettingChange::Subscription(uri.to_owned(), false));
+        }
     }
 
     pub(crate) fn is_subscribed(&self, uri: &str) -> bool {

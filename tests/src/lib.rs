@@ -6,6 +6,7 @@ pub mod balancer;
 pub mod fixtures;
 pub mod postgres;
 pub mod redis;
+pub mod sse;
 pub mod upstream;
 
 use std::path::PathBuf;

@@ -126,7 +126,9 @@ fn handle_single(
             });
         }
         Message::Notification(notification) => connection.handle_notification(notification),
-        answer @ (Message::Response(_) | Message::Error(_)) => connection.handle_answer(answer),
+        answer @ (Message::Response(_) | Message::Error(_)) => {
+            connection.handle_answer(answer);
+        }
     }
 }
 
@@ -171,7 +173,9 @@ fn handle_batch(
                     pending.spawn(async move { connection.handle_request(request, msg_tx, None).await });
                 }
                 Ok(Message::Notification(n)) => connection.handle_notification(n),
-                Ok(answer) => connection.handle_answer(answer),
+                Ok(answer) => {
+                    connection.handle_answer(answer);
+                }
             }
         }
         while let Some(done) = pending.join_next().await {

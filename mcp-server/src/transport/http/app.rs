@@ -80,7 +80,7 @@ impl Server {
     fn assemble(&self, config: &Config, auth: Auth) -> Result<HttpApp, ConfigError> {
         let bound = config.bind_addr()?;
         let policy = HostOriginPolicy::from_config(config, bound);
-        let (app, legacy) = self.endpoint_router(config);
+        let (app, legacy) = self.endpoint_router(config)?;
         // Only the authorization server's per-client-IP rate limits read the peer address.
         let peer_addresses = matches!(auth, Auth::AuthorizationServer { .. });
         let timeout = Duration::from_secs(config.http.request_timeout_secs.max(1));
@@ -100,13 +100,17 @@ impl Server {
 
     /// The MCP endpoint at `server.path` and, when enabled, the legacy
     /// HTTP+SSE endpoints beside it; no layers yet.
-    pub(crate) fn endpoint_router(&self, config: &Config) -> (Router, Option<LegacySse>) {
+    pub(crate) fn endpoint_router(
+        &self,
+        config: &Config,
+    ) -> Result<(Router, Option<LegacySse>), ConfigError> {
         let options = HttpOptions::default()
             .idle_timeout(Duration::from_secs(config.sessions.idle_timeout_secs.max(1)))
             .max_sessions(config.sessions.max_sessions)
             .max_sessions_per_principal(config.sessions.max_sessions_per_principal)
             .max_body_bytes(config.http.max_body_bytes)
             .response_mode(config.http.response_mode);
+        let options = shared_sessions(options, config)?;
         let endpoint = StreamableHttp::with_options(self.clone(), options);
         let mut app = Router::new().route_service(&config.server.path, endpoint);
         let legacy = config.http.legacy_sse.then(|| {
@@ -120,7 +124,29 @@ impl Server {
                 base => app.nest(base, legacy.router()),
             };
         }
-        (app, legacy)
+        Ok((app, legacy))
+    }
+}
+
+/// `[redis] url`: legacy sessions shared with the other servers on that
+/// Redis, under the key prefix and the endpoint's path (each endpoint has
+/// its own sessions).
+fn shared_sessions(options: HttpOptions, config: &Config) -> Result<HttpOptions, ConfigError> {
+    let Some(url) = &config.redis.url else { return Ok(options) };
+    #[cfg(feature = "redis")]
+    {
+        let prefix = format!("{}:{}", config.redis.key_prefix, config.server.path);
+        options
+            .redis(url, &prefix)
+            .map_err(|e| ConfigError::Value { key: "redis.url", message: e.to_string() })
+    }
+    #[cfg(not(feature = "redis"))]
+    {
+        let _ = (url, options);
+        Err(ConfigError::Value {
+            key: "redis.url",
+            message: "this build has no Redis support: enable the `redis` feature of mcp-server".into(),
+        })
     }
 }
 

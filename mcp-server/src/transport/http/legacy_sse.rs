@@ -511,7 +511,9 @@ async fn post_message(State(this): State<LegacySse>, request: Request<Body>) -> 
             });
         }
         Message::Notification(notification) => session.connection.handle_notification(notification),
-        answer @ (Message::Response(_) | Message::Error(_)) => session.connection.handle_answer(answer),
+        answer @ (Message::Response(_) | Message::Error(_)) => {
+            session.connection.handle_answer(answer);
+        }
     }
     reply::batched(reply::status(StatusCode::ACCEPTED)).await
 }

@@ -26,6 +26,7 @@
 //! ```
 
 mod app;
+mod backplane;
 mod common;
 mod cors;
 mod event_store;
@@ -35,6 +36,8 @@ mod legacy_sse;
 mod listen;
 mod mounts;
 mod post;
+#[cfg(feature = "redis")]
+mod redis_backplane;
 mod reply;
 mod sessions;
 
@@ -61,6 +64,8 @@ pub use legacy_sse::{
 };
 pub use mounts::Mounts;
 pub use sessions::HttpOptions;
+#[cfg(feature = "redis")]
+pub use sessions::InvalidRedisUrl;
 use sessions::Sessions;
 
 /// Largest POST body accepted; a larger one is answered with 413.
@@ -103,49 +108,43 @@ impl StreamableHttp {
     }
 
     async fn handle(self, request: Request<Body>) -> Response<Body> {
-        self.inner.sessions.start_reaper();
+        self.inner.sessions.start(&self.inner.server);
         match *request.method() {
             Method::POST => post::handle(&self.inner, request).await,
-            Method::GET => self.get(request),
-            Method::DELETE => reply::batched(self.delete(request)).await,
+            Method::GET => self.get(request).await,
+            Method::DELETE => reply::batched(self.delete(request).await).await,
             _ => method_not_allowed(),
         }
     }
 
     /// GET: a legacy session's stream of server notifications.
-    fn get(&self, request: Request<Body>) -> Response<Body> {
+    async fn get(&self, request: Request<Body>) -> Response<Body> {
         let Some(id) = headers::session_id(request.headers()) else {
             return method_not_allowed();
         };
         // Like POST: a session answers only the caller who opened it (SPEC §4.2).
         let who = common::caller(request.extensions());
-        let session = self.inner.sessions.get(&id).filter(|s| same_owner(s, who.as_deref()));
-        match session {
-            Some(session) => {
-                reply::get_stream(&self.inner.server, &self.inner.options, session, request.headers())
+        match post::owned_session(&self.inner, &id, who.as_deref()).await {
+            Ok(Some(session)) => {
+                reply::get_stream(&self.inner.server, &self.inner.options, session, request.headers()).await
             }
-            None => reply::status(StatusCode::NOT_FOUND),
+            Ok(None) => reply::status(StatusCode::NOT_FOUND),
+            Err(unreachable) => unreachable.with_id(None),
         }
     }
 
     /// DELETE: ends a legacy session.
-    fn delete(&self, request: Request<Body>) -> Response<Body> {
+    async fn delete(&self, request: Request<Body>) -> Response<Body> {
         let Some(id) = headers::session_id(request.headers()) else {
             return method_not_allowed();
         };
         let who = common::caller(request.extensions());
-        if self.inner.sessions.get(&id).is_some_and(|s| same_owner(&s, who.as_deref()))
-            && self.inner.sessions.end(&id)
-        {
-            reply::status(StatusCode::NO_CONTENT)
-        } else {
-            reply::status(StatusCode::NOT_FOUND)
+        match post::owned_session(&self.inner, &id, who.as_deref()).await {
+            Ok(Some(_)) if self.inner.sessions.end(&id) => reply::status(StatusCode::NO_CONTENT),
+            Ok(_) => reply::status(StatusCode::NOT_FOUND),
+            Err(unreachable) => unreachable.with_id(None),
         }
     }
-}
-
-fn same_owner(session: &sessions::OpenSession, who: Option<&mcp_core::Identity>) -> bool {
-    common::same_principal(session.connection.identity.as_deref(), who)
 }
 
 fn method_not_allowed() -> Response<Body> {

@@ -140,14 +140,14 @@ impl Mounts {
                 };
                 let layer = layer.map_err(auth_config_error)?;
                 server.insert_state(auth_server.upstream_tokens());
-                let router = self.admitted(path, server.endpoint_router(mount).0);
+                let router = self.admitted(path, server.endpoint_router(mount)?.0);
                 mounted.push(Mounted::new(mount, Router::new().fallback_service(layer.layer(router))));
             }
             tracing::info!(issuer = %auth_server.issuer(), mounts = mounted.len(), "built-in OAuth authorization server");
             return Ok(outer_layers(oauth_first(&auth_server, dispatch(mounted)), policy, timeout));
         }
         for ((path, server), mount) in self.mounts.iter().zip(&configs) {
-            let router = self.admitted(path, server.endpoint_router(mount).0);
+            let router = self.admitted(path, server.endpoint_router(mount)?.0);
             let router = match sync_auth(server, mount, mode)? {
                 Auth::ResourceServer(layer) => Router::new().fallback_service(layer.layer(router)),
                 _ => router,

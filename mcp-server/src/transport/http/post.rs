@@ -6,11 +6,14 @@ use std::sync::Arc;
 use axum::body::Body;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use mcp_core::error::codes;
-use mcp_core::jsonrpc::{ErrorObject, ErrorResponse, FramingError, Incoming, Message, RequestId, parse};
-use mcp_core::types::methods;
+use mcp_core::jsonrpc::{
+    ErrorObject, ErrorResponse, FramingError, Incoming, Message, Notification, RequestId, parse,
+};
+use mcp_core::types::{CancelledNotificationParams, methods};
 use mcp_core::{Identity, McpError, ProtocolVersion};
 use tokio::sync::mpsc;
 
+use super::backplane::Note;
 use super::common::{insufficient_scope, is_json, read_body, same_principal, take_caller};
 use super::headers::{self, SESSION_ID};
 use super::reply::{self, OUTBOUND_CAPACITY, Running};
@@ -131,7 +134,7 @@ async fn legacy(
         }
         other => other,
     };
-    let session = match session(inner, headers, id, who.as_deref()) {
+    let session = match session(inner, headers, id, who.as_deref()).await {
         Ok(session) => session,
         Err(refusal) => return *refusal,
     };
@@ -147,13 +150,40 @@ async fn legacy(
             reply::legacy_request(&inner.options, session, request, tool, who, sse_ok).await
         }
         Message::Notification(notification) => {
-            session.connection.handle_notification(notification);
+            notify(&session, notification);
             reply::batched(reply::status(StatusCode::ACCEPTED)).await
         }
         answer @ (Message::Response(_) | Message::Error(_)) => {
-            session.connection.handle_answer(answer);
+            answer_server(&session, answer);
             reply::batched(reply::status(StatusCode::ACCEPTED)).await
         }
+    }
+}
+
+/// A client notification in a session. A cancellation also reaches the
+/// other servers sharing the session: the request may run on one of them.
+fn notify(session: &OpenSession, notification: Notification) {
+    if let Some(shared) = session.shared()
+        && notification.method == methods::NOTIFICATION_CANCELLED
+        && let Some(request) = notification
+            .params
+            .as_ref()
+            .and_then(|p| serde_json::from_value::<CancelledNotificationParams>(p.clone()).ok())
+            .and_then(|p| p.request_id)
+    {
+        shared.tell(Note::Cancel { session: session.id.to_string(), request });
+    }
+    session.connection.handle_notification(notification);
+}
+
+/// The client's answer to a server request: for the request waiting here,
+/// or else for the server sharing the session where it waits.
+fn answer_server(session: &OpenSession, answer: Message) {
+    let forward = session.shared().map(|shared| (shared, answer.clone()));
+    if !session.connection.handle_answer(answer)
+        && let Some((shared, message)) = forward
+    {
+        shared.tell(Note::Answer { session: session.id.to_string(), message });
     }
 }
 
@@ -171,7 +201,7 @@ fn check_legacy_version(headers: &HeaderMap, id: Option<RequestId>) -> Option<Re
 
 /// The session named by `Mcp-Session-Id`: 400 without the header, 404 for an
 /// unknown or ended session.
-fn session(
+async fn session(
     inner: &Inner,
     headers: &HeaderMap,
     id: Option<RequestId>,
@@ -181,14 +211,47 @@ fn session(
         let text = "Bad Request: Mcp-Session-Id header is required";
         return Err(Box::new(reply::error(StatusCode::BAD_REQUEST, id, codes::INVALID_REQUEST, text)));
     };
-    // Another caller's session is answered as if it did not exist.
-    inner
-        .sessions
-        .get(&session_id)
-        .filter(|s| same_principal(s.connection.identity.as_deref(), who))
-        .ok_or_else(|| {
-            Box::new(reply::error(StatusCode::NOT_FOUND, id, codes::INVALID_REQUEST, "Session not found"))
-        })
+    match owned_session(inner, &session_id, who).await {
+        Ok(Some(session)) => Ok(session),
+        Ok(None) => Err(Box::new(reply::error(
+            StatusCode::NOT_FOUND,
+            id,
+            codes::INVALID_REQUEST,
+            "Session not found",
+        ))),
+        Err(refusal) => Err(Box::new(refusal.with_id(id))),
+    }
+}
+
+/// The session `session_id`, if `who` opened it: another caller's session
+/// is answered as if it did not exist. `Err` (503) when sessions are shared
+/// and the shared state is out of reach.
+pub(super) async fn owned_session(
+    inner: &Inner,
+    session_id: &str,
+    who: Option<&Identity>,
+) -> Result<Option<Arc<OpenSession>>, Unreachable> {
+    match inner.sessions.find(session_id, &inner.server).await {
+        Ok(session) => Ok(session.filter(|s| same_principal(s.connection.identity.as_deref(), who))),
+        Err(error) => {
+            tracing::warn!(%error, "a session may be held by another server: cannot tell");
+            Err(Unreachable)
+        }
+    }
+}
+
+/// The shared session state could not be read.
+#[derive(Debug)]
+pub(super) struct Unreachable;
+
+impl Unreachable {
+    /// 503 with `Retry-After` and a JSON-RPC error answering `id`.
+    pub(super) fn with_id(self, id: Option<RequestId>) -> Response<Body> {
+        let text = "Service Unavailable: the session's shared state is out of reach, try again later";
+        let mut response = reply::error(StatusCode::SERVICE_UNAVAILABLE, id, codes::INTERNAL_ERROR, text);
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        response
+    }
 }
 
 /// 403 before anything runs when the caller lacks a scope the target needs;
@@ -249,6 +312,12 @@ async fn initialize(
         Ok(session) => session,
         Err(refused) => return session_refused(&inner.options, refused, id),
     };
+    // Shared before the client learns the id: its next request may reach any server.
+    if let Err(error) = session.share().await {
+        tracing::warn!(%error, "initialize refused: the session could not be shared");
+        inner.sessions.end_here(&session.id);
+        return Unreachable.with_id(Some(id));
+    }
     let mut response = reply::json(StatusCode::OK, &answer);
     if let Ok(value) = HeaderValue::from_str(&session.id) {
         response.headers_mut().insert(SESSION_ID.clone(), value);
@@ -303,10 +372,10 @@ async fn batch(
         return reply::error(StatusCode::BAD_REQUEST, None, codes::INVALID_REQUEST, text);
     }
     let Some(session_id) = headers::session_id(headers) else { return refuse() };
-    let session = inner
-        .sessions
-        .get(&session_id)
-        .filter(|s| same_principal(s.connection.identity.as_deref(), who.as_deref()));
+    let session = match owned_session(inner, &session_id, who.as_deref()).await {
+        Ok(session) => session,
+        Err(refusal) => return refusal.with_id(None),
+    };
     let Some(session) = session else {
         return reply::error(StatusCode::NOT_FOUND, None, codes::INVALID_REQUEST, "Session not found");
     };
@@ -354,8 +423,8 @@ async fn batch(
                 let handling = async move { connection.handle_request(request, tx, None).await };
                 running.push((id, tokio::spawn(handling)));
             }
-            Ok(Message::Notification(notification)) => session.connection.handle_notification(notification),
-            Ok(answer) => session.connection.handle_answer(answer),
+            Ok(Message::Notification(notification)) => notify(&session, notification),
+            Ok(answer) => answer_server(&session, answer),
         }
     }
     for (id, task) in running {

@@ -33,14 +33,15 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use mcp_core::Identity;
 use mcp_core::error::codes;
 use mcp_core::jsonrpc::{ErrorObject, ErrorResponse, Message, Request, RequestId};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::{JoinError, JoinHandle};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::event_store::{EventId, is_standalone};
+use super::backplane::{Backplane, Note, SharedEvents};
+use super::event_store::{EventId, StoredEvent, is_standalone};
 use super::sessions::{Busy, HttpOptions, OpenSession};
-use crate::changes::ChangeFeed;
+use crate::changes::{ChangeFeed, EVERY_LIST};
 use crate::config::ResponseMode;
 use crate::server::{Change, Server};
 use crate::tool::ToolRoute;
@@ -562,32 +563,42 @@ impl StreamReader {
 /// `GET` on a session: its standalone stream, or, with `Last-Event-ID`, the
 /// rest of the stream that id belongs to. An id of another stream kind,
 /// session or server resumes nothing: the answer is an empty stream.
-pub(super) fn get_stream(
+pub(super) async fn get_stream(
     server: &Server,
     options: &HttpOptions,
     session: Arc<OpenSession>,
     headers: &HeaderMap,
 ) -> Response<Body> {
     let Some(last) = headers.get(LAST_EVENT_ID) else {
-        return standalone(server, options, session, None);
+        return standalone(server, options, session, None).await;
     };
     match last.to_str().ok().and_then(EventId::parse) {
-        Some(id) if id.stream == session.standalone => standalone(server, options, session, Some(id.seq)),
-        Some(id) if !is_standalone(id.stream) => resume(options, session, id),
+        Some(id) if id.stream == session.standalone => {
+            standalone(server, options, session, Some(id.seq)).await
+        }
+        Some(id) if !is_standalone(id.stream) => resume(options, session, id).await,
         _ => sse_response(Body::empty()),
     }
 }
 
-/// The rest of a request stream, after `from`.
-fn resume(options: &HttpOptions, session: Arc<OpenSession>, from: EventId) -> Response<Body> {
+/// When a connection reading a stream closes early (2025-11-25 polling).
+fn polling_deadline(options: &HttpOptions, session: &OpenSession) -> Option<Instant> {
+    options.close_streams_after.filter(|_| session.primes()).map(|after| Instant::now() + after)
+}
+
+/// The rest of a request stream, after `from`: from this server's store, or,
+/// for a stream another server sharing the session wrote, from the shared one.
+async fn resume(options: &HttpOptions, session: Arc<OpenSession>, from: EventId) -> Response<Body> {
     let written = session.follow(from.stream);
     let known =
         written.is_some() || session.store().events_after(&session.id, from.stream, from.seq).is_some();
     if !known {
-        return sse_response(Body::empty());
+        return match session.shared().cloned() {
+            Some(shared) => resume_shared(options, session, shared, from).await,
+            None => sse_response(Body::empty()),
+        };
     }
-    let deadline =
-        options.close_streams_after.filter(|_| session.primes()).map(|after| Instant::now() + after);
+    let deadline = polling_deadline(options, &session);
     let reader = StreamReader {
         _busy: session.busy(),
         session,
@@ -601,10 +612,45 @@ fn resume(options: &HttpOptions, session: Arc<OpenSession>, from: EventId) -> Re
     sse_response(reader.into_body())
 }
 
+/// The rest of a stream written on another server sharing the session,
+/// followed from the shared store until it completes.
+async fn resume_shared(
+    options: &HttpOptions,
+    session: Arc<OpenSession>,
+    shared: Arc<dyn Backplane>,
+    from: EventId,
+) -> Response<Body> {
+    // Listen before reading, so no write falls in between.
+    let notes = shared.notes();
+    match shared.events_after(&session.id, from.stream, from.seq).await {
+        Ok(Some(read)) => {
+            let mut reader = SharedStreamReader {
+                deadline: polling_deadline(options, &session),
+                _busy: session.busy(),
+                session,
+                shared,
+                notes,
+                stream: from.stream,
+                cursor: from.seq,
+                complete: false,
+                prelude: VecDeque::new(),
+                keep_alive: options.keep_alive,
+            };
+            reader.take(read);
+            sse_response(reader.into_body())
+        }
+        Ok(None) => sse_response(Body::empty()),
+        Err(error) => {
+            tracing::warn!(%error, "cannot resume a shared stream");
+            super::post::Unreachable.with_id(None)
+        }
+    }
+}
+
 /// The session's standalone stream: replayed after `after` when resuming,
 /// then live until the client leaves, another `GET` takes the stream over,
 /// or the session ends.
-fn standalone(
+async fn standalone(
     server: &Server,
     options: &HttpOptions,
     session: Arc<OpenSession>,
@@ -612,7 +658,9 @@ fn standalone(
 ) -> Response<Body> {
     // Subscribe before replaying, so nothing falls in between.
     let changes = server.change_feed();
+    let notes = session.shared().map(|shared| shared.notes());
     let attached = session.attach();
+    let stored = stored_standalone(&session).await;
     let mut prelude = VecDeque::new();
     match after {
         None if session.primes() => {
@@ -624,8 +672,7 @@ fn standalone(
         }
         None => {}
         Some(after) => {
-            let events = session.store().events_after(&session.id, session.standalone, after);
-            for event in events.unwrap_or_default() {
+            for event in stored.into_iter().filter(|event| event.seq > after) {
                 let id = EventId { stream: session.standalone, seq: event.seq };
                 prelude.push_back(event_frame(id, &event.data));
             }
@@ -635,6 +682,7 @@ fn standalone(
         _busy: session.busy(),
         session,
         changes,
+        notes,
         prelude,
         attached,
         keep_alive: options.keep_alive,
@@ -646,9 +694,119 @@ fn standalone(
     sse_response(Body::from_stream(body))
 }
 
+/// The stored events of a session's standalone stream: here, or when the
+/// session is shared, in the shared store, which every server holding the
+/// stream wrote to. Numbering goes on after the last of them.
+async fn stored_standalone(session: &OpenSession) -> Vec<StoredEvent> {
+    let stream = session.standalone;
+    let mut events = session.store().events_after(&session.id, stream, 0).unwrap_or_default();
+    if let Some(shared) = session.shared() {
+        match shared.events_after(&session.id, stream, 0).await {
+            Ok(read) => events = read.map(|read| read.events).unwrap_or_default(),
+            Err(error) => tracing::warn!(%error, "replaying the standalone stream from this server only"),
+        }
+    }
+    if let Some(last) = events.last() {
+        session.standalone_seq.fetch_max(last.seq, Ordering::AcqRel);
+    }
+    events
+}
+
+/// Reads a stream another server writes, from the shared store: each time
+/// that server says it wrote, and every [`SHARED_POLL`] in case a note was
+/// lost.
+struct SharedStreamReader {
+    session: Arc<OpenSession>,
+    shared: Arc<dyn Backplane>,
+    notes: broadcast::Receiver<Arc<Note>>,
+    stream: u64,
+    /// The last sequence number read.
+    cursor: u64,
+    /// Whether the writer marked the stream complete.
+    complete: bool,
+    prelude: VecDeque<Bytes>,
+    deadline: Option<Instant>,
+    keep_alive: Option<Duration>,
+    /// Held for its effect: the session is not idle while this stream is open.
+    _busy: Busy,
+}
+
+/// How often a stream followed on another server is read again without
+/// being told of a write.
+const SHARED_POLL: Duration = Duration::from_secs(1);
+
+impl SharedStreamReader {
+    fn take(&mut self, read: SharedEvents) {
+        for event in read.events {
+            if event.seq <= self.cursor {
+                continue;
+            }
+            self.cursor = event.seq;
+            self.prelude.push_back(event_frame(EventId { stream: self.stream, seq: event.seq }, &event.data));
+        }
+        self.complete |= read.complete;
+    }
+
+    /// Whether `note` says this stream was written (or notes were missed).
+    fn written(&self, note: Result<Arc<Note>, broadcast::error::RecvError>) -> bool {
+        match note {
+            Ok(note) => matches!(&*note, Note::Written { session, stream }
+                if *stream == self.stream && **session == *self.session.id),
+            Err(_) => true,
+        }
+    }
+
+    async fn next(&mut self) -> Option<Bytes> {
+        loop {
+            if let Some(frame) = self.prelude.pop_front() {
+                return Some(frame);
+            }
+            if self.complete {
+                return None;
+            }
+            tokio::select! {
+                note = self.notes.recv() => {
+                    if !self.written(note) {
+                        continue;
+                    }
+                }
+                () = tokio::time::sleep(SHARED_POLL) => {}
+                () = self.session.ended.cancelled() => return None,
+                () = sleep_until(self.deadline) => return None,
+                () = sleep_for(self.keep_alive) => return Some(Bytes::from_static(KEEP_ALIVE)),
+            }
+            match self.shared.events_after(&self.session.id, self.stream, self.cursor).await {
+                Ok(Some(read)) => self.take(read),
+                Ok(None) => return None,
+                Err(error) => tracing::debug!(%error, "a shared stream could not be read; trying again"),
+            }
+        }
+    }
+
+    fn into_body(self) -> Body {
+        let stream = futures_util::stream::unfold(self, |mut reader| async move {
+            let frame = reader.next().await?;
+            Some((Ok::<_, Infallible>(frame), reader))
+        });
+        Body::from_stream(stream)
+    }
+}
+
+/// The next note of another server, pending forever when sessions are not shared.
+async fn next_note(
+    notes: &mut Option<broadcast::Receiver<Arc<Note>>>,
+) -> Result<Arc<Note>, broadcast::error::RecvError> {
+    match notes {
+        Some(notes) => notes.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 struct StandaloneReader {
     session: Arc<OpenSession>,
     changes: ChangeFeed,
+    /// Other servers' notes, when the session is shared: their changes.
+    notes: Option<broadcast::Receiver<Arc<Note>>>,
     prelude: VecDeque<Bytes>,
     /// Fires when another connection takes the stream over or the session ends.
     attached: CancellationToken,
@@ -668,6 +826,15 @@ impl StandaloneReader {
                 changed = self.changes.next() => match changed {
                     Some(changed) => changed.changes().iter().for_each(|change| self.push(change)),
                     None => return None,
+                },
+                note = next_note(&mut self.notes) => match note {
+                    Ok(note) => {
+                        if let Note::Change { change } = &*note {
+                            self.push(&Change::from(change.clone()));
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => EVERY_LIST.iter().for_each(|c| self.push(c)),
+                    Err(broadcast::error::RecvError::Closed) => self.notes = None,
                 },
                 () = sleep_for(self.keep_alive) => return Some(Bytes::from_static(KEEP_ALIVE)),
             }

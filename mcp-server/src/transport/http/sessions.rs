@@ -13,10 +13,14 @@ use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::backplane::{Backplane, BackplaneError, Note, Owner, SessionRecord, SharedChange, SharedSetting};
 use super::common::{OwnerCounts, new_session_id, same_principal};
 use super::event_store::{EventStore, InMemoryEventStore, new_stream_id};
+use crate::changes::ChangeFeed;
 use crate::config::ResponseMode;
 use crate::connection::Connection;
+use crate::server::Server;
+use crate::session::SettingChange;
 
 /// How the Streamable HTTP transport runs legacy sessions and their streams.
 ///
@@ -77,7 +81,17 @@ pub struct HttpOptions {
     /// Where events of legacy streams are kept for resumption. An
     /// [`InMemoryEventStore`] with its default bounds unless replaced.
     pub event_store: Arc<dyn EventStore>,
+    /// Where sessions are shared with the other servers behind one load
+    /// balancer, if anywhere: the Redis URL and key prefix.
+    #[cfg(feature = "redis")]
+    shared: Option<(String, String)>,
 }
+
+/// A Redis URL that [`HttpOptions::redis`] could not take.
+#[cfg(feature = "redis")]
+#[derive(Debug, thiserror::Error)]
+#[error("invalid redis url: {0}")]
+pub struct InvalidRedisUrl(String);
 
 impl Default for HttpOptions {
     fn default() -> Self {
@@ -92,6 +106,8 @@ impl Default for HttpOptions {
             max_body_bytes: super::MAX_BODY_BYTES,
             response_mode: ResponseMode::Auto,
             event_store: Arc::new(InMemoryEventStore::default()),
+            #[cfg(feature = "redis")]
+            shared: None,
         }
     }
 }
@@ -173,6 +189,51 @@ impl HttpOptions {
         self.event_store = store;
         self
     }
+
+    /// Shares legacy sessions with every server using the same Redis and
+    /// `key_prefix`, so that any of them serves any request of any session,
+    /// behind a load balancer without sticky routing.
+    ///
+    /// The server that gets a request for a session opened elsewhere reads
+    /// the session's record from Redis and serves it from a local copy.
+    /// Events of SSE streams are kept in Redis too, so a `GET` with
+    /// `Last-Event-ID` resumes a stream on any server, following it while
+    /// another server still writes it. Answers to server requests,
+    /// cancellations, settings (`logging/setLevel`, resource subscriptions),
+    /// the end of a session and the server's list changes reach the other
+    /// servers over Redis pub/sub. Records and events expire one
+    /// [`idle_timeout`](Self::idle_timeout) after their last use on any
+    /// server. The session caps stay per server.
+    ///
+    /// Connects on first use; while Redis is unreachable, sessions a server
+    /// holds go on working there, and requests for sessions it does not hold
+    /// get 503.
+    ///
+    /// ```
+    /// use mcp_server::transport::http::HttpOptions;
+    ///
+    /// let options = HttpOptions::default().redis("redis://127.0.0.1:6379/", "mcp").unwrap();
+    /// # drop(options);
+    /// assert!(HttpOptions::default().redis("http://not-redis", "mcp").is_err());
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn redis(mut self, url: &str, key_prefix: &str) -> Result<Self, InvalidRedisUrl> {
+        redis::Client::open(url).map_err(|e| InvalidRedisUrl(e.to_string()))?;
+        self.shared = Some((url.to_owned(), key_prefix.to_owned()));
+        Ok(self)
+    }
+
+    /// The backplane [`redis`](Self::redis) asked for, if any.
+    fn backplane(&self) -> Option<Arc<dyn Backplane>> {
+        #[cfg(feature = "redis")]
+        if let Some((url, prefix)) = &self.shared {
+            match super::redis_backplane::RedisBackplane::new(url, prefix, self.idle_timeout) {
+                Ok(backplane) => return Some(Arc::new(backplane)),
+                Err(error) => tracing::error!(%error, "sessions are not shared"),
+            }
+        }
+        None
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -187,6 +248,12 @@ pub(super) struct OpenSession {
     /// Fires when the session ends, closing its streams.
     pub(super) ended: CancellationToken,
     store: Arc<dyn EventStore>,
+    /// Where the session is shared with other servers, if it is.
+    shared: Option<Arc<dyn Backplane>>,
+    /// Milliseconds since `epoch` when the shared record was last kept alive.
+    kept: AtomicU64,
+    /// How often the shared record is kept alive while in use.
+    keep_every: u64,
     /// `false` once the session ended: nothing more is stored for it.
     storing: Mutex<bool>,
     epoch: Instant,
@@ -209,7 +276,58 @@ impl OpenSession {
     }
 
     fn touch(&self) {
-        self.last_active.store(self.millis(), Ordering::Relaxed);
+        let now = self.millis();
+        self.last_active.store(now, Ordering::Relaxed);
+        if let Some(shared) = &self.shared {
+            let kept = self.kept.load(Ordering::Relaxed);
+            if now.saturating_sub(kept) >= self.keep_every
+                && self.kept.compare_exchange(kept, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+            {
+                shared.keep(&self.id);
+            }
+        }
+    }
+
+    /// Where the session is shared with other servers, if it is.
+    pub(super) fn shared(&self) -> Option<&Arc<dyn Backplane>> {
+        self.shared.as_ref()
+    }
+
+    /// The session as the other servers see it.
+    fn record(&self) -> Option<SessionRecord> {
+        let negotiated = self.connection.session.negotiated()?;
+        Some(SessionRecord {
+            version: negotiated.version.as_str().to_owned(),
+            capabilities: (*negotiated.client_capabilities).clone(),
+            client_info: (*negotiated.client_info).clone(),
+            owner: self.owner().map(Owner::of),
+            standalone: self.standalone,
+            log_level: self.connection.session.log_level(),
+            subscriptions: self.connection.session.subscriptions(),
+        })
+    }
+
+    /// Stores the shared record, for a session just opened.
+    pub(super) async fn share(&self) -> Result<(), BackplaneError> {
+        let (Some(shared), Some(record)) = (&self.shared, self.record()) else { return Ok(()) };
+        shared.save(&self.id, &record).await
+    }
+
+    /// Applies another server's note about this session.
+    fn hear(&self, note: &Note) {
+        match note {
+            Note::Answer { message, .. } => {
+                self.connection.handle_answer(message.clone());
+            }
+            Note::Cancel { request, .. } => self.connection.session.cancel_request(request),
+            Note::Setting { change, .. } => self.connection.session.apply(&change.clone().into()),
+            Note::Attached { .. } => {
+                if let Some(previous) = lock(&self.attached).take() {
+                    previous.cancel();
+                }
+            }
+            Note::Ended { .. } | Note::Change { .. } | Note::Written { .. } => {}
+        }
     }
 
     /// Marks the session busy (not idle) until the guard drops.
@@ -247,6 +365,9 @@ impl OpenSession {
     pub(super) fn append(&self, stream: u64, seq: u64, data: Bytes) {
         let storing = lock(&self.storing);
         if *storing {
+            if let Some(shared) = &self.shared {
+                shared.append(&self.id, stream, seq, data.clone());
+            }
             self.store.append(&self.id, stream, seq, data);
         }
     }
@@ -262,6 +383,9 @@ impl OpenSession {
     /// The request stream is complete: everything is in the store.
     pub(super) fn close_request_stream(&self, stream: u64) {
         lock(&self.live).remove(&stream);
+        if let Some(shared) = &self.shared {
+            shared.complete(&self.id, stream);
+        }
     }
 
     /// Follows a request stream still being written; `None` once it is complete.
@@ -275,6 +399,9 @@ impl OpenSession {
         let token = self.ended.child_token();
         if let Some(previous) = lock(&self.attached).replace(token.clone()) {
             previous.cancel();
+        }
+        if let Some(shared) = &self.shared {
+            shared.tell(Note::Attached { session: self.id.to_string(), by: shared.server_id() });
         }
         token
     }
@@ -325,6 +452,7 @@ struct Shared {
     max: usize,
     per_principal: usize,
     store: Arc<dyn EventStore>,
+    backplane: Option<Arc<dyn Backplane>>,
 }
 
 /// The open sessions by id, and how many each principal holds.
@@ -386,45 +514,97 @@ impl Sessions {
             max: options.max_sessions.max(1),
             per_principal: options.max_sessions_per_principal.max(1),
             store: options.event_store.clone(),
+            backplane: options.backplane(),
         };
         Self { shared: Arc::new(shared), reaper: Mutex::new(None), stop: CancellationToken::new() }
     }
 
     /// Starts the task that ends idle sessions, from inside the runtime, unless
     /// it runs already (again if the runtime it ran on is gone). It holds
-    /// only a weak reference and stops when this is dropped.
-    pub(super) fn start_reaper(&self) {
+    /// only a weak reference and stops when this is dropped. `true` when
+    /// it started now.
+    pub(super) fn start_reaper(&self) -> bool {
         let mut reaper = lock(&self.reaper);
         if reaper.as_ref().is_some_and(|task| !task.is_finished()) {
-            return;
+            return false;
         }
         let shared = Arc::downgrade(&self.shared);
         let every = (self.shared.idle_timeout / 4).clamp(Duration::from_millis(20), Duration::from_secs(30));
         *reaper = Some(tokio::spawn(reap_every(shared, every, self.stop.clone())).abort_handle());
+        true
+    }
+
+    /// Starts the background tasks, unless they run already: the reaper
+    /// and, when sessions are shared, those exchanging notes with the other
+    /// servers (`server`'s changes go out, their notes come in).
+    pub(super) fn start(&self, server: &Server) {
+        if !self.start_reaper() {
+            return;
+        }
+        if let Some(backplane) = &self.shared.backplane {
+            backplane.start();
+            let shared = Arc::downgrade(&self.shared);
+            tokio::spawn(hear_notes(shared, backplane.notes(), self.stop.clone()));
+            tokio::spawn(tell_changes(backplane.clone(), server.change_feed(), self.stop.clone()));
+        }
     }
 
     /// Stores a new session, making room at the caps by ending the least
     /// recently used idle session (see [`Table::make_room_for`]).
     pub(super) fn insert(&self, connection: Connection) -> Result<Arc<OpenSession>, Refused> {
+        let session = self.open(new_session_id().into(), connection, new_stream_id(true));
+        self.admit(session, false)
+    }
+
+    /// A session object for `connection`, shared if sessions are.
+    fn open(&self, id: Arc<str>, connection: Connection, standalone: u64) -> Arc<OpenSession> {
         let shared = &self.shared;
-        let id: Arc<str> = new_session_id().into();
+        let keep_every = u64::try_from(shared.idle_timeout.as_millis() / 4).unwrap_or(u64::MAX);
         let session = Arc::new(OpenSession {
-            id: id.clone(),
+            id,
             connection,
             ended: CancellationToken::new(),
             store: shared.store.clone(),
+            shared: shared.backplane.clone(),
+            kept: AtomicU64::new(0),
+            keep_every,
             storing: Mutex::new(true),
             epoch: shared.epoch,
             last_active: AtomicU64::new(0),
             busy: AtomicUsize::new(0),
-            standalone: new_stream_id(true),
+            standalone,
             standalone_seq: AtomicU64::new(0),
             attached: Mutex::new(None),
             live: Mutex::new(HashMap::new()),
         });
+        if let Some(backplane) = &shared.backplane {
+            // Ids of requests to the client carry this server's number, so
+            // copies of the session on other servers never reuse one.
+            let base = i64::try_from(backplane.server_id() & 0xF_FFFF).unwrap_or(0) << 32;
+            session.connection.session.number_requests_from(base);
+            let (backplane, weak) = (backplane.clone(), Arc::downgrade(&session));
+            session.connection.session.observe_settings(Arc::new(move |change: &SettingChange| {
+                let Some(session) = weak.upgrade() else { return };
+                if let Some(record) = session.record() {
+                    backplane.update(&session.id, &record);
+                }
+                let change = SharedSetting::from(change);
+                backplane.tell(Note::Setting { session: session.id.to_string(), change });
+            }));
+        }
+        session
+    }
+
+    /// Puts `session` in the table, making room at the caps; with
+    /// `existing`, a session of the same id already there is kept and returned.
+    fn admit(&self, session: Arc<OpenSession>, existing: bool) -> Result<Arc<OpenSession>, Refused> {
+        let shared = &self.shared;
         session.touch();
         let evicted = {
             let mut table = lock(&shared.table);
+            if existing && let Some(present) = table.by_id.get(&session.id) {
+                return Ok(present.clone());
+            }
             let victim = table.make_room_for(session.owner(), shared.max, shared.per_principal)?;
             let evicted = victim.and_then(|victim| table.remove(&victim));
             table.insert(session.clone());
@@ -453,10 +633,54 @@ impl Sessions {
         Some(session)
     }
 
-    /// Ends a session: in-flight requests and streams are cancelled, its
-    /// stored events dropped.
+    /// Ends the copy of a session held here only.
+    pub(super) fn end_here(&self, id: &str) {
+        self.shared.end_here(id);
+    }
+
+    /// The session with this id, here or, when sessions are shared, opened
+    /// on another server (a local copy is made from its record).
+    /// `Err` when the shared record could not be read.
+    pub(super) async fn find(
+        &self,
+        id: &str,
+        server: &Server,
+    ) -> Result<Option<Arc<OpenSession>>, BackplaneError> {
+        if let Some(session) = self.get(id) {
+            return Ok(Some(session));
+        }
+        let Some(backplane) = &self.shared.backplane else { return Ok(None) };
+        let Some(record) = backplane.load(id).await? else { return Ok(None) };
+        let Some(negotiated) = record.negotiated() else { return Ok(None) };
+        let owner = record.owner.as_ref().map(|owner| Arc::new(owner.identity()));
+        let connection = Connection::new(server.clone(), owner);
+        connection.session.negotiate(negotiated);
+        connection.session.mark_initialized();
+        if let Some(level) = record.log_level {
+            connection.session.apply(&SettingChange::LogLevel(level));
+        }
+        for uri in record.subscriptions {
+            connection.session.apply(&SettingChange::Subscription(uri, true));
+        }
+        let session = self.open(id.into(), connection, record.standalone);
+        match self.admit(session, true) {
+            Ok(session) => Ok(Some(session)),
+            Err(refused) => {
+                tracing::warn!(?refused, "no room here for a copy of a shared session");
+                Err(BackplaneError("no room for the session on this server".into()))
+            }
+        }
+    }
+
+    /// Ends a session at the client's request: in-flight requests and
+    /// streams are cancelled, its stored events dropped, here and on every
+    /// server sharing it.
     pub(super) fn end(&self, id: &str) -> bool {
         let Some(session) = lock(&self.shared.table).remove(id) else { return false };
+        if let Some(backplane) = &self.shared.backplane {
+            backplane.forget(id);
+            backplane.tell(Note::Ended { session: id.to_owned() });
+        }
         session.end();
         true
     }
@@ -467,6 +691,11 @@ impl Sessions {
 }
 
 impl Shared {
+    fn end_here(&self, id: &str) {
+        let ended = lock(&self.table).remove(id);
+        ended.inspect(|ended| ended.end());
+    }
+
     /// Ends the sessions idle for longer than the timeout.
     fn reap(&self) {
         let expired: Vec<Arc<OpenSession>> = {
@@ -502,6 +731,60 @@ impl Shared {
         };
         for session in all {
             session.end();
+        }
+    }
+}
+
+/// Applies the other servers' notes to the sessions held here, until the
+/// sessions go.
+async fn hear_notes(
+    shared: Weak<Shared>,
+    mut notes: tokio::sync::broadcast::Receiver<Arc<Note>>,
+    stop: CancellationToken,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let note = tokio::select! {
+            () = stop.cancelled() => return,
+            note = notes.recv() => note,
+        };
+        let note = match note {
+            Ok(note) => note,
+            Err(RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "missed notes of other servers about shared sessions");
+                continue;
+            }
+            Err(RecvError::Closed) => return,
+        };
+        let Some(shared) = shared.upgrade() else { return };
+        let session = match &*note {
+            Note::Ended { session } => {
+                shared.end_here(session);
+                continue;
+            }
+            Note::Answer { session, .. }
+            | Note::Cancel { session, .. }
+            | Note::Setting { session, .. }
+            | Note::Attached { session, .. } => session,
+            Note::Change { .. } | Note::Written { .. } => continue,
+        };
+        let held = lock(&shared.table).by_id.get(session.as_str()).cloned();
+        if let Some(held) = held {
+            held.hear(&note);
+        }
+    }
+}
+
+/// Tells the other servers each change of this one, for their standalone streams.
+async fn tell_changes(backplane: Arc<dyn Backplane>, mut feed: ChangeFeed, stop: CancellationToken) {
+    loop {
+        let changed = tokio::select! {
+            () = stop.cancelled() => return,
+            changed = feed.next() => changed,
+        };
+        let Some(changed) = changed else { return };
+        for change in changed.changes() {
+            backplane.tell(Note::Change { change: SharedChange::from(&change) });
         }
     }
 }
@@ -581,8 +864,8 @@ mod tests {
     async fn the_reaper_stops_when_the_sessions_go() {
         let sessions = Sessions::new(&HttpOptions::default().idle_timeout(Duration::from_millis(40)));
         let session = sessions.insert(connection()).unwrap();
-        sessions.start_reaper();
-        sessions.start_reaper();
+        assert!(sessions.start_reaper());
+        assert!(!sessions.start_reaper());
         let task = lock(&sessions.reaper).clone().unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(session.ended.is_cancelled(), "the reaper ended the idle session");

@@ -1,0 +1,399 @@
+//! The [`Backplane`] of servers sharing one Redis (`[redis] url`).
+//!
+//! Keys, under the configured prefix:
+//! - `<prefix>:session:<id>`: the [`SessionRecord`] as JSON, expiring one idle
+//!   timeout after the last use on any server;
+//! - `<prefix>:events:<id>:<stream>`: a list of the stream's events (the
+//!   sequence number as 8 big-endian bytes, then the data; an empty entry
+//!   marks the stream complete), trimmed to the newest events, expiring like
+//!   the record;
+//! - the channel `<prefix>:notes`, on which every server publishes its
+//!   [`Note`]s and hears the others'.
+//!
+//! Writes the request path does not wait for go through one queue, sent in
+//! order, many per round trip. If Redis is unreachable they are dropped (with
+//! a warning) and the sessions go on serving on the server holding them.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use redis::AsyncConnectionConfig;
+use redis::aio::MultiplexedConnection;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::AbortHandle;
+
+use super::backplane::{Backplane, BackplaneError, Note, SessionRecord, SharedEvents};
+use super::event_store::StoredEvent;
+use crate::BoxFuture;
+
+/// How long one Redis command may take.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+/// Writes queued ahead of the writer; past this, writes are dropped.
+const QUEUE_CAPACITY: usize = 16_384;
+/// Most writes sent in one round trip.
+const BATCH: usize = 256;
+/// Notes queued for the local listeners before the slowest misses some.
+const NOTES_CAPACITY: usize = 1_024;
+/// Events kept per stream.
+const EVENTS_PER_STREAM: isize = 256;
+/// The longest wait between two attempts to reach Redis.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One queued write.
+#[derive(Debug)]
+enum Write {
+    Keep(String),
+    Forget(String),
+    Update(String, Vec<u8>),
+    Publish(Vec<u8>),
+    Append { key: String, entry: Vec<u8>, written: Vec<u8> },
+}
+
+/// A note on the wire, with the server that sent it.
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    from: u64,
+    note: Note,
+}
+
+/// Servers sharing legacy sessions through one Redis.
+#[derive(Debug)]
+pub(crate) struct RedisBackplane {
+    shared: Arc<Shared>,
+    queue: mpsc::Sender<Write>,
+    /// The queue's receiving end, until the writer task takes it.
+    pending: Mutex<Option<mpsc::Receiver<Write>>>,
+    tasks: Mutex<Vec<AbortHandle>>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    client: redis::Client,
+    prefix: String,
+    server_id: u64,
+    ttl_ms: u64,
+    connection: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+    notes: broadcast::Sender<Arc<Note>>,
+}
+
+impl RedisBackplane {
+    /// A backplane on the Redis at `url`, its keys under `prefix`; sessions
+    /// and events expire `idle_timeout` after their last use. Connects on
+    /// first use.
+    pub(crate) fn new(url: &str, prefix: &str, idle_timeout: Duration) -> Result<Self, BackplaneError> {
+        let client = redis::Client::open(url).map_err(|e| BackplaneError(format!("redis url: {e}")))?;
+        let (queue, pending) = mpsc::channel(QUEUE_CAPACITY);
+        let shared = Shared {
+            client,
+            prefix: prefix.to_owned(),
+            server_id: rand::random(),
+            ttl_ms: u64::try_from(idle_timeout.as_millis()).unwrap_or(u64::MAX).max(1),
+            connection: tokio::sync::Mutex::new(None),
+            notes: broadcast::channel(NOTES_CAPACITY).0,
+        };
+        Ok(Self {
+            shared: Arc::new(shared),
+            queue,
+            pending: Mutex::new(Some(pending)),
+            tasks: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn enqueue(&self, write: Write) {
+        if self.queue.try_send(write).is_err() {
+            tracing::warn!("redis write queue full or closed: a shared session write was dropped");
+        }
+    }
+}
+
+impl Drop for RedisBackplane {
+    fn drop(&mut self) {
+        lock(&self.tasks).iter().for_each(AbortHandle::abort);
+    }
+}
+
+impl Shared {
+    fn session_key(&self, session: &str) -> String {
+        format!("{}:session:{session}", self.prefix)
+    }
+
+    fn events_key(&self, session: &str, stream: u64) -> String {
+        format!("{}:events:{session}:{stream:016x}", self.prefix)
+    }
+
+    fn channel(&self) -> String {
+        format!("{}:notes", self.prefix)
+    }
+
+    fn envelope(&self, note: Note) -> Vec<u8> {
+        serde_json::to_vec(&Envelope { from: self.server_id, note }).unwrap_or_default()
+    }
+
+    /// The shared connection, connecting when there is none.
+    async fn connection(&self) -> Result<MultiplexedConnection, BackplaneError> {
+        let mut slot = self.connection.lock().await;
+        if let Some(connection) = slot.as_ref() {
+            return Ok(connection.clone());
+        }
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(COMMAND_TIMEOUT))
+            .set_response_timeout(Some(COMMAND_TIMEOUT));
+        let connection = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|e| BackplaneError(format!("redis: {e}")))?;
+        *slot = Some(connection.clone());
+        Ok(connection)
+    }
+
+    /// Drops the connection after a failure, so the next use reconnects.
+    async fn broken(&self) {
+        *self.connection.lock().await = None;
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> Result<T, BackplaneError> {
+        let mut connection = self.connection().await?;
+        match command.query_async(&mut connection).await {
+            Ok(value) => Ok(value),
+            Err(e) => {
+                if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
+                    self.broken().await;
+                }
+                Err(BackplaneError(format!("redis: {e}")))
+            }
+        }
+    }
+
+    /// Sends queued writes in order, many per round trip, until the queue closes.
+    async fn write_all(self: Arc<Self>, mut queue: mpsc::Receiver<Write>) {
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut warned = false;
+        while queue.recv_many(&mut batch, BATCH).await > 0 {
+            let mut pipe = redis::pipe();
+            for write in batch.drain(..) {
+                self.add(&mut pipe, write);
+            }
+            let sent = match self.connection().await {
+                Ok(mut connection) => pipe.exec_async(&mut connection).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.0),
+            };
+            match sent {
+                Ok(()) => warned = false,
+                Err(error) => {
+                    self.broken().await;
+                    if !warned {
+                        tracing::warn!(%error, "shared session writes dropped: redis is unreachable");
+                        warned = true;
+                    }
+                }
+            }
+        }
+    }
+
+    fn add(&self, pipe: &mut redis::Pipeline, write: Write) {
+        let ttl = self.ttl_ms;
+        match write {
+            Write::Keep(session) => {
+                pipe.cmd("PEXPIRE").arg(self.session_key(&session)).arg(ttl).ignore();
+            }
+            Write::Forget(session) => {
+                pipe.cmd("DEL").arg(self.session_key(&session)).ignore();
+            }
+            Write::Update(session, record) => {
+                // XX: a session forgotten meanwhile stays forgotten.
+                let key = self.session_key(&session);
+                pipe.cmd("SET").arg(key).arg(record).arg("PX").arg(ttl).arg("XX").ignore();
+            }
+            Write::Publish(payload) => {
+                pipe.cmd("PUBLISH").arg(self.channel()).arg(payload).ignore();
+            }
+            Write::Append { key, entry, written } => {
+                pipe.cmd("RPUSH").arg(&key).arg(entry).ignore();
+                pipe.cmd("LTRIM").arg(&key).arg(-EVENTS_PER_STREAM).arg(-1).ignore();
+                pipe.cmd("PEXPIRE").arg(&key).arg(ttl).ignore();
+                pipe.cmd("PUBLISH").arg(self.channel()).arg(written).ignore();
+            }
+        }
+    }
+
+    /// Hears the other servers' notes until dropped, reconnecting with back-off.
+    async fn listen(self: Arc<Self>) {
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match self.subscribe().await {
+                Ok(mut pubsub) => {
+                    backoff = Duration::from_millis(50);
+                    let mut messages = pubsub.on_message();
+                    while let Some(message) = messages.next().await {
+                        self.deliver(message.get_payload_bytes());
+                    }
+                    tracing::warn!("lost the redis subscription to shared session notes; reconnecting");
+                }
+                Err(error) => tracing::warn!(%error, "cannot subscribe to shared session notes"),
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    async fn subscribe(&self) -> Result<redis::aio::PubSub, BackplaneError> {
+        let connect = async {
+            let mut pubsub = self.client.get_async_pubsub().await?;
+            pubsub.subscribe(self.channel()).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        match tokio::time::timeout(COMMAND_TIMEOUT, connect).await {
+            Ok(Ok(pubsub)) => Ok(pubsub),
+            Ok(Err(e)) => Err(BackplaneError(format!("redis: {e}"))),
+            Err(_) => Err(BackplaneError("redis: timed out".into())),
+        }
+    }
+
+    fn deliver(&self, payload: &[u8]) {
+        match serde_json::from_slice::<Envelope>(payload) {
+            Ok(envelope) if envelope.from != self.server_id => {
+                // No listener simply means nothing follows shared state here yet.
+                let _ = self.notes.send(Arc::new(envelope.note));
+            }
+            Ok(_) => {}
+            Err(error) => tracing::debug!(%error, "ignored a malformed shared session note"),
+        }
+    }
+}
+
+/// A stored event: the sequence number as 8 big-endian bytes, then the data.
+fn encode_event(seq: u64, data: &[u8]) -> Vec<u8> {
+    let mut entry = Vec::with_capacity(8 + data.len());
+    entry.extend_from_slice(&seq.to_be_bytes());
+    entry.extend_from_slice(data);
+    entry
+}
+
+/// The events of `entries` after `after`; an empty entry marks the end.
+fn decode_events(entries: Vec<Vec<u8>>, after: u64) -> SharedEvents {
+    let mut shared = SharedEvents::default();
+    for entry in entries {
+        let Some((seq, data)) = entry.split_first_chunk::<8>() else {
+            shared.complete = true;
+            continue;
+        };
+        let seq = u64::from_be_bytes(*seq);
+        if seq > after {
+            shared.events.push(StoredEvent::new(seq, Bytes::copy_from_slice(data)));
+        }
+    }
+    shared
+}
+
+impl Backplane for RedisBackplane {
+    fn server_id(&self) -> u64 {
+        self.shared.server_id
+    }
+
+    fn start(&self) {
+        let mut tasks = lock(&self.tasks);
+        if tasks.iter().any(|task| !task.is_finished()) {
+            return;
+        }
+        tasks.clear();
+        let Some(queue) = lock(&self.pending).take() else { return };
+        tasks.push(tokio::spawn(self.shared.clone().write_all(queue)).abort_handle());
+        tasks.push(tokio::spawn(self.shared.clone().listen()).abort_handle());
+    }
+
+    fn notes(&self) -> broadcast::Receiver<Arc<Note>> {
+        self.shared.notes.subscribe()
+    }
+
+    fn save(&self, session: &str, record: &SessionRecord) -> BoxFuture<'static, Result<(), BackplaneError>> {
+        let shared = self.shared.clone();
+        let key = shared.session_key(session);
+        let record = serde_json::to_vec(record);
+        Box::pin(async move {
+            let record = record.map_err(|e| BackplaneError(e.to_string()))?;
+            let command = redis::cmd("SET").arg(key).arg(record).arg("PX").arg(shared.ttl_ms).to_owned();
+            shared.query::<()>(&command).await
+        })
+    }
+
+    fn load(&self, session: &str) -> BoxFuture<'static, Result<Option<SessionRecord>, BackplaneError>> {
+        let shared = self.shared.clone();
+        let key = shared.session_key(session);
+        Box::pin(async move {
+            let command = redis::cmd("GET").arg(key).to_owned();
+            let Some(bytes) = shared.query::<Option<Vec<u8>>>(&command).await? else { return Ok(None) };
+            serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| BackplaneError(format!("session record: {e}")))
+        })
+    }
+
+    fn keep(&self, session: &str) {
+        self.enqueue(Write::Keep(session.to_owned()));
+    }
+
+    fn update(&self, session: &str, record: &SessionRecord) {
+        if let Ok(record) = serde_json::to_vec(record) {
+            self.enqueue(Write::Update(session.to_owned(), record));
+        }
+    }
+
+    fn forget(&self, session: &str) {
+        self.enqueue(Write::Forget(session.to_owned()));
+    }
+
+    fn tell(&self, note: Note) {
+        self.enqueue(Write::Publish(self.shared.envelope(note)));
+    }
+
+    fn append(&self, session: &str, stream: u64, seq: u64, data: Bytes) {
+        let key = self.shared.events_key(session, stream);
+        let written = self.shared.envelope(Note::Written { session: session.to_owned(), stream });
+        self.enqueue(Write::Append { key, entry: encode_event(seq, &data), written });
+    }
+
+    fn complete(&self, session: &str, stream: u64) {
+        let key = self.shared.events_key(session, stream);
+        let written = self.shared.envelope(Note::Written { session: session.to_owned(), stream });
+        self.enqueue(Write::Append { key, entry: Vec::new(), written });
+    }
+
+    fn events_after(
+        &self,
+        session: &str,
+        stream: u64,
+        after: u64,
+    ) -> BoxFuture<'static, Result<Option<SharedEvents>, BackplaneError>> {
+        let shared = self.shared.clone();
+        let key = shared.events_key(session, stream);
+        Box::pin(async move {
+            let command = redis::cmd("LRANGE").arg(key).arg(0).arg(-1).to_owned();
+            let entries: Vec<Vec<u8>> = shared.query(&command).await?;
+            Ok((!entries.is_empty()).then(|| decode_events(entries, after)))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_and_the_end_marker_completes() {
+        let entries = vec![encode_event(1, b"a"), encode_event(2, b"{}"), Vec::new()];
+        let read = decode_events(entries, 1);
+        assert!(read.complete);
+        assert_eq!(read.events, vec![StoredEvent::new(2, Bytes::from_static(b"{}"))]);
+        let open = decode_events(vec![encode_event(7, b"")], 0);
+        assert!(!open.complete, "an event with empty data is not the end marker");
+        assert_eq!(open.events.len(), 1);
+    }
+}
