@@ -20,9 +20,11 @@ cargo build -p mcp-gateway
 (cd tests/gateway && npm ci --no-audit --no-fund --loglevel=error)
 # The test OpenID provider (tests/oidc) is used by tests/auth_rs.rs and the interop OAuth tests.
 (cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
+# The official TypeScript SDK client: tests/scale_out.rs runs it too (tests/interop/oauth-scale-out.mjs).
+(cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
 cargo test --workspace
 
-(cd tests/interop && npm ci --no-audit --no-fund --loglevel=error && npm test)
+(cd tests/interop && npm test)
 (cd tests/github-standin && npm test)
 # The authorization server's login and consent pages in headless Chromium (playwright-core),
 # against the notes example in authorization-server mode; then real clients through github-oauth's

@@ -266,9 +266,13 @@ export function useHttpServer(name, options) {
  *
  * Returns `{ client, transport, sent, received, http, close }` like `connect`, plus `http`:
  * one `{ method, url, status, contentType, sessionId }` entry per HTTP response the
- * transport got. `serverOutput()`, if given, is appended to connection errors.
+ * transport got. `serverOutput()`, if given, is appended to connection errors. With an
+ * `authProvider` (an OAuthClientProvider holding tokens), every request carries its token.
  */
-export async function connectHttp(url, { kind = 'streamable', capabilities = {}, setup, serverOutput } = {}) {
+export async function connectHttp(
+  url,
+  { kind = 'streamable', capabilities = {}, setup, serverOutput, authProvider } = {},
+) {
   const http = [];
   const recordingFetch = async (input, init) => {
     const response = await fetch(input, init);
@@ -284,8 +288,8 @@ export async function connectHttp(url, { kind = 'streamable', capabilities = {},
   const target = new URL(url);
   const transport =
     kind === 'sse'
-      ? new SSEClientTransport(target, { fetch: recordingFetch })
-      : new StreamableHTTPClientTransport(target, { fetch: recordingFetch });
+      ? new SSEClientTransport(target, { fetch: recordingFetch, authProvider })
+      : new StreamableHTTPClientTransport(target, { fetch: recordingFetch, authProvider });
   const sent = [];
   const send = transport.send.bind(transport);
   transport.send = (message, options) => {

@@ -18,7 +18,7 @@ import { UnauthorizedError, auth } from '@modelcontextprotocol/sdk/client/auth.j
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
 import { T, freePort, startHttpServer } from './lib.mjs';
-import { HeadlessOAuthProvider, consentHeadlessly } from './oauth-lib.mjs';
+import { HeadlessOAuthProvider, completeAuthorization, decodeJwt } from './oauth-lib.mjs';
 
 const CONFIG = fileURLToPath(new URL('../../examples/notes/authorization-server.toml', import.meta.url));
 const REDIRECT = 'http://127.0.0.1:9/oauth/callback';
@@ -35,24 +35,6 @@ async function startNotes(port, dir) {
   });
   return { origin: server.origin, url: `${server.origin}/mcp`, output: server.output, stop: server.stop };
 }
-
-/** Completes the provider's last authorization request headlessly; returns the code. */
-async function authorize(authProvider, notes) {
-  const authUrl = authProvider.authorizationUrls.at(-1);
-  assert.ok(authUrl, 'redirectToAuthorization was called');
-  assert.equal(authUrl.origin, notes.origin);
-  assert.equal(authUrl.searchParams.get('resource'), notes.url, 'RFC 8707 resource = our MCP URL');
-  assert.equal(authUrl.searchParams.get('code_challenge_method'), 'S256');
-  const callback = await consentHeadlessly(authUrl);
-  assert.equal(`${callback.origin}${callback.pathname}`, REDIRECT);
-  assert.equal(callback.searchParams.get('iss'), notes.origin);
-  assert.equal(callback.searchParams.get('state'), authUrl.searchParams.get('state'));
-  const code = callback.searchParams.get('code');
-  assert.ok(code, `a code in ${callback}`);
-  return code;
-}
-
-const decodeJwt = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString());
 
 /** A raw stateless-era-agnostic POST to /mcp (an initialize), to see the HTTP status a token gets. */
 async function rawMcpStatus(url, token) {
@@ -93,7 +75,7 @@ describe('SDK OAuth client against the notes authorization server', { timeout: 6
     const clientId = authProvider.clientInformation()?.client_id;
     assert.ok(clientId, 'registered through DCR');
     assert.equal(authProvider.authorizationUrls[0].searchParams.get('scope'), 'notes:read notes:write');
-    await t1.finishAuth(await authorize(authProvider, notes));
+    await t1.finishAuth(await completeAuthorization(authProvider, notes));
 
     const first = authProvider.tokens();
     assert.ok(first.refresh_token, 'a refresh token');
@@ -144,7 +126,7 @@ describe('SDK OAuth client against the notes authorization server', { timeout: 6
       const t3 = new StreamableHTTPClientTransport(new URL(notes.url), { authProvider });
       await assert.rejects(new Client({ name: 'notes-as', version: '0' }).connect(t3), UnauthorizedError);
       assert.equal(authProvider.authorizationUrls.length, 2, 'a new authorization request');
-      await t3.finishAuth(await authorize(authProvider, notes));
+      await t3.finishAuth(await completeAuthorization(authProvider, notes));
       const again = new Client({ name: 'notes-as', version: '0' });
       await again.connect(new StreamableHTTPClientTransport(new URL(notes.url), { authProvider }));
       try {

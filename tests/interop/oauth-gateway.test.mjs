@@ -17,7 +17,7 @@ import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
 import { T, binariesDir, freePort, startHttpServer } from './lib.mjs';
-import { HeadlessOAuthProvider, consentHeadlessly } from './oauth-lib.mjs';
+import { HeadlessOAuthProvider, consentHeadlessly, decodeJwt } from './oauth-lib.mjs';
 
 const EVERYTHING = fileURLToPath(
   new URL('../gateway/node_modules/@modelcontextprotocol/server-everything/dist/index.js', import.meta.url),
@@ -62,8 +62,6 @@ async function signIn(gateway, name) {
   await transport.finishAuth(callback.searchParams.get('code'));
   return provider;
 }
-
-const decodeJwt = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString());
 
 async function connect(gateway, name, provider) {
   const client = new Client({ name: 'gateway-oauth', version: '0' });

@@ -107,3 +107,26 @@ export async function consentHeadlessly(authUrl, user = 'sdk-user', clientName =
   return new URL(consent.headers.get('location'));
 }
 
+
+/**
+ * Completes the provider's last authorization request as `user` (see `consentHeadlessly`), after
+ * checking that it goes to `notes.origin` for the resource `notes.url` (RFC 8707) with PKCE S256;
+ * checks the redirect back (redirect_uri, `iss`, `state`) and returns the code.
+ */
+export async function completeAuthorization(authProvider, notes, user = 'sdk-user') {
+  const authUrl = authProvider.authorizationUrls.at(-1);
+  assert.ok(authUrl, 'redirectToAuthorization was called');
+  assert.equal(authUrl.origin, notes.origin);
+  assert.equal(authUrl.searchParams.get('resource'), notes.url, 'RFC 8707 resource = our MCP URL');
+  assert.equal(authUrl.searchParams.get('code_challenge_method'), 'S256');
+  const callback = await consentHeadlessly(authUrl, user, authProvider.clientMetadata.client_name);
+  assert.equal(`${callback.origin}${callback.pathname}`, authProvider.redirectUrl);
+  assert.equal(callback.searchParams.get('iss'), notes.origin);
+  assert.equal(callback.searchParams.get('state'), authUrl.searchParams.get('state'));
+  const code = callback.searchParams.get('code');
+  assert.ok(code, `a code in ${callback}`);
+  return code;
+}
+
+/** The claims of a JWT (not verified: the server checks it; the test reads it). */
+export const decodeJwt = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString());

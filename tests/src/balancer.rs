@@ -1,11 +1,13 @@
 //! A round-robin HTTP load balancer for tests: each request goes to the
 //! next backend in turn (no sticky sessions), a backend that refuses the
 //! connection is skipped, and every request is logged with the backend that
-//! answered it, so a test can tell that consecutive requests landed on
-//! different instances. The servers' own requests through it (their
-//! metadata and JWKS fetches, known by their `mcp-auth/` user agent) take
-//! turns of their own, so that they do not shift the clients' turns.
-//! Bodies are relayed whole (no long-lived streams).
+//! answered it and the MCP session and JSON-RPC method it carried, so a test
+//! can tell that consecutive requests landed on different instances and that
+//! one session was served by several. The servers' own requests through it
+//! (their metadata and JWKS fetches, known by their `mcp-auth/` user agent)
+//! take turns of their own, so that they do not shift the clients' turns.
+//! Request bodies are read whole before they are passed on; response bodies
+//! are relayed as they come, so a server-sent event stream stays open.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,6 +17,10 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{self as http, HeaderMap, HeaderName, StatusCode};
 use axum::response::Response;
+use serde_json::Value;
+
+/// The Streamable HTTP session header.
+const MCP_SESSION_ID: &str = "mcp-session-id";
 
 /// Headers that belong to one hop (RFC 9110 §7.6.1), not relayed.
 const HOP_BY_HOP: [&str; 6] = ["connection", "keep-alive", "transfer-encoding", "te", "upgrade", "host"];
@@ -32,6 +38,11 @@ pub struct Served {
     pub status: u16,
     /// Whether one of the servers sent it (fetching the issuer's metadata or keys).
     pub internal: bool,
+    /// The `Mcp-Session-Id` the request carried, else the one the answer
+    /// assigned (to an `initialize`).
+    pub session: Option<String>,
+    /// The `method` of the JSON-RPC message in the request body, if any.
+    pub rpc_method: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -71,7 +82,8 @@ impl Balancer {
         *lock(&self.shared.backends) = ports.to_vec();
     }
 
-    /// Every request of the clients passed on so far (not the servers' own).
+    /// Every request of the clients passed on so far (not the servers' own),
+    /// in the order their answers' headers came back.
     pub fn log(&self) -> Vec<Served> {
         lock(&self.shared.log).iter().filter(|served| !served.internal).cloned().collect()
     }
@@ -92,6 +104,9 @@ async fn relay(State(shared): State<Arc<Shared>>, request: Request) -> Response 
     strip_hop_by_hop(&mut headers);
     let internal =
         headers.get(http::header::USER_AGENT).is_some_and(|agent| agent.as_bytes().starts_with(b"mcp-auth/"));
+    let rpc_method = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|message| message.get("method")?.as_str().map(str::to_owned));
     let turns = if internal { &shared.next_internal } else { &shared.next };
     // Each backend at most once, starting with the next in turn.
     for _ in 0..backends.len() {
@@ -110,12 +125,17 @@ async fn relay(State(shared): State<Arc<Shared>>, request: Request) -> Response 
             Err(e) if e.is_connect() => continue,
             Err(_) => return status(StatusCode::BAD_GATEWAY),
         };
+        let session = [&parts.headers, answer.headers()]
+            .into_iter()
+            .find_map(|headers| headers.get(MCP_SESSION_ID)?.to_str().ok().map(str::to_owned));
         lock(&shared.log).push(Served {
             method: parts.method.to_string(),
             path: parts.uri.path().to_owned(),
             backend: index,
             status: answer.status().as_u16(),
             internal,
+            session,
+            rpc_method: rpc_method.clone(),
         });
         let mut response = Response::builder().status(answer.status());
         for (name, value) in answer.headers() {
@@ -123,10 +143,18 @@ async fn relay(State(shared): State<Arc<Shared>>, request: Request) -> Response 
                 response = response.header(name, value);
             }
         }
-        let Ok(bytes) = answer.bytes().await else { return status(StatusCode::BAD_GATEWAY) };
-        return response.body(Body::from(bytes)).unwrap_or_else(|_| status(StatusCode::BAD_GATEWAY));
+        return response.body(relayed(answer)).unwrap_or_else(|_| status(StatusCode::BAD_GATEWAY));
     }
     status(StatusCode::SERVICE_UNAVAILABLE)
+}
+
+/// The answer's body, chunk by chunk as the backend sends it; dropped (the
+/// client went away), it closes the connection to the backend.
+fn relayed(answer: reqwest::Response) -> Body {
+    let chunks = futures_util::stream::try_unfold(answer, |mut answer| async move {
+        Ok::<_, reqwest::Error>(answer.chunk().await?.map(|chunk| (chunk, answer)))
+    });
+    Body::from_stream(chunks)
 }
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
