@@ -46,9 +46,10 @@ impl StoredEvent {
 /// implementation may drop old events (it is a bounded buffer), but must
 /// never give back an event of another stream or another session.
 ///
-/// [`InMemoryEventStore`] is the default. A store shared by several server
-/// processes is of little use: the requests whose output it holds run in one
-/// process, and only that process can carry on a resumed stream.
+/// [`InMemoryEventStore`] is the default. To resume streams on any of several
+/// servers behind a load balancer, share the sessions instead
+/// (`HttpOptions::redis`, with the `redis` feature): their events are then
+/// also kept in Redis, beside this store.
 pub trait EventStore: Send + Sync + fmt::Debug {
     /// Stores event `seq` of `stream` in `session`.
     fn append(&self, session: &str, stream: u64, seq: u64, data: Bytes);
