@@ -8,6 +8,7 @@ use std::time::Duration;
 use mcp_server::{Context, Server, tool};
 use mcp_tests::fixtures::{WAITER_STOPPED, add, confirm, wait_forever};
 use mcp_tests::modern_meta;
+use mcp_tests::sse::Sse;
 use reqwest::{Client, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -43,37 +44,6 @@ fn initialize(capabilities: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": capabilities,
         "clientInfo": {"name": "t", "version": "0"}}})
-}
-
-/// Reads an SSE response event by event, as the bytes arrive.
-struct Events {
-    response: reqwest::Response,
-    buffer: String,
-}
-
-impl Events {
-    fn new(response: reqwest::Response) -> Self {
-        assert_eq!(response.headers()["content-type"], "text/event-stream");
-        Self { response, buffer: String::new() }
-    }
-
-    /// The next event's message; `None` at the end of the stream.
-    async fn next(&mut self) -> Option<Value> {
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let event: String = self.buffer.drain(..end + 2).collect();
-                if let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: ")) {
-                    return Some(serde_json::from_str(data).expect("JSON event"));
-                }
-                continue;
-            }
-            let chunk = tokio::time::timeout(Duration::from_secs(10), self.response.chunk())
-                .await
-                .expect("an event within 10 s")
-                .expect("a readable stream")?;
-            self.buffer.push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
-        }
-    }
 }
 
 /// Starts a server on an ephemeral port; returns the endpoint URL.
@@ -365,8 +335,8 @@ async fn legacy_elicitation_travels_on_the_post_stream_and_its_answer_on_a_later
     let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "confirm"}});
     let response = legacy(&client, &url, Some(&session), call).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let mut events = Events::new(response);
-    let ask = events.next().await.unwrap();
+    let mut events = Sse::new(response);
+    let ask = events.next_message().await.unwrap();
     assert_eq!(ask["method"], "elicitation/create");
 
     let answer =
@@ -374,10 +344,10 @@ async fn legacy_elicitation_travels_on_the_post_stream_and_its_answer_on_a_later
     let posted = legacy(&client, &url, Some(&session), answer).send().await.unwrap();
     assert_eq!(posted.status(), StatusCode::ACCEPTED);
 
-    let result = events.next().await.unwrap();
+    let result = events.next_message().await.unwrap();
     assert_eq!(result["id"], 2);
     assert_eq!(result["result"]["content"][0]["text"], "\"accept\"");
-    assert!(events.next().await.is_none(), "the stream ends after the response");
+    assert!(events.next_message().await.is_none(), "the stream ends after the response");
 }
 
 #[tokio::test]
@@ -395,16 +365,16 @@ async fn legacy_get_stream_carries_list_changed() {
         .await
         .unwrap();
     assert_eq!(get.status(), StatusCode::OK);
-    let mut events = Events::new(get);
+    let mut events = Sse::new(get);
     // The stream subscribes when the response is built; give the server a moment anyway.
     tokio::time::sleep(Duration::from_millis(50)).await;
     server.remove_tool("add");
-    let note = events.next().await.unwrap();
+    let note = events.next_message().await.unwrap();
     assert_eq!(note["method"], "notifications/tools/list_changed");
 
     let deleted = client.delete(&url).header("mcp-session-id", &session).send().await.unwrap();
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
-    assert!(events.next().await.is_none(), "ending the session closes its GET stream");
+    assert!(events.next_message().await.is_none(), "ending the session closes its GET stream");
 
     let unknown = client.get(&url).header("mcp-session-id", "nope").send().await.unwrap();
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
@@ -426,8 +396,8 @@ async fn closing_a_modern_stream_cancels_the_request() {
         .send()
         .await
         .unwrap();
-    let mut events = Events::new(response);
-    assert_eq!(events.next().await.unwrap()["method"], "notifications/progress");
+    let mut events = Sse::new(response);
+    assert_eq!(events.next_message().await.unwrap()["method"], "notifications/progress");
     assert!(!WAITER_STOPPED.load(Ordering::SeqCst));
     drop(events);
     for _ in 0..100 {

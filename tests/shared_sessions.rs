@@ -168,12 +168,7 @@ async fn a_session_whose_posts_alternate_servers_gets_its_progress_and_elicitati
     // The tool on server 0 asks; the answer is POSTed to server 1.
     for (asker, answerer, word) in [(0, 1, "blue"), (1, 0, "green")] {
         let mut sse = p.stream(asker, &session, &call(10, "ask")).await;
-        let request = loop {
-            let event = sse.next().await.expect("the elicitation request");
-            if event.data.as_deref().is_some_and(|d| !d.is_empty()) {
-                break event.message();
-            }
-        };
+        let request = sse.next_message().await.expect("the elicitation request");
         assert_eq!(request["method"], "elicitation/create");
         let answer = json!({"jsonrpc": "2.0", "id": request["id"],
             "result": {"action": "accept", "content": {"word": word}}});
@@ -194,12 +189,7 @@ async fn server_requests_of_two_servers_never_share_an_id() {
     let mut streams = Vec::new();
     for to in [0, 1] {
         let mut sse = p.stream(to, &session, &call(20 + i64::try_from(to).expect("small"), "ask")).await;
-        let request = loop {
-            let event = sse.next().await.expect("the elicitation request");
-            if event.data.as_deref().is_some_and(|d| !d.is_empty()) {
-                break event.message();
-            }
-        };
+        let request = sse.next_message().await.expect("the elicitation request");
         ids.push(request["id"].clone());
         streams.push(sse);
     }

@@ -75,6 +75,17 @@ impl Sse {
         }
     }
 
+    /// The message of the next event that carries one (priming events carry
+    /// none); `None` at the end of the stream.
+    pub async fn next_message(&mut self) -> Option<Value> {
+        loop {
+            let event = self.next().await?;
+            if event.data.as_deref().is_some_and(|d| !d.is_empty()) {
+                return Some(event.message());
+            }
+        }
+    }
+
     /// Every remaining event, until the server ends the stream.
     pub async fn rest(mut self) -> Vec<Event> {
         let mut events = Vec::new();
