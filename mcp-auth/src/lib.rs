@@ -117,6 +117,7 @@
 //! | feature | off by default; adds |
 //! | --- | --- |
 //! | `postgres` | `authorization_server::store::PostgresStore`: `store = "postgres://…"`, one PostgreSQL database shared by several instances of the built-in authorization server (which answers `503 temporarily_unavailable` while it is down) |
+//! | `redis` | `AuthorizationServerBuilder::redis_rate_limits`: the authorization server's rate limits counted in one Redis shared by several instances (each counts alone while it does not answer) |
 
 // Unit tests may unwrap: a panic is the failure report.
 #![cfg_attr(test, allow(clippy::unwrap_used))]

@@ -340,6 +340,9 @@ pub struct AuthorizationServerBuilder {
     other_endpoints: Vec<String>,
     separate: Vec<(String, Vec<String>)>,
     server_name: Option<String>,
+    /// The Redis URL and key prefix the rate limits are counted under.
+    #[cfg(feature = "redis")]
+    redis_rate_limits: Option<(SecretString, String)>,
 }
 
 impl AuthorizationServerBuilder {
@@ -408,6 +411,43 @@ impl AuthorizationServerBuilder {
     #[must_use]
     pub fn server_name(mut self, name: impl Into<String>) -> Self {
         self.server_name = Some(name.into());
+        self
+    }
+
+    /// Counts the rate limits (`config.rate_limits`) in the Redis at `url`
+    /// (`redis://[:password@]host[:port][/db]`), under keys
+    /// `<key_prefix>:rl:<endpoint>:<client>`, so that every instance behind
+    /// a load balancer sharing that Redis and prefix counts each client
+    /// once: the limits hold across them, not per instance. Each request
+    /// is one atomic script call of at most 250 ms.
+    ///
+    /// The URL is checked here and by [`build`](Self::build) (an unusable
+    /// one is a [`ConfigError`] naming `redis.url`); the connection is made
+    /// on first use, and again after a failure. While Redis does not answer
+    /// (down, unreachable or slow), each instance counts the same limits
+    /// in its own memory instead: a client may then make up to the limit
+    /// on every instance, never more, and no request fails because of
+    /// Redis. A warning says so, at most once a minute.
+    ///
+    /// Needs the `redis` feature.
+    ///
+    /// ```no_run
+    /// use mcp_auth::{AuthorizationServer, AuthorizationServerConfig};
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = AuthorizationServerConfig::new("https://mcp.example.com");
+    /// let server = AuthorizationServer::builder(config, "https://mcp.example.com/mcp")
+    ///     .redis_rate_limits("redis://cache.internal:6379/0", "mcp")
+    ///     .build()
+    ///     .await?;
+    /// # drop(server);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "redis")]
+    #[must_use]
+    pub fn redis_rate_limits(mut self, url: impl Into<String>, key_prefix: impl Into<String>) -> Self {
+        self.redis_rate_limits = Some((SecretString::from(url.into()), key_prefix.into()));
         self
     }
 
@@ -498,13 +538,24 @@ impl AuthorizationServerBuilder {
             check_development_login(form.as_ref(), &config.issuer, loopback)?;
         }
         configured_clients(config, 0)?;
-        Ok(Checked { issuer_url, loopback, algorithm, login })
+        let limiter = self.rate_limiter()?;
+        Ok(Checked { issuer_url, loopback, algorithm, login, limiter })
+    }
+
+    /// The rate limiter of `config.rate_limits`, counting in Redis when asked to.
+    fn rate_limiter(&self) -> Result<RateLimiter, ConfigError> {
+        let limiter = RateLimiter::new(self.config.rate_limits);
+        #[cfg(feature = "redis")]
+        if let Some((url, prefix)) = &self.redis_rate_limits {
+            return Ok(limiter.shared_through(rate_limit::RedisWindows::open(url.expose(), prefix)?));
+        }
+        Ok(limiter)
     }
 
     /// Checks the configuration, opens the store, loads (or generates) the
     /// signing key, and starts purging expired rows in the background.
     pub async fn build(self) -> Result<AuthorizationServer, AuthorizationServerError> {
-        let Checked { issuer_url, loopback, algorithm, login } = self.check()?;
+        let Checked { issuer_url, loopback, algorithm, login, limiter } = self.check()?;
         let Self { config, resource, store, clock, other_endpoints, separate, server_name, .. } = self;
         let main = ProtectedResourceMetadata::new(&resource, &config.issuer);
         let url_of = |path: &String| main.for_endpoint(path).map(|m| m.resource);
@@ -544,7 +595,7 @@ impl AuthorizationServerBuilder {
             issuer: config.issuer.clone(),
             issuer_path: issuer_url.path().trim_end_matches('/').to_owned(),
             secure_cookies: issuer_url.scheme() == "https",
-            limiter: Arc::new(RateLimiter::new(config.rate_limits)),
+            limiter: Arc::new(limiter),
             config,
             resource,
             other_endpoints,
@@ -621,6 +672,7 @@ struct Checked {
     loopback: bool,
     algorithm: SigningAlgorithm,
     login: Login,
+    limiter: RateLimiter,
 }
 
 /// The stores a `store` setting can name.
@@ -903,6 +955,8 @@ impl AuthorizationServer {
             other_endpoints: Vec::new(),
             separate: Vec::new(),
             server_name: None,
+            #[cfg(feature = "redis")]
+            redis_rate_limits: None,
         }
     }
 

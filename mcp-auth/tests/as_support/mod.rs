@@ -29,6 +29,12 @@ pub(crate) const REDIRECT: &str = "http://127.0.0.1/callback";
 #[path = "../../../tests/src/postgres.rs"]
 pub(crate) mod test_postgres;
 
+/// A throwaway Redis server (shared with the end-to-end tests of `mcp-tests`).
+#[cfg(feature = "redis")]
+#[allow(unreachable_pub)]
+#[path = "../../../tests/src/redis.rs"]
+pub(crate) mod test_redis;
+
 /// A PostgreSQL store on a fresh database of a server of its own, which
 /// lives as long as the returned guard.
 #[cfg(feature = "postgres")]

@@ -11,10 +11,16 @@
 //! clients are counted per /64. Without any address, requests are not
 //! limited (and a warning says so once).
 //!
-//! Each instance counts in its own memory (`local`).
+//! Each instance counts in its own memory (`local`). With
+//! `AuthorizationServerBuilder::redis_rate_limits` (feature `redis`),
+//! instances behind one load balancer count together in Redis (`redis`),
+//! and each falls back to its own memory while Redis does not answer:
+//! limits hold, per instance, and no request fails for it.
 
 mod client;
 mod local;
+#[cfg(feature = "redis")]
+mod redis;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,6 +37,8 @@ use serde_json::json;
 
 use self::client::{ClientKey, NoClient, client_ip};
 use self::local::LocalWindows;
+#[cfg(feature = "redis")]
+pub(crate) use self::redis::RedisWindows;
 use super::error::OAuthError;
 use super::responses::{json_no_store, oauth_error};
 
@@ -95,7 +103,7 @@ pub(crate) enum Bucket {
 impl Bucket {
     const ALL: [Self; 4] = [Self::Register, Self::Token, Self::Authorize, Self::Revoke];
 
-    /// Its name in logs.
+    /// Its name in logs and Redis keys.
     fn name(self) -> &'static str {
         match self {
             Self::Register => "register",
@@ -106,17 +114,33 @@ impl Bucket {
     }
 }
 
-/// The limits of every endpoint, counted in memory.
+/// The limits of every endpoint, counted in memory or, with
+/// [`RedisWindows`], in Redis with the memory as fallback.
 #[derive(Debug)]
 pub(crate) struct RateLimiter {
     config: RateLimitConfig,
     local: LocalWindows,
+    #[cfg(feature = "redis")]
+    shared: Option<RedisWindows>,
     warned: AtomicBool,
 }
 
 impl RateLimiter {
     pub(crate) fn new(config: RateLimitConfig) -> Self {
-        Self { config, local: LocalWindows::new(), warned: AtomicBool::new(false) }
+        Self {
+            config,
+            local: LocalWindows::new(),
+            #[cfg(feature = "redis")]
+            shared: None,
+            warned: AtomicBool::new(false),
+        }
+    }
+
+    /// Counts in `shared` first; in memory only when Redis does not answer.
+    #[cfg(feature = "redis")]
+    pub(crate) fn shared_through(mut self, shared: RedisWindows) -> Self {
+        self.shared = Some(shared);
+        self
     }
 
     fn limit(&self, bucket: Bucket) -> Limit {
@@ -133,6 +157,12 @@ impl RateLimiter {
         let limit = self.limit(bucket);
         if limit.max == 0 {
             return Ok(());
+        }
+        #[cfg(feature = "redis")]
+        if let Some(shared) = &self.shared
+            && let Some(verdict) = shared.count(bucket, client, limit).await
+        {
+            return verdict;
         }
         self.local.count(bucket, client, limit, Instant::now())
     }
