@@ -344,6 +344,12 @@ pub(super) fn authorization_server_builder(
     if let Some(upstream) = upstream_login(config, &as_config.login)? {
         builder = builder.upstream(upstream);
     }
+    // `[redis] url`: the rate limits are counted there, shared by every instance.
+    #[cfg(feature = "redis")]
+    if let Some(url) = &config.redis.url {
+        builder = builder.redis_rate_limits(url.as_str(), config.redis.key_prefix.as_str());
+    }
+    // (Without the feature, `endpoint_router` refuses a `[redis] url`.)
     Ok((builder, as_config, canonical))
 }
 
@@ -484,6 +490,25 @@ mod tests {
         let forbidden =
             get(&mut app, "/.well-known/oauth-authorization-server", Some("http://evil.example")).await;
         assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+    }
+
+    #[cfg(feature = "redis")]
+    #[tokio::test]
+    async fn a_redis_url_is_checked_at_startup_and_connected_on_first_use() {
+        let unreachable = [("MCP_REDIS__URL", "redis://127.0.0.1:1/")];
+        assert!(Server::new("t", "1").http_app_async(&config(&unreachable)).await.is_ok());
+        let bad = [("MCP_REDIS__URL", "http://:hunter2@cache.internal/")];
+        let error = Server::new("t", "1").http_app_async(&config(&bad)).await.unwrap_err();
+        assert!(matches!(error, ConfigError::Value { key: "redis.url", .. }), "{error}");
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+    }
+
+    #[cfg(not(feature = "redis"))]
+    #[tokio::test]
+    async fn without_the_redis_feature_a_redis_url_is_refused_not_ignored() {
+        let redis = [("MCP_REDIS__URL", "redis://127.0.0.1:6379/")];
+        let error = Server::new("t", "1").http_app_async(&config(&redis)).await.unwrap_err();
+        assert!(matches!(error, ConfigError::Value { key: "redis.url", .. }), "{error}");
     }
 
     #[tokio::test]
