@@ -73,7 +73,6 @@ pub(crate) struct RedisBackplane {
     tasks: Mutex<Vec<AbortHandle>>,
 }
 
-#[derive(Debug)]
 struct Shared {
     client: redis::Client,
     prefix: String,
@@ -116,6 +115,13 @@ impl RedisBackplane {
 impl Drop for RedisBackplane {
     fn drop(&mut self) {
         lock(&self.tasks).iter().for_each(AbortHandle::abort);
+    }
+}
+
+/// Shows the prefix only: the client's URL may hold a password.
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").field("prefix", &self.prefix).finish_non_exhaustive()
     }
 }
 

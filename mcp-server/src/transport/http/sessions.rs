@@ -84,7 +84,23 @@ pub struct HttpOptions {
     /// Where sessions are shared with the other servers behind one load
     /// balancer, if anywhere: the Redis URL and key prefix.
     #[cfg(feature = "redis")]
-    shared: Option<(String, String)>,
+    shared: Option<RedisAt>,
+}
+
+/// A Redis URL and key prefix. Its `Debug` shows the prefix only: the URL
+/// may hold a password.
+#[cfg(feature = "redis")]
+#[derive(Clone)]
+struct RedisAt {
+    url: String,
+    prefix: String,
+}
+
+#[cfg(feature = "redis")]
+impl std::fmt::Debug for RedisAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisAt").field("prefix", &self.prefix).finish_non_exhaustive()
+    }
 }
 
 /// A Redis URL that [`HttpOptions::redis`] could not take.
@@ -212,21 +228,21 @@ impl HttpOptions {
     /// ```
     /// use mcp_server::transport::http::HttpOptions;
     ///
-    /// let options = HttpOptions::default().redis("redis://127.0.0.1:6379/", "mcp").unwrap();
-    /// # drop(options);
+    /// let options = HttpOptions::default().redis("redis://:s3cret@127.0.0.1:6379/", "mcp").unwrap();
+    /// assert!(!format!("{options:?}").contains("s3cret"));
     /// assert!(HttpOptions::default().redis("http://not-redis", "mcp").is_err());
     /// ```
     #[cfg(feature = "redis")]
     pub fn redis(mut self, url: &str, key_prefix: &str) -> Result<Self, InvalidRedisUrl> {
         redis::Client::open(url).map_err(|e| InvalidRedisUrl(e.to_string()))?;
-        self.shared = Some((url.to_owned(), key_prefix.to_owned()));
+        self.shared = Some(RedisAt { url: url.to_owned(), prefix: key_prefix.to_owned() });
         Ok(self)
     }
 
     /// The backplane [`redis`](Self::redis) asked for, if any.
     fn backplane(&self) -> Option<Arc<dyn Backplane>> {
         #[cfg(feature = "redis")]
-        if let Some((url, prefix)) = &self.shared {
+        if let Some(RedisAt { url, prefix }) = &self.shared {
             match super::redis_backplane::RedisBackplane::new(url, prefix, self.idle_timeout) {
                 Ok(backplane) => return Some(Arc::new(backplane)),
                 Err(error) => tracing::error!(%error, "sessions are not shared"),
