@@ -44,6 +44,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use mcp_core::error::codes;
 use mcp_core::jsonrpc::{Incoming, Message, parse};
+use mcp_core::types::methods;
 use tokio::sync::mpsc;
 use tokio::time::{Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -495,6 +496,15 @@ async fn post_message(State(this): State<LegacySse>, request: Request<Body>) -> 
             // brings its wider scopes), not as the token that opened the stream.
             if who.is_some() {
                 connection.identity = who;
+            }
+            if request.method == methods::INITIALIZE {
+                // Settled before the 202, so that whatever the client posts next
+                // finds the session initialized, even if it does not wait for
+                // the answer on the stream first.
+                if let Some(answer) = connection.handle_request(request, outbound.clone(), tool).await {
+                    let _ = outbound.send(answer).await;
+                }
+                return reply::batched(reply::status(StatusCode::ACCEPTED)).await;
             }
             tokio::spawn(async move {
                 let handling = async {
