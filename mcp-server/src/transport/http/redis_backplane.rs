@@ -53,7 +53,7 @@ enum Write {
     Forget(String),
     Update(String, Vec<u8>),
     Publish(Vec<u8>),
-    Append { key: String, entry: Vec<u8>, written: Vec<u8> },
+    Append { session: String, stream: u64, entry: Vec<u8> },
 }
 
 /// A note on the wire, with the server that sent it.
@@ -184,9 +184,7 @@ impl Shared {
         let mut warned = false;
         while queue.recv_many(&mut batch, BATCH).await > 0 {
             let mut pipe = redis::pipe();
-            for write in batch.drain(..) {
-                self.add(&mut pipe, write);
-            }
+            self.add_all(&mut pipe, batch.drain(..));
             let sent = match self.connection().await {
                 Ok(mut connection) => pipe.exec_async(&mut connection).await.map_err(|e| e.to_string()),
                 Err(e) => Err(e.0),
@@ -201,6 +199,32 @@ impl Shared {
                     }
                 }
             }
+        }
+    }
+
+    /// Adds `writes` to `pipe`. The events of one stream go in one `RPUSH`,
+    /// followed by one trim, one expiry and one note that the stream was
+    /// written; events of different streams need no order between them.
+    fn add_all(&self, pipe: &mut redis::Pipeline, writes: impl Iterator<Item = Write>) {
+        let mut streams: Vec<(String, u64, Vec<Vec<u8>>)> = Vec::new();
+        for write in writes {
+            match write {
+                Write::Append { session, stream, entry } => {
+                    match streams.iter_mut().find(|(s, n, _)| *n == stream && *s == session) {
+                        Some((_, _, entries)) => entries.push(entry),
+                        None => streams.push((session, stream, vec![entry])),
+                    }
+                }
+                other => self.add(pipe, other),
+            }
+        }
+        for (session, stream, entries) in streams {
+            let key = self.events_key(&session, stream);
+            pipe.cmd("RPUSH").arg(&key).arg(entries).ignore();
+            pipe.cmd("LTRIM").arg(&key).arg(-EVENTS_PER_STREAM).arg(-1).ignore();
+            pipe.cmd("PEXPIRE").arg(&key).arg(self.ttl_ms).ignore();
+            let written = self.envelope(Note::Written { session, stream });
+            pipe.cmd("PUBLISH").arg(self.channel()).arg(written).ignore();
         }
     }
 
@@ -221,12 +245,7 @@ impl Shared {
             Write::Publish(payload) => {
                 pipe.cmd("PUBLISH").arg(self.channel()).arg(payload).ignore();
             }
-            Write::Append { key, entry, written } => {
-                pipe.cmd("RPUSH").arg(&key).arg(entry).ignore();
-                pipe.cmd("LTRIM").arg(&key).arg(-EVENTS_PER_STREAM).arg(-1).ignore();
-                pipe.cmd("PEXPIRE").arg(&key).arg(ttl).ignore();
-                pipe.cmd("PUBLISH").arg(self.channel()).arg(written).ignore();
-            }
+            Write::Append { .. } => self.add_all(pipe, std::iter::once(write)),
         }
     }
 
@@ -361,15 +380,12 @@ impl Backplane for RedisBackplane {
     }
 
     fn append(&self, session: &str, stream: u64, seq: u64, data: Bytes) {
-        let key = self.shared.events_key(session, stream);
-        let written = self.shared.envelope(Note::Written { session: session.to_owned(), stream });
-        self.enqueue(Write::Append { key, entry: encode_event(seq, &data), written });
+        let entry = encode_event(seq, &data);
+        self.enqueue(Write::Append { session: session.to_owned(), stream, entry });
     }
 
     fn complete(&self, session: &str, stream: u64) {
-        let key = self.shared.events_key(session, stream);
-        let written = self.shared.envelope(Note::Written { session: session.to_owned(), stream });
-        self.enqueue(Write::Append { key, entry: Vec::new(), written });
+        self.enqueue(Write::Append { session: session.to_owned(), stream, entry: Vec::new() });
     }
 
     fn events_after(
