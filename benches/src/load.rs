@@ -53,6 +53,10 @@ pub enum Worker {
     Sse { post: Conn, stream: Conn, events: SseBuffer, target: Target, endpoint: String, id: u64 },
     /// A whole legacy session: initialize, initialized, tools/list, DELETE.
     Setup { conn: Conn, target: Target, id: u64 },
+    /// A `tools/call` in a legacy session whose requests take turns among
+    /// servers sharing it, one connection to each; with `progress`,
+    /// `echo_progress` with a progress token, whose answer is an SSE stream.
+    Shared { conns: Vec<(Conn, Target)>, next: usize, session: String, id: u64, progress: bool },
 }
 
 fn modern_call(target: &Target, id: u64) -> Vec<u8> {
@@ -96,6 +100,12 @@ const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialize
 fn legacy_call_body(id: u64) -> String {
     format!(
         r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","arguments":{{"message":"{MESSAGE}"}}}}}}"#
+    )
+}
+
+fn progress_call_body(id: u64) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo_progress","arguments":{{"message":"{MESSAGE}"}},"_meta":{{"progressToken":{id}}}}}}}"#
     )
 }
 
@@ -143,6 +153,21 @@ impl Worker {
     pub async fn setup(target: &Target) -> Result<Self, String> {
         let conn = Conn::connect(target.addr).await.map_err(|e| e.to_string())?;
         Ok(Self::Setup { conn, target: target.clone(), id: 0 })
+    }
+
+    /// A worker with a connection to each of `targets`, servers sharing
+    /// their sessions: it opens its session on `targets[first]`, then sends
+    /// each call to the next target in turn, starting with the one after.
+    pub async fn shared(targets: &[Target], first: usize, progress: bool) -> Result<Self, String> {
+        let mut conns = Vec::with_capacity(targets.len());
+        for target in targets {
+            conns.push((Conn::connect(target.addr).await.map_err(|e| e.to_string())?, target.clone()));
+        }
+        let opener = first % conns.len().max(1);
+        let (conn, target) = conns.get_mut(opener).ok_or("no target")?;
+        let session = open_session(conn, target).await?;
+        let next = (opener + 1) % conns.len();
+        Ok(Self::Shared { conns, next, session, id: 0, progress })
     }
 
     /// An HTTP+SSE worker: opens `GET /sse`, reads the endpoint, initializes.
@@ -215,6 +240,21 @@ impl Worker {
                 *id += 1;
                 let body = legacy_call_body(*id);
                 self.sse_exchange(&body, Some(MESSAGE)).await
+            }
+            Self::Shared { conns, next, session, id, progress } => {
+                *id += 1;
+                let this = *next;
+                *next = (this + 1) % conns.len();
+                let (conn, target) = &mut conns[this];
+                let body = if *progress { progress_call_body(*id) } else { legacy_call_body(*id) };
+                let request = legacy_post(target, Some(session), &body);
+                let (head, body) = conn.roundtrip(&request).await.map_err(|e| e.to_string())?;
+                check(head.status, 200, &body, Some(MESSAGE))?;
+                let progressed = contains(&body, b"notifications/progress");
+                if *progress && !progressed {
+                    return Err(format!("no progress before the answer: {}", String::from_utf8_lossy(&body)));
+                }
+                Ok(())
             }
             Self::Setup { conn, target, id } => {
                 *id += 1;
@@ -305,22 +345,24 @@ pub async fn run_timed(
     pid: u32,
     ticks: u64,
 ) -> Outcome {
-    let mut outcomes = run_timed_together(vec![(workers, pid)], warmup, measure, ticks).await;
+    let mut outcomes = run_timed_together(vec![(workers, vec![pid])], warmup, measure, ticks).await;
     outcomes.pop().unwrap_or_default()
 }
 
 /// Like [`run_timed`] for several groups of workers at once, each with its
-/// own server: every group is measured over the same window, so whatever
-/// the machine does meanwhile falls on all of them alike. One outcome per
-/// group, in order.
+/// own servers (the CPU of a group is that of all its processes): every
+/// group is measured over the same window, so whatever the machine does
+/// meanwhile falls on all of them alike. A group without workers measures
+/// the CPU of its processes alone. One outcome per group, in order.
 pub async fn run_timed_together(
-    groups: Vec<(Vec<Worker>, u32)>,
+    groups: Vec<(Vec<Worker>, Vec<u32>)>,
     warmup: Duration,
     measure: Duration,
     ticks: u64,
 ) -> Vec<Outcome> {
     let phase = Arc::new(AtomicU8::new(WARMUP));
-    let pids: Vec<u32> = groups.iter().map(|(_, pid)| *pid).collect();
+    let pids: Vec<Vec<u32>> = groups.iter().map(|(_, pids)| pids.clone()).collect();
+    let cpu = |pids: &[u32]| pids.iter().map(|&pid| procfs::cpu_time(pid, ticks)).sum::<Duration>();
     let tasks: Vec<Vec<_>> = groups
         .into_iter()
         .map(|(workers, _)| {
@@ -328,13 +370,13 @@ pub async fn run_timed_together(
         })
         .collect();
     tokio::time::sleep(warmup).await;
-    let cpu_before: Vec<Duration> = pids.iter().map(|&pid| procfs::cpu_time(pid, ticks)).collect();
+    let cpu_before: Vec<Duration> = pids.iter().map(|p| cpu(p)).collect();
     let started = Instant::now();
     phase.store(MEASURE, Ordering::Release);
     tokio::time::sleep(measure).await;
     phase.store(STOP, Ordering::Release);
     let elapsed = started.elapsed();
-    let cpu_after: Vec<Duration> = pids.iter().map(|&pid| procfs::cpu_time(pid, ticks)).collect();
+    let cpu_after: Vec<Duration> = pids.iter().map(|p| cpu(p)).collect();
     let mut outcomes = Vec::with_capacity(tasks.len());
     for ((group, before), after) in tasks.into_iter().zip(cpu_before).zip(cpu_after) {
         let mut outcome = Outcome { elapsed, cpu: after.saturating_sub(before), ..Outcome::default() };

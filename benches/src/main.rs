@@ -10,8 +10,11 @@ mod load;
 #[path = "../../tests/src/postgres.rs"]
 mod postgres;
 mod procfs;
+#[path = "../../tests/src/redis.rs"]
+mod redis;
 mod report;
 mod servers;
+mod shared_sessions;
 mod stdio;
 
 use std::path::{Path, PathBuf};
@@ -167,7 +170,7 @@ impl Bench {
     ) -> Option<[Row; 2]> {
         let mut groups = Vec::new();
         for (server, target, name) in servers {
-            groups.push((self.workers(target, scenario, name, kind, c).await?, server.pid));
+            groups.push((self.workers(target, scenario, name, kind, c).await?, vec![server.pid]));
         }
         let outcomes =
             load::run_timed_together(groups, self.opts.warmup, self.opts.measure, self.ticks).await;
@@ -582,6 +585,12 @@ async fn main() -> ExitCode {
         && let Err(e) = bench.stores().await
     {
         eprintln!("authorization-server stores: {e}");
+        failed = true;
+    }
+    if wants("redis")
+        && let Err(e) = bench.shared_sessions().await
+    {
+        eprintln!("legacy sessions shared through Redis: {e}");
         failed = true;
     }
     if wants("stdio") {

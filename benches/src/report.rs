@@ -28,6 +28,15 @@ pub const MODERN_AUTH: &str = "modern + RS auth";
 pub const LEGACY_AUTH: &str = "legacy session + RS auth";
 /// Modern requests with a bearer token from the built-in authorization server.
 pub const MODERN_AS: &str = "modern + AS auth";
+/// Legacy sessions held in memory or shared through Redis.
+pub const SHARED: &str = "legacy session, Redis";
+/// One server, its sessions in memory.
+pub const SHARED_MEMORY: &str = "1 server, in memory";
+/// One server with `[redis] url`.
+pub const SHARED_ONE: &str = "1 server + Redis";
+/// Two servers sharing one Redis, each session's requests alternating between them.
+pub const SHARED_TWO: &str = "2 servers + Redis, alternating";
+
 /// Modern requests to the echo server directly and through mcp-gateway.
 pub const GATEWAY: &str = "modern, through mcp-gateway";
 /// The echo server, called directly (the gateway rows' baseline).
@@ -116,6 +125,20 @@ pub struct StoreRow {
     pub database_cpu_us_per_call: Option<f64>,
 }
 
+/// tools/call in legacy sessions held by one server, by one server with
+/// Redis, or by two servers sharing Redis.
+#[derive(Debug, Clone, Serialize)]
+pub struct SharedSessionRow {
+    /// Who holds the sessions ([`SHARED_MEMORY`], [`SHARED_ONE`], [`SHARED_TWO`]).
+    pub sessions: String,
+    /// The tool called: `echo` (a JSON answer) or `echo_progress` (an SSE stream).
+    pub tool: String,
+    /// Server CPU is that of every server of the row together.
+    pub row: Row,
+    /// CPU of the Redis server per call, over the same window.
+    pub redis_cpu_us_per_call: f64,
+}
+
 /// The cost of resource-server auth at one concurrency, measured in rounds
 /// of fresh servers. By default a server without auth and one with auth
 /// serve at the same time, pinned to the same core: each gets half of it, so
@@ -196,6 +219,7 @@ pub struct Report {
     pub rss: Option<RssRun>,
     pub authorization_server: Vec<AuthorizationServer>,
     pub stores: Vec<StoreRow>,
+    pub shared_sessions: Vec<SharedSessionRow>,
     pub auth: Vec<AuthCost>,
     pub stdio: Vec<Stdio>,
     pub checks: Vec<Check>,
@@ -538,6 +562,33 @@ impl Report {
                     r.p99_us,
                     r.cpu_us_per_call,
                     in_process(s.database_cpu_us_per_call, 1)
+                );
+            }
+        }
+        if !self.shared_sessions.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n### tools/call in legacy 2025-11-25 sessions, in memory and shared through Redis (echo example)\n"
+            );
+            let _ = writeln!(
+                out,
+                "| sessions | tool | conc. | calls/s | p50 µs | p99 µs | server CPU µs/call | Redis CPU µs/call |"
+            );
+            let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|");
+            for s in &self.shared_sessions {
+                let r = &s.row;
+                let errors = if r.errors > 0 { format!(" ({} errors)", r.errors) } else { String::new() };
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {:.0}{errors} | {:.0} | {:.0} | {:.1} | {:.1} |",
+                    s.sessions,
+                    s.tool,
+                    r.concurrency,
+                    r.calls_per_sec,
+                    r.p50_us,
+                    r.p99_us,
+                    r.cpu_us_per_call,
+                    s.redis_cpu_us_per_call
                 );
             }
         }

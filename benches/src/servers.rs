@@ -29,6 +29,19 @@ pub fn pinned(core: &str, bin: &Path) -> Command {
     command
 }
 
+/// Pins the running process `pid` (all its threads) to `core` with `taskset`.
+pub fn pin(pid: u32, core: &str) -> Result<(), String> {
+    let output = std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", core, &pid.to_string()])
+        .output()
+        .map_err(|e| format!("taskset: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!("taskset -p {pid}: {}", String::from_utf8_lossy(&output.stderr).trim()))
+    }
+}
+
 /// Starts `bin args… --bind 127.0.0.1:PORT` on core 0 with `envs`, logging to
 /// `log`, and waits until it accepts connections.
 pub async fn start(
