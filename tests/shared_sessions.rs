@@ -6,11 +6,12 @@
 //! `Last-Event-ID` on the other server, list changes reaching a `GET` stream
 //! held by the other server, the end of a session, and Redis going away.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::serve::ListenerExt as _;
 use mcp_server::transport::http::{HttpOptions, StreamableHttp};
-use mcp_server::{Context, Server, tool};
+use mcp_server::{Context, Identity, Server, tool};
 use mcp_tests::redis::TestRedis;
 use mcp_tests::sse::{Event, Sse};
 use reqwest::{Client, RequestBuilder, StatusCode};
@@ -44,10 +45,21 @@ async fn extra() -> &'static str {
     "extra"
 }
 
-/// One of the servers: its URL and its `Server`, to change its tools.
+/// One of the servers: its URL, its `Server` (to change its tools) and its endpoint.
 struct Instance {
     url: String,
     server: Server,
+    endpoint: StreamableHttp,
+}
+
+/// Who the test's requests run as: the `x-test-user` header names the
+/// subject, as an auth layer would put it on the request.
+async fn as_test_user(mut request: axum::extract::Request) -> axum::extract::Request {
+    let user = request.headers().get("x-test-user").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if let Some(user) = user {
+        request.extensions_mut().insert(Arc::new(Identity::new(user)));
+    }
+    request
 }
 
 /// Two servers sharing sessions through one Redis, and a client.
@@ -58,15 +70,28 @@ struct Pair {
 }
 
 async fn instance(redis_url: &str) -> Instance {
+    instance_with(redis_url, HttpOptions::default()).await
+}
+
+async fn instance_with(redis_url: &str, options: HttpOptions) -> Instance {
     let server = Server::new("shared-sessions-test", "1.0.0").tool(steps).tool(ask);
-    let options = HttpOptions::default().redis(redis_url, "test").expect("a redis url");
+    let options = options.redis(redis_url, "test").expect("a redis url");
     let endpoint = StreamableHttp::with_options(server.clone(), options);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("local address");
     let listener = listener.tap_io(|tcp| tcp.set_nodelay(true).expect("TCP_NODELAY"));
-    let router = axum::Router::new().route_service("/mcp", endpoint);
+    let router = axum::Router::new()
+        .route_service("/mcp", endpoint.clone())
+        .layer(axum::middleware::map_request(as_test_user));
     tokio::spawn(async move { axum::serve(listener, router).await });
-    Instance { url: format!("http://{addr}/mcp"), server }
+    Instance { url: format!("http://{addr}/mcp"), server, endpoint }
+}
+
+/// The keys under the tests' prefix in `redis`.
+async fn keys(redis: &TestRedis) -> Vec<String> {
+    let client = redis::Client::open(redis.url()).expect("a redis url");
+    let mut connection = client.get_multiplexed_async_connection().await.expect("a redis connection");
+    redis::cmd("KEYS").arg("test:*").query_async(&mut connection).await.expect("KEYS")
 }
 
 async fn pair() -> Pair {
@@ -276,6 +301,11 @@ async fn a_session_ended_on_one_server_is_gone_on_the_other() {
     let session = p.open(0).await;
     let ping = json!({"jsonrpc": "2.0", "id": 5, "method": "ping"});
     assert_eq!(p.post(1, Some(&session), &ping).send().await.expect("ping").status(), StatusCode::OK);
+    // A stream whose events went to Redis.
+    let events = p.stream(1, &session, &call(6, "steps")).await.rest().await;
+    assert_eq!(progress_of(&messages(&events)), [1.0, 2.0, 3.0]);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(keys(&p.redis).await.iter().any(|k| k.contains(":events:")), "{:?}", keys(&p.redis).await);
     let response = p.client.delete(&p.servers[1].url).header("mcp-session-id", &session).send().await;
     assert_eq!(response.expect("DELETE").status(), StatusCode::NO_CONTENT);
     let mut status = StatusCode::OK;
@@ -287,6 +317,57 @@ async fn a_session_ended_on_one_server_is_gone_on_the_other() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(status, StatusCode::NOT_FOUND, "the server that opened it ended it too");
+    let left = keys(&p.redis).await;
+    assert!(left.iter().all(|k| !k.contains(&session)), "the record and the events are gone: {left:?}");
+}
+
+#[tokio::test]
+async fn a_session_copied_to_another_server_still_answers_only_its_owner() {
+    let p = pair().await;
+    let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}});
+    let response =
+        p.post(0, None, &initialize).header("x-test-user", "alice").send().await.expect("initialize");
+    assert_eq!(response.status(), StatusCode::OK);
+    let session = response.headers()["mcp-session-id"].to_str().expect("a session id").to_owned();
+    let third = instance(&p.redis.url()).await;
+    let ping = json!({"jsonrpc": "2.0", "id": 5, "method": "ping"});
+    let post = |user: Option<&'static str>| {
+        let builder = p.client.post(&third.url).header("accept", "application/json, text/event-stream");
+        let builder = builder.header("mcp-session-id", &session).json(&ping);
+        match user {
+            Some(user) => builder.header("x-test-user", user),
+            None => builder,
+        }
+    };
+    for intruder in [Some("mallory"), None] {
+        let response = post(intruder).send().await.expect("ping");
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{intruder:?}");
+    }
+    assert_eq!(third.endpoint.session_count(), 0, "no copy made for another principal");
+    assert_eq!(post(Some("alice")).send().await.expect("ping").status(), StatusCode::OK);
+    assert_eq!(third.endpoint.session_count(), 1);
+}
+
+#[tokio::test]
+async fn a_get_stream_longer_than_the_idle_timeout_keeps_the_session_alive_everywhere() {
+    let redis = TestRedis::start().expect("a Redis server");
+    let idle = Duration::from_millis(400);
+    let options = || HttpOptions::default().idle_timeout(idle).keep_alive(None);
+    let servers =
+        [instance_with(&redis.url(), options()).await, instance_with(&redis.url(), options()).await];
+    let p = Pair { redis, servers, client: Client::new() };
+    let session = p.open(0).await;
+    let mut standalone = Sse::new(p.get(0, &session, None).send().await.expect("a GET"));
+    let _priming = standalone.next().await.expect("the priming event");
+    // Nothing but the open stream for four idle timeouts: server 1's copy is
+    // reaped, and only server 0's stream keeps the session in use.
+    tokio::time::sleep(idle * 4).await;
+    assert_eq!(p.servers[1].endpoint.session_count(), 0, "server 1's idle copy was reaped");
+    let ping = json!({"jsonrpc": "2.0", "id": 5, "method": "ping"});
+    let response = p.post(1, Some(&session), &ping).send().await.expect("ping");
+    assert_eq!(response.status(), StatusCode::OK, "the record outlived the idle timeout");
+    drop(standalone);
 }
 
 #[tokio::test]

@@ -228,8 +228,9 @@ impl Default for SessionsSection {
 /// assert_eq!(config.redis.url.as_deref(), Some("redis://:secret@cache.internal:6379/0"));
 /// assert_eq!(config.redis.key_prefix, "mcp");
 /// assert!(!format!("{config:?}").contains("secret"));
+/// assert!(!format!("{:?}", config.redis).contains("secret"));
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct RedisSection {
@@ -239,6 +240,14 @@ pub struct RedisSection {
     /// The prefix of every key and channel this server uses, so that several
     /// servers can share one Redis. `mcp` by default.
     pub key_prefix: String,
+}
+
+/// Shows the URL without its password.
+impl std::fmt::Debug for RedisSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = self.url.as_deref().map(|url| mask_url_password(url).unwrap_or_else(|| url.to_owned()));
+        f.debug_struct("RedisSection").field("url", &url).field("key_prefix", &self.key_prefix).finish()
+    }
 }
 
 impl Default for RedisSection {

@@ -135,13 +135,19 @@ pub(crate) enum Note {
     Cancel { session: String, request: RequestId },
     /// A request changed a setting of the session.
     Setting { session: String, change: SharedSetting },
-    /// A client's `GET` took the session's standalone stream: any other
-    /// server's connection carrying it closes.
-    Attached { session: String, by: u64 },
+    /// A client's `GET` took the session's standalone stream at `at`
+    /// (milliseconds since the Unix epoch): any other server's connection
+    /// carrying it since before then closes.
+    Attached { session: String, at: u64 },
     /// A server change, for every standalone stream.
     Change { change: SharedChange },
     /// Events were appended to one stream of the session.
     Written { session: String, stream: u64 },
+    /// Never sent: told to this server's listeners when notes may have been
+    /// lost (the subscription was down), so they read again what they follow.
+    #[serde(skip)]
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    Missed,
 }
 
 /// A [`SettingChange`] as it travels between servers.
@@ -186,9 +192,6 @@ pub(crate) struct SharedEvents {
 /// [`tell`](Self::tell)) are queued and sent in order by a task of the
 /// implementation; reads are awaited.
 pub(crate) trait Backplane: Send + Sync + fmt::Debug {
-    /// A number unique to this server among those sharing the state.
-    fn server_id(&self) -> u64;
-
     /// Starts the tasks that send queued writes and receive the other
     /// servers' notes, unless they run already. Inside the runtime.
     fn start(&self);
@@ -203,8 +206,9 @@ pub(crate) trait Backplane: Send + Sync + fmt::Debug {
     /// opened, ended, or expired).
     fn load(&self, session: &str) -> BoxFuture<'static, Result<Option<SessionRecord>, BackplaneError>>;
 
-    /// The session is in use: its record and events live another idle timeout.
-    fn keep(&self, session: &str);
+    /// The session is in use: its record, its standalone stream's events
+    /// and the list of its streams live another idle timeout.
+    fn keep(&self, session: &str, standalone: u64);
 
     /// Replaces the record of a session still stored (its settings changed).
     fn update(&self, session: &str, record: &SessionRecord);

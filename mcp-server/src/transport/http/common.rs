@@ -48,6 +48,11 @@ pub(super) fn new_session_id() -> String {
     hex::encode(rand::random::<[u8; 32]>())
 }
 
+/// Whether `id` has the form [`new_session_id`] gives: 64 lowercase hex digits.
+pub(super) fn is_session_id(id: &str) -> bool {
+    id.len() == 64 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// The authenticated caller the auth layer put on the request, if any.
 pub(super) fn caller(extensions: &http::Extensions) -> Option<Arc<Identity>> {
     extensions.get::<Arc<Identity>>().cloned()

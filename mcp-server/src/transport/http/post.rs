@@ -17,7 +17,7 @@ use super::backplane::Note;
 use super::common::{insufficient_scope, is_json, read_body, same_principal, take_caller};
 use super::headers::{self, SESSION_ID};
 use super::reply::{self, OUTBOUND_CAPACITY, Running};
-use super::sessions::{HttpOptions, OpenSession, Refused};
+use super::sessions::{HttpOptions, OpenSession, Refused, ShareError};
 use super::{Inner, listen};
 use tokio_util::sync::CancellationToken;
 
@@ -231,10 +231,10 @@ pub(super) async fn owned_session(
     session_id: &str,
     who: Option<&Identity>,
 ) -> Result<Option<Arc<OpenSession>>, Unreachable> {
-    match inner.sessions.find(session_id, &inner.server).await {
+    match inner.sessions.find(session_id, &inner.server, who).await {
         Ok(session) => Ok(session.filter(|s| same_principal(s.connection.identity.as_deref(), who))),
         Err(error) => {
-            tracing::warn!(%error, "a session may be held by another server: cannot tell");
+            tracing::debug!(%error, "a session may be held by another server: cannot tell");
             Err(Unreachable)
         }
     }
@@ -313,10 +313,18 @@ async fn initialize(
         Err(refused) => return session_refused(&inner.options, refused, id),
     };
     // Shared before the client learns the id: its next request may reach any server.
-    if let Err(error) = session.share().await {
-        tracing::warn!(%error, "initialize refused: the session could not be shared");
-        inner.sessions.end_here(&session.id);
-        return Unreachable.with_id(Some(id));
+    match session.share().await {
+        Ok(()) => {}
+        Err(ShareError::TooLarge) => {
+            inner.sessions.end_here(&session.id);
+            let text = "Invalid params: the client's capabilities and information are too large";
+            return reply::error(StatusCode::BAD_REQUEST, Some(id), codes::INVALID_PARAMS, text);
+        }
+        Err(ShareError::Unreachable(error)) => {
+            tracing::warn!(%error, "initialize refused: the session could not be shared");
+            inner.sessions.end_here(&session.id);
+            return Unreachable.with_id(Some(id));
+        }
     }
     let mut response = reply::json(StatusCode::OK, &answer);
     if let Ok(value) = HeaderValue::from_str(&session.id) {

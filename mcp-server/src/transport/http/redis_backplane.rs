@@ -1,21 +1,28 @@
 //! The [`Backplane`] of servers sharing one Redis (`[redis] url`).
 //!
 //! Keys, under the configured prefix:
-//! - `<prefix>:session:<id>`: the [`SessionRecord`] as JSON, expiring one idle
-//!   timeout after the last use on any server;
+//! - `<prefix>:session:<id>`: the [`SessionRecord`] as JSON, expiring a
+//!   quarter of an idle timeout after the idle timeout that follows its last
+//!   use on any server (servers keep the records of the sessions in use
+//!   alive at least every quarter of an idle timeout);
 //! - `<prefix>:events:<id>:<stream>`: a list of the stream's events (the
 //!   sequence number as 8 big-endian bytes, then the data; an empty entry
 //!   marks the stream complete), trimmed to the newest events, expiring like
 //!   the record;
+//! - `<prefix>:streams:<id>`: the keys of the session's event lists, so that
+//!   ending the session deletes them all;
 //! - the channel `<prefix>:notes`, on which every server publishes its
 //!   [`Note`]s and hears the others'.
 //!
 //! Writes the request path does not wait for go through one queue, sent in
-//! order, many per round trip. If Redis is unreachable they are dropped (with
-//! a warning) and the sessions go on serving on the server holding them.
+//! order, many per round trip, the queue bounded in bytes. If Redis is
+//! unreachable they are dropped (with a warning) and the sessions go on
+//! serving on the server holding them. After a failure to connect, every
+//! use fails at once for [`DOWN_FOR`] rather than waiting on another attempt.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::StreamExt as _;
@@ -31,8 +38,24 @@ use crate::BoxFuture;
 
 /// How long one Redis command may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long connecting may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long after a failed connection every use fails at once.
+const DOWN_FOR: Duration = Duration::from_secs(1);
 /// Writes queued ahead of the writer; past this, writes are dropped.
 const QUEUE_CAPACITY: usize = 16_384;
+/// Bytes of queued writes; past this, writes are dropped.
+const QUEUE_BYTES: usize = 64 * 1024 * 1024;
+/// How often the subscription is checked with a `PING`.
+const PING_EVERY: Duration = Duration::from_secs(10);
+/// Deletes a session's record (`KEYS[1]`), its event lists (the members of
+/// `KEYS[2]`) and that set.
+const FORGET_SCRIPT: &str = r"
+local lists = redis.call('SMEMBERS', KEYS[2])
+for _, list in ipairs(lists) do redis.call('DEL', list) end
+redis.call('DEL', KEYS[1], KEYS[2])
+return #lists
+";
 /// Most writes sent in one round trip.
 const BATCH: usize = 256;
 /// Notes queued for the local listeners before the slowest misses some.
@@ -49,11 +72,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// One queued write.
 #[derive(Debug)]
 enum Write {
-    Keep(String),
+    /// The session and its standalone stream.
+    Keep(String, u64),
     Forget(String),
     Update(String, Vec<u8>),
     Publish(Vec<u8>),
-    Append { session: String, stream: u64, entry: Vec<u8> },
+    Append {
+        session: String,
+        stream: u64,
+        entry: Vec<u8>,
+    },
 }
 
 /// A note on the wire, with the server that sent it.
@@ -78,8 +106,32 @@ struct Shared {
     prefix: String,
     server_id: u64,
     ttl_ms: u64,
-    connection: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+    connection: tokio::sync::Mutex<Link>,
+    /// Bytes of the writes queued.
+    queued: AtomicUsize,
     notes: broadcast::Sender<Arc<Note>>,
+}
+
+/// The connection to Redis, as far as this server knows.
+enum Link {
+    /// None yet, or the last failure is old enough: connect.
+    Idle,
+    Up(MultiplexedConnection),
+    /// Connecting failed; every use fails at once until then.
+    Down(Instant),
+}
+
+impl Write {
+    /// About how many bytes the write holds.
+    fn size(&self) -> usize {
+        match self {
+            Self::Keep(session, _) | Self::Forget(session) => session.len(),
+            Self::Update(session, bytes) | Self::Append { session, entry: bytes, .. } => {
+                session.len() + bytes.len()
+            }
+            Self::Publish(bytes) => bytes.len(),
+        }
+    }
 }
 
 impl RedisBackplane {
@@ -93,8 +145,9 @@ impl RedisBackplane {
             client,
             prefix: prefix.to_owned(),
             server_id: rand::random(),
-            ttl_ms: u64::try_from(idle_timeout.as_millis()).unwrap_or(u64::MAX).max(1),
-            connection: tokio::sync::Mutex::new(None),
+            ttl_ms: u64::try_from((idle_timeout + idle_timeout / 4).as_millis()).unwrap_or(u64::MAX).max(1),
+            connection: tokio::sync::Mutex::new(Link::Idle),
+            queued: AtomicUsize::new(0),
             notes: broadcast::channel(NOTES_CAPACITY).0,
         };
         Ok(Self {
@@ -106,7 +159,12 @@ impl RedisBackplane {
     }
 
     fn enqueue(&self, write: Write) {
-        if self.queue.try_send(write).is_err() {
+        let size = write.size();
+        let queued = &self.shared.queued;
+        if queued.fetch_add(size, Ordering::AcqRel) + size > QUEUE_BYTES
+            || self.queue.try_send(write).is_err()
+        {
+            queued.fetch_sub(size, Ordering::AcqRel);
             tracing::warn!("redis write queue full or closed: a shared session write was dropped");
         }
     }
@@ -134,6 +192,10 @@ impl Shared {
         format!("{}:events:{session}:{stream:016x}", self.prefix)
     }
 
+    fn streams_key(&self, session: &str) -> String {
+        format!("{}:streams:{session}", self.prefix)
+    }
+
     fn channel(&self) -> String {
         format!("{}:notes", self.prefix)
     }
@@ -142,27 +204,38 @@ impl Shared {
         serde_json::to_vec(&Envelope { from: self.server_id, note }).unwrap_or_default()
     }
 
-    /// The shared connection, connecting when there is none.
+    /// The shared connection, connecting when there is none; failing at
+    /// once for [`DOWN_FOR`] after a failed attempt.
     async fn connection(&self) -> Result<MultiplexedConnection, BackplaneError> {
-        let mut slot = self.connection.lock().await;
-        if let Some(connection) = slot.as_ref() {
-            return Ok(connection.clone());
+        let mut link = self.connection.lock().await;
+        match &*link {
+            Link::Up(connection) => return Ok(connection.clone()),
+            Link::Down(until) if Instant::now() < *until => {
+                return Err(BackplaneError("redis: unreachable, retrying shortly".into()));
+            }
+            Link::Idle | Link::Down(_) => {}
         }
         let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(COMMAND_TIMEOUT))
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(COMMAND_TIMEOUT));
-        let connection = self
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-            .map_err(|e| BackplaneError(format!("redis: {e}")))?;
-        *slot = Some(connection.clone());
-        Ok(connection)
+        match self.client.get_multiplexed_async_connection_with_config(&config).await {
+            Ok(connection) => {
+                *link = Link::Up(connection.clone());
+                Ok(connection)
+            }
+            Err(e) => {
+                *link = Link::Down(Instant::now() + DOWN_FOR);
+                Err(BackplaneError(format!("redis: {e}")))
+            }
+        }
     }
 
     /// Drops the connection after a failure, so the next use reconnects.
     async fn broken(&self) {
-        *self.connection.lock().await = None;
+        let mut link = self.connection.lock().await;
+        if matches!(*link, Link::Up(_)) {
+            *link = Link::Idle;
+        }
     }
 
     async fn query<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> Result<T, BackplaneError> {
@@ -184,7 +257,9 @@ impl Shared {
         let mut warned = false;
         while queue.recv_many(&mut batch, BATCH).await > 0 {
             let mut pipe = redis::pipe();
+            let size: usize = batch.iter().map(Write::size).sum();
             self.add_all(&mut pipe, batch.drain(..));
+            self.queued.fetch_sub(size, Ordering::AcqRel);
             let sent = match self.connection().await {
                 Ok(mut connection) => pipe.exec_async(&mut connection).await.map_err(|e| e.to_string()),
                 Err(e) => Err(e.0),
@@ -223,6 +298,9 @@ impl Shared {
             pipe.cmd("RPUSH").arg(&key).arg(entries).ignore();
             pipe.cmd("LTRIM").arg(&key).arg(-EVENTS_PER_STREAM).arg(-1).ignore();
             pipe.cmd("PEXPIRE").arg(&key).arg(self.ttl_ms).ignore();
+            let streams = self.streams_key(&session);
+            pipe.cmd("SADD").arg(&streams).arg(&key).ignore();
+            pipe.cmd("PEXPIRE").arg(&streams).arg(self.ttl_ms).ignore();
             let written = self.envelope(Note::Written { session, stream });
             pipe.cmd("PUBLISH").arg(self.channel()).arg(written).ignore();
         }
@@ -231,11 +309,14 @@ impl Shared {
     fn add(&self, pipe: &mut redis::Pipeline, write: Write) {
         let ttl = self.ttl_ms;
         match write {
-            Write::Keep(session) => {
+            Write::Keep(session, standalone) => {
                 pipe.cmd("PEXPIRE").arg(self.session_key(&session)).arg(ttl).ignore();
+                pipe.cmd("PEXPIRE").arg(self.events_key(&session, standalone)).arg(ttl).ignore();
+                pipe.cmd("PEXPIRE").arg(self.streams_key(&session)).arg(ttl).ignore();
             }
             Write::Forget(session) => {
-                pipe.cmd("DEL").arg(self.session_key(&session)).ignore();
+                let (record, streams) = (self.session_key(&session), self.streams_key(&session));
+                pipe.cmd("EVAL").arg(FORGET_SCRIPT).arg(2).arg(record).arg(streams).ignore();
             }
             Write::Update(session, record) => {
                 // XX: a session forgotten meanwhile stays forgotten.
@@ -249,23 +330,49 @@ impl Shared {
         }
     }
 
-    /// Hears the other servers' notes until dropped, reconnecting with back-off.
+    /// Hears the other servers' notes until dropped, reconnecting with
+    /// back-off. The subscription is checked with a `PING` every
+    /// [`PING_EVERY`], so a connection that died silently is noticed. After
+    /// a reconnection, the local listeners hear [`Note::Missed`].
     async fn listen(self: Arc<Self>) {
         let mut backoff = Duration::from_millis(50);
+        let mut first = true;
         loop {
             match self.subscribe().await {
-                Ok(mut pubsub) => {
+                Ok(pubsub) => {
                     backoff = Duration::from_millis(50);
-                    let mut messages = pubsub.on_message();
-                    while let Some(message) = messages.next().await {
-                        self.deliver(message.get_payload_bytes());
+                    if !std::mem::take(&mut first) {
+                        let _ = self.notes.send(Arc::new(Note::Missed));
                     }
+                    self.hear(pubsub).await;
                     tracing::warn!("lost the redis subscription to shared session notes; reconnecting");
+                    let _ = self.notes.send(Arc::new(Note::Missed));
                 }
                 Err(error) => tracing::warn!(%error, "cannot subscribe to shared session notes"),
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// Delivers the notes of one subscription until it fails.
+    async fn hear(&self, pubsub: redis::aio::PubSub) {
+        let (mut sink, mut messages) = pubsub.split();
+        let mut ping = tokio::time::interval(PING_EVERY);
+        ping.tick().await;
+        loop {
+            tokio::select! {
+                message = messages.next() => match message {
+                    Some(message) => self.deliver(message.get_payload_bytes()),
+                    None => return,
+                },
+                _ = ping.tick() => {
+                    let answered = tokio::time::timeout(COMMAND_TIMEOUT, sink.ping::<redis::Value>()).await;
+                    if !matches!(answered, Ok(Ok(_))) {
+                        return;
+                    }
+                }
+            }
         }
     }
 
@@ -319,10 +426,6 @@ fn decode_events(entries: Vec<Vec<u8>>, after: u64) -> SharedEvents {
 }
 
 impl Backplane for RedisBackplane {
-    fn server_id(&self) -> u64 {
-        self.shared.server_id
-    }
-
     fn start(&self) {
         let mut tasks = lock(&self.tasks);
         if tasks.iter().any(|task| !task.is_finished()) {
@@ -361,8 +464,8 @@ impl Backplane for RedisBackplane {
         })
     }
 
-    fn keep(&self, session: &str) {
-        self.enqueue(Write::Keep(session.to_owned()));
+    fn keep(&self, session: &str, standalone: u64) {
+        self.enqueue(Write::Keep(session.to_owned(), standalone));
     }
 
     fn update(&self, session: &str, record: &SessionRecord) {

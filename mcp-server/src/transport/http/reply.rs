@@ -634,7 +634,8 @@ async fn resume_shared(
                 cursor: from.seq,
                 complete: false,
                 prelude: VecDeque::new(),
-                keep_alive: options.keep_alive,
+                keep_alive: KeepAlive::new(options.keep_alive),
+                poll_at: Instant::now() + SHARED_POLL,
             };
             reader.take(read);
             sse_response(reader.into_body())
@@ -660,7 +661,7 @@ async fn standalone(
     let changes = server.change_feed();
     let notes = session.shared().map(|shared| shared.notes());
     let attached = session.attach();
-    let stored = stored_standalone(&session).await;
+    let stored = stored_standalone(&session, after).await;
     let mut prelude = VecDeque::new();
     match after {
         None if session.primes() => {
@@ -685,7 +686,7 @@ async fn standalone(
         notes,
         prelude,
         attached,
-        keep_alive: options.keep_alive,
+        keep_alive: KeepAlive::new(options.keep_alive),
     };
     let body = futures_util::stream::unfold(reader, |mut reader| async move {
         let frame = reader.next().await?;
@@ -697,15 +698,20 @@ async fn standalone(
 /// The stored events of a session's standalone stream: here, or when the
 /// session is shared, in the shared store, which every server holding the
 /// stream wrote to. Numbering goes on after the last of them.
-async fn stored_standalone(session: &OpenSession) -> Vec<StoredEvent> {
+async fn stored_standalone(session: &OpenSession, after: Option<u64>) -> Vec<StoredEvent> {
     let stream = session.standalone;
-    let mut events = session.store().events_after(&session.id, stream, 0).unwrap_or_default();
-    if let Some(shared) = session.shared() {
-        match shared.events_after(&session.id, stream, 0).await {
-            Ok(read) => events = read.map(|read| read.events).unwrap_or_default(),
-            Err(error) => tracing::warn!(%error, "replaying the standalone stream from this server only"),
+    let Some(shared) = session.shared() else {
+        // Nothing to number after: this server numbered them all.
+        let Some(after) = after else { return Vec::new() };
+        return session.store().events_after(&session.id, stream, after).unwrap_or_default();
+    };
+    let events = match shared.events_after(&session.id, stream, 0).await {
+        Ok(read) => read.map(|read| read.events).unwrap_or_default(),
+        Err(error) => {
+            tracing::warn!(%error, "replaying the standalone stream from this server only");
+            session.store().events_after(&session.id, stream, 0).unwrap_or_default()
         }
-    }
+    };
     if let Some(last) = events.last() {
         session.standalone_seq.fetch_max(last.seq, Ordering::AcqRel);
     }
@@ -726,7 +732,9 @@ struct SharedStreamReader {
     complete: bool,
     prelude: VecDeque<Bytes>,
     deadline: Option<Instant>,
-    keep_alive: Option<Duration>,
+    keep_alive: KeepAlive,
+    /// When to read the stream again if no note says it was written.
+    poll_at: Instant,
     /// Held for its effect: the session is not idle while this stream is open.
     _busy: Busy,
 }
@@ -749,16 +757,17 @@ impl SharedStreamReader {
 
     /// Whether `note` says this stream was written (or notes were missed).
     fn written(&self, note: Result<Arc<Note>, broadcast::error::RecvError>) -> bool {
-        match note {
-            Ok(note) => matches!(&*note, Note::Written { session, stream }
-                if *stream == self.stream && **session == *self.session.id),
-            Err(_) => true,
+        match note.as_deref() {
+            Ok(Note::Written { session, stream }) => *stream == self.stream && **session == *self.session.id,
+            Ok(Note::Missed) | Err(_) => true,
+            Ok(_) => false,
         }
     }
 
     async fn next(&mut self) -> Option<Bytes> {
         loop {
             if let Some(frame) = self.prelude.pop_front() {
+                self.keep_alive.sent();
                 return Some(frame);
             }
             if self.complete {
@@ -770,11 +779,15 @@ impl SharedStreamReader {
                         continue;
                     }
                 }
-                () = tokio::time::sleep(SHARED_POLL) => {}
+                () = tokio::time::sleep_until(self.poll_at) => {}
                 () = self.session.ended.cancelled() => return None,
                 () = sleep_until(self.deadline) => return None,
-                () = sleep_for(self.keep_alive) => return Some(Bytes::from_static(KEEP_ALIVE)),
+                () = self.keep_alive.due() => {
+                    self.keep_alive.sent();
+                    return Some(Bytes::from_static(KEEP_ALIVE));
+                }
             }
+            self.poll_at = Instant::now() + SHARED_POLL;
             match self.shared.events_after(&self.session.id, self.stream, self.cursor).await {
                 Ok(Some(read)) => self.take(read),
                 Ok(None) => return None,
@@ -802,6 +815,29 @@ async fn next_note(
     }
 }
 
+/// When a silent stream sends its next keep-alive: one interval after its
+/// last frame, however often the reader wakes up meanwhile.
+struct KeepAlive {
+    every: Option<Duration>,
+    due: Option<Instant>,
+}
+
+impl KeepAlive {
+    fn new(every: Option<Duration>) -> Self {
+        Self { every, due: every.map(|every| Instant::now() + every) }
+    }
+
+    /// A frame was just sent.
+    fn sent(&mut self) {
+        self.due = self.every.map(|every| Instant::now() + every);
+    }
+
+    /// Waits until a keep-alive is due.
+    async fn due(&self) {
+        sleep_until(self.due).await;
+    }
+}
+
 struct StandaloneReader {
     session: Arc<OpenSession>,
     changes: ChangeFeed,
@@ -810,7 +846,7 @@ struct StandaloneReader {
     prelude: VecDeque<Bytes>,
     /// Fires when another connection takes the stream over or the session ends.
     attached: CancellationToken,
-    keep_alive: Option<Duration>,
+    keep_alive: KeepAlive,
     /// Held for its effect: the session is not idle while this stream is open.
     _busy: Busy,
 }
@@ -819,6 +855,7 @@ impl StandaloneReader {
     async fn next(&mut self) -> Option<Bytes> {
         loop {
             if let Some(frame) = self.prelude.pop_front() {
+                self.keep_alive.sent();
                 return Some(frame);
             }
             tokio::select! {
@@ -827,16 +864,19 @@ impl StandaloneReader {
                     Some(changed) => changed.changes().iter().for_each(|change| self.push(change)),
                     None => return None,
                 },
-                note = next_note(&mut self.notes) => match note {
-                    Ok(note) => {
-                        if let Note::Change { change } = &*note {
-                            self.push(&Change::from(change.clone()));
-                        }
+                note = next_note(&mut self.notes) => match note.as_deref() {
+                    Ok(Note::Change { change }) => self.push(&Change::from(change.clone())),
+                    // Changes may have been missed: anything may have changed.
+                    Ok(Note::Missed) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                        EVERY_LIST.iter().for_each(|c| self.push(c));
                     }
-                    Err(broadcast::error::RecvError::Lagged(_)) => EVERY_LIST.iter().for_each(|c| self.push(c)),
+                    Ok(_) => {}
                     Err(broadcast::error::RecvError::Closed) => self.notes = None,
                 },
-                () = sleep_for(self.keep_alive) => return Some(Bytes::from_static(KEEP_ALIVE)),
+                () = self.keep_alive.due() => {
+                    self.keep_alive.sent();
+                    return Some(Bytes::from_static(KEEP_ALIVE));
+                }
             }
         }
     }

@@ -14,7 +14,7 @@ use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::backplane::{Backplane, BackplaneError, Note, Owner, SessionRecord, SharedChange, SharedSetting};
-use super::common::{OwnerCounts, new_session_id, same_principal};
+use super::common::{OwnerCounts, is_session_id, new_session_id, same_principal};
 use super::event_store::{EventStore, InMemoryEventStore, new_stream_id};
 use crate::changes::ChangeFeed;
 use crate::config::ResponseMode;
@@ -256,6 +256,26 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The largest session record shared with other servers: what the client
+/// declared in `initialize` (capabilities, client info) beyond this is refused.
+const MAX_RECORD_BYTES: usize = 64 * 1024;
+
+/// Why a new session could not be shared.
+#[derive(Debug)]
+pub(super) enum ShareError {
+    /// Its record is larger than [`MAX_RECORD_BYTES`].
+    TooLarge,
+    /// The shared state is out of reach.
+    Unreachable(BackplaneError),
+}
+
+/// Milliseconds since the Unix epoch.
+fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// One open legacy session.
 #[derive(Debug)]
 pub(super) struct OpenSession {
@@ -282,6 +302,8 @@ pub(super) struct OpenSession {
     pub(super) standalone_seq: AtomicU64,
     /// The GET connection carrying the standalone stream now, if any.
     attached: Mutex<Option<CancellationToken>>,
+    /// When (milliseconds since the Unix epoch) it was attached.
+    attached_at: AtomicU64,
     /// Request streams still being written: the last sequence number written.
     live: Mutex<HashMap<u64, watch::Receiver<u64>>>,
 }
@@ -299,7 +321,7 @@ impl OpenSession {
             if now.saturating_sub(kept) >= self.keep_every
                 && self.kept.compare_exchange(kept, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
             {
-                shared.keep(&self.id);
+                shared.keep(&self.id, self.standalone);
             }
         }
     }
@@ -324,9 +346,13 @@ impl OpenSession {
     }
 
     /// Stores the shared record, for a session just opened.
-    pub(super) async fn share(&self) -> Result<(), BackplaneError> {
+    pub(super) async fn share(&self) -> Result<(), ShareError> {
         let (Some(shared), Some(record)) = (&self.shared, self.record()) else { return Ok(()) };
-        shared.save(&self.id, &record).await
+        let size = serde_json::to_vec(&record).map_or(usize::MAX, |bytes| bytes.len());
+        if size > MAX_RECORD_BYTES {
+            return Err(ShareError::TooLarge);
+        }
+        shared.save(&self.id, &record).await.map_err(ShareError::Unreachable)
     }
 
     /// Applies another server's note about this session.
@@ -337,12 +363,15 @@ impl OpenSession {
             }
             Note::Cancel { request, .. } => self.connection.session.cancel_request(request),
             Note::Setting { change, .. } => self.connection.session.apply(&change.clone().into()),
-            Note::Attached { .. } => {
-                if let Some(previous) = lock(&self.attached).take() {
+            Note::Attached { at, .. } => {
+                // A note older than this server's own attach is stale.
+                if *at >= self.attached_at.load(Ordering::Acquire)
+                    && let Some(previous) = lock(&self.attached).take()
+                {
                     previous.cancel();
                 }
             }
-            Note::Ended { .. } | Note::Change { .. } | Note::Written { .. } => {}
+            Note::Ended { .. } | Note::Change { .. } | Note::Written { .. } | Note::Missed => {}
         }
     }
 
@@ -399,7 +428,9 @@ impl OpenSession {
     /// The request stream is complete: everything is in the store.
     pub(super) fn close_request_stream(&self, stream: u64) {
         lock(&self.live).remove(&stream);
-        if let Some(shared) = &self.shared {
+        if let Some(shared) = &self.shared
+            && *lock(&self.storing)
+        {
             shared.complete(&self.id, stream);
         }
     }
@@ -416,8 +447,10 @@ impl OpenSession {
         if let Some(previous) = lock(&self.attached).replace(token.clone()) {
             previous.cancel();
         }
+        let at = wall_clock_ms();
+        self.attached_at.store(at, Ordering::Release);
         if let Some(shared) = &self.shared {
-            shared.tell(Note::Attached { session: self.id.to_string(), by: shared.server_id() });
+            shared.tell(Note::Attached { session: self.id.to_string(), at });
         }
         token
     }
@@ -469,7 +502,14 @@ struct Shared {
     per_principal: usize,
     store: Arc<dyn EventStore>,
     backplane: Option<Arc<dyn Backplane>>,
+    /// Shared sessions ended lately (by `DELETE` here or on another server)
+    /// and when, so that a copy made from a record read just before cannot
+    /// outlive the end.
+    ended: Mutex<HashMap<Arc<str>, Instant>>,
 }
+
+/// Most ids [`Shared::ended`] remembers; past it, the oldest half is forgotten.
+const MAX_ENDED: usize = 100_000;
 
 /// The open sessions by id, and how many each principal holds.
 #[derive(Debug, Default)]
@@ -531,6 +571,7 @@ impl Sessions {
             per_principal: options.max_sessions_per_principal.max(1),
             store: options.event_store.clone(),
             backplane: options.backplane(),
+            ended: Mutex::new(HashMap::new()),
         };
         Self { shared: Arc::new(shared), reaper: Mutex::new(None), stop: CancellationToken::new() }
     }
@@ -591,12 +632,14 @@ impl Sessions {
             standalone,
             standalone_seq: AtomicU64::new(0),
             attached: Mutex::new(None),
+            attached_at: AtomicU64::new(0),
             live: Mutex::new(HashMap::new()),
         });
         if let Some(backplane) = &shared.backplane {
-            // Ids of requests to the client carry this server's number, so
-            // copies of the session on other servers never reuse one.
-            let base = i64::try_from(backplane.server_id() & 0xF_FFFF).unwrap_or(0) << 32;
+            // Ids of requests to the client start at a random multiple of
+            // 2^32 (below 2^52, exact in JSON numbers everywhere), so that
+            // copies of the session on other servers all but never reuse one.
+            let base = i64::from(rand::random::<u32>() & 0xF_FFFF) << 32;
             session.connection.session.number_requests_from(base);
             let (backplane, weak) = (backplane.clone(), Arc::downgrade(&session));
             session.connection.session.observe_settings(Arc::new(move |change: &SettingChange| {
@@ -657,18 +700,27 @@ impl Sessions {
     /// The session with this id, here or, when sessions are shared, opened
     /// on another server (a local copy is made from its record).
     /// `Err` when the shared record could not be read.
+    /// A session of another principal is not copied here: `None`.
     pub(super) async fn find(
         &self,
         id: &str,
         server: &Server,
+        who: Option<&Identity>,
     ) -> Result<Option<Arc<OpenSession>>, BackplaneError> {
         if let Some(session) = self.get(id) {
             return Ok(Some(session));
         }
         let Some(backplane) = &self.shared.backplane else { return Ok(None) };
+        // Only ids this framework could have issued are looked up.
+        if !is_session_id(id) || lock(&self.shared.ended).contains_key(id) {
+            return Ok(None);
+        }
         let Some(record) = backplane.load(id).await? else { return Ok(None) };
         let Some(negotiated) = record.negotiated() else { return Ok(None) };
         let owner = record.owner.as_ref().map(|owner| Arc::new(owner.identity()));
+        if !same_principal(owner.as_deref(), who) {
+            return Ok(None);
+        }
         let connection = Connection::new(server.clone(), owner);
         connection.session.negotiate(negotiated);
         connection.session.mark_initialized();
@@ -680,6 +732,12 @@ impl Sessions {
         }
         let session = self.open(id.into(), connection, record.standalone);
         match self.admit(session, true) {
+            Ok(session) if lock(&self.shared.ended).contains_key(id) => {
+                // Ended while the record was being read.
+                self.end_here(id);
+                drop(session);
+                Ok(None)
+            }
             Ok(session) => Ok(Some(session)),
             Err(refused) => {
                 tracing::warn!(?refused, "no room here for a copy of a shared session");
@@ -694,6 +752,7 @@ impl Sessions {
     pub(super) fn end(&self, id: &str) -> bool {
         let Some(session) = lock(&self.shared.table).remove(id) else { return false };
         if let Some(backplane) = &self.shared.backplane {
+            self.shared.remember_ended(id);
             backplane.forget(id);
             backplane.tell(Note::Ended { session: id.to_owned() });
         }
@@ -707,6 +766,36 @@ impl Sessions {
 }
 
 impl Shared {
+    fn remember_ended(&self, id: &str) {
+        let mut ended = lock(&self.ended);
+        if ended.len() >= MAX_ENDED {
+            let mut times: Vec<Instant> = ended.values().copied().collect();
+            times.sort_unstable();
+            let cut = times[times.len() / 2];
+            ended.retain(|_, at| *at > cut);
+        }
+        ended.insert(id.into(), Instant::now());
+    }
+
+    /// Keeps the shared records of the sessions held here alive while they
+    /// are busy or were used since the last round, `every` ago; forgets
+    /// ended ids older than the idle timeout (their records are gone).
+    fn keep_shared(&self, every: Duration) {
+        let Some(backplane) = &self.backplane else { return };
+        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let recent = u64::try_from(every.as_millis()).unwrap_or(u64::MAX);
+        let kept: Vec<(Arc<str>, u64)> = lock(&self.table)
+            .by_id
+            .values()
+            .filter(|s| !s.idle() || now.saturating_sub(s.last_active.load(Ordering::Relaxed)) <= recent)
+            .map(|s| (s.id.clone(), s.standalone))
+            .collect();
+        for (id, standalone) in kept {
+            backplane.keep(&id, standalone);
+        }
+        lock(&self.ended).retain(|_, at| at.elapsed() < self.idle_timeout * 2);
+    }
+
     fn end_here(&self, id: &str) {
         let ended = lock(&self.table).remove(id);
         ended.inspect(|ended| ended.end());
@@ -775,6 +864,7 @@ async fn hear_notes(
         let Some(shared) = shared.upgrade() else { return };
         let session = match &*note {
             Note::Ended { session } => {
+                shared.remember_ended(session);
                 shared.end_here(session);
                 continue;
             }
@@ -782,7 +872,7 @@ async fn hear_notes(
             | Note::Cancel { session, .. }
             | Note::Setting { session, .. }
             | Note::Attached { session, .. } => session,
-            Note::Change { .. } | Note::Written { .. } => continue,
+            Note::Change { .. } | Note::Written { .. } | Note::Missed => continue,
         };
         let held = lock(&shared.table).by_id.get(session.as_str()).cloned();
         if let Some(held) = held {
@@ -813,6 +903,7 @@ async fn reap_every(shared: Weak<Shared>, every: Duration, stop: CancellationTok
         }
         let Some(shared) = shared.upgrade() else { return };
         shared.reap();
+        shared.keep_shared(every);
     }
 }
 
