@@ -80,8 +80,10 @@ async fn instance_with(redis_url: &str, options: HttpOptions) -> Instance {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("local address");
     let listener = listener.tap_io(|tcp| tcp.set_nodelay(true).expect("TCP_NODELAY"));
+    let legacy = server.legacy_sse().with_redis(redis_url, "test:sse").expect("a redis url");
     let router = axum::Router::new()
         .route_service("/mcp", endpoint.clone())
+        .merge(legacy.router())
         .layer(axum::middleware::map_request(as_test_user));
     tokio::spawn(async move { axum::serve(listener, router).await });
     Instance { url: format!("http://{addr}/mcp"), server, endpoint }
@@ -388,4 +390,64 @@ async fn while_redis_is_down_a_session_held_elsewhere_gets_503_and_its_own_serve
     let body: Value = response.json().await.expect("a JSON-RPC error");
     assert_eq!(body["id"], 5);
     assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("try again")));
+}
+
+#[tokio::test]
+async fn http_sse_messages_posted_to_the_other_server_reach_the_stream() {
+    let p = pair().await;
+    let origin = |to: usize| p.servers[to].url.trim_end_matches("/mcp").to_owned();
+    let get = p.client.get(format!("{}/sse", origin(0))).header("x-test-user", "alice").send().await;
+    let mut stream = Sse::new(get.expect("GET /sse"));
+    let endpoint = stream.next().await.expect("the endpoint event").data.expect("a URL");
+    assert!(endpoint.starts_with("/messages?sessionId="), "{endpoint}");
+    let post = |user: &'static str, body: Value| {
+        p.client.post(format!("{}{endpoint}", origin(1))).header("x-test-user", user).json(&body).send()
+    };
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2024-11-05", "capabilities": {"elicitation": {}},
+        "clientInfo": {"name": "old", "version": "0"}}});
+    assert_eq!(post("alice", initialize).await.expect("initialize").status(), StatusCode::ACCEPTED);
+    let answer = stream.next_message().await.expect("the initialize answer");
+    assert_eq!(answer["id"], 1);
+    assert_eq!(answer["result"]["protocolVersion"], "2024-11-05");
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    assert_eq!(post("alice", initialized).await.expect("initialized").status(), StatusCode::ACCEPTED);
+
+    // Progress and the answer of a call POSTed to server 1 arrive on server 0's stream.
+    assert_eq!(post("alice", call(2, "steps")).await.expect("a call").status(), StatusCode::ACCEPTED);
+    let mut seen = Vec::new();
+    while seen.last().is_none_or(|m: &Value| m["id"] != 2) {
+        seen.push(stream.next_message().await.expect("a message"));
+    }
+    assert_eq!(progress_of(&seen), [1.0, 2.0, 3.0]);
+    assert_eq!(text_of(seen.last().expect("the answer")), "steps done");
+
+    // An elicitation: asked on server 0's stream, answered through server 1.
+    assert_eq!(post("alice", call(3, "ask")).await.expect("a call").status(), StatusCode::ACCEPTED);
+    let request = stream.next_message().await.expect("the elicitation request");
+    assert_eq!(request["method"], "elicitation/create");
+    let reply = json!({"jsonrpc": "2.0", "id": request["id"], "result": {"action": "accept", "content": {"word": "old"}}});
+    assert_eq!(post("alice", reply).await.expect("the answer").status(), StatusCode::ACCEPTED);
+    let answer = stream.next_message().await.expect("the tool's answer");
+    assert_eq!(answer["id"], 3);
+    assert_eq!(text_of(&answer), "the word is \"old\"");
+
+    // Another principal, or an unknown session, gets 404 there.
+    let ping = json!({"jsonrpc": "2.0", "id": 4, "method": "ping"});
+    assert_eq!(post("mallory", ping.clone()).await.expect("ping").status(), StatusCode::NOT_FOUND);
+    let unknown = format!("{}/messages?sessionId={}", origin(1), "0".repeat(64));
+    let response = p.client.post(unknown).header("x-test-user", "alice").json(&ping).send().await;
+    assert_eq!(response.expect("ping").status(), StatusCode::NOT_FOUND);
+
+    // The stream closed, its record goes: the session is gone on the other server too.
+    drop(stream);
+    let mut status = StatusCode::ACCEPTED;
+    for _ in 0..100 {
+        status = post("alice", ping.clone()).await.expect("ping").status();
+        if status == StatusCode::NOT_FOUND {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

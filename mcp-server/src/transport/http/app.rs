@@ -116,6 +116,7 @@ impl Server {
         let legacy = config.http.legacy_sse.then(|| {
             self.legacy_sse().with_max_sessions_per_principal(config.sessions.max_sessions_per_principal)
         });
+        let legacy = legacy.map(|legacy| shared_streams(legacy, config)).transpose()?;
         if let Some(legacy) = &legacy {
             // Beside the MCP endpoint (`/mcp` → `/sse`, `/fs/mcp` → `/fs/sse`),
             // and before the layers, so the guard and CORS cover it too.
@@ -136,17 +137,41 @@ fn shared_sessions(options: HttpOptions, config: &Config) -> Result<HttpOptions,
     #[cfg(feature = "redis")]
     {
         let prefix = format!("{}:{}", config.redis.key_prefix, config.server.path);
-        options
-            .redis(url, &prefix)
-            .map_err(|e| ConfigError::Value { key: "redis.url", message: e.to_string() })
+        options.redis(url, &prefix).map_err(redis_url_error)
     }
     #[cfg(not(feature = "redis"))]
     {
         let _ = (url, options);
-        Err(ConfigError::Value {
-            key: "redis.url",
-            message: "this build has no Redis support: enable the `redis` feature of mcp-server".into(),
-        })
+        Err(no_redis())
+    }
+}
+
+/// `[redis] url`: the HTTP+SSE sessions beside the endpoint shared too,
+/// under a prefix of their own.
+fn shared_streams(legacy: LegacySse, config: &Config) -> Result<LegacySse, ConfigError> {
+    let Some(url) = &config.redis.url else { return Ok(legacy) };
+    #[cfg(feature = "redis")]
+    {
+        let prefix = format!("{}:{}:sse", config.redis.key_prefix, config.server.path);
+        legacy.with_redis(url, &prefix).map_err(redis_url_error)
+    }
+    #[cfg(not(feature = "redis"))]
+    {
+        let _ = (url, legacy);
+        Err(no_redis())
+    }
+}
+
+#[cfg(feature = "redis")]
+fn redis_url_error(error: super::InvalidRedisUrl) -> ConfigError {
+    ConfigError::Value { key: "redis.url", message: error.to_string() }
+}
+
+#[cfg(not(feature = "redis"))]
+fn no_redis() -> ConfigError {
+    ConfigError::Value {
+        key: "redis.url",
+        message: "this build has no Redis support: enable the `redis` feature of mcp-server".into(),
     }
 }
 

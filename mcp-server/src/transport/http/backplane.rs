@@ -143,11 +143,38 @@ pub(crate) enum Note {
     Change { change: SharedChange },
     /// Events were appended to one stream of the session.
     Written { session: String, stream: u64 },
+    /// A message POSTed for an HTTP+SSE session to a server other than the
+    /// one holding its stream, with the scopes and client of the caller's
+    /// token (the caller is the session's owner: checked where it was POSTed).
+    Posted { session: String, message: Message, caller: Option<Caller> },
     /// Never sent: told to this server's listeners when notes may have been
     /// lost (the subscription was down), so they read again what they follow.
     #[serde(skip)]
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     Missed,
+}
+
+/// What a message's own token says beyond the principal, for the server
+/// that runs the message.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Caller {
+    pub(crate) scopes: Vec<String>,
+    pub(crate) client_id: Option<String>,
+}
+
+impl Caller {
+    pub(crate) fn of(identity: &Identity) -> Self {
+        Self { scopes: identity.scopes.clone(), client_id: identity.client_id.clone() }
+    }
+
+    /// `owner` (the identity that opened the session, claims and all) with
+    /// this caller's scopes and client.
+    pub(crate) fn applied_to(&self, owner: &Identity) -> Identity {
+        let mut identity = owner.clone();
+        identity.scopes.clone_from(&self.scopes);
+        identity.client_id.clone_from(&self.client_id);
+        identity
+    }
 }
 
 /// A [`SettingChange`] as it travels between servers.
@@ -199,19 +226,20 @@ pub(crate) trait Backplane: Send + Sync + fmt::Debug {
     /// The other servers' notes, as they arrive.
     fn notes(&self) -> broadcast::Receiver<Arc<Note>>;
 
-    /// Stores a new session's record.
-    fn save(&self, session: &str, record: &SessionRecord) -> BoxFuture<'static, Result<(), BackplaneError>>;
+    /// Stores a new session's record (a serialized [`SessionRecord`], or for
+    /// HTTP+SSE sessions an [`Owner`]).
+    fn save(&self, session: &str, record: Vec<u8>) -> BoxFuture<'static, Result<(), BackplaneError>>;
 
     /// The record of a session, `None` when no server holds it (never
     /// opened, ended, or expired).
-    fn load(&self, session: &str) -> BoxFuture<'static, Result<Option<SessionRecord>, BackplaneError>>;
+    fn load(&self, session: &str) -> BoxFuture<'static, Result<Option<Vec<u8>>, BackplaneError>>;
 
     /// The session is in use: its record, its standalone stream's events
     /// and the list of its streams live another idle timeout.
     fn keep(&self, session: &str, standalone: u64);
 
     /// Replaces the record of a session still stored (its settings changed).
-    fn update(&self, session: &str, record: &SessionRecord);
+    fn update(&self, session: &str, record: Vec<u8>);
 
     /// Forgets the session: its record and its events.
     fn forget(&self, session: &str);

@@ -12,6 +12,11 @@
 //! The same tools, prompts and resources serve this transport; whichever
 //! legacy revision `initialize` negotiates shapes the replies.
 //!
+//! Shared through Redis ([`LegacySse::with_redis`], or `[redis] url`), a
+//! message POSTed to a server other than the one holding the session's
+//! stream is passed on to that server over Redis pub/sub, so no sticky
+//! routing is needed.
+//!
 //! ```no_run
 //! use mcp_server::{tool, Server};
 //!
@@ -35,24 +40,29 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{NestedPath, State};
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
+use mcp_core::Identity;
 use mcp_core::error::codes;
 use mcp_core::jsonrpc::{Incoming, Message, parse};
 use mcp_core::types::methods;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::AbortHandle;
 use tokio::time::{Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use super::MAX_BODY_BYTES;
+use super::backplane::{Backplane, Caller, Note, Owner};
 use super::common::{
-    OwnerCounts, caller, insufficient_scope, is_json, new_session_id, read_body, same_principal,
+    OwnerCounts, caller, insufficient_scope, is_json, is_session_id, new_session_id, read_body,
+    same_principal,
 };
+use super::post::Unreachable;
 use super::reply::{self, OUTBOUND_CAPACITY};
 use crate::changes::{ChangeFeed, Changed};
 use crate::connection::Connection;
@@ -112,6 +122,10 @@ const SESSION_PARAM: &str = "sessionId";
 pub struct LegacySse {
     server: Server,
     sessions: Arc<Sessions>,
+    /// Where sessions are shared with other servers, if anywhere.
+    shared: Option<Arc<dyn Backplane>>,
+    /// The task running messages other servers pass on, once started.
+    listening: Arc<Mutex<Option<AbortHandle>>>,
     endpoint_prefix: Option<Arc<str>>,
     max_sessions: usize,
     max_per_principal: usize,
@@ -132,6 +146,8 @@ impl LegacySse {
         Self {
             server,
             sessions: Arc::default(),
+            shared: None,
+            listening: Arc::default(),
             endpoint_prefix: None,
             max_sessions: DEFAULT_MAX_SSE_SESSIONS,
             max_per_principal: DEFAULT_MAX_SSE_SESSIONS_PER_PRINCIPAL,
@@ -208,6 +224,41 @@ impl LegacySse {
     pub fn with_keep_alive(mut self, every: Duration) -> Self {
         self.keep_alive = every.max(Duration::from_millis(1));
         self
+    }
+
+    /// Shares the sessions with every server using the same Redis and
+    /// `key_prefix`: a message POSTed for a session whose stream another
+    /// server holds is passed on to it, so clients need no sticky routing.
+    /// Each open stream keeps a record of who opened it in Redis (no token,
+    /// no secret), so the server a message lands on can refuse anyone else.
+    /// While Redis is unreachable, messages for streams held elsewhere get
+    /// 503. Connects on first use.
+    ///
+    /// ```
+    /// use mcp_server::Server;
+    ///
+    /// let legacy = Server::new("demo", "1.0.0").legacy_sse().with_redis("redis://127.0.0.1:6379/", "mcp:sse");
+    /// assert!(legacy.is_ok());
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn with_redis(mut self, url: &str, key_prefix: &str) -> Result<Self, super::InvalidRedisUrl> {
+        let backplane = super::redis_backplane::RedisBackplane::new(url, key_prefix, SHARED_RECORD_TTL)
+            .map_err(|e| super::InvalidRedisUrl(e.to_string()))?;
+        self.shared = Some(Arc::new(backplane));
+        Ok(self)
+    }
+
+    /// Starts, from inside the runtime, the task running the messages other
+    /// servers pass on for sessions held here, unless it runs already.
+    fn start_listening(&self) {
+        let Some(shared) = &self.shared else { return };
+        let mut listening = self.listening.lock().unwrap_or_else(PoisonError::into_inner);
+        if listening.as_ref().is_some_and(|task| !task.is_finished()) {
+            return;
+        }
+        shared.start();
+        let (server, sessions) = (self.server.clone(), Arc::downgrade(&self.sessions));
+        *listening = Some(tokio::spawn(run_posted(server, sessions, shared.notes())).abort_handle());
     }
 
     /// How many SSE sessions are open.
@@ -289,6 +340,35 @@ impl Server {
     }
 }
 
+#[cfg(feature = "redis")]
+/// How long the record of a stream lives in Redis after its last keep-alive
+/// (a stream that ended cleanly removes it at once).
+const SHARED_RECORD_TTL: Duration = Duration::from_secs(600);
+
+/// Runs the messages other servers pass on for the sessions held here, until
+/// the sessions go.
+async fn run_posted(server: Server, sessions: Weak<Sessions>, mut notes: broadcast::Receiver<Arc<Note>>) {
+    loop {
+        let note = match notes.recv().await {
+            Ok(note) => note,
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "messages passed on by other servers were missed");
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let Note::Posted { session, message, caller } = &*note else { continue };
+        let Some(sessions) = sessions.upgrade() else { return };
+        let Some(held) = sessions.get(session) else { continue };
+        let who = match (caller, held.connection.identity.as_deref()) {
+            (Some(caller), Some(owner)) => Some(Arc::new(caller.applied_to(owner))),
+            _ => None,
+        };
+        // Refusals were answered where the message was POSTed.
+        let _ = deliver(&server, held, message.clone(), who).await;
+    }
+}
+
 /// One open SSE session.
 #[derive(Debug, Clone)]
 struct SseSession {
@@ -336,6 +416,7 @@ impl Table {
 #[derive(Debug)]
 struct EndOnDrop {
     sessions: Arc<Sessions>,
+    shared: Option<Arc<dyn Backplane>>,
     id: String,
     session: SseSession,
 }
@@ -343,6 +424,9 @@ struct EndOnDrop {
 impl Drop for EndOnDrop {
     fn drop(&mut self) {
         self.sessions.lock().remove(&self.id);
+        if let Some(shared) = &self.shared {
+            shared.forget(&self.id);
+        }
         self.session.connection.close();
         self.session.ended.cancel();
         tracing::debug!(session = %self.id, "legacy SSE session closed");
@@ -351,6 +435,7 @@ impl Drop for EndOnDrop {
 
 /// `GET /sse`: opens a session whose stream starts with the `endpoint` event.
 async fn open_stream(State(this): State<LegacySse>, request: Request<Body>) -> Response<Body> {
+    this.start_listening();
     let (outbound, receiver) = mpsc::channel(OUTBOUND_CAPACITY);
     let session = SseSession {
         connection: Connection::new(this.server.clone(), caller(request.extensions())),
@@ -381,6 +466,12 @@ async fn open_stream(State(this): State<LegacySse>, request: Request<Body>) -> R
         table.by_id.insert(id.clone(), session.clone());
     }
     tracing::debug!(session = %id, "legacy SSE session opened");
+    if let Some(shared) = &this.shared {
+        let owner = session.connection.identity.as_deref().map(Owner::of);
+        if let Err(error) = shared.save(&id, serde_json::to_vec(&owner).unwrap_or_default()).await {
+            tracing::warn!(%error, "an HTTP+SSE session is served by this server only");
+        }
+    }
     let endpoint = this.endpoint_url(request.extensions().get::<NestedPath>().map(NestedPath::as_str), &id);
     let mut keep_alive =
         tokio::time::interval_at(tokio::time::Instant::now() + this.keep_alive, this.keep_alive);
@@ -390,7 +481,7 @@ async fn open_stream(State(this): State<LegacySse>, request: Request<Body>) -> R
         outbound: receiver,
         changes: Some(this.server.change_feed()),
         keep_alive,
-        guard: EndOnDrop { sessions: this.sessions.clone(), id, session },
+        guard: EndOnDrop { sessions: this.sessions.clone(), shared: this.shared.clone(), id, session },
     };
     let body = futures_util::stream::unfold(stream, |mut stream| async move {
         let chunk = stream.next().await?;
@@ -437,7 +528,12 @@ impl SessionStream {
                     }
                     None => self.changes = None,
                 },
-                _ = self.keep_alive.tick() => return Some(Bytes::from_static(b": keep-alive\n\n")),
+                _ = self.keep_alive.tick() => {
+                    if let Some(shared) = &self.guard.shared {
+                        shared.keep(&self.guard.id, 0);
+                    }
+                    return Some(Bytes::from_static(b": keep-alive\n\n"));
+                }
             }
         }
     }
@@ -451,19 +547,30 @@ async fn next_change(changes: &mut Option<ChangeFeed>) -> Option<Changed> {
     }
 }
 
+/// Where a POSTed message goes.
+enum Target {
+    /// A session whose stream this server holds.
+    Here(SseSession),
+    /// A session whose stream another server sharing sessions holds.
+    Elsewhere(Arc<dyn Backplane>),
+}
+
 /// `POST /messages?sessionId=…`: one JSON-RPC message for a session, accepted
 /// with 202; whatever it causes is written to the session's SSE stream.
 async fn post_message(State(this): State<LegacySse>, request: Request<Body>) -> Response<Body> {
+    this.start_listening();
     let (parts, body) = request.into_parts();
     let Some(id) = session_param(parts.uri.query()) else {
         let text = "Bad Request: the sessionId query parameter is required";
         return reply::error(StatusCode::BAD_REQUEST, None, codes::INVALID_REQUEST, text);
     };
     let who = caller(&parts.extensions);
-    let session =
-        this.sessions.get(id).filter(|s| same_principal(s.connection.identity.as_deref(), who.as_deref()));
-    let Some(session) = session else {
-        return reply::error(StatusCode::NOT_FOUND, None, codes::INVALID_REQUEST, "Session not found");
+    let target = match find(&this, id, who.as_deref()).await {
+        Ok(Some(target)) => target,
+        Ok(None) => {
+            return reply::error(StatusCode::NOT_FOUND, None, codes::INVALID_REQUEST, "Session not found");
+        }
+        Err(unreachable) => return unreachable.with_id(None),
     };
     if !is_json(&parts.headers) {
         return reply::status(StatusCode::UNSUPPORTED_MEDIA_TYPE);
@@ -482,14 +589,85 @@ async fn post_message(State(this): State<LegacySse>, request: Request<Body>) -> 
         }
         Err(e) => return reply::json(StatusCode::BAD_REQUEST, &Message::Error(e.to_response())),
     };
+    let refusal = match target {
+        Target::Here(session) => deliver(&this.server, session, message, who).await,
+        Target::Elsewhere(shared) => pass_on(&this.server, &*shared, id, message, who.as_deref()),
+    };
+    match refusal {
+        Some(refusal) => refusal,
+        None => reply::batched(reply::status(StatusCode::ACCEPTED)).await,
+    }
+}
+
+/// The session `id` if `who` opened it: here, or when sessions are shared,
+/// on another server. `Err` when the shared state is out of reach.
+async fn find(this: &LegacySse, id: &str, who: Option<&Identity>) -> Result<Option<Target>, Unreachable> {
+    if let Some(session) = this.sessions.get(id) {
+        // Another caller's session is answered as if it did not exist.
+        let own = same_principal(session.connection.identity.as_deref(), who);
+        return Ok(own.then_some(Target::Here(session)));
+    }
+    let Some(shared) = &this.shared else { return Ok(None) };
+    if !is_session_id(id) {
+        return Ok(None);
+    }
+    let record = shared.load(id).await.map_err(|error| {
+        tracing::debug!(%error, "an HTTP+SSE session may be held by another server: cannot tell");
+        Unreachable
+    })?;
+    let Some(owner) = record.and_then(|r| serde_json::from_slice::<Option<Owner>>(&r).ok()) else {
+        return Ok(None);
+    };
+    let owner = owner.map(|owner| owner.identity());
+    Ok(same_principal(owner.as_ref(), who).then(|| Target::Elsewhere(shared.clone())))
+}
+
+/// 403 when `who` lacks a scope `request` needs (`tool` is the route a
+/// `tools/call` names, already looked up).
+fn scope_refusal(
+    server: &Server,
+    request: &mcp_core::jsonrpc::Request,
+    tool: Option<&crate::tool::ToolRoute>,
+    who: Option<&Identity>,
+) -> Option<Response<Body>> {
+    let scopes = server.scope_challenge(request, tool, who?)?;
+    Some(insufficient_scope(Some(request.id.clone()), scopes))
+}
+
+/// Passes a message on to the server holding the session's stream, after
+/// the checks that answer the client here (scopes).
+fn pass_on(
+    server: &Server,
+    shared: &dyn Backplane,
+    id: &str,
+    message: Message,
+    who: Option<&Identity>,
+) -> Option<Response<Body>> {
+    if let Message::Request(request) = &message {
+        let tool = server.called_tool(request);
+        if let Some(refusal) = scope_refusal(server, request, tool.as_deref(), who) {
+            return Some(refusal);
+        }
+    }
+    let caller = who.map(Caller::of);
+    shared.tell(Note::Posted { session: id.to_owned(), message, caller });
+    None
+}
+
+/// Runs one message of a session held here; `Some` refusal to answer
+/// instead of 202.
+async fn deliver(
+    server: &Server,
+    session: SseSession,
+    message: Message,
+    who: Option<Arc<Identity>>,
+) -> Option<Response<Body>> {
     match message {
         Message::Request(request) => {
             // Looked up once for the scope check and the call.
-            let tool = this.server.called_tool(&request);
-            if let Some(who) = &who
-                && let Some(scopes) = this.server.scope_challenge(&request, tool.as_deref(), who)
-            {
-                return insufficient_scope(Some(request.id), scopes);
+            let tool = server.called_tool(&request);
+            if let Some(refusal) = scope_refusal(server, &request, tool.as_deref(), who.as_deref()) {
+                return Some(refusal);
             }
             let SseSession { mut connection, outbound, ended } = session;
             // This request runs as the caller its token names now (a stepped-up token
@@ -504,7 +682,7 @@ async fn post_message(State(this): State<LegacySse>, request: Request<Body>) -> 
                 if let Some(answer) = connection.handle_request(request, outbound.clone(), tool).await {
                     let _ = outbound.send(answer).await;
                 }
-                return reply::batched(reply::status(StatusCode::ACCEPTED)).await;
+                return None;
             }
             tokio::spawn(async move {
                 let handling = async {
@@ -525,7 +703,7 @@ async fn post_message(State(this): State<LegacySse>, request: Request<Body>) -> 
             session.connection.handle_answer(answer);
         }
     }
-    reply::batched(reply::status(StatusCode::ACCEPTED)).await
+    None
 }
 
 /// The value of the `sessionId` query parameter, when present and non-empty.

@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::AbortHandle;
 
-use super::backplane::{Backplane, BackplaneError, Note, SessionRecord, SharedEvents};
+use super::backplane::{Backplane, BackplaneError, Note, SharedEvents};
 use super::event_store::StoredEvent;
 use crate::BoxFuture;
 
@@ -441,37 +441,27 @@ impl Backplane for RedisBackplane {
         self.shared.notes.subscribe()
     }
 
-    fn save(&self, session: &str, record: &SessionRecord) -> BoxFuture<'static, Result<(), BackplaneError>> {
+    fn save(&self, session: &str, record: Vec<u8>) -> BoxFuture<'static, Result<(), BackplaneError>> {
         let shared = self.shared.clone();
         let key = shared.session_key(session);
-        let record = serde_json::to_vec(record);
         Box::pin(async move {
-            let record = record.map_err(|e| BackplaneError(e.to_string()))?;
             let command = redis::cmd("SET").arg(key).arg(record).arg("PX").arg(shared.ttl_ms).to_owned();
             shared.query::<()>(&command).await
         })
     }
 
-    fn load(&self, session: &str) -> BoxFuture<'static, Result<Option<SessionRecord>, BackplaneError>> {
+    fn load(&self, session: &str) -> BoxFuture<'static, Result<Option<Vec<u8>>, BackplaneError>> {
         let shared = self.shared.clone();
         let key = shared.session_key(session);
-        Box::pin(async move {
-            let command = redis::cmd("GET").arg(key).to_owned();
-            let Some(bytes) = shared.query::<Option<Vec<u8>>>(&command).await? else { return Ok(None) };
-            serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| BackplaneError(format!("session record: {e}")))
-        })
+        Box::pin(async move { shared.query(&redis::cmd("GET").arg(key).to_owned()).await })
     }
 
     fn keep(&self, session: &str, standalone: u64) {
         self.enqueue(Write::Keep(session.to_owned(), standalone));
     }
 
-    fn update(&self, session: &str, record: &SessionRecord) {
-        if let Ok(record) = serde_json::to_vec(record) {
-            self.enqueue(Write::Update(session.to_owned(), record));
-        }
+    fn update(&self, session: &str, record: Vec<u8>) {
+        self.enqueue(Write::Update(session.to_owned(), record));
     }
 
     fn forget(&self, session: &str) {

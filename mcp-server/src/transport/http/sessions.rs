@@ -107,7 +107,7 @@ impl std::fmt::Debug for RedisAt {
 #[cfg(feature = "redis")]
 #[derive(Debug, thiserror::Error)]
 #[error("invalid redis url: {0}")]
-pub struct InvalidRedisUrl(String);
+pub struct InvalidRedisUrl(pub(super) String);
 
 impl Default for HttpOptions {
     fn default() -> Self {
@@ -348,11 +348,12 @@ impl OpenSession {
     /// Stores the shared record, for a session just opened.
     pub(super) async fn share(&self) -> Result<(), ShareError> {
         let (Some(shared), Some(record)) = (&self.shared, self.record()) else { return Ok(()) };
-        let size = serde_json::to_vec(&record).map_or(usize::MAX, |bytes| bytes.len());
-        if size > MAX_RECORD_BYTES {
+        let record = serde_json::to_vec(&record)
+            .map_err(|e| ShareError::Unreachable(BackplaneError(e.to_string())))?;
+        if record.len() > MAX_RECORD_BYTES {
             return Err(ShareError::TooLarge);
         }
-        shared.save(&self.id, &record).await.map_err(ShareError::Unreachable)
+        shared.save(&self.id, record).await.map_err(ShareError::Unreachable)
     }
 
     /// Applies another server's note about this session.
@@ -371,7 +372,11 @@ impl OpenSession {
                     previous.cancel();
                 }
             }
-            Note::Ended { .. } | Note::Change { .. } | Note::Written { .. } | Note::Missed => {}
+            Note::Ended { .. }
+            | Note::Change { .. }
+            | Note::Written { .. }
+            | Note::Posted { .. }
+            | Note::Missed => {}
         }
     }
 
@@ -644,8 +649,8 @@ impl Sessions {
             let (backplane, weak) = (backplane.clone(), Arc::downgrade(&session));
             session.connection.session.observe_settings(Arc::new(move |change: &SettingChange| {
                 let Some(session) = weak.upgrade() else { return };
-                if let Some(record) = session.record() {
-                    backplane.update(&session.id, &record);
+                if let Some(record) = session.record().and_then(|r| serde_json::to_vec(&r).ok()) {
+                    backplane.update(&session.id, record);
                 }
                 let change = SharedSetting::from(change);
                 backplane.tell(Note::Setting { session: session.id.to_string(), change });
@@ -716,6 +721,10 @@ impl Sessions {
             return Ok(None);
         }
         let Some(record) = backplane.load(id).await? else { return Ok(None) };
+        let Ok(record) = serde_json::from_slice::<SessionRecord>(&record) else {
+            tracing::debug!("a malformed shared session record is taken for no session");
+            return Ok(None);
+        };
         let Some(negotiated) = record.negotiated() else { return Ok(None) };
         let owner = record.owner.as_ref().map(|owner| Arc::new(owner.identity()));
         if !same_principal(owner.as_deref(), who) {
@@ -872,7 +881,7 @@ async fn hear_notes(
             | Note::Cancel { session, .. }
             | Note::Setting { session, .. }
             | Note::Attached { session, .. } => session,
-            Note::Change { .. } | Note::Written { .. } | Note::Missed => continue,
+            Note::Change { .. } | Note::Written { .. } | Note::Posted { .. } | Note::Missed => continue,
         };
         let held = lock(&shared.table).by_id.get(session.as_str()).cloned();
         if let Some(held) = held {
