@@ -110,13 +110,19 @@ impl Server {
             .max_sessions_per_principal(config.sessions.max_sessions_per_principal)
             .max_body_bytes(config.http.max_body_bytes)
             .response_mode(config.http.response_mode);
-        let options = shared_sessions(options, config)?;
+        #[cfg(feature = "redis")]
+        let options = shared_through_redis(options, config, "", HttpOptions::redis)?;
+        #[cfg(not(feature = "redis"))]
+        refuse_redis(config)?;
         let endpoint = StreamableHttp::with_options(self.clone(), options);
         let mut app = Router::new().route_service(&config.server.path, endpoint);
         let legacy = config.http.legacy_sse.then(|| {
             self.legacy_sse().with_max_sessions_per_principal(config.sessions.max_sessions_per_principal)
         });
-        let legacy = legacy.map(|legacy| shared_streams(legacy, config)).transpose()?;
+        #[cfg(feature = "redis")]
+        let legacy = legacy
+            .map(|legacy| shared_through_redis(legacy, config, ":sse", LegacySse::with_redis))
+            .transpose()?;
         if let Some(legacy) = &legacy {
             // Beside the MCP endpoint (`/mcp` → `/sse`, `/fs/mcp` → `/fs/sse`),
             // and before the layers, so the guard and CORS cover it too.
@@ -130,48 +136,29 @@ impl Server {
 }
 
 /// `[redis] url`: legacy sessions shared with the other servers on that
-/// Redis, under the key prefix and the endpoint's path (each endpoint has
-/// its own sessions).
-fn shared_sessions(options: HttpOptions, config: &Config) -> Result<HttpOptions, ConfigError> {
-    let Some(url) = &config.redis.url else { return Ok(options) };
-    #[cfg(feature = "redis")]
-    {
-        let prefix = format!("{}:{}", config.redis.key_prefix, config.server.path);
-        options.redis(url, &prefix).map_err(redis_url_error)
-    }
-    #[cfg(not(feature = "redis"))]
-    {
-        let _ = (url, options);
-        Err(no_redis())
-    }
-}
-
-/// `[redis] url`: the HTTP+SSE sessions beside the endpoint shared too,
-/// under a prefix of their own.
-fn shared_streams(legacy: LegacySse, config: &Config) -> Result<LegacySse, ConfigError> {
-    let Some(url) = &config.redis.url else { return Ok(legacy) };
-    #[cfg(feature = "redis")]
-    {
-        let prefix = format!("{}:{}:sse", config.redis.key_prefix, config.server.path);
-        legacy.with_redis(url, &prefix).map_err(redis_url_error)
-    }
-    #[cfg(not(feature = "redis"))]
-    {
-        let _ = (url, legacy);
-        Err(no_redis())
-    }
-}
-
+/// Redis: `share` applies it to `target`, under the key prefix, the
+/// endpoint's path (each endpoint has its own sessions) and `suffix`.
 #[cfg(feature = "redis")]
-fn redis_url_error(error: super::InvalidRedisUrl) -> ConfigError {
-    ConfigError::Value { key: "redis.url", message: error.to_string() }
+fn shared_through_redis<T>(
+    target: T,
+    config: &Config,
+    suffix: &str,
+    share: impl FnOnce(T, &str, &str) -> Result<T, super::InvalidRedisUrl>,
+) -> Result<T, ConfigError> {
+    let Some(url) = &config.redis.url else { return Ok(target) };
+    let prefix = format!("{}:{}{suffix}", config.redis.key_prefix, config.server.path);
+    share(target, url, &prefix).map_err(|e| ConfigError::Value { key: "redis.url", message: e.to_string() })
 }
 
+/// Without the `redis` feature, `[redis] url` is refused.
 #[cfg(not(feature = "redis"))]
-fn no_redis() -> ConfigError {
-    ConfigError::Value {
-        key: "redis.url",
-        message: "this build has no Redis support: enable the `redis` feature of mcp-server".into(),
+fn refuse_redis(config: &Config) -> Result<(), ConfigError> {
+    match config.redis.url {
+        None => Ok(()),
+        Some(_) => Err(ConfigError::Value {
+            key: "redis.url",
+            message: "this build has no Redis support: enable the `redis` feature of mcp-server".into(),
+        }),
     }
 }
 
