@@ -5,11 +5,12 @@
 //!   quarter of an idle timeout after the idle timeout that follows its last
 //!   use on any server (servers keep the records of the sessions in use
 //!   alive at least every quarter of an idle timeout);
-//! - `<prefix>:events:<id>:<stream>`: a list of the stream's events (the
-//!   sequence number as 8 big-endian bytes, then the data; an empty entry
-//!   marks the stream complete), trimmed to the newest events, expiring like
-//!   the record;
-//! - `<prefix>:streams:<id>`: the keys of the session's event lists, so that
+//! - `<prefix>:events:<id>:<stream>`: a sorted set of the stream's events,
+//!   scored by sequence number (each member is the sequence number as 8
+//!   big-endian bytes, then the data; an empty member scored above any
+//!   event marks the stream complete), trimmed to the newest events, expiring
+//!   like the record, so a reader asks for exactly the events after its own;
+//! - `<prefix>:streams:<id>`: the keys of the session's event sets, so that
 //!   ending the session deletes them all;
 //! - the channel `<prefix>:notes`, on which every server publishes its
 //!   [`Note`]s and hears the others'.
@@ -61,7 +62,16 @@ const BATCH: usize = 256;
 /// Notes queued for the local listeners before the slowest misses some.
 const NOTES_CAPACITY: usize = 1_024;
 /// Events kept per stream.
-const EVENTS_PER_STREAM: isize = 256;
+const EVENTS_PER_STREAM: u64 = 256;
+/// The score of the member marking a stream complete: above any sequence
+/// number, and exact as a Redis score (a double).
+const END_SCORE: u64 = (1 << 53) - 1;
+/// The members of `KEYS[1]` scored above `ARGV[1]` (`(after`), or nil when
+/// the key does not exist.
+const EVENTS_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+return redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf')
+";
 /// The longest wait between two attempts to reach Redis.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -77,9 +87,12 @@ enum Write {
     Forget(String),
     Update(String, Vec<u8>),
     Publish(Vec<u8>),
+    /// Event `seq` of a stream, `entry` encoded; `END_SCORE` with an empty
+    /// entry marks the stream complete.
     Append {
         session: String,
         stream: u64,
+        seq: u64,
         entry: Vec<u8>,
     },
 }
@@ -277,17 +290,17 @@ impl Shared {
         }
     }
 
-    /// Adds `writes` to `pipe`. The events of one stream go in one `RPUSH`,
+    /// Adds `writes` to `pipe`. The events of one stream go in one `ZADD`,
     /// followed by one trim, one expiry and one note that the stream was
     /// written; events of different streams need no order between them.
     fn add_all(&self, pipe: &mut redis::Pipeline, writes: impl Iterator<Item = Write>) {
-        let mut streams: Vec<(String, u64, Vec<Vec<u8>>)> = Vec::new();
+        let mut streams: Vec<(String, u64, Vec<(u64, Vec<u8>)>)> = Vec::new();
         for write in writes {
             match write {
-                Write::Append { session, stream, entry } => {
+                Write::Append { session, stream, seq, entry } => {
                     match streams.iter_mut().find(|(s, n, _)| *n == stream && *s == session) {
-                        Some((_, _, entries)) => entries.push(entry),
-                        None => streams.push((session, stream, vec![entry])),
+                        Some((_, _, entries)) => entries.push((seq, entry)),
+                        None => streams.push((session, stream, vec![(seq, entry)])),
                     }
                 }
                 other => self.add(pipe, other),
@@ -295,8 +308,12 @@ impl Shared {
         }
         for (session, stream, entries) in streams {
             let key = self.events_key(&session, stream);
-            pipe.cmd("RPUSH").arg(&key).arg(entries).ignore();
-            pipe.cmd("LTRIM").arg(&key).arg(-EVENTS_PER_STREAM).arg(-1).ignore();
+            let newest = entries.iter().map(|(seq, _)| *seq).filter(|seq| *seq != END_SCORE).max();
+            pipe.cmd("ZADD").arg(&key).arg(entries).ignore();
+            // The newest events stay, and the end marker (scored above them all).
+            if let Some(oldest_dropped) = newest.and_then(|newest| newest.checked_sub(EVENTS_PER_STREAM)) {
+                pipe.cmd("ZREMRANGEBYSCORE").arg(&key).arg("-inf").arg(oldest_dropped).ignore();
+            }
             pipe.cmd("PEXPIRE").arg(&key).arg(self.ttl_ms).ignore();
             let streams = self.streams_key(&session);
             pipe.cmd("SADD").arg(&streams).arg(&key).ignore();
@@ -474,11 +491,12 @@ impl Backplane for RedisBackplane {
 
     fn append(&self, session: &str, stream: u64, seq: u64, data: Bytes) {
         let entry = encode_event(seq, &data);
-        self.enqueue(Write::Append { session: session.to_owned(), stream, entry });
+        self.enqueue(Write::Append { session: session.to_owned(), stream, seq, entry });
     }
 
     fn complete(&self, session: &str, stream: u64) {
-        self.enqueue(Write::Append { session: session.to_owned(), stream, entry: Vec::new() });
+        let session = session.to_owned();
+        self.enqueue(Write::Append { session, stream, seq: END_SCORE, entry: Vec::new() });
     }
 
     fn events_after(
@@ -490,16 +508,68 @@ impl Backplane for RedisBackplane {
         let shared = self.shared.clone();
         let key = shared.events_key(session, stream);
         Box::pin(async move {
-            let command = redis::cmd("LRANGE").arg(key).arg(0).arg(-1).to_owned();
-            let entries: Vec<Vec<u8>> = shared.query(&command).await?;
-            Ok((!entries.is_empty()).then(|| decode_events(entries, after)))
+            let after_arg = format!("({after}");
+            let command = redis::cmd("EVAL").arg(EVENTS_SCRIPT).arg(1).arg(key).arg(after_arg).to_owned();
+            let entries: Option<Vec<Vec<u8>>> = shared.query(&command).await?;
+            Ok(entries.map(|entries| decode_events(entries, after)))
         })
     }
 }
 
+/// A throwaway Redis server for the tests below (shared with the end-to-end tests).
+#[cfg(test)]
+#[allow(unreachable_pub, dead_code)]
+#[path = "../../../../tests/src/redis.rs"]
+mod test_redis;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use super::test_redis;
+
+    /// Reads `stream` after `after` until `done` holds (the writer task sends asynchronously).
+    async fn read_until(
+        backplane: &RedisBackplane,
+        stream: u64,
+        after: u64,
+        done: impl Fn(&Option<SharedEvents>) -> bool,
+    ) -> Option<SharedEvents> {
+        for _ in 0..200 {
+            let read = backplane.events_after("s", stream, after).await.unwrap();
+            if done(&read) {
+                return read;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the writes did not land");
+    }
+
+    #[tokio::test]
+    async fn a_reader_gets_exactly_the_newest_events_after_its_own_and_the_end() {
+        let redis = test_redis::TestRedis::start().unwrap();
+        let backplane = RedisBackplane::new(&redis.url(), "t", Duration::from_secs(60)).unwrap();
+        backplane.start();
+        assert!(backplane.events_after("s", 2, 0).await.unwrap().is_none(), "nothing stored yet");
+        for seq in 1..=300 {
+            backplane.append("s", 2, seq, Bytes::from(format!("event {seq}")));
+        }
+        let read = read_until(&backplane, 2, 0, |r| r.as_ref().is_some_and(|r| r.events.len() == 256)).await;
+        let read = read.unwrap();
+        assert!(!read.complete);
+        let seqs: Vec<u64> = read.events.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (45..=300).collect::<Vec<_>>(), "the newest 256, in order");
+        backplane.complete("s", 2);
+        let read = read_until(&backplane, 2, 290, |r| r.as_ref().is_some_and(|r| r.complete)).await.unwrap();
+        assert_eq!(read.events.iter().map(|e| e.seq).collect::<Vec<_>>(), (291..=300).collect::<Vec<_>>());
+        assert_eq!(read.events[9].data, Bytes::from_static(b"event 300"));
+        // More events after the end marker are trimmed before it, never it.
+        for seq in 301..=600 {
+            backplane.append("s", 2, seq, Bytes::from_static(b"late"));
+        }
+        let read = read_until(&backplane, 2, 599, |r| r.as_ref().is_some_and(|r| r.events.len() == 1)).await;
+        assert!(read.unwrap().complete, "the end marker outlives the trim");
+    }
 
     #[test]
     fn events_round_trip_and_the_end_marker_completes() {
