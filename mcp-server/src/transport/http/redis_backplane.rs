@@ -97,6 +97,9 @@ enum Write {
     },
 }
 
+/// An event's sequence number (its score) and encoded entry.
+type ScoredEvent = (u64, Vec<u8>);
+
 /// A note on the wire, with the server that sent it.
 #[derive(Serialize, Deserialize)]
 struct Envelope {
@@ -294,7 +297,7 @@ impl Shared {
     /// followed by one trim, one expiry and one note that the stream was
     /// written; events of different streams need no order between them.
     fn add_all(&self, pipe: &mut redis::Pipeline, writes: impl Iterator<Item = Write>) {
-        let mut streams: Vec<(String, u64, Vec<(u64, Vec<u8>)>)> = Vec::new();
+        let mut streams: Vec<(String, u64, Vec<ScoredEvent>)> = Vec::new();
         for write in writes {
             match write {
                 Write::Append { session, stream, seq, entry } => {
