@@ -712,11 +712,17 @@ async fn stored_standalone(session: &OpenSession, after: Option<u64>) -> Vec<Sto
             session.store().events_after(&session.id, stream, 0).unwrap_or_default()
         }
     };
-    if let Some(last) = events.last() {
-        session.standalone_seq.fetch_max(last.seq, Ordering::AcqRel);
-    }
+    // Numbering goes on past a gap: events the server that held the stream
+    // before was still writing keep numbers of their own, before this
+    // server's, so a client resuming after the last one it saw gets them too.
+    let last = events.last().map_or(0, |event| event.seq);
+    session.standalone_seq.fetch_max(last + STANDALONE_MOVE_GAP, Ordering::AcqRel);
     events
 }
+
+/// How far numbering jumps when a shared session's standalone stream is
+/// taken (see [`stored_standalone`]).
+const STANDALONE_MOVE_GAP: u64 = 1_000;
 
 /// Reads a stream another server writes, from the shared store: each time
 /// that server says it wrote, and every [`SHARED_POLL`] in case a note was
