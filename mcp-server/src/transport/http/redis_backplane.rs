@@ -112,8 +112,8 @@ struct Envelope {
 pub(crate) struct RedisBackplane {
     shared: Arc<Shared>,
     queue: mpsc::Sender<Write>,
-    /// The queue's receiving end, until the writer task takes it.
-    pending: Mutex<Option<mpsc::Receiver<Write>>>,
+    /// The queue's receiving end, held by the writer task while it runs.
+    pending: Arc<tokio::sync::Mutex<mpsc::Receiver<Write>>>,
     tasks: Mutex<Vec<AbortHandle>>,
 }
 
@@ -169,7 +169,7 @@ impl RedisBackplane {
         Ok(Self {
             shared: Arc::new(shared),
             queue,
-            pending: Mutex::new(Some(pending)),
+            pending: Arc::new(tokio::sync::Mutex::new(pending)),
             tasks: Mutex::new(Vec::new()),
         })
     }
@@ -268,7 +268,8 @@ impl Shared {
     }
 
     /// Sends queued writes in order, many per round trip, until the queue closes.
-    async fn write_all(self: Arc<Self>, mut queue: mpsc::Receiver<Write>) {
+    async fn write_all(self: Arc<Self>, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Write>>>) {
+        let mut queue = queue.lock().await;
         let mut batch = Vec::with_capacity(BATCH);
         let mut warned = false;
         while queue.recv_many(&mut batch, BATCH).await > 0 {
@@ -452,7 +453,9 @@ impl Backplane for RedisBackplane {
             return;
         }
         tasks.clear();
-        let Some(queue) = lock(&self.pending).take() else { return };
+        // The writer holds the queue while it runs; a writer started again
+        // (the runtime of the previous one is gone) takes it over.
+        let queue = self.pending.clone();
         tasks.push(tokio::spawn(self.shared.clone().write_all(queue)).abort_handle());
         tasks.push(tokio::spawn(self.shared.clone().listen()).abort_handle());
     }
