@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::link::{HttpLink, Incoming, Link, configured_headers};
 use self::peer::Peer;
-pub use self::peer::{Hooks, Progress, UpstreamAsk};
+pub use self::peer::{Hooks, Progress, Relay, UpstreamAsk};
 use crate::config::{UpstreamConfig, UpstreamKind};
 
 /// The protocol revision the gateway speaks to session-era upstreams.
