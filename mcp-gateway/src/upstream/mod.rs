@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use self::link::{HttpLink, Incoming, Link, configured_headers};
+use self::link::{Client, HttpLink, Incoming, Link, configured_headers};
 use self::peer::Peer;
 pub use self::peer::{Hooks, Progress, Relay, UpstreamAsk};
 use crate::config::{UpstreamConfig, UpstreamKind};
@@ -80,7 +80,7 @@ struct Inner {
     name: Arc<str>,
     config: UpstreamConfig,
     kind: UpstreamKind,
-    http: reqwest::Client,
+    http: Client,
     /// The live connection, when there is one.
     peer: watch::Sender<Option<Arc<Peer>>>,
     /// Bumped on every (re)connection and every `*/list_changed`.
@@ -100,10 +100,7 @@ impl Upstream {
     pub fn start(name: &str, config: UpstreamConfig) -> Result<Self, String> {
         let kind = config.kind()?;
         configured_headers(&config)?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| format!("the HTTP client could not be built: {e}"))?;
+        let http = Client::new()?;
         let inner = Arc::new(Inner {
             name: name.into(),
             kind,
@@ -262,7 +259,11 @@ async fn connect_and_serve(inner: &Arc<Inner>) -> String {
             let headers = configured_headers(&inner.config).unwrap_or_default();
             let url = inner.config.url.clone().unwrap_or_default();
             let legacy = inner.kind == UpstreamKind::Sse;
-            let parsed = match reqwest::Url::parse(&url) {
+            // Parsed as a URL first, so that what is sent is its normalized form.
+            let parsed = reqwest::Url::parse(&url)
+                .map_err(|e| e.to_string())
+                .and_then(|parsed| parsed.as_str().parse::<http::Uri>().map_err(|e| e.to_string()));
+            let parsed = match parsed {
                 Ok(parsed) => parsed,
                 Err(e) => return format!("url {url:?} is not a URL: {e}"),
             };
