@@ -5,7 +5,7 @@
 //! [`Incoming::Lost`].
 
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,6 +18,7 @@ use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, Buf
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
+use super::peer::Peer;
 use super::{UpstreamError, lock};
 use crate::config::UpstreamConfig;
 
@@ -154,6 +155,8 @@ const PROXY_VARIABLES: [&str; 6] =
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
 /// An answer's body, whichever client read it.
 type Body = UnsyncBoxBody<Bytes, BoxError>;
 
@@ -233,6 +236,9 @@ pub(crate) struct HttpLink {
     version: Mutex<Option<HeaderValue>>,
     legacy: bool,
     incoming: mpsc::Sender<Incoming>,
+    /// The connection's peer, which a POST's JSON answer goes straight to
+    /// (not through `incoming`, another task's).
+    peer: OnceLock<Weak<Peer>>,
 }
 
 /// The configured headers; `Authorization` only when the operator set it
@@ -265,7 +271,26 @@ impl HttpLink {
             version: Mutex::new(None),
             legacy,
             incoming,
+            peer: OnceLock::new(),
         }
+    }
+
+    /// The peer that JSON answers go straight to from now on.
+    pub(crate) fn set_peer(&self, peer: &Arc<Peer>) {
+        let _ = self.peer.set(Arc::downgrade(peer));
+    }
+
+    /// Hands one message of a POST's JSON answer to the peer. Boxed: the
+    /// peer's answers to the upstream's requests are POSTs in turn.
+    fn deliver(&self, message: Value, origin: Option<u64>) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            match self.peer.get().and_then(Weak::upgrade) {
+                Some(peer) => peer.receive(message, origin).await,
+                None => {
+                    let _ = self.incoming.send(Incoming::Message(message, origin)).await;
+                }
+            }
+        })
     }
 
     /// Sets the negotiated version, sent as `MCP-Protocol-Version` from now on.
@@ -345,12 +370,10 @@ impl HttpLink {
         match read_limited(response.into_body()).await.map(|body| serde_json::from_slice::<Value>(&body)) {
             Ok(Ok(Value::Array(messages))) => {
                 for message in messages {
-                    let _ = self.incoming.send(Incoming::Message(message, origin)).await;
+                    self.deliver(message, origin).await;
                 }
             }
-            Ok(Ok(message)) => {
-                let _ = self.incoming.send(Incoming::Message(message, origin)).await;
-            }
+            Ok(Ok(message)) => self.deliver(message, origin).await,
             Ok(Err(_)) => self.failed(id, "the upstream answered with a body that is not JSON".into()).await,
             Err(reason) => self.failed(id, reason).await,
         }

@@ -281,6 +281,9 @@ async fn connect_and_serve(inner: &Arc<Inner>) -> String {
         inner.lists_changed.clone(),
         inner.resource_updates.clone(),
     ));
+    if let Some(http) = &http_link {
+        http.set_peer(&peer);
+    }
     let reader_peer = peer.clone();
     let (lost_tx, mut lost) = tokio::sync::oneshot::channel::<String>();
     tokio::spawn(async move {
