@@ -43,26 +43,28 @@ pub(crate) enum Link {
 
 impl Link {
     pub(crate) async fn send(&self, message: Value) -> Result<(), UpstreamError> {
-        self.send_with(message, None).await
+        let id = message.get("method").and(message.get("id")).cloned();
+        let body = serde_json::to_vec(&message).map_err(|e| UpstreamError::Garbage(e.to_string()))?;
+        self.send_with(body, id, None).await
     }
 
-    /// [`send`](Self::send), with headers of this message's own (HTTP only).
+    /// Sends one message already written as JSON; `id` when it is a
+    /// request, with headers of this message's own (HTTP only).
     pub(crate) async fn send_with(
         &self,
-        message: Value,
+        mut body: Vec<u8>,
+        id: Option<Value>,
         extra: Option<HeaderMap>,
     ) -> Result<(), UpstreamError> {
         match self {
             Self::Stdio(stdin) => {
-                let mut line =
-                    serde_json::to_vec(&message).map_err(|e| UpstreamError::Garbage(e.to_string()))?;
-                line.push(b'\n');
-                stdin.send(line).await.map_err(|_| UpstreamError::Unavailable("the process exited".into()))
+                body.push(b'\n');
+                stdin.send(body).await.map_err(|_| UpstreamError::Unavailable("the process exited".into()))
             }
             Self::Http(http) => {
                 let http = http.clone();
                 // Answers come back through the incoming channel, as on stdio.
-                tokio::spawn(async move { http.post(message, extra).await });
+                tokio::spawn(async move { http.post(Bytes::from(body), id, extra).await });
                 Ok(())
             }
         }
@@ -223,6 +225,35 @@ fn causes(error: &dyn std::error::Error) -> String {
     line
 }
 
+/// `Mcp-Session-Id`.
+const SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
+/// `MCP-Protocol-Version`.
+const PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+
+/// Where requests go, and its `Host` header, made once rather than by the
+/// client at every request.
+#[derive(Debug, Clone)]
+struct Target {
+    uri: Uri,
+    host: Option<HeaderValue>,
+}
+
+impl Target {
+    fn new(uri: Uri) -> Self {
+        let host = uri.authority().and_then(|authority| {
+            // As the client would write it: without the user, and the port only when not the default.
+            let default_port = if uri.scheme() == Some(&http::uri::Scheme::HTTPS) { 443 } else { 80 };
+            match uri.port_u16() {
+                Some(port) if port != default_port => {
+                    HeaderValue::try_from(format!("{}:{port}", authority.host())).ok()
+                }
+                _ => HeaderValue::try_from(authority.host()).ok(),
+            }
+        });
+        Self { uri, host }
+    }
+}
+
 /// A Streamable HTTP or legacy SSE upstream: where to POST, the session,
 /// and the headers from the configuration.
 #[derive(Debug)]
@@ -230,7 +261,7 @@ pub(crate) struct HttpLink {
     client: Client,
     /// Streamable HTTP: the endpoint. Legacy SSE: the message endpoint the
     /// stream named. Parsed once.
-    post_url: Mutex<Uri>,
+    post_url: Mutex<Target>,
     headers: HeaderMap,
     session: Mutex<Option<HeaderValue>>,
     version: Mutex<Option<HeaderValue>>,
@@ -265,7 +296,7 @@ impl HttpLink {
     ) -> Self {
         Self {
             client,
-            post_url: Mutex::new(url),
+            post_url: Mutex::new(Target::new(url)),
             headers,
             session: Mutex::new(None),
             version: Mutex::new(None),
@@ -303,17 +334,22 @@ impl HttpLink {
     fn request(
         &self,
         method: Method,
-        uri: Uri,
+        target: Target,
         extra: Option<HeaderMap>,
         accept: &'static str,
         body: Bytes,
     ) -> http::Request<Bytes> {
         let mut headers = self.headers.clone();
+        if let Some(host) = target.host
+            && !headers.contains_key(header::HOST)
+        {
+            headers.insert(header::HOST, host);
+        }
         if let Some(session) = lock(&self.session).clone() {
-            headers.append("mcp-session-id", session);
+            headers.append(SESSION_ID, session);
         }
         if let Some(version) = lock(&self.version).clone() {
-            headers.append("mcp-protocol-version", version);
+            headers.append(PROTOCOL_VERSION, version);
         }
         for (name, value) in extra.iter().flatten() {
             headers.insert(name.clone(), value.clone());
@@ -324,20 +360,15 @@ impl HttpLink {
         }
         let mut request = http::Request::new(body);
         *request.method_mut() = method;
-        *request.uri_mut() = uri;
+        *request.uri_mut() = target.uri;
         *request.headers_mut() = headers;
         request
     }
 
     /// POSTs one message; whatever comes back goes into the incoming channel.
-    async fn post(&self, message: Value, extra: Option<HeaderMap>) {
-        let id = message.get("method").and(message.get("id")).cloned();
+    /// `id` is the message's when it is a request.
+    async fn post(&self, body: Bytes, id: Option<Value>, extra: Option<HeaderMap>) {
         let origin = id.as_ref().and_then(Value::as_u64);
-        let body = match serde_json::to_vec(&message) {
-            Ok(body) => Bytes::from(body),
-            Err(e) => return self.failed(id, format!("the message could not be written: {e}")).await,
-        };
-        drop(message);
         let url = lock(&self.post_url).clone();
         let request = self.request(Method::POST, url, extra, "application/json, text/event-stream", body);
         let response = match self.client.send(request).await {
@@ -345,7 +376,7 @@ impl HttpLink {
             Err(e) => return self.failed(id, format!("the upstream could not be reached: {e}")).await,
         };
         let status = response.status();
-        if let Some(session) = response.headers().get("mcp-session-id") {
+        if let Some(session) = response.headers().get(SESSION_ID) {
             *lock(&self.session) = Some(session.clone());
         }
         if status == StatusCode::NOT_FOUND && lock(&self.session).is_some() {
@@ -412,7 +443,7 @@ impl HttpLink {
         let uri = sse_url
             .parse::<Uri>()
             .map_err(|e| UpstreamError::Unavailable(format!("url {sse_url:?} is not a URL: {e}")))?;
-        let request = self.request(Method::GET, uri, None, "text/event-stream", Bytes::new());
+        let request = self.request(Method::GET, Target::new(uri), None, "text/event-stream", Bytes::new());
         let response =
             self.client.send(request).await.map_err(|e| {
                 UpstreamError::Unavailable(format!("the SSE stream could not be opened: {e}"))
@@ -433,7 +464,7 @@ impl HttpLink {
                     let uri = joined.as_ref().and_then(|url| url.as_str().parse::<Uri>().ok());
                     if let (Some(url), Some(uri), Some(tx)) = (joined, uri, endpoint.take()) {
                         let _ = tx.send(url.to_string());
-                        *lock(&target.post_url) = uri;
+                        *lock(&target.post_url) = Target::new(uri);
                     }
                     return None;
                 }

@@ -60,6 +60,15 @@ pub struct UpstreamAsk {
     pub reply: oneshot::Sender<Result<Value, (i64, String)>>,
 }
 
+/// A request as it is written to the upstream.
+#[derive(serde::Serialize)]
+struct OutgoingRequest<'a> {
+    jsonrpc: &'static str,
+    id: u64,
+    method: &'a str,
+    params: &'a Value,
+}
+
 struct Pending {
     reply: oneshot::Sender<Result<Value, UpstreamError>>,
     relay: Option<mpsc::Sender<Relay>>,
@@ -114,16 +123,13 @@ impl Peer {
                 meta.insert("progressToken".into(), json!(id));
             }
         }
+        // Written straight from the parts: no JSON value of the message is built.
+        let message = OutgoingRequest { jsonrpc: "2.0", id, method, params: &params };
+        let body = serde_json::to_vec(&message).map_err(|e| UpstreamError::Garbage(e.to_string()))?;
+        drop(params);
         let (reply, receiver) = oneshot::channel();
         lock(&self.pending).insert(id, Pending { reply, relay, progress });
-        // Built by hand: `json!` would copy `params` (it serializes each value it is given).
-        let mut message = serde_json::Map::new();
-        message.insert("jsonrpc".into(), Value::from("2.0"));
-        message.insert("id".into(), Value::from(id));
-        message.insert("method".into(), Value::from(method));
-        message.insert("params".into(), params);
-        let message = Value::Object(message);
-        if let Err(error) = self.link.send_with(message, headers).await {
+        if let Err(error) = self.link.send_with(body, Some(Value::from(id)), headers).await {
             lock(&self.pending).remove(&id);
             return Err(error);
         }
