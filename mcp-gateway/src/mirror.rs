@@ -272,9 +272,9 @@ fn forward<T: DeserializeOwned + Send + 'static>(
 ) -> BoxFuture<'static, Result<T, McpError>> {
     Box::pin(async move {
         let hooks = Hooks { headers: caller.for_call(&context).await?, ..Hooks::default() };
-        let answer = upstream.request(method, params, hooks, context.cancellation_token()).await;
+        let answer = upstream.ask(method, params, hooks, context.cancellation_token()).await;
         let answer = answer.map_err(|e| to_mcp_error(upstream.name(), e))?;
-        serde_json::from_value(answer).map_err(|e| {
+        answer.parse().map_err(|e| {
             McpError::internal(format!(
                 "upstream {:?} answered {method} with an invalid result: {e}",
                 upstream.name()
@@ -312,7 +312,7 @@ fn forwarder(
             };
             let hooks =
                 Hooks { relay: Some(relay_tx), progress: context.progress_token().is_some(), headers };
-            let request = upstream.request("tools/call", params, hooks, &cancel);
+            let request = upstream.ask("tools/call", params, hooks, &cancel);
             tokio::pin!(request);
             let mut asked = 0usize;
             let mut input_required = false;
@@ -353,7 +353,7 @@ fn forwarder(
                 return ToolOutput::Failed("input required from the client".into());
             }
             match outcome {
-                Ok(result) => match serde_json::from_value::<CallToolResult>(result) {
+                Ok(result) => match result.parse::<CallToolResult>() {
                     Ok(result) => ToolOutput::Result(result),
                     Err(e) => ToolOutput::Error(McpError::internal(format!(
                         "upstream {:?} answered tools/call with an invalid result: {e}",

@@ -398,7 +398,20 @@ impl HttpLink {
             read_events(response.into_body(), &self.incoming, |_, data| data_message(data, origin)).await;
             return;
         }
-        match read_limited(response.into_body()).await.map(|body| serde_json::from_slice::<Value>(&body)) {
+        let body = match read_limited(response.into_body()).await {
+            Ok(body) => body,
+            Err(reason) => return self.failed(id, reason).await,
+        };
+        // The usual answer, a result: read once, by whoever waits for it.
+        if let Ok(answer) = serde_json::from_slice::<ResultResponse>(&body)
+            && answer.error.is_none()
+            && answer.method.is_none()
+            && let Some(peer) = self.peer.get().and_then(Weak::upgrade)
+        {
+            peer.result(answer.id, answer.result);
+            return;
+        }
+        match Ok::<_, String>(serde_json::from_slice::<Value>(&body)) {
             Ok(Ok(Value::Array(messages))) => {
                 for message in messages {
                     self.deliver(message, origin).await;
@@ -479,6 +492,19 @@ impl HttpLink {
             _ => Err(UpstreamError::Unavailable("the SSE stream sent no endpoint event".into())),
         }
     }
+}
+
+/// A JSON-RPC response with a result to a request of the gateway's (whose
+/// ids are numbers), the result left unread; anything else, such as an
+/// error or a batch, fails to match and is read as a JSON value.
+#[derive(serde::Deserialize)]
+struct ResultResponse {
+    id: u64,
+    result: Box<serde_json::value::RawValue>,
+    #[serde(default)]
+    error: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    method: Option<serde::de::IgnoredAny>,
 }
 
 fn data_message(data: &str, origin: Option<u64>) -> Option<Incoming> {

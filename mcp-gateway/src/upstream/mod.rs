@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::link::{Client, HttpLink, Incoming, Link, configured_headers};
 use self::peer::Peer;
-pub use self::peer::{Hooks, Progress, Relay, UpstreamAsk};
+pub use self::peer::{Answer, Hooks, Progress, Relay, UpstreamAsk};
 use crate::config::{UpstreamConfig, UpstreamKind};
 
 /// The protocol revision the gateway speaks to session-era upstreams.
@@ -170,6 +170,18 @@ impl Upstream {
         hooks: Hooks,
         cancel: &CancellationToken,
     ) -> Result<Value, UpstreamError> {
+        self.ask(method, params, hooks, cancel).await?.into_value()
+    }
+
+    /// [`request`](Self::request), with the result as the upstream wrote
+    /// it, for the caller to read into the type it expects.
+    pub async fn ask(
+        &self,
+        method: &str,
+        params: Value,
+        hooks: Hooks,
+        cancel: &CancellationToken,
+    ) -> Result<Answer, UpstreamError> {
         let timeout = self.inner.timeout;
         let deadline = tokio::time::Instant::now() + timeout;
         let work = async {
@@ -376,7 +388,8 @@ async fn initialize(
         "clientInfo": {"name": "mcp-gateway", "version": env!("CARGO_PKG_VERSION")},
     });
     let (_, reply) = peer.send_request("initialize", params, Hooks::default()).await?;
-    let result = reply.await.map_err(|_| UpstreamError::Lost("no answer to initialize".into()))??;
+    let result =
+        reply.await.map_err(|_| UpstreamError::Lost("no answer to initialize".into()))??.into_value()?;
     let negotiated = result.get("protocolVersion").and_then(Value::as_str).unwrap_or(version).to_owned();
     if let Some(http) = http {
         http.set_version(&negotiated);

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
@@ -60,6 +62,39 @@ pub struct UpstreamAsk {
     pub reply: oneshot::Sender<Result<Value, (i64, String)>>,
 }
 
+/// A request's result, as the upstream wrote it.
+#[derive(Debug)]
+pub enum Answer {
+    /// Read as a JSON value.
+    Value(Value),
+    /// Not read yet: the text of a POST's JSON answer, to be read once,
+    /// straight into the type it stands for.
+    Raw(Box<RawValue>),
+}
+
+impl Answer {
+    /// The result as `T`.
+    pub fn parse<T: DeserializeOwned>(self) -> Result<T, serde_json::Error> {
+        match self {
+            Self::Value(value) => serde_json::from_value(value),
+            Self::Raw(raw) => serde_json::from_str(raw.get()),
+        }
+    }
+
+    /// The result as a JSON value.
+    pub fn into_value(self) -> Result<Value, UpstreamError> {
+        match self {
+            Self::Value(value) => Ok(value),
+            Self::Raw(raw) => {
+                serde_json::from_str(raw.get()).map_err(|e| UpstreamError::Garbage(e.to_string()))
+            }
+        }
+    }
+}
+
+/// The reply to one request.
+pub(crate) type Reply = oneshot::Receiver<Result<Answer, UpstreamError>>;
+
 /// A request as it is written to the upstream.
 #[derive(serde::Serialize)]
 struct OutgoingRequest<'a> {
@@ -70,7 +105,7 @@ struct OutgoingRequest<'a> {
 }
 
 struct Pending {
-    reply: oneshot::Sender<Result<Value, UpstreamError>>,
+    reply: oneshot::Sender<Result<Answer, UpstreamError>>,
     relay: Option<mpsc::Sender<Relay>>,
     /// Whether the request carried a progress token.
     progress: bool,
@@ -113,7 +148,7 @@ impl Peer {
         method: &str,
         mut params: Value,
         hooks: Hooks,
-    ) -> Result<(u64, oneshot::Receiver<Result<Value, UpstreamError>>), UpstreamError> {
+    ) -> Result<(u64, Reply), UpstreamError> {
         let Hooks { relay, progress, headers } = hooks;
         let progress = progress && relay.is_some();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -184,13 +219,22 @@ impl Peer {
         }
     }
 
+    /// Takes the result of request `id`, unread (see [`Answer::Raw`]).
+    pub(crate) fn result(&self, id: u64, result: Box<RawValue>) {
+        let Some(waiting) = lock(&self.pending).remove(&id) else {
+            tracing::debug!(upstream = %self.name, %id, "a response to no pending request");
+            return;
+        };
+        let _ = waiting.reply.send(Ok(Answer::Raw(result)));
+    }
+
     fn response(&self, id: &Value, mut fields: serde_json::Map<String, Value>) {
         let Some(waiting) = id.as_u64().and_then(|id| lock(&self.pending).remove(&id)) else {
             tracing::debug!(upstream = %self.name, %id, "a response to no pending request");
             return;
         };
         let outcome = match (fields.remove("result"), fields.get("error")) {
-            (Some(result), None) => Ok(result),
+            (Some(result), None) => Ok(Answer::Value(result)),
             (None, Some(error)) => Err(UpstreamError::Rpc {
                 code: error.get("code").and_then(Value::as_i64).unwrap_or(-32603),
                 message: error.get("message").and_then(Value::as_str).unwrap_or("upstream error").to_owned(),
