@@ -411,15 +411,14 @@ impl HttpLink {
             peer.result(answer.id, answer.result);
             return;
         }
-        match Ok::<_, String>(serde_json::from_slice::<Value>(&body)) {
-            Ok(Ok(Value::Array(messages))) => {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Array(messages)) => {
                 for message in messages {
                     self.deliver(message, origin).await;
                 }
             }
-            Ok(Ok(message)) => self.deliver(message, origin).await,
-            Ok(Err(_)) => self.failed(id, "the upstream answered with a body that is not JSON".into()).await,
-            Err(reason) => self.failed(id, reason).await,
+            Ok(message) => self.deliver(message, origin).await,
+            Err(_) => self.failed(id, "the upstream answered with a body that is not JSON".into()).await,
         }
     }
 
