@@ -151,6 +151,11 @@ async fn read_stdout(stdout: tokio::process::ChildStdout, incoming: mpsc::Sender
 /// Longest wait for a TCP connection to an HTTP upstream.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// TCP keep-alive on connections to HTTP upstreams (a GET stream may stay quiet for long).
+const TCP_KEEPALIVE: Duration = Duration::from_secs(15);
+/// How long an unused connection to an HTTP upstream is kept open.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
 /// The environment variables that name an HTTP proxy.
 const PROXY_VARIABLES: [&str; 6] =
     ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"];
@@ -187,13 +192,18 @@ impl Client {
         http.enforce_http(false);
         http.set_connect_timeout(Some(CONNECT_TIMEOUT));
         http.set_nodelay(true);
+        http.set_keepalive(Some(TCP_KEEPALIVE));
         let tls = match hyper_rustls::HttpsConnectorBuilder::new().with_native_roots() {
             Ok(tls) => tls,
             Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots(),
         };
         let https = tls.https_or_http().enable_http1().wrap_connector(http);
-        let executor = hyper_util::rt::TokioExecutor::new();
-        Ok(Self::Direct(hyper_util::client::legacy::Client::builder(executor).build(https)))
+        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .timer(hyper_util::rt::TokioTimer::new())
+            .pool_timer(hyper_util::rt::TokioTimer::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .build(https);
+        Ok(Self::Direct(client))
     }
 
     /// Sends `request`; the answer's head, with its body still to read.
