@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 
 use crate::caller::CallerHeaders;
 use crate::config::UpstreamConfig;
-use crate::upstream::{Hooks, Progress, Upstream, UpstreamAsk, UpstreamError};
+use crate::upstream::{Hooks, Relay, Upstream, UpstreamAsk, UpstreamError};
 
 /// Most pages read from one upstream list.
 const MAX_PAGES: usize = 100;
@@ -272,9 +272,9 @@ fn forward<T: DeserializeOwned + Send + 'static>(
 ) -> BoxFuture<'static, Result<T, McpError>> {
     Box::pin(async move {
         let hooks = Hooks { headers: caller.for_call(&context).await?, ..Hooks::default() };
-        let answer = upstream.request(method, params, hooks, context.cancellation_token()).await;
+        let answer = upstream.ask(method, params, hooks, context.cancellation_token()).await;
         let answer = answer.map_err(|e| to_mcp_error(upstream.name(), e))?;
-        serde_json::from_value(answer).map_err(|e| {
+        answer.parse().map_err(|e| {
             McpError::internal(format!(
                 "upstream {:?} answered {method} with an invalid result: {e}",
                 upstream.name()
@@ -297,60 +297,63 @@ fn forwarder(
         let name = original.clone();
         let caller = caller.clone();
         Box::pin(async move {
-            let context = call.context().clone();
-            let params = json!({"name": name, "arguments": call.arguments()});
-            let (progress_tx, mut progress_rx) = mpsc::channel::<Progress>(64);
-            let (asks_tx, mut asks_rx) = mpsc::channel::<UpstreamAsk>(8);
-            let (logs_tx, mut logs_rx) = mpsc::channel::<Value>(64);
-            let wants_progress = context.progress_token().is_some();
+            let (arguments, context) = call.into_parts();
+            // Built by hand: `json!` would copy the arguments.
+            let mut params = serde_json::Map::new();
+            params.insert("name".into(), Value::String(name));
+            params.insert("arguments".into(), Value::Object(arguments));
+            let params = Value::Object(params);
+            let (relay_tx, mut relay_rx) = mpsc::channel::<Relay>(64);
             // A child of the client's: also stopped when the client must answer first.
             let cancel = context.cancellation_token().child_token();
             let headers = match caller.for_call(&context).await {
                 Ok(headers) => headers,
                 Err(error) => return ToolOutput::Error(error),
             };
-            let hooks = Hooks {
-                progress: wants_progress.then_some(progress_tx),
-                asks: Some(asks_tx),
-                logs: Some(logs_tx),
-                headers,
-            };
-            let request = upstream.request("tools/call", params, hooks, &cancel);
+            let hooks =
+                Hooks { relay: Some(relay_tx), progress: context.progress_token().is_some(), headers };
+            let request = upstream.ask("tools/call", params, hooks, &cancel);
             tokio::pin!(request);
             let mut asked = 0usize;
             let mut input_required = false;
             let outcome = loop {
                 tokio::select! {
-                    // Progress first: what the upstream sent before its answer goes out before it.
+                    // What the upstream sent before its answer goes out before it.
                     biased;
-                    Some(update) = progress_rx.recv() => {
-                        context.progress(update.progress, update.total, update.message.as_deref()).await;
-                    }
-                    Some(log) = logs_rx.recv() => relay_log(&context, log).await,
-                    Some(ask) = asks_rx.recv() => {
-                        asked += 1;
-                        if relay_ask(&context, asked, ask).await == Relayed::InputRequired {
-                            // 2026-07-28: the call ends here and runs again with the
-                            // client's answer; the upstream's call is cancelled.
-                            input_required = true;
-                            cancel.cancel();
+                    Some(relayed) = relay_rx.recv() => match relayed {
+                        Relay::Progress(update) => {
+                            context.progress(update.progress, update.total, update.message.as_deref()).await;
                         }
-                    }
+                        Relay::Log(log) => relay_log(&context, log).await,
+                        Relay::Ask(ask) => {
+                            asked += 1;
+                            if relay_ask(&context, asked, ask).await == Relayed::InputRequired {
+                                // 2026-07-28: the call ends here and runs again with the
+                                // client's answer; the upstream's call is cancelled.
+                                input_required = true;
+                                cancel.cancel();
+                            }
+                        }
+                    },
                     outcome = &mut request => break outcome,
                 }
             };
-            while let Ok(update) = progress_rx.try_recv() {
-                context.progress(update.progress, update.total, update.message.as_deref()).await;
-            }
-            while let Ok(log) = logs_rx.try_recv() {
-                relay_log(&context, log).await;
+            // Questions asked after the answer are dropped: the upstream hears "the call ended".
+            while let Ok(relayed) = relay_rx.try_recv() {
+                match relayed {
+                    Relay::Progress(update) => {
+                        context.progress(update.progress, update.total, update.message.as_deref()).await;
+                    }
+                    Relay::Log(log) => relay_log(&context, log).await,
+                    Relay::Ask(_) => {}
+                }
             }
             if input_required {
                 // Whatever is returned here, the runtime answers with the input request.
                 return ToolOutput::Failed("input required from the client".into());
             }
             match outcome {
-                Ok(result) => match serde_json::from_value::<CallToolResult>(result) {
+                Ok(result) => match result.parse::<CallToolResult>() {
                     Ok(result) => ToolOutput::Result(result),
                     Err(e) => ToolOutput::Error(McpError::internal(format!(
                         "upstream {:?} answered tools/call with an invalid result: {e}",

@@ -50,6 +50,12 @@ impl ToolCall {
         &self.context
     }
 
+    /// The arguments and the context, taken apart: for a handler that passes
+    /// the arguments on (to another server, say) without copying them.
+    pub fn into_parts(self) -> (JsonObject, Context) {
+        (self.arguments, self.context)
+    }
+
     /// Deserializes the arguments into `T`; a failure becomes an `isError` result.
     pub fn parse_arguments<T: DeserializeOwned>(&self) -> Result<T, ToolOutput> {
         // Straight from the map: no copy of the arguments.

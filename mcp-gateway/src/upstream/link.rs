@@ -5,14 +5,20 @@
 //! [`Incoming::Lost`].
 
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
 
-use http::{HeaderMap, HeaderName, HeaderValue, header};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
+use super::peer::Peer;
 use super::{UpstreamError, lock};
 use crate::config::UpstreamConfig;
 
@@ -37,26 +43,28 @@ pub(crate) enum Link {
 
 impl Link {
     pub(crate) async fn send(&self, message: Value) -> Result<(), UpstreamError> {
-        self.send_with(message, None).await
+        let id = message.get("method").and(message.get("id")).cloned();
+        let body = serde_json::to_vec(&message).map_err(|e| UpstreamError::Garbage(e.to_string()))?;
+        self.send_with(body, id, None).await
     }
 
-    /// [`send`](Self::send), with headers of this message's own (HTTP only).
+    /// Sends one message already written as JSON; `id` when it is a
+    /// request, with headers of this message's own (HTTP only).
     pub(crate) async fn send_with(
         &self,
-        message: Value,
+        mut body: Vec<u8>,
+        id: Option<Value>,
         extra: Option<HeaderMap>,
     ) -> Result<(), UpstreamError> {
         match self {
             Self::Stdio(stdin) => {
-                let mut line =
-                    serde_json::to_vec(&message).map_err(|e| UpstreamError::Garbage(e.to_string()))?;
-                line.push(b'\n');
-                stdin.send(line).await.map_err(|_| UpstreamError::Unavailable("the process exited".into()))
+                body.push(b'\n');
+                stdin.send(body).await.map_err(|_| UpstreamError::Unavailable("the process exited".into()))
             }
             Self::Http(http) => {
                 let http = http.clone();
                 // Answers come back through the incoming channel, as on stdio.
-                tokio::spawn(async move { http.post(message, extra).await });
+                tokio::spawn(async move { http.post(Bytes::from(body), id, extra).await });
                 Ok(())
             }
         }
@@ -140,19 +148,138 @@ async fn read_stdout(stdout: tokio::process::ChildStdout, incoming: mpsc::Sender
     let _ = incoming.send(Incoming::Lost(reason)).await;
 }
 
+/// Longest wait for a TCP connection to an HTTP upstream.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// TCP keep-alive on connections to HTTP upstreams (a GET stream may stay quiet for long).
+const TCP_KEEPALIVE: Duration = Duration::from_secs(15);
+/// How long an unused connection to an HTTP upstream is kept open.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The environment variables that name an HTTP proxy.
+const PROXY_VARIABLES: [&str; 6] =
+    ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"];
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// An answer's body, whichever client read it.
+type Body = UnsyncBoxBody<Bytes, BoxError>;
+
+/// How requests reach HTTP upstreams. Cheap to clone (one pool).
+#[derive(Debug, Clone)]
+pub(crate) enum Client {
+    /// hyper's pooled client, straight: the usual case.
+    Direct(hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>),
+    /// reqwest, when the environment names a proxy (`HTTPS_PROXY` and the
+    /// like), which it follows.
+    Proxied(reqwest::Client),
+}
+
+impl Client {
+    /// The client: TLS by rustls with the system's root certificates (or
+    /// Mozilla's, when the system has none), connections kept alive.
+    pub(crate) fn new() -> Result<Self, String> {
+        if PROXY_VARIABLES.iter().any(|name| std::env::var_os(name).is_some()) {
+            return reqwest::Client::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .build()
+                .map(Self::Proxied)
+                .map_err(|e| format!("the HTTP client could not be built: {e}"));
+        }
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        http.set_nodelay(true);
+        http.set_keepalive(Some(TCP_KEEPALIVE));
+        let tls = match hyper_rustls::HttpsConnectorBuilder::new().with_native_roots() {
+            Ok(tls) => tls,
+            Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots(),
+        };
+        let https = tls.https_or_http().enable_http1().wrap_connector(http);
+        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .timer(hyper_util::rt::TokioTimer::new())
+            .pool_timer(hyper_util::rt::TokioTimer::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .build(https);
+        Ok(Self::Direct(client))
+    }
+
+    /// Sends `request`; the answer's head, with its body still to read.
+    async fn send(&self, request: http::Request<Bytes>) -> Result<http::Response<Body>, String> {
+        match self {
+            Self::Direct(client) => {
+                let response = client.request(request.map(Full::new)).await.map_err(|e| causes(&e))?;
+                Ok(response.map(|body| body.map_err(|e| -> BoxError { Box::new(e) }).boxed_unsync()))
+            }
+            Self::Proxied(client) => {
+                let request = reqwest::Request::try_from(request).map_err(|e| causes(&e))?;
+                let response = client.execute(request).await.map_err(|e| causes(&e))?;
+                Ok(http::Response::from(response)
+                    .map(|body| body.map_err(|e| -> BoxError { Box::new(e) }).boxed_unsync()))
+            }
+        }
+    }
+}
+
+/// An error and its causes, as one line.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
+}
+
+/// `Mcp-Session-Id`.
+const SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
+/// `MCP-Protocol-Version`.
+const PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+
+/// Where requests go, and its `Host` header, made once rather than by the
+/// client at every request.
+#[derive(Debug, Clone)]
+struct Target {
+    uri: Uri,
+    host: Option<HeaderValue>,
+}
+
+impl Target {
+    fn new(uri: Uri) -> Self {
+        let host = uri.authority().and_then(|authority| {
+            // As the client would write it: without the user, and the port only when not the default.
+            let default_port = if uri.scheme() == Some(&http::uri::Scheme::HTTPS) { 443 } else { 80 };
+            match uri.port_u16() {
+                Some(port) if port != default_port => {
+                    HeaderValue::try_from(format!("{}:{port}", authority.host())).ok()
+                }
+                _ => HeaderValue::try_from(authority.host()).ok(),
+            }
+        });
+        Self { uri, host }
+    }
+}
+
 /// A Streamable HTTP or legacy SSE upstream: where to POST, the session,
 /// and the headers from the configuration.
 #[derive(Debug)]
 pub(crate) struct HttpLink {
-    client: reqwest::Client,
+    client: Client,
     /// Streamable HTTP: the endpoint. Legacy SSE: the message endpoint the
     /// stream named. Parsed once.
-    post_url: Mutex<reqwest::Url>,
+    post_url: Mutex<Target>,
     headers: HeaderMap,
     session: Mutex<Option<HeaderValue>>,
     version: Mutex<Option<HeaderValue>>,
     legacy: bool,
     incoming: mpsc::Sender<Incoming>,
+    /// The connection's peer, which a POST's JSON answer goes straight to
+    /// (not through `incoming`, another task's).
+    peer: OnceLock<Weak<Peer>>,
 }
 
 /// The configured headers; `Authorization` only when the operator set it
@@ -171,21 +298,40 @@ pub(crate) fn configured_headers(config: &UpstreamConfig) -> Result<HeaderMap, S
 
 impl HttpLink {
     pub(crate) fn new(
-        client: reqwest::Client,
-        url: reqwest::Url,
+        client: Client,
+        url: Uri,
         headers: HeaderMap,
         legacy: bool,
         incoming: mpsc::Sender<Incoming>,
     ) -> Self {
         Self {
             client,
-            post_url: Mutex::new(url),
+            post_url: Mutex::new(Target::new(url)),
             headers,
             session: Mutex::new(None),
             version: Mutex::new(None),
             legacy,
             incoming,
+            peer: OnceLock::new(),
         }
+    }
+
+    /// The peer that JSON answers go straight to from now on.
+    pub(crate) fn set_peer(&self, peer: &Arc<Peer>) {
+        let _ = self.peer.set(Arc::downgrade(peer));
+    }
+
+    /// Hands one message of a POST's JSON answer to the peer. Boxed: the
+    /// peer's answers to the upstream's requests are POSTs in turn.
+    fn deliver(&self, message: Value, origin: Option<u64>) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            match self.peer.get().and_then(Weak::upgrade) {
+                Some(peer) => peer.receive(message, origin).await,
+                None => {
+                    let _ = self.incoming.send(Incoming::Message(message, origin)).await;
+                }
+            }
+        })
     }
 
     /// Sets the negotiated version, sent as `MCP-Protocol-Version` from now on.
@@ -193,37 +339,57 @@ impl HttpLink {
         *lock(&self.version) = HeaderValue::try_from(version).ok();
     }
 
-    fn request(&self, method: reqwest::Method, url: impl reqwest::IntoUrl) -> reqwest::RequestBuilder {
-        let mut builder = self.client.request(method, url).headers(self.headers.clone());
+    /// A request to `uri` with the configured headers, the session's, the
+    /// negotiated version, this request's own `extra` ones and `accept`.
+    fn request(
+        &self,
+        method: Method,
+        target: Target,
+        extra: Option<HeaderMap>,
+        accept: &'static str,
+        body: Bytes,
+    ) -> http::Request<Bytes> {
+        let mut headers = self.headers.clone();
+        if let Some(host) = target.host
+            && !headers.contains_key(header::HOST)
+        {
+            headers.insert(header::HOST, host);
+        }
         if let Some(session) = lock(&self.session).clone() {
-            builder = builder.header("mcp-session-id", session);
+            headers.append(SESSION_ID, session);
         }
         if let Some(version) = lock(&self.version).clone() {
-            builder = builder.header("mcp-protocol-version", version);
+            headers.append(PROTOCOL_VERSION, version);
         }
-        builder
+        for (name, value) in extra.iter().flatten() {
+            headers.insert(name.clone(), value.clone());
+        }
+        headers.append(header::ACCEPT, HeaderValue::from_static(accept));
+        if !body.is_empty() {
+            headers.entry(header::CONTENT_TYPE).or_insert(HeaderValue::from_static("application/json"));
+        }
+        let mut request = http::Request::new(body);
+        *request.method_mut() = method;
+        *request.uri_mut() = target.uri;
+        *request.headers_mut() = headers;
+        request
     }
 
     /// POSTs one message; whatever comes back goes into the incoming channel.
-    async fn post(&self, message: Value, extra: Option<HeaderMap>) {
-        let id = message.get("method").and(message.get("id")).cloned();
+    /// `id` is the message's when it is a request.
+    async fn post(&self, body: Bytes, id: Option<Value>, extra: Option<HeaderMap>) {
         let origin = id.as_ref().and_then(Value::as_u64);
         let url = lock(&self.post_url).clone();
-        let mut request = self.request(reqwest::Method::POST, url);
-        if let Some(extra) = extra {
-            request = request.headers(extra);
-        }
-        let sent =
-            request.header(header::ACCEPT, "application/json, text/event-stream").json(&message).send().await;
-        let response = match sent {
+        let request = self.request(Method::POST, url, extra, "application/json, text/event-stream", body);
+        let response = match self.client.send(request).await {
             Ok(response) => response,
             Err(e) => return self.failed(id, format!("the upstream could not be reached: {e}")).await,
         };
         let status = response.status();
-        if let Some(session) = response.headers().get("mcp-session-id") {
+        if let Some(session) = response.headers().get(SESSION_ID) {
             *lock(&self.session) = Some(session.clone());
         }
-        if status == reqwest::StatusCode::NOT_FOUND && lock(&self.session).is_some() {
+        if status == StatusCode::NOT_FOUND && lock(&self.session).is_some() {
             self.failed(id, "the upstream session expired".into()).await;
             let _ = self.incoming.send(Incoming::Lost("the upstream session expired (404)".into())).await;
             return;
@@ -231,7 +397,7 @@ impl HttpLink {
         if !status.is_success() {
             return self.failed(id, format!("the upstream answered {status}")).await;
         }
-        if self.legacy || status == reqwest::StatusCode::ACCEPTED {
+        if self.legacy || status == StatusCode::ACCEPTED {
             return; // Legacy answers, and answers to notifications, come another way.
         }
         let is_sse = response
@@ -239,20 +405,30 @@ impl HttpLink {
             .get(header::CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
         if is_sse {
-            read_events(response, &self.incoming, |_, data| data_message(data, origin)).await;
+            read_events(response.into_body(), &self.incoming, |_, data| data_message(data, origin)).await;
             return;
         }
-        match read_limited(response).await.map(|body| serde_json::from_slice::<Value>(&body)) {
-            Ok(Ok(Value::Array(messages))) => {
+        let body = match read_limited(response.into_body()).await {
+            Ok(body) => body,
+            Err(reason) => return self.failed(id, reason).await,
+        };
+        // The usual answer, a result: read once, by whoever waits for it.
+        if let Ok(answer) = serde_json::from_slice::<ResultResponse>(&body)
+            && answer.error.is_none()
+            && answer.method.is_none()
+            && let Some(peer) = self.peer.get().and_then(Weak::upgrade)
+        {
+            peer.result(answer.id, answer.result);
+            return;
+        }
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Array(messages)) => {
                 for message in messages {
-                    let _ = self.incoming.send(Incoming::Message(message, origin)).await;
+                    self.deliver(message, origin).await;
                 }
             }
-            Ok(Ok(message)) => {
-                let _ = self.incoming.send(Incoming::Message(message, origin)).await;
-            }
-            Ok(Err(_)) => self.failed(id, "the upstream answered with a body that is not JSON".into()).await,
-            Err(reason) => self.failed(id, reason).await,
+            Ok(message) => self.deliver(message, origin).await,
+            Err(_) => self.failed(id, "the upstream answered with a body that is not JSON".into()).await,
         }
     }
 
@@ -270,13 +446,13 @@ impl HttpLink {
     /// one, and reads it in the background; returns once it is open.
     pub(crate) async fn listen(self: Arc<Self>) {
         let url = lock(&self.post_url).clone();
-        let response =
-            self.request(reqwest::Method::GET, url).header(header::ACCEPT, "text/event-stream").send().await;
-        match response {
+        let request = self.request(Method::GET, url, None, "text/event-stream", Bytes::new());
+        match self.client.send(request).await {
             Ok(response) if response.status().is_success() => {
                 let link = self.clone();
                 tokio::spawn(async move {
-                    read_events(response, &link.incoming, |_, data| data_message(data, None)).await;
+                    read_events(response.into_body(), &link.incoming, |_, data| data_message(data, None))
+                        .await;
                 });
             }
             _ => tracing::debug!("the upstream offers no GET stream"),
@@ -286,12 +462,14 @@ impl HttpLink {
     /// Legacy SSE: opens the stream, waits for its `endpoint` event, and
     /// then forwards every `message` event. Returns once the endpoint is known.
     pub(crate) async fn open_legacy(self: Arc<Self>, sse_url: String) -> Result<(), UpstreamError> {
-        let response = self
-            .request(reqwest::Method::GET, &sse_url)
-            .header(header::ACCEPT, "text/event-stream")
-            .send()
-            .await
-            .map_err(|e| UpstreamError::Unavailable(format!("the SSE stream could not be opened: {e}")))?;
+        let uri = sse_url
+            .parse::<Uri>()
+            .map_err(|e| UpstreamError::Unavailable(format!("url {sse_url:?} is not a URL: {e}")))?;
+        let request = self.request(Method::GET, Target::new(uri), None, "text/event-stream", Bytes::new());
+        let response =
+            self.client.send(request).await.map_err(|e| {
+                UpstreamError::Unavailable(format!("the SSE stream could not be opened: {e}"))
+            })?;
         if !response.status().is_success() {
             return Err(UpstreamError::Unavailable(format!("the SSE stream answered {}", response.status())));
         }
@@ -302,12 +480,13 @@ impl HttpLink {
             let base = reqwest::Url::parse(&sse_url).ok();
             let incoming = link.incoming.clone();
             let target = link.clone();
-            read_events(response, &incoming, move |event, data| {
+            read_events(response.into_body(), &incoming, move |event, data| {
                 if event == "endpoint" {
                     let joined = base.as_ref().and_then(|b| b.join(data).ok());
-                    if let (Some(url), Some(tx)) = (joined, endpoint.take()) {
+                    let uri = joined.as_ref().and_then(|url| url.as_str().parse::<Uri>().ok());
+                    if let (Some(url), Some(uri), Some(tx)) = (joined, uri, endpoint.take()) {
                         let _ = tx.send(url.to_string());
-                        *lock(&target.post_url) = url;
+                        *lock(&target.post_url) = Target::new(uri);
                     }
                     return None;
                 }
@@ -324,6 +503,19 @@ impl HttpLink {
     }
 }
 
+/// A JSON-RPC response with a result to a request of the gateway's (whose
+/// ids are numbers), the result left unread; anything else, such as an
+/// error or a batch, fails to match and is read as a JSON value.
+#[derive(serde::Deserialize)]
+struct ResultResponse {
+    id: u64,
+    result: Box<serde_json::value::RawValue>,
+    #[serde(default)]
+    error: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    method: Option<serde::de::IgnoredAny>,
+}
+
 fn data_message(data: &str, origin: Option<u64>) -> Option<Incoming> {
     match serde_json::from_str::<Value>(data) {
         Ok(message) => Some(Incoming::Message(message, origin)),
@@ -334,30 +526,40 @@ fn data_message(data: &str, origin: Option<u64>) -> Option<Incoming> {
     }
 }
 
-/// The whole body, at most [`MAX_MESSAGE`] bytes.
-async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
-    let mut body = Vec::new();
-    while let Some(chunk) =
-        response.chunk().await.map_err(|e| format!("reading the upstream's answer failed: {e}"))?
-    {
-        if body.len() + chunk.len() > MAX_MESSAGE {
+/// The whole body, at most [`MAX_MESSAGE`] bytes (not copied when it came in one piece).
+async fn read_limited(mut body: Body) -> Result<Bytes, String> {
+    let mut whole = Bytes::new();
+    let mut pieces: Vec<u8> = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| format!("reading the upstream's answer failed: {}", causes(e.as_ref())))?;
+        let Ok(chunk) = frame.into_data() else { continue };
+        if whole.len() + pieces.len() + chunk.len() > MAX_MESSAGE {
             return Err(format!("the upstream's answer is larger than {MAX_MESSAGE} bytes"));
         }
-        body.extend_from_slice(&chunk);
+        if whole.is_empty() && pieces.is_empty() {
+            whole = chunk;
+        } else {
+            if pieces.is_empty() {
+                pieces.extend_from_slice(&std::mem::take(&mut whole));
+            }
+            pieces.extend_from_slice(&chunk);
+        }
     }
-    Ok(body)
+    Ok(if pieces.is_empty() { whole } else { Bytes::from(pieces) })
 }
 
 /// Reads server-sent events as they arrive and hands each event's name and
 /// data to `handle`; what it returns goes into the incoming channel.
 async fn read_events(
-    mut response: reqwest::Response,
+    mut body: Body,
     incoming: &mpsc::Sender<Incoming>,
     mut handle: impl FnMut(&str, &str) -> Option<Incoming>,
 ) {
     let mut buffer: Vec<u8> = Vec::new();
     let (mut event, mut data) = (String::new(), String::new());
-    while let Ok(Some(chunk)) = response.chunk().await {
+    while let Some(Ok(frame)) = body.frame().await {
+        let Ok(chunk) = frame.into_data() else { continue };
         buffer.extend_from_slice(&chunk);
         while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = buffer.drain(..=end).collect();

@@ -14,9 +14,9 @@ use serde_json::{Value, json};
 use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use self::link::{HttpLink, Incoming, Link, configured_headers};
+use self::link::{Client, HttpLink, Incoming, Link, configured_headers};
 use self::peer::Peer;
-pub use self::peer::{Hooks, Progress, UpstreamAsk};
+pub use self::peer::{Answer, Hooks, Progress, Relay, UpstreamAsk};
 use crate::config::{UpstreamConfig, UpstreamKind};
 
 /// The protocol revision the gateway speaks to session-era upstreams.
@@ -80,7 +80,7 @@ struct Inner {
     name: Arc<str>,
     config: UpstreamConfig,
     kind: UpstreamKind,
-    http: reqwest::Client,
+    http: Client,
     /// The live connection, when there is one.
     peer: watch::Sender<Option<Arc<Peer>>>,
     /// Bumped on every (re)connection and every `*/list_changed`.
@@ -100,10 +100,7 @@ impl Upstream {
     pub fn start(name: &str, config: UpstreamConfig) -> Result<Self, String> {
         let kind = config.kind()?;
         configured_headers(&config)?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| format!("the HTTP client could not be built: {e}"))?;
+        let http = Client::new()?;
         let inner = Arc::new(Inner {
             name: name.into(),
             kind,
@@ -173,6 +170,18 @@ impl Upstream {
         hooks: Hooks,
         cancel: &CancellationToken,
     ) -> Result<Value, UpstreamError> {
+        self.ask(method, params, hooks, cancel).await?.into_value()
+    }
+
+    /// [`request`](Self::request), with the result as the upstream wrote
+    /// it, for the caller to read into the type it expects.
+    pub async fn ask(
+        &self,
+        method: &str,
+        params: Value,
+        hooks: Hooks,
+        cancel: &CancellationToken,
+    ) -> Result<Answer, UpstreamError> {
         let timeout = self.inner.timeout;
         let deadline = tokio::time::Instant::now() + timeout;
         let work = async {
@@ -262,7 +271,11 @@ async fn connect_and_serve(inner: &Arc<Inner>) -> String {
             let headers = configured_headers(&inner.config).unwrap_or_default();
             let url = inner.config.url.clone().unwrap_or_default();
             let legacy = inner.kind == UpstreamKind::Sse;
-            let parsed = match reqwest::Url::parse(&url) {
+            // Parsed as a URL first, so that what is sent is its normalized form.
+            let parsed = reqwest::Url::parse(&url)
+                .map_err(|e| e.to_string())
+                .and_then(|parsed| parsed.as_str().parse::<http::Uri>().map_err(|e| e.to_string()));
+            let parsed = match parsed {
                 Ok(parsed) => parsed,
                 Err(e) => return format!("url {url:?} is not a URL: {e}"),
             };
@@ -280,6 +293,9 @@ async fn connect_and_serve(inner: &Arc<Inner>) -> String {
         inner.lists_changed.clone(),
         inner.resource_updates.clone(),
     ));
+    if let Some(http) = &http_link {
+        http.set_peer(&peer);
+    }
     let reader_peer = peer.clone();
     let (lost_tx, mut lost) = tokio::sync::oneshot::channel::<String>();
     tokio::spawn(async move {
@@ -372,7 +388,8 @@ async fn initialize(
         "clientInfo": {"name": "mcp-gateway", "version": env!("CARGO_PKG_VERSION")},
     });
     let (_, reply) = peer.send_request("initialize", params, Hooks::default()).await?;
-    let result = reply.await.map_err(|_| UpstreamError::Lost("no answer to initialize".into()))??;
+    let result =
+        reply.await.map_err(|_| UpstreamError::Lost("no answer to initialize".into()))??.into_value()?;
     let negotiated = result.get("protocolVersion").and_then(Value::as_str).unwrap_or(version).to_owned();
     if let Some(http) = http {
         http.set_version(&negotiated);

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
@@ -23,16 +25,27 @@ pub struct Progress {
     pub message: Option<String>,
 }
 
+/// What the upstream sends about one forwarded request before its answer.
+#[derive(Debug)]
+pub enum Relay {
+    /// A progress notification (only when [`Hooks::progress`] asked for them).
+    Progress(Progress),
+    /// A request the upstream makes of its client meanwhile.
+    Ask(UpstreamAsk),
+    /// The parameters of a log message (`notifications/message`) the
+    /// upstream sent on the request's own answer stream.
+    Log(Value),
+}
+
 /// What a forwarded request brings besides its parameters.
 #[derive(Debug, Default)]
 pub struct Hooks {
-    /// Receives the upstream's progress notifications for the request.
-    pub progress: Option<mpsc::Sender<Progress>>,
-    /// Receives the requests the upstream makes of its client meanwhile.
-    pub asks: Option<mpsc::Sender<UpstreamAsk>>,
-    /// Receives the parameters of the log messages (`notifications/message`)
-    /// the upstream sends on the request's own answer stream.
-    pub logs: Option<mpsc::Sender<Value>>,
+    /// Receives the request's progress, the upstream's questions and its
+    /// log messages, in the order they come. Progress and log messages are
+    /// dropped when it is full.
+    pub relay: Option<mpsc::Sender<Relay>>,
+    /// Whether the request carries a progress token (its progress then goes to `relay`).
+    pub progress: bool,
     /// Headers of this request's own (HTTP upstreams), such as the caller's identity.
     pub headers: Option<http::HeaderMap>,
 }
@@ -49,11 +62,53 @@ pub struct UpstreamAsk {
     pub reply: oneshot::Sender<Result<Value, (i64, String)>>,
 }
 
+/// A request's result, as the upstream wrote it.
+#[derive(Debug)]
+pub enum Answer {
+    /// Read as a JSON value.
+    Value(Value),
+    /// Not read yet: the text of a POST's JSON answer, to be read once,
+    /// straight into the type it stands for.
+    Raw(Box<RawValue>),
+}
+
+impl Answer {
+    /// The result as `T`.
+    pub fn parse<T: DeserializeOwned>(self) -> Result<T, serde_json::Error> {
+        match self {
+            Self::Value(value) => serde_json::from_value(value),
+            Self::Raw(raw) => serde_json::from_str(raw.get()),
+        }
+    }
+
+    /// The result as a JSON value.
+    pub fn into_value(self) -> Result<Value, UpstreamError> {
+        match self {
+            Self::Value(value) => Ok(value),
+            Self::Raw(raw) => {
+                serde_json::from_str(raw.get()).map_err(|e| UpstreamError::Garbage(e.to_string()))
+            }
+        }
+    }
+}
+
+/// The reply to one request.
+pub(crate) type Reply = oneshot::Receiver<Result<Answer, UpstreamError>>;
+
+/// A request as it is written to the upstream.
+#[derive(serde::Serialize)]
+struct OutgoingRequest<'a> {
+    jsonrpc: &'static str,
+    id: u64,
+    method: &'a str,
+    params: &'a Value,
+}
+
 struct Pending {
-    reply: oneshot::Sender<Result<Value, UpstreamError>>,
-    progress: Option<mpsc::Sender<Progress>>,
-    asks: Option<mpsc::Sender<UpstreamAsk>>,
-    logs: Option<mpsc::Sender<Value>>,
+    reply: oneshot::Sender<Result<Answer, UpstreamError>>,
+    relay: Option<mpsc::Sender<Relay>>,
+    /// Whether the request carried a progress token.
+    progress: bool,
 }
 
 /// A connection's request table and outgoing link.
@@ -93,21 +148,23 @@ impl Peer {
         method: &str,
         mut params: Value,
         hooks: Hooks,
-    ) -> Result<(u64, oneshot::Receiver<Result<Value, UpstreamError>>), UpstreamError> {
-        let Hooks { progress, asks, logs, headers } = hooks;
+    ) -> Result<(u64, Reply), UpstreamError> {
+        let Hooks { relay, progress, headers } = hooks;
+        let progress = progress && relay.is_some();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        if progress.is_some()
-            && let Value::Object(map) = &mut params
-        {
+        if progress && let Value::Object(map) = &mut params {
             let meta = map.entry("_meta").or_insert_with(|| json!({}));
             if let Value::Object(meta) = meta {
                 meta.insert("progressToken".into(), json!(id));
             }
         }
+        // Written straight from the parts: no JSON value of the message is built.
+        let message = OutgoingRequest { jsonrpc: "2.0", id, method, params: &params };
+        let body = serde_json::to_vec(&message).map_err(|e| UpstreamError::Garbage(e.to_string()))?;
+        drop(params);
         let (reply, receiver) = oneshot::channel();
-        lock(&self.pending).insert(id, Pending { reply, progress, asks, logs });
-        let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        if let Err(error) = self.link.send_with(message, headers).await {
+        lock(&self.pending).insert(id, Pending { reply, relay, progress });
+        if let Err(error) = self.link.send_with(body, Some(Value::from(id)), headers).await {
             lock(&self.pending).remove(&id);
             return Err(error);
         }
@@ -162,13 +219,22 @@ impl Peer {
         }
     }
 
+    /// Takes the result of request `id`, unread (see [`Answer::Raw`]).
+    pub(crate) fn result(&self, id: u64, result: Box<RawValue>) {
+        let Some(waiting) = lock(&self.pending).remove(&id) else {
+            tracing::debug!(upstream = %self.name, %id, "a response to no pending request");
+            return;
+        };
+        let _ = waiting.reply.send(Ok(Answer::Raw(result)));
+    }
+
     fn response(&self, id: &Value, mut fields: serde_json::Map<String, Value>) {
         let Some(waiting) = id.as_u64().and_then(|id| lock(&self.pending).remove(&id)) else {
             tracing::debug!(upstream = %self.name, %id, "a response to no pending request");
             return;
         };
         let outcome = match (fields.remove("result"), fields.get("error")) {
-            (Some(result), None) => Ok(result),
+            (Some(result), None) => Ok(Answer::Value(result)),
             (None, Some(error)) => Err(UpstreamError::Rpc {
                 code: error.get("code").and_then(Value::as_i64).unwrap_or(-32603),
                 message: error.get("message").and_then(Value::as_str).unwrap_or("upstream error").to_owned(),
@@ -202,7 +268,7 @@ impl Peer {
         tokio::spawn(async move {
             let (reply, answer) = oneshot::channel();
             let params = params.unwrap_or_else(|| json!({}));
-            let answered = match asker.send(UpstreamAsk { method, params, reply }).await {
+            let answered = match asker.send(Relay::Ask(UpstreamAsk { method, params, reply })).await {
                 Ok(()) => answer.await.unwrap_or_else(|_| Err((-32603, "the call ended".into()))),
                 Err(_) => Err((-32603, "the call ended".into())),
             };
@@ -227,15 +293,15 @@ impl Peer {
     /// - `roots/list` outside an answer stream is never routed: servers ask
     ///   it on their own (at start, on `roots/list_changed`), and one
     ///   caller's roots would then serve every caller of a shared upstream.
-    fn asker_for(&self, method: &str, origin: Option<u64>) -> Option<mpsc::Sender<UpstreamAsk>> {
+    fn asker_for(&self, method: &str, origin: Option<u64>) -> Option<mpsc::Sender<Relay>> {
         let pending = lock(&self.pending);
         if let Some(origin) = origin {
-            return pending.get(&origin).and_then(|p| p.asks.clone());
+            return pending.get(&origin).and_then(|p| p.relay.clone());
         }
         let per_call = matches!(method, "elicitation/create" | "sampling/createMessage");
         let mut in_flight = pending.values();
         match (per_call, in_flight.next(), in_flight.next()) {
-            (true, Some(only), None) => only.asks.clone(),
+            (true, Some(only), None) => only.relay.clone(),
             _ => None,
         }
     }
@@ -246,7 +312,9 @@ impl Peer {
             "notifications/progress" => {
                 let Some(params) = params else { return };
                 let token = params.get("progressToken").and_then(Value::as_u64);
-                let sender = token.and_then(|t| lock(&self.pending).get(&t).and_then(|p| p.progress.clone()));
+                let sender = token.and_then(|t| {
+                    lock(&self.pending).get(&t).filter(|p| p.progress).and_then(|p| p.relay.clone())
+                });
                 if let Some(sender) = sender {
                     let update = Progress {
                         progress: params.get("progress").and_then(Value::as_f64).unwrap_or(0.0),
@@ -254,7 +322,7 @@ impl Peer {
                         message: params.get("message").and_then(Value::as_str).map(str::to_owned),
                     };
                     // A slow client drops progress rather than stalling the upstream.
-                    let _ = sender.try_send(update);
+                    let _ = sender.try_send(Relay::Progress(update));
                 }
             }
             "notifications/tools/list_changed"
@@ -272,10 +340,10 @@ impl Peer {
                 // On a call's answer stream: that call's client gets it. Other
                 // logs are the upstream session's, shared by every caller, and
                 // stay in the gateway's own log.
-                let sender = origin.and_then(|o| lock(&self.pending).get(&o).and_then(|p| p.logs.clone()));
+                let sender = origin.and_then(|o| lock(&self.pending).get(&o).and_then(|p| p.relay.clone()));
                 if let (Some(sender), Some(params)) = (sender, params) {
                     // A slow client drops log messages rather than stalling the upstream.
-                    let _ = sender.try_send(params.clone());
+                    let _ = sender.try_send(Relay::Log(params.clone()));
                     return;
                 }
                 let data = params.and_then(|p| p.get("data")).cloned().unwrap_or(Value::Null);
