@@ -117,6 +117,18 @@ pub(super) fn insufficient_scope(id: Option<RequestId>, scopes: Vec<String>) -> 
     response
 }
 
+/// 403 before anything runs when the caller lacks a scope the target of
+/// `request` needs; `tool` is the route a `tools/call` names, already looked up.
+pub(super) fn scope_refusal(
+    server: &crate::server::Server,
+    request: &mcp_core::jsonrpc::Request,
+    tool: Option<&crate::tool::ToolRoute>,
+    who: Option<&Identity>,
+) -> Option<Response<Body>> {
+    let scopes = server.scope_challenge(request, tool, who?)?;
+    Some(insufficient_scope(Some(request.id.clone()), scopes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,8 +59,7 @@ use tokio_util::sync::CancellationToken;
 use super::MAX_BODY_BYTES;
 use super::backplane::{Backplane, Caller, Note, Owner};
 use super::common::{
-    OwnerCounts, caller, insufficient_scope, is_json, is_session_id, new_session_id, read_body,
-    same_principal,
+    OwnerCounts, caller, is_json, is_session_id, new_session_id, read_body, same_principal, scope_refusal,
 };
 use super::post::Unreachable;
 use super::reply::{self, OUTBOUND_CAPACITY};
@@ -620,18 +619,6 @@ async fn find(this: &LegacySse, id: &str, who: Option<&Identity>) -> Result<Opti
     };
     let owner = owner.map(|owner| owner.identity());
     Ok(same_principal(owner.as_ref(), who).then(|| Target::Elsewhere(shared.clone())))
-}
-
-/// 403 when `who` lacks a scope `request` needs (`tool` is the route a
-/// `tools/call` names, already looked up).
-fn scope_refusal(
-    server: &Server,
-    request: &mcp_core::jsonrpc::Request,
-    tool: Option<&crate::tool::ToolRoute>,
-    who: Option<&Identity>,
-) -> Option<Response<Body>> {
-    let scopes = server.scope_challenge(request, tool, who?)?;
-    Some(insufficient_scope(Some(request.id.clone()), scopes))
 }
 
 /// Passes a message on to the server holding the session's stream, after

@@ -14,7 +14,7 @@ use mcp_core::{Identity, McpError, ProtocolVersion};
 use tokio::sync::mpsc;
 
 use super::backplane::Note;
-use super::common::{insufficient_scope, is_json, read_body, same_principal, take_caller};
+use super::common::{insufficient_scope, is_json, read_body, same_principal, scope_refusal, take_caller};
 use super::headers::{self, SESSION_ID};
 use super::reply::{self, OUTBOUND_CAPACITY, Running};
 use super::sessions::{HttpOptions, OpenSession, Refused, ShareError};
@@ -95,7 +95,7 @@ async fn modern(
         let body = ErrorResponse::new(Some(request.id), e.to_error_object(ProtocolVersion::LATEST));
         return reply::json(StatusCode::BAD_REQUEST, &Message::Error(body));
     }
-    if let Some(refusal) = scope_refusal(inner, &request, tool.as_deref(), who.as_deref()) {
+    if let Some(refusal) = scope_refusal(&inner.server, &request, tool.as_deref(), who.as_deref()) {
         return refusal;
     }
     if request.method == methods::SUBSCRIPTIONS_LISTEN {
@@ -142,7 +142,7 @@ async fn legacy(
         Message::Request(request) => {
             // Looked up once for the scope check and the call.
             let tool = inner.server.called_tool(&request);
-            if let Some(refusal) = scope_refusal(inner, &request, tool.as_deref(), who.as_deref()) {
+            if let Some(refusal) = scope_refusal(&inner.server, &request, tool.as_deref(), who.as_deref()) {
                 return refusal;
             }
             // Legacy: a closed stream is not a cancellation (SPEC §3.2).
@@ -252,18 +252,6 @@ impl Unreachable {
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         response
     }
-}
-
-/// 403 before anything runs when the caller lacks a scope the target needs;
-/// `tool` is the route a `tools/call` names, already looked up.
-fn scope_refusal(
-    inner: &Inner,
-    request: &mcp_core::jsonrpc::Request,
-    tool: Option<&ToolRoute>,
-    who: Option<&Identity>,
-) -> Option<Response<Body>> {
-    let scopes = inner.server.scope_challenge(request, tool, who?)?;
-    Some(insufficient_scope(Some(request.id.clone()), scopes))
 }
 
 /// The `Mcp-Param-*` headers of a modern `tools/call` (SPEC §3.1). An unknown
