@@ -6,18 +6,16 @@
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt as _, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
+use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
+use super::http_client::{Body, Client, Target, causes};
 use super::peer::Peer;
 use super::{UpstreamError, lock};
 use crate::config::UpstreamConfig;
@@ -148,121 +146,12 @@ async fn read_stdout(stdout: tokio::process::ChildStdout, incoming: mpsc::Sender
     let _ = incoming.send(Incoming::Lost(reason)).await;
 }
 
-/// Longest wait for a TCP connection to an HTTP upstream.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// TCP keep-alive on connections to HTTP upstreams (a GET stream may stay quiet for long).
-const TCP_KEEPALIVE: Duration = Duration::from_secs(15);
-/// How long an unused connection to an HTTP upstream is kept open.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// The environment variables that name an HTTP proxy.
-const PROXY_VARIABLES: [&str; 6] =
-    ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"];
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
 type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// An answer's body, whichever client read it.
-type Body = UnsyncBoxBody<Bytes, BoxError>;
-
-/// How requests reach HTTP upstreams. Cheap to clone (one pool).
-#[derive(Debug, Clone)]
-pub(crate) enum Client {
-    /// hyper's pooled client, straight: the usual case.
-    Direct(hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>),
-    /// reqwest, when the environment names a proxy (`HTTPS_PROXY` and the
-    /// like), which it follows.
-    Proxied(reqwest::Client),
-}
-
-impl Client {
-    /// The client: TLS by rustls with the system's root certificates (or
-    /// Mozilla's, when the system has none), connections kept alive.
-    pub(crate) fn new() -> Result<Self, String> {
-        if PROXY_VARIABLES.iter().any(|name| std::env::var_os(name).is_some()) {
-            return reqwest::Client::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .build()
-                .map(Self::Proxied)
-                .map_err(|e| format!("the HTTP client could not be built: {e}"));
-        }
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        http.set_nodelay(true);
-        http.set_keepalive(Some(TCP_KEEPALIVE));
-        let tls = match hyper_rustls::HttpsConnectorBuilder::new().with_native_roots() {
-            Ok(tls) => tls,
-            Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots(),
-        };
-        let https = tls.https_or_http().enable_http1().wrap_connector(http);
-        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .timer(hyper_util::rt::TokioTimer::new())
-            .pool_timer(hyper_util::rt::TokioTimer::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .build(https);
-        Ok(Self::Direct(client))
-    }
-
-    /// Sends `request`; the answer's head, with its body still to read.
-    async fn send(&self, request: http::Request<Bytes>) -> Result<http::Response<Body>, String> {
-        match self {
-            Self::Direct(client) => {
-                let response = client.request(request.map(Full::new)).await.map_err(|e| causes(&e))?;
-                Ok(response.map(|body| body.map_err(|e| -> BoxError { Box::new(e) }).boxed_unsync()))
-            }
-            Self::Proxied(client) => {
-                let request = reqwest::Request::try_from(request).map_err(|e| causes(&e))?;
-                let response = client.execute(request).await.map_err(|e| causes(&e))?;
-                Ok(http::Response::from(response)
-                    .map(|body| body.map_err(|e| -> BoxError { Box::new(e) }).boxed_unsync()))
-            }
-        }
-    }
-}
-
-/// An error and its causes, as one line.
-fn causes(error: &dyn std::error::Error) -> String {
-    let mut line = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    line
-}
 
 /// `Mcp-Session-Id`.
 const SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 /// `MCP-Protocol-Version`.
 const PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
-
-/// Where requests go, and its `Host` header, made once rather than by the
-/// client at every request.
-#[derive(Debug, Clone)]
-struct Target {
-    uri: Uri,
-    host: Option<HeaderValue>,
-}
-
-impl Target {
-    fn new(uri: Uri) -> Self {
-        let host = uri.authority().and_then(|authority| {
-            // As the client would write it: without the user, and the port only when not the default.
-            let default_port = if uri.scheme() == Some(&http::uri::Scheme::HTTPS) { 443 } else { 80 };
-            match uri.port_u16() {
-                Some(port) if port != default_port => {
-                    HeaderValue::try_from(format!("{}:{port}", authority.host())).ok()
-                }
-                _ => HeaderValue::try_from(authority.host()).ok(),
-            }
-        });
-        Self { uri, host }
-    }
-}
 
 /// A Streamable HTTP or legacy SSE upstream: where to POST, the session,
 /// and the headers from the configuration.
@@ -271,7 +160,7 @@ pub(crate) struct HttpLink {
     client: Client,
     /// Streamable HTTP: the endpoint. Legacy SSE: the message endpoint the
     /// stream named. Parsed once.
-    post_url: Mutex<Target>,
+    post_url: Mutex<Arc<Target>>,
     headers: HeaderMap,
     session: Mutex<Option<HeaderValue>>,
     version: Mutex<Option<HeaderValue>>,
@@ -306,7 +195,7 @@ impl HttpLink {
     ) -> Self {
         Self {
             client,
-            post_url: Mutex::new(Target::new(url)),
+            post_url: Mutex::new(Arc::new(Target::new(url))),
             headers,
             session: Mutex::new(None),
             version: Mutex::new(None),
@@ -339,21 +228,35 @@ impl HttpLink {
         *lock(&self.version) = HeaderValue::try_from(version).ok();
     }
 
-    /// A request to `uri` with the configured headers, the session's, the
-    /// negotiated version, this request's own `extra` ones and `accept`.
+    /// Sends a request to `target` with the configured headers, the
+    /// session's, the negotiated version, this request's own `extra` ones
+    /// and `accept`; the answer's head, with its body still to read.
+    async fn send(
+        &self,
+        method: Method,
+        target: &Target,
+        extra: Option<HeaderMap>,
+        accept: &'static str,
+        body: Bytes,
+    ) -> Result<http::Response<Body>, String> {
+        let request = self.request(method, target, extra, accept, body);
+        self.client.send(target, request).await
+    }
+
+    /// The request [`Self::send`] sends, its URI left to the client.
     fn request(
         &self,
         method: Method,
-        target: Target,
+        target: &Target,
         extra: Option<HeaderMap>,
         accept: &'static str,
         body: Bytes,
     ) -> http::Request<Bytes> {
         let mut headers = self.headers.clone();
-        if let Some(host) = target.host
+        if let Some(host) = &target.host
             && !headers.contains_key(header::HOST)
         {
-            headers.insert(header::HOST, host);
+            headers.insert(header::HOST, host.clone());
         }
         if let Some(session) = lock(&self.session).clone() {
             headers.append(SESSION_ID, session);
@@ -370,7 +273,6 @@ impl HttpLink {
         }
         let mut request = http::Request::new(body);
         *request.method_mut() = method;
-        *request.uri_mut() = target.uri;
         *request.headers_mut() = headers;
         request
     }
@@ -380,11 +282,11 @@ impl HttpLink {
     async fn post(&self, body: Bytes, id: Option<Value>, extra: Option<HeaderMap>) {
         let origin = id.as_ref().and_then(Value::as_u64);
         let url = lock(&self.post_url).clone();
-        let request = self.request(Method::POST, url, extra, "application/json, text/event-stream", body);
-        let response = match self.client.send(request).await {
-            Ok(response) => response,
-            Err(e) => return self.failed(id, format!("the upstream could not be reached: {e}")).await,
-        };
+        let response =
+            match self.send(Method::POST, &url, extra, "application/json, text/event-stream", body).await {
+                Ok(response) => response,
+                Err(e) => return self.failed(id, format!("the upstream could not be reached: {e}")).await,
+            };
         let status = response.status();
         if let Some(session) = response.headers().get(SESSION_ID) {
             *lock(&self.session) = Some(session.clone());
@@ -446,8 +348,7 @@ impl HttpLink {
     /// one, and reads it in the background; returns once it is open.
     pub(crate) async fn listen(self: Arc<Self>) {
         let url = lock(&self.post_url).clone();
-        let request = self.request(Method::GET, url, None, "text/event-stream", Bytes::new());
-        match self.client.send(request).await {
+        match self.send(Method::GET, &url, None, "text/event-stream", Bytes::new()).await {
             Ok(response) if response.status().is_success() => {
                 let link = self.clone();
                 tokio::spawn(async move {
@@ -465,11 +366,10 @@ impl HttpLink {
         let uri = sse_url
             .parse::<Uri>()
             .map_err(|e| UpstreamError::Unavailable(format!("url {sse_url:?} is not a URL: {e}")))?;
-        let request = self.request(Method::GET, Target::new(uri), None, "text/event-stream", Bytes::new());
-        let response =
-            self.client.send(request).await.map_err(|e| {
-                UpstreamError::Unavailable(format!("the SSE stream could not be opened: {e}"))
-            })?;
+        let response = self
+            .send(Method::GET, &Target::new(uri), None, "text/event-stream", Bytes::new())
+            .await
+            .map_err(|e| UpstreamError::Unavailable(format!("the SSE stream could not be opened: {e}")))?;
         if !response.status().is_success() {
             return Err(UpstreamError::Unavailable(format!("the SSE stream answered {}", response.status())));
         }
@@ -486,7 +386,7 @@ impl HttpLink {
                     let uri = joined.as_ref().and_then(|url| url.as_str().parse::<Uri>().ok());
                     if let (Some(url), Some(uri), Some(tx)) = (joined, uri, endpoint.take()) {
                         let _ = tx.send(url.to_string());
-                        *lock(&target.post_url) = Target::new(uri);
+                        *lock(&target.post_url) = Arc::new(Target::new(uri));
                     }
                     return None;
                 }

@@ -3,6 +3,7 @@
 //! restarted with back-off when it dies, and asked with a time limit and a
 //! cap on requests in flight.
 
+mod http_client;
 mod link;
 mod peer;
 
@@ -14,7 +15,8 @@ use serde_json::{Value, json};
 use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use self::link::{Client, HttpLink, Incoming, Link, configured_headers};
+use self::http_client::Client;
+use self::link::{HttpLink, Incoming, Link, configured_headers};
 use self::peer::Peer;
 pub use self::peer::{Answer, Hooks, Progress, Relay, UpstreamAsk};
 use crate::config::{UpstreamConfig, UpstreamKind};
@@ -183,9 +185,12 @@ impl Upstream {
         cancel: &CancellationToken,
     ) -> Result<Answer, UpstreamError> {
         let timeout = self.inner.timeout;
-        let deadline = tokio::time::Instant::now() + timeout;
-        let work = async {
-            let _permit = self
+        // One timer for the whole request: waiting for a permit and a
+        // connection, sending, and the answer.
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let send = async {
+            let permit = self
                 .inner
                 .permits
                 .acquire()
@@ -193,21 +198,23 @@ impl Upstream {
                 .map_err(|_| UpstreamError::Unavailable("stopped".into()))?;
             let peer = self.connected().await;
             let (id, reply) = peer.send_request(method, params, hooks).await?;
-            tokio::select! {
-                answer = reply => answer.unwrap_or_else(|_| Err(UpstreamError::Lost("no answer".into()))),
-                () = tokio::time::sleep_until(deadline) => {
-                    peer.abandon(id, "the gateway's time limit passed").await;
-                    Err(UpstreamError::Timeout(timeout))
-                }
-                () = cancel.cancelled() => {
-                    peer.abandon(id, "the client cancelled the request").await;
-                    Err(UpstreamError::Cancelled)
-                }
-            }
+            Ok::<_, UpstreamError>((permit, peer, id, reply))
         };
-        match tokio::time::timeout_at(deadline, work).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(UpstreamError::Timeout(timeout)),
+        let (_permit, peer, id, reply) = tokio::select! {
+            sent = send => sent?,
+            () = &mut deadline => return Err(UpstreamError::Timeout(timeout)),
+            () = cancel.cancelled() => return Err(UpstreamError::Cancelled),
+        };
+        tokio::select! {
+            answer = reply => answer.unwrap_or_else(|_| Err(UpstreamError::Lost("no answer".into()))),
+            () = &mut deadline => {
+                peer.abandon(id, "the gateway's time limit passed").await;
+                Err(UpstreamError::Timeout(timeout))
+            }
+            () = cancel.cancelled() => {
+                peer.abandon(id, "the client cancelled the request").await;
+                Err(UpstreamError::Cancelled)
+            }
         }
     }
 
