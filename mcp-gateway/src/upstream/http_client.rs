@@ -205,7 +205,9 @@ impl Pool {
         for _ in 0..=MAX_RETRIES {
             let (mut sender, reused) = match self.take(origin) {
                 Some(sender) => (sender, true),
-                None => (self.connect(target, origin).await?, false),
+                // Boxed: connecting is rare, and its state would otherwise
+                // make every request's future larger (and slower to move).
+                None => (Box::pin(self.connect(target, origin)).await?, false),
             };
             if sender.ready().await.is_err() {
                 // Closed while unused: the server's keep-alive ran out.

@@ -47,27 +47,49 @@ impl Link {
     }
 
     /// Sends one message already written as JSON; `id` when it is a
-    /// request, with headers of this message's own (HTTP only).
+    /// request, with headers of this message's own (HTTP only). An HTTP
+    /// exchange runs in a task of its own.
     pub(crate) async fn send_with(
+        &self,
+        body: Vec<u8>,
+        id: Option<Value>,
+        extra: Option<HeaderMap>,
+    ) -> Result<(), UpstreamError> {
+        if let Some(exchange) = self.start(body, id, extra).await? {
+            tokio::spawn(exchange);
+        }
+        Ok(())
+    }
+
+    /// Like [`Self::send_with`], but an HTTP exchange (the POST and the
+    /// reading of its answer) is returned for the caller to drive, rather
+    /// than spawned; dropping it aborts the POST. Its answers come back as
+    /// on stdio, through the peer.
+    pub(crate) async fn start(
         &self,
         mut body: Vec<u8>,
         id: Option<Value>,
         extra: Option<HeaderMap>,
-    ) -> Result<(), UpstreamError> {
+    ) -> Result<Option<Exchange>, UpstreamError> {
         match self {
             Self::Stdio(stdin) => {
                 body.push(b'\n');
-                stdin.send(body).await.map_err(|_| UpstreamError::Unavailable("the process exited".into()))
+                stdin
+                    .send(body)
+                    .await
+                    .map_err(|_| UpstreamError::Unavailable("the process exited".into()))?;
+                Ok(None)
             }
             Self::Http(http) => {
                 let http = http.clone();
-                // Answers come back through the incoming channel, as on stdio.
-                tokio::spawn(async move { http.post(Bytes::from(body), id, extra).await });
-                Ok(())
+                Ok(Some(Box::pin(async move { http.post(Bytes::from(body), id, extra).await })))
             }
         }
     }
 }
+
+/// An HTTP exchange still to run: see [`Link::start`].
+pub(crate) type Exchange = BoxFuture<'static, ()>;
 
 /// A spawned stdio upstream; killed when dropped.
 #[derive(Debug)]
@@ -307,7 +329,8 @@ impl HttpLink {
             .get(header::CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
         if is_sse {
-            read_events(response.into_body(), &self.incoming, |_, data| data_message(data, origin)).await;
+            Box::pin(read_events(response.into_body(), &self.incoming, |_, data| data_message(data, origin)))
+                .await;
             return;
         }
         let body = match read_limited(response.into_body()).await {

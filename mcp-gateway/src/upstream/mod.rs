@@ -197,23 +197,32 @@ impl Upstream {
                 .await
                 .map_err(|_| UpstreamError::Unavailable("stopped".into()))?;
             let peer = self.connected().await;
-            let (id, reply) = peer.send_request(method, params, hooks).await?;
-            Ok::<_, UpstreamError>((permit, peer, id, reply))
+            let (id, reply, exchange) = peer.start_request(method, params, hooks).await?;
+            Ok::<_, UpstreamError>((permit, peer, id, reply, exchange))
         };
-        let (_permit, peer, id, reply) = tokio::select! {
+        let (_permit, peer, id, mut reply, mut exchange) = tokio::select! {
             sent = send => sent?,
             () = &mut deadline => return Err(UpstreamError::Timeout(timeout)),
             () = cancel.cancelled() => return Err(UpstreamError::Cancelled),
         };
-        tokio::select! {
-            answer = reply => answer.unwrap_or_else(|_| Err(UpstreamError::Lost("no answer".into()))),
-            () = &mut deadline => {
-                peer.abandon(id, "the gateway's time limit passed").await;
-                Err(UpstreamError::Timeout(timeout))
-            }
-            () = cancel.cancelled() => {
-                peer.abandon(id, "the client cancelled the request").await;
-                Err(UpstreamError::Cancelled)
+        loop {
+            tokio::select! {
+                answer = &mut reply => {
+                    return answer.unwrap_or_else(|_| Err(UpstreamError::Lost("no answer".into())));
+                }
+                // The POST of an HTTP upstream, driven here rather than in a
+                // task of its own; once over, its answer is in `reply`.
+                () = async { if let Some(exchange) = &mut exchange { exchange.await } }, if exchange.is_some() => {
+                    exchange = None;
+                }
+                () = &mut deadline => {
+                    peer.abandon(id, "the gateway's time limit passed").await;
+                    return Err(UpstreamError::Timeout(timeout));
+                }
+                () = cancel.cancelled() => {
+                    peer.abandon(id, "the client cancelled the request").await;
+                    return Err(UpstreamError::Cancelled);
+                }
             }
         }
     }

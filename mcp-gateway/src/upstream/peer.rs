@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use super::link::Link;
+use super::link::{Exchange, Link};
 use super::{UpstreamError, lock};
 
 /// A progress notification of a forwarded call.
@@ -146,9 +146,25 @@ impl Peer {
     pub(crate) async fn send_request(
         &self,
         method: &str,
-        mut params: Value,
+        params: Value,
         hooks: Hooks,
     ) -> Result<(u64, Reply), UpstreamError> {
+        let (id, reply, exchange) = self.start_request(method, params, hooks).await?;
+        if let Some(exchange) = exchange {
+            tokio::spawn(exchange);
+        }
+        Ok((id, reply))
+    }
+
+    /// [`Self::send_request`], with the HTTP exchange left for the caller to
+    /// drive while it waits for the reply (see [`Link::start`]): no task of
+    /// its own.
+    pub(crate) async fn start_request(
+        &self,
+        method: &str,
+        mut params: Value,
+        hooks: Hooks,
+    ) -> Result<(u64, Reply, Option<Exchange>), UpstreamError> {
         let Hooks { relay, progress, headers } = hooks;
         let progress = progress && relay.is_some();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -164,11 +180,13 @@ impl Peer {
         drop(params);
         let (reply, receiver) = oneshot::channel();
         lock(&self.pending).insert(id, Pending { reply, relay, progress });
-        if let Err(error) = self.link.send_with(body, Some(Value::from(id)), headers).await {
-            lock(&self.pending).remove(&id);
-            return Err(error);
+        match self.link.start(body, Some(Value::from(id)), headers).await {
+            Ok(exchange) => Ok((id, receiver, exchange)),
+            Err(error) => {
+                lock(&self.pending).remove(&id);
+                Err(error)
+            }
         }
-        Ok((id, receiver))
     }
 
     /// Forgets a request that will not be waited for (timed out or
