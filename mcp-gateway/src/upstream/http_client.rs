@@ -203,16 +203,7 @@ impl Pool {
         parts.uri = target.path.clone();
         let mut request = http::Request::from_parts(parts, Full::new(body));
         for _ in 0..=MAX_RETRIES {
-            let (mut sender, reused) = match self.take(origin) {
-                Some(sender) => (sender, true),
-                // Boxed: connecting is rare, and its state would otherwise
-                // make every request's future larger (and slower to move).
-                None => (Box::pin(self.connect(target, origin)).await?, false),
-            };
-            if sender.ready().await.is_err() {
-                // Closed while unused: the server's keep-alive ran out.
-                continue;
-            }
+            let (mut sender, reused) = self.ready_connection(target, origin).await?;
             match sender.try_send_request(request).await {
                 Ok(response) => {
                     let keep = Keep { pool: Arc::downgrade(self), origin: origin.clone(), sender };
@@ -226,6 +217,26 @@ impl Pool {
             }
         }
         Err("the upstream closed every connection before the request could be sent".into())
+    }
+
+    /// A connection to `origin` ready for a request: a kept one when one is
+    /// still open (`true`), else a new one.
+    async fn ready_connection(
+        &self,
+        target: &Target,
+        origin: &Origin,
+    ) -> Result<(SendRequest<Full<Bytes>>, bool), String> {
+        while let Some(mut sender) = self.take(origin) {
+            if sender.ready().await.is_ok() {
+                return Ok((sender, true));
+            }
+            // Closed while unused (the server's keep-alive ran out): the next one.
+        }
+        // Boxed: connecting is rare, and its state would otherwise make
+        // every request's future larger (and slower to move).
+        let mut sender = Box::pin(self.connect(target, origin)).await?;
+        sender.ready().await.map_err(|e| causes(&e))?;
+        Ok((sender, false))
     }
 
     /// The newest unused connection to `origin` that is still open, if any.
@@ -368,13 +379,27 @@ mod tests {
     use super::*;
 
     /// A hyper HTTP/1.1 server on 127.0.0.1 answering `{"n":N}` to every
-    /// request, with `Connection: close` when `close` is set; counts the
-    /// connections it accepted.
+    /// request, with `Connection: close` when `close` is set.
+    struct Server {
+        uri: Uri,
+        /// The connections it accepted.
+        accepted: Arc<AtomicUsize>,
+        /// Their tasks, to close them all at once.
+        connections: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+    }
+
     async fn server(close: bool) -> (Uri, Arc<AtomicUsize>) {
+        let server = start(close).await;
+        (server.uri, server.accepted)
+    }
+
+    async fn start(close: bool) -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("address");
         let accepted = Arc::new(AtomicUsize::new(0));
         let counter = accepted.clone();
+        let connections = Arc::new(Mutex::new(Vec::new()));
+        let tasks = connections.clone();
         tokio::spawn(async move {
             let answered = Arc::new(AtomicUsize::new(0));
             while let Ok((stream, _)) = listener.accept().await {
@@ -394,13 +419,13 @@ mod tests {
                         Ok::<_, std::convert::Infallible>(response)
                     }
                 });
-                tokio::spawn(
-                    hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service),
-                );
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service);
+                lock(&tasks).push(tokio::spawn(connection).abort_handle());
             }
         });
-        (format!("http://{addr}/mcp?x=1").parse().expect("uri"), accepted)
+        let uri = format!("http://{addr}/mcp?x=1").parse().expect("uri");
+        Server { uri, accepted, connections }
     }
 
     async fn get(client: &Client, target: &Target) -> String {
@@ -450,5 +475,19 @@ mod tests {
             get(&client, &target).await;
         }
         assert_eq!(accepted.load(Ordering::SeqCst), 2, "the two kept connections serve on");
+    }
+
+    #[tokio::test]
+    async fn kept_connections_the_server_closed_meanwhile_give_way_to_a_new_one() {
+        let server = start(false).await;
+        let (client, target) = (Client::new().expect("client"), Target::new(server.uri.clone()));
+        let three = tokio::join!(get(&client, &target), get(&client, &target), get(&client, &target));
+        assert_eq!(server.accepted.load(Ordering::SeqCst), 3, "{three:?}");
+        for connection in lock(&server.connections).drain(..) {
+            connection.abort(); // the server closes all three
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(get(&client, &target).await, "{\"n\":3}");
+        assert_eq!(server.accepted.load(Ordering::SeqCst), 4);
     }
 }
