@@ -54,12 +54,14 @@ impl Issuer {
         Ok(Self { url, key })
     }
 
-    /// An ES256 access token for `audience`, valid for an hour.
+    /// An ES256 access token for `audience`, valid for an hour, in the
+    /// RFC 9068 form (`typ: at+jwt`, `client_id`, `jti`) the resource server requires.
     pub fn token(&self, audience: &str, subject: &str) -> Result<String, String> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_err(|e| e.to_string())?.as_secs();
         let claims = json!({"iss": self.url, "aud": audience, "sub": subject, "iat": now, "exp": now + 3600,
-            "scope": "echo"});
+            "scope": "echo", "client_id": "bench", "jti": format!("{subject}-{now}")});
         let mut header = Header::new(Algorithm::ES256);
+        header.typ = Some("at+jwt".into());
         header.kid = Some(KID.into());
         jsonwebtoken::encode(&header, &claims, &self.key).map_err(|e| e.to_string())
     }
