@@ -15,6 +15,46 @@ use serde_json::{Value, json};
 use crate::jsonrpc::ErrorObject;
 use crate::version::ProtocolVersion;
 
+/// An error and the errors that caused it, as one line: `outer: cause: root cause`.
+/// For logs and error messages about failed I/O, whose useful part (such as
+/// "connection refused") is often a few sources down.
+///
+/// ```
+/// #[derive(Debug)]
+/// struct Refused;
+/// impl std::fmt::Display for Refused {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         f.write_str("connection refused")
+///     }
+/// }
+/// impl std::error::Error for Refused {}
+///
+/// #[derive(Debug)]
+/// struct Connect(Refused);
+/// impl std::fmt::Display for Connect {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         f.write_str("could not connect")
+///     }
+/// }
+/// impl std::error::Error for Connect {
+///     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+///         Some(&self.0)
+///     }
+/// }
+///
+/// assert_eq!(mcp_core::error::with_causes(&Connect(Refused)), "could not connect: connection refused");
+/// ```
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
+}
+
 /// Numeric JSON-RPC and MCP error codes.
 pub mod codes {
     /// Invalid JSON was received.

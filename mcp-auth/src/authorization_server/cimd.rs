@@ -41,6 +41,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::header::{CACHE_CONTROL, CONTENT_LENGTH, LOCATION};
+use mcp_core::error::with_causes;
 use reqwest::Url;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use serde_json::Value;
@@ -300,7 +301,7 @@ impl CimdFetcher {
                 .send()
                 .await
                 .map_err(|e| {
-                    let reason = format!("fetch failed: {}", error_chain(&e));
+                    let reason = format!("fetch failed: {}", with_causes(&e));
                     // The resolver's refusal of a private address is a verdict, not an outage.
                     if reason.contains("non-public address") {
                         Failure::Invalid(reason)
@@ -355,7 +356,7 @@ async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, Failur
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| Failure::Unreachable(format!("reading failed: {}", error_chain(&e))))?
+        .map_err(|e| Failure::Unreachable(format!("reading failed: {}", with_causes(&e))))?
     {
         if body.len() + chunk.len() > MAX_DOCUMENT {
             return Err(too_large());
@@ -363,17 +364,6 @@ async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, Failur
         body.extend_from_slice(&chunk);
     }
     Ok(body)
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// [`check_url`], on an allowed port, and an IP literal must be a public

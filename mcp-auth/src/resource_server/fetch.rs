@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use mcp_core::error::with_causes;
 use reqwest::Url;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CACHE_CONTROL, HeaderMap};
 use serde_json::Value;
@@ -170,13 +171,7 @@ fn classify(url: &str, error: &reqwest::Error) -> UpstreamError {
         return UpstreamError::Timeout { url: url.to_owned(), secs: FETCH_TIMEOUT.as_secs() };
     }
     // The error's source chain says "connection refused", "dns error", …
-    let mut reason = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        reason = format!("{reason}: {cause}");
-        source = cause.source();
-    }
-    UpstreamError::Unreachable { url: url.to_owned(), reason }
+    UpstreamError::Unreachable { url: url.to_owned(), reason: with_causes(error) }
 }
 
 /// `Cache-Control` lifetime: `max-age`, or zero when the answer must not be reused.

@@ -22,6 +22,7 @@ use hyper::body::{Body as _, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
+use mcp_server::core::error::with_causes;
 use tower::Service as _;
 
 use super::lock;
@@ -94,25 +95,13 @@ impl Client {
                 let (mut parts, body) = request.into_parts();
                 parts.uri = target.uri.clone();
                 let request = reqwest::Request::try_from(http::Request::from_parts(parts, body))
-                    .map_err(|e| causes(&e))?;
-                let response = client.execute(request).await.map_err(|e| causes(&e))?;
+                    .map_err(|e| with_causes(&e))?;
+                let response = client.execute(request).await.map_err(|e| with_causes(&e))?;
                 Ok(http::Response::from(response)
                     .map(|body| body.map_err(|e| -> BoxError { Box::new(e) }).boxed_unsync()))
             }
         }
     }
-}
-
-/// An error and its causes, as one line.
-pub(crate) fn causes(error: &dyn std::error::Error) -> String {
-    let mut line = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    line
 }
 
 /// Where requests go, parsed once: the URI, the origin connections are
@@ -212,7 +201,7 @@ impl Pool {
                 Err(mut error) => match error.take_message() {
                     // Not sent: the kept connection closed first; try another.
                     Some(unsent) if reused => request = unsent,
-                    _ => return Err(causes(error.error())),
+                    _ => return Err(with_causes(error.error())),
                 },
             }
         }
@@ -235,7 +224,7 @@ impl Pool {
         // Boxed: connecting is rare, and its state would otherwise make
         // every request's future larger (and slower to move).
         let mut sender = Box::pin(self.connect(target, origin)).await?;
-        sender.ready().await.map_err(|e| causes(&e))?;
+        sender.ready().await.map_err(|e| with_causes(&e))?;
         Ok((sender, false))
     }
 
@@ -254,19 +243,19 @@ impl Pool {
     /// Opens a connection to `target`, served by a task of its own.
     async fn connect(&self, target: &Target, origin: &Origin) -> Result<SendRequest<Full<Bytes>>, String> {
         let mut connector = self.connector.clone();
-        std::future::poll_fn(|cx| connector.poll_ready(cx)).await.map_err(|e| causes(e.as_ref()))?;
+        std::future::poll_fn(|cx| connector.poll_ready(cx)).await.map_err(|e| with_causes(e.as_ref()))?;
         let uri = Uri::builder()
             .scheme(origin.scheme.clone())
             .authority(origin.authority.clone())
             .path_and_query("/")
             .build()
-            .map_err(|e| causes(&e))?;
-        let io = connector.call(uri).await.map_err(|e| causes(e.as_ref()))?;
-        let (sender, connection) = http1::handshake(io).await.map_err(|e| causes(&e))?;
+            .map_err(|e| with_causes(&e))?;
+        let io = connector.call(uri).await.map_err(|e| with_causes(e.as_ref()))?;
+        let (sender, connection) = http1::handshake(io).await.map_err(|e| with_causes(&e))?;
         let upstream = target.uri.to_string();
         tokio::spawn(async move {
             if let Err(e) = connection.await {
-                tracing::debug!(%upstream, error = %causes(&e), "a connection to an HTTP upstream ended");
+                tracing::debug!(%upstream, error = %with_causes(&e), "a connection to an HTTP upstream ended");
             }
         });
         Ok(sender)

@@ -10,12 +10,13 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use http_body_util::BodyExt as _;
+use mcp_server::core::error::with_causes;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
-use super::http_client::{Body, Client, Target, causes};
+use super::http_client::{Body, Client, Target};
 use super::peer::Peer;
 use super::{UpstreamError, lock};
 use crate::config::UpstreamConfig;
@@ -261,19 +262,6 @@ impl HttpLink {
         accept: &'static str,
         body: Bytes,
     ) -> Result<http::Response<Body>, String> {
-        let request = self.request(method, target, extra, accept, body);
-        self.client.send(target, request).await
-    }
-
-    /// The request [`Self::send`] sends, its URI left to the client.
-    fn request(
-        &self,
-        method: Method,
-        target: &Target,
-        extra: Option<HeaderMap>,
-        accept: &'static str,
-        body: Bytes,
-    ) -> http::Request<Bytes> {
         let mut headers = self.headers.clone();
         if let Some(host) = &target.host
             && !headers.contains_key(header::HOST)
@@ -296,7 +284,8 @@ impl HttpLink {
         let mut request = http::Request::new(body);
         *request.method_mut() = method;
         *request.headers_mut() = headers;
-        request
+        // The URI is the client's to write (origin-form, or absolute to a proxy).
+        self.client.send(target, request).await
     }
 
     /// POSTs one message; whatever comes back goes into the incoming channel.
@@ -454,8 +443,8 @@ async fn read_limited(mut body: Body) -> Result<Bytes, String> {
     let mut whole = Bytes::new();
     let mut pieces: Vec<u8> = Vec::new();
     while let Some(frame) = body.frame().await {
-        let frame =
-            frame.map_err(|e| format!("reading the upstream's answer failed: {}", causes(e.as_ref())))?;
+        let frame = frame
+            .map_err(|e| format!("reading the upstream's answer failed: {}", with_causes(e.as_ref())))?;
         let Ok(chunk) = frame.into_data() else { continue };
         if whole.len() + pieces.len() + chunk.len() > MAX_MESSAGE {
             return Err(format!("the upstream's answer is larger than {MAX_MESSAGE} bytes"));
