@@ -431,14 +431,15 @@ impl Server {
         let modern = info.version.is_modern();
         let settings = self.settings();
         let identity = info.identity.clone();
-        // The digest of the arguments binds request state: computed only when state is opened or sealed.
-        let principal = identity.as_deref().map(mrtr::principal_of);
-        let principal = principal.as_deref();
+        // The caller and the digest of the arguments bind request state: both
+        // computed only when state is opened or sealed, not for every call.
+        let principal = || identity.as_deref().map(mrtr::principal_of);
         let mut answers = JsonObject::new();
         if modern {
             if let Some(state) = request_state.as_deref() {
                 let digest = mrtr::arguments_digest(arguments);
-                let binding = Binding { method, target, principal, arguments: &digest };
+                let principal = principal();
+                let binding = Binding { method, target, principal: principal.as_deref(), arguments: &digest };
                 match mrtr::open(&settings.request_state_key, binding, state) {
                     Ok(previous) => answers = previous,
                     Err(e) => return Reply::Error(McpError::invalid_params(e.to_string())),
@@ -475,7 +476,8 @@ impl Server {
             return reply;
         }
         let digest = mrtr::arguments_digest(arguments);
-        let binding = Binding { method, target, principal, arguments: &digest };
+        let principal = principal();
+        let binding = Binding { method, target, principal: principal.as_deref(), arguments: &digest };
         let state =
             mrtr::seal(&settings.request_state_key, binding, &exchange.answers, settings.request_state_ttl);
         to_value(&InputRequiredResult {
