@@ -423,24 +423,25 @@ mod tests {
         String::from_utf8(body.to_vec()).expect("utf-8")
     }
 
-    #[tokio::test]
-    async fn sequential_requests_share_one_kept_connection() {
-        let (uri, accepted) = server(false).await;
+    /// `calls` requests one after another, each answered in turn; the
+    /// connections the server accepted for them.
+    async fn one_after_another(close: bool, calls: usize) -> usize {
+        let (uri, accepted) = server(close).await;
         let (client, target) = (Client::new().expect("client"), Target::new(uri));
-        for n in 0..5 {
+        for n in 0..calls {
             assert_eq!(get(&client, &target).await, format!("{{\"n\":{n}}}"));
         }
-        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        accepted.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn sequential_requests_share_one_kept_connection() {
+        assert_eq!(one_after_another(false, 5).await, 1);
     }
 
     #[tokio::test]
     async fn a_connection_the_server_closes_is_not_used_again() {
-        let (uri, accepted) = server(true).await;
-        let (client, target) = (Client::new().expect("client"), Target::new(uri));
-        for n in 0..3 {
-            assert_eq!(get(&client, &target).await, format!("{{\"n\":{n}}}"));
-        }
-        assert_eq!(accepted.load(Ordering::SeqCst), 3);
+        assert_eq!(one_after_another(true, 3).await, 3);
     }
 
     #[tokio::test]
