@@ -296,8 +296,14 @@ async fn connect_and_serve(inner: &Arc<Inner>) -> String {
                 Err(e) => return format!("url {url:?} is not a URL: {e}"),
             };
             let http = Arc::new(HttpLink::new(inner.http.clone(), parsed, headers, legacy, incoming_tx));
-            if legacy && let Err(e) = http.clone().open_legacy(url).await {
-                return e.to_string();
+            if legacy {
+                // Bounded as a whole: an upstream that accepts the connection
+                // and never answers the GET is tried again, not waited on for good.
+                match tokio::time::timeout(INITIALIZE_TIMEOUT, http.clone().open_legacy(url)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return e.to_string(),
+                    Err(_) => return format!("the SSE stream did not open within {INITIALIZE_TIMEOUT:?}"),
+                }
             }
             http_link = Some(http.clone());
             Link::Http(http)
