@@ -433,12 +433,11 @@ impl Server {
         let identity = info.identity.clone();
         // The caller and the digest of the arguments bind request state: both
         // computed only when state is opened or sealed, not for every call.
-        let principal = || identity.as_deref().map(mrtr::principal_of);
+        let bound = || (identity.as_deref().map(mrtr::principal_of), mrtr::arguments_digest(arguments));
         let mut answers = JsonObject::new();
         if modern {
             if let Some(state) = request_state.as_deref() {
-                let digest = mrtr::arguments_digest(arguments);
-                let principal = principal();
+                let (principal, digest) = bound();
                 let binding = Binding { method, target, principal: principal.as_deref(), arguments: &digest };
                 match mrtr::open(&settings.request_state_key, binding, state) {
                     Ok(previous) => answers = previous,
@@ -475,8 +474,7 @@ impl Server {
         if exchange.missing.is_empty() {
             return reply;
         }
-        let digest = mrtr::arguments_digest(arguments);
-        let principal = principal();
+        let (principal, digest) = bound();
         let binding = Binding { method, target, principal: principal.as_deref(), arguments: &digest };
         let state =
             mrtr::seal(&settings.request_state_key, binding, &exchange.answers, settings.request_state_ttl);

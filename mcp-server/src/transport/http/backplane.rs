@@ -160,19 +160,29 @@ pub(crate) enum Note {
 pub(crate) struct Caller {
     pub(crate) scopes: Vec<String>,
     pub(crate) client_id: Option<String>,
+    /// The token's claims: the handler sees the same ones whichever server
+    /// took the POST. Carried in the note only, never stored.
+    #[serde(default)]
+    pub(crate) claims: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Caller {
     pub(crate) fn of(identity: &Identity) -> Self {
-        Self { scopes: identity.scopes.clone(), client_id: identity.client_id.clone() }
+        Self {
+            scopes: identity.scopes.clone(),
+            client_id: identity.client_id.clone(),
+            claims: identity.claims.clone(),
+        }
     }
 
-    /// `owner` (the identity that opened the session, claims and all) with
-    /// this caller's scopes and client.
+    /// The caller's identity: `owner`'s principal (the identity that opened
+    /// the session, which the caller was checked to share) with this
+    /// caller's scopes, client and claims.
     pub(crate) fn applied_to(&self, owner: &Identity) -> Identity {
         let mut identity = owner.clone();
         identity.scopes.clone_from(&self.scopes);
         identity.client_id.clone_from(&self.client_id);
+        identity.claims.clone_from(&self.claims);
         identity
     }
 }

@@ -294,9 +294,12 @@ impl Shared {
         }
     }
 
-    /// Adds `writes` to `pipe`. The events of one stream go in one `ZADD`,
-    /// followed by one trim, one expiry and one note that the stream was
-    /// written; events of different streams need no order between them.
+    /// Adds `writes` to `pipe`, in their order. The events of one stream
+    /// that follow each other go in one `ZADD`, followed by one trim, one
+    /// expiry and one note that the stream was written; events of different
+    /// streams need no order between them. Any other write first flushes the
+    /// events before it, so that (say) a `Forget` never comes before the
+    /// events it should delete.
     fn add_all(&self, pipe: &mut redis::Pipeline, writes: impl Iterator<Item = Write>) {
         let mut streams: Vec<(String, u64, Vec<ScoredEvent>)> = Vec::new();
         for write in writes {
@@ -307,9 +310,17 @@ impl Shared {
                         None => streams.push((session, stream, vec![(seq, entry)])),
                     }
                 }
-                other => self.add(pipe, other),
+                other => {
+                    self.add_events(pipe, std::mem::take(&mut streams));
+                    self.add(pipe, other);
+                }
             }
         }
+        self.add_events(pipe, streams);
+    }
+
+    /// The events of each stream, as [`Self::add_all`] writes them.
+    fn add_events(&self, pipe: &mut redis::Pipeline, streams: Vec<(String, u64, Vec<ScoredEvent>)>) {
         for (session, stream, entries) in streams {
             let key = self.events_key(&session, stream);
             let newest = entries.iter().map(|(seq, _)| *seq).filter(|seq| *seq != END_SCORE).max();
@@ -347,7 +358,9 @@ impl Shared {
             Write::Publish(payload) => {
                 pipe.cmd("PUBLISH").arg(self.channel()).arg(payload).ignore();
             }
-            Write::Append { .. } => self.add_all(pipe, std::iter::once(write)),
+            Write::Append { session, stream, seq, entry } => {
+                self.add_events(pipe, vec![(session, stream, vec![(seq, entry)])]);
+            }
         }
     }
 
@@ -366,8 +379,9 @@ impl Shared {
                         let _ = self.notes.send(Arc::new(Note::Missed));
                     }
                     self.hear(pubsub).await;
+                    // Readers hear `Missed` once subscribed again (above): what
+                    // they re-read then includes what came meanwhile.
                     tracing::warn!("lost the redis subscription to shared session notes; reconnecting");
-                    let _ = self.notes.send(Arc::new(Note::Missed));
                 }
                 Err(error) => tracing::warn!(%error, "cannot subscribe to shared session notes"),
             }
