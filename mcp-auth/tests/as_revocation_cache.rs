@@ -23,6 +23,13 @@ use serde_json::Value;
 
 const DB: &str = "mcp_auth";
 
+/// The tokens of one grant and the client they were issued to.
+struct Grant {
+    access: String,
+    refresh: String,
+    client: TestClient,
+}
+
 /// Instance A (issues and revokes) and instance B (the MCP endpoint under
 /// test), their stores counted, on one database of `pg`.
 struct TwoInstances {
@@ -30,7 +37,6 @@ struct TwoInstances {
     a_store: Arc<WatchedStore>,
     b_mcp: String,
     b_store: Arc<WatchedStore>,
-    client: TestClient,
     /// Keeps B's server alive.
     _b: AuthorizationServer,
 }
@@ -52,16 +58,20 @@ impl TwoInstances {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let b_mcp = format!("http://{}/mcp", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, mcp).await.unwrap() });
-        let client = a.public_client().await;
-        Self { a, a_store, b_mcp, b_store, client, _b: b }
+        Self { a, a_store, b_mcp, b_store, _b: b }
     }
 
-    /// A fresh grant's tokens, from A.
-    async fn tokens(&self) -> Value {
-        let (code, verifier) = self.a.code(&self.client).await;
-        let response = self.a.exchange(&self.client, &code, &verifier).await;
+    /// A fresh grant's tokens, from A, each grant for a client of its own:
+    /// a later grant to the same user, client and redirect URI revokes the
+    /// earlier ones.
+    async fn tokens(&self) -> Grant {
+        let client = self.a.public_client().await;
+        let (code, verifier) = self.a.code(&client).await;
+        let response = self.a.exchange(&client, &code, &verifier).await;
         assert_eq!(response.status(), 200);
-        response.json().await.unwrap()
+        let body: Value = response.json().await.unwrap();
+        let token = |name: &str| body[name].as_str().unwrap().to_owned();
+        Grant { access: token("access_token"), refresh: token("refresh_token"), client }
     }
 
     /// B's answer to an MCP call with `token`.
@@ -105,9 +115,9 @@ impl TwoInstances {
         }
     }
 
-    /// Revokes at A's `/revoke`.
-    async fn revoke_at_a(&self, token: &str) {
-        let form = [("token", token), ("client_id", self.client.id.as_str())];
+    /// Revokes `token` of `grant` at A's `/revoke`.
+    async fn revoke_at_a(&self, grant: &Grant, token: &str) {
+        let form = [("token", token), ("client_id", grant.client.id.as_str())];
         assert_eq!(self.a.post_form("/revoke", &form).await.status(), 200);
     }
 }
@@ -128,8 +138,8 @@ async fn admin(pg: &TestPostgres, db: &str) -> tokio_postgres::Client {
 async fn a_cached_revocation_check_reads_nothing_from_the_store() {
     let pg = server();
     let two = TwoInstances::start(&pg).await;
-    let body = two.tokens().await;
-    let access = body["access_token"].as_str().unwrap();
+    let grant = two.tokens().await;
+    let access = grant.access.as_str();
     two.cached_at_b(access).await;
     let before = two.b_store.lookups();
     for _ in 0..20 {
@@ -138,7 +148,7 @@ async fn a_cached_revocation_check_reads_nothing_from_the_store() {
     assert_eq!(two.b_store.lookups(), before, "a cached check read the store");
     // Another token is not in the cache: its first check reads the token and its grant.
     let other = two.tokens().await;
-    assert_eq!(two.call_b(other["access_token"].as_str().unwrap()).await, 200);
+    assert_eq!(two.call_b(&other.access).await, 200);
     assert_eq!(two.b_store.lookups(), before + 2);
 }
 
@@ -153,11 +163,11 @@ async fn a_revocation_on_one_instance_is_honoured_by_another_within_a_bound() {
     let two = TwoInstances::start(&pg).await;
     let mut delays = Vec::new();
     for trial in 0..TRIALS {
-        let body = two.tokens().await;
-        let access = body["access_token"].as_str().unwrap();
+        let grant = two.tokens().await;
+        let access = grant.access.as_str();
         two.cached_at_b(access).await;
-        let revoked = if trial % 2 == 0 { access } else { body["refresh_token"].as_str().unwrap() };
-        two.revoke_at_a(revoked).await;
+        let revoked = if trial % 2 == 0 { access } else { grant.refresh.as_str() };
+        two.revoke_at_a(&grant, revoked).await;
         let revoked_at = Instant::now();
         while two.call_b(access).await == 200 {
             assert!(revoked_at.elapsed() < BOUND, "trial {trial}: B still accepts the token after {BOUND:?}");
@@ -179,10 +189,10 @@ async fn a_revocation_on_one_instance_is_honoured_by_another_within_a_bound() {
 async fn while_the_listener_is_down_nothing_is_cached_and_it_reconnects() {
     let pg = server();
     let two = TwoInstances::start(&pg).await;
-    let first = two.tokens().await;
-    let first = first["access_token"].as_str().unwrap();
+    let first_grant = two.tokens().await;
+    let first = first_grant.access.as_str();
     let second = two.tokens().await;
-    let second = second["access_token"].as_str().unwrap();
+    let second = second.access.as_str();
     two.cached_at_b(first).await;
     two.cached_at_b(second).await;
 
@@ -212,7 +222,7 @@ async fn while_the_listener_is_down_nothing_is_cached_and_it_reconnects() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // Revoked at A: no notification reaches B, which refuses it all the same.
-    two.revoke_at_a(first).await;
+    two.revoke_at_a(&first_grant, first).await;
     assert_eq!(two.call_b(first).await, 401);
     // And nothing is cached meanwhile: every check reads the store.
     for _ in 0..3 {
@@ -249,8 +259,8 @@ async fn the_instance_that_revokes_refuses_at_once_without_a_notification() {
     let two = TwoInstances::start(&pg).await;
     let first = two.tokens().await;
     let second = two.tokens().await;
-    let tokens = [&first, &second].map(|body| body["access_token"].as_str().unwrap().to_owned());
-    for token in &tokens {
+    let tokens = [&first.access, &second.access];
+    for token in tokens {
         two.cached_at_a(token).await;
         two.cached_at_b(token).await;
     }
@@ -260,9 +270,9 @@ async fn the_instance_that_revokes_refuses_at_once_without_a_notification() {
         .await
         .unwrap();
     // The access token itself, then the second grant through its refresh token.
-    two.revoke_at_a(&tokens[0]).await;
-    two.revoke_at_a(second["refresh_token"].as_str().unwrap()).await;
-    for token in &tokens {
+    two.revoke_at_a(&first, &first.access).await;
+    two.revoke_at_a(&second, &second.refresh).await;
+    for token in tokens {
         assert_eq!(two.call_a(token).await, 401, "the revoking instance answered from its cache");
         assert_eq!(two.call_b(token).await, 200, "B heard of it without a notification?");
     }
