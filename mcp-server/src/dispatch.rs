@@ -130,6 +130,35 @@ fn parse_params<T: DeserializeOwned + Default>(params: Option<Value>) -> Result<
     }
 }
 
+/// `tools/call` params. The arguments and `_meta`, when objects, are moved
+/// out as they are: `from_value` would rebuild both maps entry by entry.
+fn call_tool_params(params: Option<Value>) -> Result<CallToolRequestParams, McpError> {
+    let Some(Value::Object(mut fields)) = params else { return parse_params(params) };
+    let arguments = take_object(&mut fields, "arguments");
+    let meta = take_object(&mut fields, "_meta");
+    let mut p: CallToolRequestParams = parse_params(Some(Value::Object(fields)))?;
+    if arguments.is_some() {
+        p.arguments = arguments;
+    }
+    if meta.is_some() {
+        p.meta = meta;
+    }
+    Ok(p)
+}
+
+/// Removes `key` from `fields` when it holds an object; anything else stays
+/// for the typed parse to accept or refuse.
+fn take_object(fields: &mut JsonObject, key: &str) -> Option<JsonObject> {
+    match fields.remove(key) {
+        Some(Value::Object(object)) => Some(object),
+        Some(other) => {
+            fields.insert(key.to_owned(), other);
+            None
+        }
+        None => None,
+    }
+}
+
 fn to_value(result: &impl Serialize) -> Reply {
     match serde_json::to_value(result) {
         Ok(v) => Reply::Result(v),
@@ -300,7 +329,7 @@ impl Server {
         info: RequestInfo,
         tool: Option<Arc<ToolRoute>>,
     ) -> Reply {
-        let p: CallToolRequestParams = match parse_params(params) {
+        let p = match call_tool_params(params) {
             Ok(p) => p,
             Err(e) => return Reply::Error(e),
         };
@@ -592,4 +621,32 @@ fn missing_scopes(who: Option<&Identity>, scopes: &[String]) -> Option<Vec<Strin
         return None;
     }
     Some(who.missing_scopes(scopes).into_iter().map(str::to_owned).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn call_tool_params_read_as_the_typed_parse_does() {
+        let cases = [
+            json!({"name": "echo", "arguments": {"message": "hi", "n": [1, {"a": null}]},
+                   "_meta": {"progressToken": 3}, "requestState": "s", "extra": true}),
+            json!({"name": "echo"}),
+            json!({"name": "echo", "arguments": null, "_meta": null}),
+        ];
+        for params in cases {
+            let typed: CallToolRequestParams = serde_json::from_value(params.clone()).unwrap();
+            assert_eq!(call_tool_params(Some(params)).unwrap(), typed);
+        }
+        for refused in [json!({"name": "echo", "arguments": [1]}), json!({"arguments": {}}), json!([1])] {
+            let typed = serde_json::from_value::<CallToolRequestParams>(refused.clone()).unwrap_err();
+            let McpError::InvalidParams(message) = call_tool_params(Some(refused)).unwrap_err() else {
+                panic!("not invalid params")
+            };
+            assert_eq!(message, typed.to_string());
+        }
+    }
 }

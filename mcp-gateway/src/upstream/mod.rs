@@ -188,7 +188,9 @@ impl Upstream {
         // One timer for the whole request: waiting for a permit and a
         // connection, sending, and the answer.
         let deadline = tokio::time::sleep(timeout);
-        tokio::pin!(deadline);
+        // One waiter on the token for the whole request too.
+        let cancelled = cancel.cancelled();
+        tokio::pin!(deadline, cancelled);
         let send = async {
             let permit = self
                 .inner
@@ -203,7 +205,7 @@ impl Upstream {
         let (_permit, peer, id, mut reply, mut exchange) = tokio::select! {
             sent = send => sent?,
             () = &mut deadline => return Err(UpstreamError::Timeout(timeout)),
-            () = cancel.cancelled() => return Err(UpstreamError::Cancelled),
+            () = &mut cancelled => return Err(UpstreamError::Cancelled),
         };
         loop {
             tokio::select! {
@@ -219,7 +221,7 @@ impl Upstream {
                     peer.abandon(id, "the gateway's time limit passed").await;
                     return Err(UpstreamError::Timeout(timeout));
                 }
-                () = cancel.cancelled() => {
+                () = &mut cancelled => {
                     peer.abandon(id, "the client cancelled the request").await;
                     return Err(UpstreamError::Cancelled);
                 }

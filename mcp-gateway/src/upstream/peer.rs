@@ -176,7 +176,9 @@ impl Peer {
         }
         // Written straight from the parts: no JSON value of the message is built.
         let message = OutgoingRequest { jsonrpc: "2.0", id, method, params: &params };
-        let body = serde_json::to_vec(&message).map_err(|e| UpstreamError::Garbage(e.to_string()))?;
+        // Sized for most requests, so the buffer is seldom grown while writing.
+        let mut body = Vec::with_capacity(512);
+        serde_json::to_writer(&mut body, &message).map_err(|e| UpstreamError::Garbage(e.to_string()))?;
         drop(params);
         let (reply, receiver) = oneshot::channel();
         lock(&self.pending).insert(id, Pending { reply, relay, progress });

@@ -64,7 +64,7 @@ pub(super) fn status(status: StatusCode) -> Response<Body> {
 
 /// One message as an `application/json` body.
 pub(super) fn json(status: StatusCode, message: &Message) -> Response<Body> {
-    json_body(status, serde_json::to_vec(message).unwrap_or_default())
+    json_body(status, message.to_json_vec().unwrap_or_default())
 }
 
 /// Serialized JSON as an `application/json` body.
@@ -82,7 +82,7 @@ pub(super) fn error(status: StatusCode, id: Option<RequestId>, code: i32, messag
 
 /// One message serialized on a single line.
 fn serialize(message: &Message) -> Option<Bytes> {
-    match serde_json::to_vec(message) {
+    match message.to_json_vec() {
         Ok(data) => Some(Bytes::from(data)),
         Err(e) => {
             tracing::error!(error = %e, "could not serialize an outgoing message");
