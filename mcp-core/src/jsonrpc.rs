@@ -210,22 +210,6 @@ pub enum Message {
     Error(ErrorResponse),
 }
 
-impl Message {
-    /// The message as one line of JSON. The buffer starts at a size that holds
-    /// most messages, so it is seldom grown while writing.
-    ///
-    /// ```
-    /// use mcp_core::jsonrpc::{Message, Request};
-    /// let bytes = Message::from(Request::new(1, "ping", None)).to_json_vec().unwrap();
-    /// assert_eq!(bytes, br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#);
-    /// ```
-    pub fn to_json_vec(&self) -> Result<Vec<u8>, serde_json::Error> {
-        let mut buffer = Vec::with_capacity(512);
-        serde_json::to_writer(&mut buffer, self)?;
-        Ok(buffer)
-    }
-}
-
 impl From<Request> for Message {
     fn from(value: Request) -> Self {
         Self::Request(value)
@@ -326,6 +310,20 @@ pub fn parse(bytes: &[u8]) -> Result<Incoming, FramingError> {
         }
         Err(e) => Err(FramingError::Parse(e.to_string())),
     }
+}
+
+/// A message (or any JSON-RPC part) as one line of JSON. The buffer starts
+/// at a size that holds most messages, so it is seldom grown while writing.
+///
+/// ```
+/// use mcp_core::jsonrpc::{to_json_vec, Message, Request};
+/// let bytes = to_json_vec(&Message::from(Request::new(1, "ping", None))).unwrap();
+/// assert_eq!(bytes, br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#);
+/// ```
+pub fn to_json_vec(message: &impl Serialize) -> Result<Vec<u8>, serde_json::Error> {
+    let mut buffer = Vec::with_capacity(512);
+    serde_json::to_writer(&mut buffer, message)?;
+    Ok(buffer)
 }
 
 /// Classifies an already-parsed JSON value as a message.

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use mcp_server::core::jsonrpc::to_json_vec;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -176,9 +177,7 @@ impl Peer {
         }
         // Written straight from the parts: no JSON value of the message is built.
         let message = OutgoingRequest { jsonrpc: "2.0", id, method, params: &params };
-        // Sized for most requests, so the buffer is seldom grown while writing.
-        let mut body = Vec::with_capacity(512);
-        serde_json::to_writer(&mut body, &message).map_err(|e| UpstreamError::Garbage(e.to_string()))?;
+        let body = to_json_vec(&message).map_err(|e| UpstreamError::Garbage(e.to_string()))?;
         drop(params);
         let (reply, receiver) = oneshot::channel();
         lock(&self.pending).insert(id, Pending { reply, relay, progress });

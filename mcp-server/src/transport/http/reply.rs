@@ -32,7 +32,7 @@ use futures_util::FutureExt as _;
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use mcp_core::Identity;
 use mcp_core::error::codes;
-use mcp_core::jsonrpc::{ErrorObject, ErrorResponse, Message, Request, RequestId};
+use mcp_core::jsonrpc::{ErrorObject, ErrorResponse, Message, Request, RequestId, to_json_vec};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::{JoinError, JoinHandle};
 use tokio::time::Instant;
@@ -64,7 +64,7 @@ pub(super) fn status(status: StatusCode) -> Response<Body> {
 
 /// One message as an `application/json` body.
 pub(super) fn json(status: StatusCode, message: &Message) -> Response<Body> {
-    json_body(status, message.to_json_vec().unwrap_or_default())
+    json_body(status, to_json_vec(message).unwrap_or_default())
 }
 
 /// Serialized JSON as an `application/json` body.
@@ -82,7 +82,7 @@ pub(super) fn error(status: StatusCode, id: Option<RequestId>, code: i32, messag
 
 /// One message serialized on a single line.
 fn serialize(message: &Message) -> Option<Bytes> {
-    match message.to_json_vec() {
+    match to_json_vec(message) {
         Ok(data) => Some(Bytes::from(data)),
         Err(e) => {
             tracing::error!(error = %e, "could not serialize an outgoing message");
