@@ -10,7 +10,7 @@ use std::sync::Arc;
 use mcp_server::McpError;
 use mcp_server::ask::AskError;
 use mcp_server::core::types::{
-    CallToolResult, CreateMessageRequestParams, ElicitRequestParams, GetPromptResult,
+    CreateMessageRequestParams, ElicitRequestParams, GetPromptResult, JsonObject,
     LoggingMessageNotificationParams, Prompt, ReadResourceResult, Resource, ResourceTemplate, Tool,
 };
 use mcp_server::prompt::{PromptCall, PromptRoute};
@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 
 use crate::caller::CallerHeaders;
 use crate::config::UpstreamConfig;
-use crate::upstream::{Hooks, Relay, Upstream, UpstreamAsk, UpstreamError};
+use crate::upstream::{Answer, Hooks, Relay, Upstream, UpstreamAsk, UpstreamError};
 
 /// Most pages read from one upstream list.
 const MAX_PAGES: usize = 100;
@@ -352,11 +352,11 @@ fn forwarder(
                 // Whatever is returned here, the runtime answers with the input request.
                 return ToolOutput::Failed("input required from the client".into());
             }
-            match outcome {
-                Ok(result) => match result.parse::<CallToolResult>() {
-                    Ok(result) => ToolOutput::Result(result),
-                    Err(e) => ToolOutput::Error(McpError::internal(format!(
-                        "upstream {:?} answered tools/call with an invalid result: {e}",
+            match outcome.and_then(Answer::into_value) {
+                Ok(result) => match call_tool_result(result) {
+                    Ok(result) => ToolOutput::Json(result),
+                    Err(problem) => ToolOutput::Error(McpError::internal(format!(
+                        "upstream {:?} answered tools/call with an invalid result: {problem}",
                         upstream.name()
                     ))),
                 },
@@ -364,6 +364,27 @@ fn forwarder(
             }
         })
     }
+}
+
+/// An upstream's `tools/call` result, checked for the shape of a
+/// `CallToolResult` and otherwise passed on as it is: content types and
+/// fields this gateway does not know reach the client unchanged.
+fn call_tool_result(result: Value) -> Result<JsonObject, &'static str> {
+    let Value::Object(result) = result else { return Err("not a JSON object") };
+    let present = |key: &str| result.get(key).filter(|v| !v.is_null());
+    if let Some(content) = present("content") {
+        let blocks = content.as_array().ok_or("`content` is not an array")?;
+        if !blocks.iter().all(|block| block.get("type").is_some_and(Value::is_string)) {
+            return Err("a content block has no `type`");
+        }
+    }
+    if present("isError").is_some_and(|v| !v.is_boolean()) {
+        return Err("`isError` is not a boolean");
+    }
+    if present("_meta").is_some_and(|v| !v.is_object()) {
+        return Err("`_meta` is not an object");
+    }
+    Ok(result)
 }
 
 /// Passes an upstream's log message on to the call's client, under the
@@ -424,5 +445,30 @@ fn to_mcp_error(upstream: &str, error: UpstreamError) -> McpError {
             McpError::Other { code: i32::try_from(code).unwrap_or(-32603), message, data }
         }
         other => McpError::internal(format!("upstream {upstream:?}: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_tool_results_pass_as_they_are_when_shaped_like_one() {
+        let unknown_to_this_crate = json!({
+            "content": [{"type": "hologram", "frames": 3}, {"type": "text", "text": "hi"}],
+            "isError": false, "structuredContent": {"n": 1}, "_meta": {"a": 1}, "futureField": [1]
+        });
+        let passed = call_tool_result(unknown_to_this_crate.clone()).unwrap();
+        assert_eq!(Value::Object(passed), unknown_to_this_crate);
+        assert!(call_tool_result(json!({"content": null, "isError": null})).is_ok());
+        for refused in [
+            json!("text"),
+            json!({"content": "text"}),
+            json!({"content": [{"text": "no type"}]}),
+            json!({"content": [], "isError": "yes"}),
+            json!({"content": [], "_meta": 1}),
+        ] {
+            assert!(call_tool_result(refused.clone()).is_err(), "{refused}");
+        }
     }
 }

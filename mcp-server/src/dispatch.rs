@@ -160,7 +160,12 @@ fn take_object(fields: &mut JsonObject, key: &str) -> Option<JsonObject> {
 }
 
 fn to_value(result: &impl Serialize) -> Reply {
-    match serde_json::to_value(result) {
+    serialized(serde_json::to_value(result))
+}
+
+/// A result, or the internal error of one that could not be serialized.
+fn serialized(value: Result<Value, serde_json::Error>) -> Reply {
+    match value {
         Ok(v) => Reply::Result(v),
         Err(e) => Reply::Error(McpError::internal(format!("result could not be serialized: {e}"))),
     }
@@ -354,12 +359,7 @@ impl Server {
             info,
             |ctx| async move {
                 match route.call(arguments, ctx).await {
-                    Ok(mut result) => {
-                        if !structured {
-                            result.structured_content = None; // Structured output arrived in 2025-06-18.
-                        }
-                        to_value(&result)
-                    }
+                    Ok(result) => serialized(result.into_value(structured)),
                     Err(error) => Reply::Error(error),
                 }
             },

@@ -75,6 +75,41 @@ pub enum ToolOutput {
     /// The request itself failed: a JSON-RPC error instead of a result
     /// (for a tool that forwards calls, an upstream that died or timed out).
     Error(McpError),
+    /// A finished result already in JSON (a `CallToolResult` object), sent on
+    /// as it is: for a tool that forwards calls, so that fields and content
+    /// types this crate does not model reach the client unchanged. Only
+    /// `structuredContent` is left out for clients older than 2025-06-18.
+    Json(JsonObject),
+}
+
+/// A tool's result as the runtime sends it on.
+#[derive(Debug)]
+pub(crate) enum ToolResult {
+    /// To be serialized.
+    Typed(CallToolResult),
+    /// Already JSON ([`ToolOutput::Json`]).
+    Json(JsonObject),
+}
+
+impl ToolResult {
+    /// The result as a JSON value, without `structuredContent` unless
+    /// `structured` (it arrived in 2025-06-18).
+    pub(crate) fn into_value(self, structured: bool) -> Result<Value, serde_json::Error> {
+        match self {
+            Self::Typed(mut result) => {
+                if !structured {
+                    result.structured_content = None;
+                }
+                serde_json::to_value(&result)
+            }
+            Self::Json(mut result) => {
+                if !structured {
+                    result.remove("structuredContent");
+                }
+                Ok(Value::Object(result))
+            }
+        }
+    }
 }
 
 type ToolFn = dyn Fn(ToolCall) -> BoxFuture<'static, ToolOutput> + Send + Sync;
@@ -255,21 +290,24 @@ impl ToolRoute {
 
     /// Validates the arguments (a JSON object), runs the handler, and shapes
     /// the result; `Err` for [`ToolOutput::Error`].
-    pub(crate) async fn call(&self, arguments: Value, context: Context) -> Result<CallToolResult, McpError> {
+    pub(crate) async fn call(&self, arguments: Value, context: Context) -> Result<ToolResult, McpError> {
         let validator = self.validator.get_or_init(|| ArgumentValidator::new(&self.definition.input_schema));
         if let Err(message) = validator.validate(&arguments) {
-            return Ok(CallToolResult::error(message));
+            return Ok(ToolResult::Typed(CallToolResult::error(message)));
         }
         let Value::Object(arguments) = arguments else {
-            return Ok(CallToolResult::error("Invalid arguments: not an object".to_owned()));
+            return Ok(ToolResult::Typed(CallToolResult::error(
+                "Invalid arguments: not an object".to_owned(),
+            )));
         };
         let output = (self.handler)(ToolCall { arguments, context }).await;
         self.shape(output)
     }
 
-    fn shape(&self, output: ToolOutput) -> Result<CallToolResult, McpError> {
-        Ok(match output {
+    fn shape(&self, output: ToolOutput) -> Result<ToolResult, McpError> {
+        Ok(ToolResult::Typed(match output {
             ToolOutput::Result(result) => result,
+            ToolOutput::Json(result) => return Ok(ToolResult::Json(result)),
             ToolOutput::Failed(message) => CallToolResult::error(message),
             ToolOutput::Error(error) => return Err(error),
             ToolOutput::Structured(value) => {
@@ -287,7 +325,7 @@ impl ToolRoute {
                     ..CallToolResult::default()
                 }
             }
-        })
+        }))
     }
 }
 
