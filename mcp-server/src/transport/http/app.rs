@@ -2,10 +2,13 @@
 //! CORS, a request timeout and the Host/Origin guard.
 
 use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use futures_util::future::Either;
 use http::{HeaderName, Request, Response, StatusCode};
 use tower::{Layer, Service, ServiceBuilder};
 use tower_http::timeout::TimeoutLayer;
@@ -92,7 +95,7 @@ impl Server {
             // else (the MCP endpoint, the protected-resource metadata the gate
             // publishes, unknown paths) goes through the gate, as in resource-server mode.
             Auth::AuthorizationServer { server, layer } => {
-                outer_layers(oauth_first(&server, app.layer(layer)), policy, timeout)
+                outer_layers(oauth_first(&server, layer.layer(app)), policy, timeout)
             }
         };
         Ok(HttpApp { router: app, legacy, peer_addresses })
@@ -103,7 +106,7 @@ impl Server {
     pub(crate) fn endpoint_router(
         &self,
         config: &Config,
-    ) -> Result<(Router, Option<LegacySse>), ConfigError> {
+    ) -> Result<(Endpoint, Option<LegacySse>), ConfigError> {
         let options = HttpOptions::default()
             .idle_timeout(Duration::from_secs(config.sessions.idle_timeout_secs.max(1)))
             .max_sessions(config.sessions.max_sessions)
@@ -115,7 +118,6 @@ impl Server {
         #[cfg(not(feature = "redis"))]
         refuse_redis(config)?;
         let endpoint = StreamableHttp::with_options(self.clone(), options);
-        let mut app = Router::new().route_service(&config.server.path, endpoint);
         let legacy = config.http.legacy_sse.then(|| {
             self.legacy_sse().with_max_sessions_per_principal(config.sessions.max_sessions_per_principal)
         });
@@ -123,15 +125,46 @@ impl Server {
         let legacy = legacy
             .map(|legacy| shared_through_redis(legacy, config, ":sse", LegacySse::with_redis))
             .transpose()?;
-        if let Some(legacy) = &legacy {
-            // Beside the MCP endpoint (`/mcp` → `/sse`, `/fs/mcp` → `/fs/sse`),
-            // and before the layers, so the guard and CORS cover it too.
-            app = match legacy_base(config) {
-                "" => app.merge(legacy.router()),
-                base => app.nest(base, legacy.router()),
-            };
-        }
+        // Beside the MCP endpoint (`/mcp` → `/sse`, `/fs/mcp` → `/fs/sse`),
+        // and before the layers, so the guard and CORS cover it too.
+        let rest = match (&legacy, legacy_base(config)) {
+            (None, _) => Router::new(),
+            (Some(legacy), "") => legacy.router(),
+            (Some(legacy), base) => Router::new().nest(base, legacy.router()),
+        };
+        let app = Endpoint { path: config.server.path.as_str().into(), endpoint, rest };
         Ok((app, legacy))
+    }
+}
+
+/// The MCP endpoint at its exact path, and every other path to `rest` (the
+/// legacy endpoints beside it, or a 404): the endpoint's own requests pay
+/// for one comparison rather than a routing step.
+#[derive(Clone)]
+pub(crate) struct Endpoint {
+    path: Arc<str>,
+    endpoint: StreamableHttp,
+    rest: Router,
+}
+
+impl Service<Request<Body>> for Endpoint {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Either<
+        <StreamableHttp as Service<Request<Body>>>::Future,
+        <Router as Service<Request<Body>>>::Future,
+    >;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        if request.uri().path() == &*self.path {
+            Either::Left(self.endpoint.call(request))
+        } else {
+            Either::Right(self.rest.call(request))
+        }
     }
 }
 

@@ -11,10 +11,11 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use http::{Request, Response, StatusCode};
+use tower::util::BoxCloneSyncService;
 use tower::{Layer as _, ServiceExt as _};
 
 use super::app::{
-    Auth, MODE_AUTHORIZATION_SERVER, auth_config_error, auth_mode, authorization_server_builder,
+    Auth, Endpoint, MODE_AUTHORIZATION_SERVER, auth_config_error, auth_mode, authorization_server_builder,
     authorization_server_error, legacy_base, oauth_first, other_endpoints, outer_layers, sync_auth,
 };
 use super::guard::HostOriginPolicy;
@@ -140,39 +141,40 @@ impl Mounts {
                 };
                 let layer = layer.map_err(auth_config_error)?;
                 server.insert_state(auth_server.upstream_tokens());
-                let router = self.admitted(path, server.endpoint_router(mount)?.0);
-                mounted.push(Mounted::new(mount, Router::new().fallback_service(layer.layer(router))));
+                let endpoint = self.admitted(path, server.endpoint_router(mount)?.0);
+                mounted.push(Mounted::new(mount, BoxCloneSyncService::new(layer.layer(endpoint))));
             }
             tracing::info!(issuer = %auth_server.issuer(), mounts = mounted.len(), "built-in OAuth authorization server");
             return Ok(outer_layers(oauth_first(&auth_server, dispatch(mounted)), policy, timeout));
         }
         for ((path, server), mount) in self.mounts.iter().zip(&configs) {
-            let router = self.admitted(path, server.endpoint_router(mount)?.0);
-            let router = match sync_auth(server, mount, mode)? {
-                Auth::ResourceServer(layer) => Router::new().fallback_service(layer.layer(router)),
-                _ => router,
+            let endpoint = self.admitted(path, server.endpoint_router(mount)?.0);
+            let endpoint = match sync_auth(server, mount, mode)? {
+                Auth::ResourceServer(layer) => BoxCloneSyncService::new(layer.layer(endpoint)),
+                _ => endpoint,
             };
-            mounted.push(Mounted::new(mount, router));
+            mounted.push(Mounted::new(mount, endpoint));
         }
         Ok(outer_layers(dispatch(mounted), policy, timeout))
     }
 
-    /// `router` behind the mount's [`admit`](Self::admit) check, if it has one.
-    fn admitted(&self, path: &str, router: Router) -> Router {
-        let Some((_, admit)) = self.admits.iter().find(|(p, _)| p == path) else { return router };
+    /// `endpoint` behind the mount's [`admit`](Self::admit) check, if it has one.
+    fn admitted(&self, path: &str, endpoint: Endpoint) -> MountService {
+        let Some((_, admit)) = self.admits.iter().find(|(p, _)| p == path) else {
+            return BoxCloneSyncService::new(endpoint);
+        };
         let admit = admit.clone();
-        router.layer(axum::middleware::from_fn(
-            move |request: Request<Body>, next: axum::middleware::Next| {
-                let admitted = admit(request.extensions().get::<Arc<Identity>>().map(|who| &**who));
-                async move {
-                    if admitted {
-                        return next.run(request).await;
-                    }
-                    let text = "Forbidden: this caller may not use this server";
-                    reply::error(StatusCode::FORBIDDEN, None, codes::INVALID_REQUEST, text)
+        let check = axum::middleware::from_fn(move |request: Request<Body>, next: axum::middleware::Next| {
+            let admitted = admit(request.extensions().get::<Arc<Identity>>().map(|who| &**who));
+            async move {
+                if admitted {
+                    return next.run(request).await;
                 }
-            },
-        ))
+                let text = "Forbidden: this caller may not use this server";
+                reply::error(StatusCode::FORBIDDEN, None, codes::INVALID_REQUEST, text)
+            }
+        });
+        BoxCloneSyncService::new(check.layer(endpoint))
     }
 
     /// The configuration of each mount: `config` at the mount's path.
@@ -216,15 +218,18 @@ fn advertised_scopes(config: &Config) -> Option<Vec<String>> {
     Some(scopes.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
 }
 
-/// One mounted server: the paths it owns, and its router.
+/// A mount's endpoints behind its own checks.
+type MountService = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
+
+/// One mounted server: the paths it owns, and its endpoints.
 struct Mounted {
     /// The folder of its endpoint: `/fs` for `/fs/mcp` (`""`: everything).
     folder: String,
-    router: Router,
+    router: MountService,
 }
 
 impl Mounted {
-    fn new(config: &Config, router: Router) -> Self {
+    fn new(config: &Config, router: MountService) -> Self {
         Self { folder: legacy_base(config).to_owned(), router }
     }
 
@@ -240,10 +245,21 @@ impl Mounted {
     }
 }
 
-/// Routes each request to the mount whose path it names; 404 otherwise.
-fn dispatch(mounts: Vec<Mounted>) -> Router {
+/// Routes each request to the mount whose path it names; 404 otherwise. A
+/// plain service, not a `Router`: a request pays for no routing step here.
+fn dispatch(
+    mounts: Vec<Mounted>,
+) -> impl tower::Service<
+    Request<Body>,
+    Response = Response<Body>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response<Body>, Infallible>> + Send + 'static,
+> + Clone
++ Send
++ Sync
++ 'static {
     let mounts = Arc::new(mounts);
-    let service = tower::service_fn(move |request: Request<Body>| {
+    tower::service_fn(move |request: Request<Body>| {
         let mounts = mounts.clone();
         async move {
             let path = request.uri().path();
@@ -254,8 +270,7 @@ fn dispatch(mounts: Vec<Mounted>) -> Router {
             };
             mount.router.clone().oneshot(request).await
         }
-    });
-    Router::new().fallback_service(service)
+    })
 }
 
 #[cfg(test)]
@@ -264,7 +279,7 @@ mod tests {
 
     #[test]
     fn a_mount_owns_its_folder_and_its_metadata_only() {
-        let fs = Mounted { folder: "/fs".into(), router: Router::new() };
+        let fs = Mounted { folder: "/fs".into(), router: BoxCloneSyncService::new(Router::new()) };
         for path in ["/fs/mcp", "/fs/sse", "/fs/messages", "/.well-known/oauth-protected-resource/fs/mcp"] {
             assert!(fs.owns(path), "{path}");
         }
