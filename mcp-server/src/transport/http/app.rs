@@ -83,7 +83,7 @@ impl Server {
     fn assemble(&self, config: &Config, auth: Auth) -> Result<HttpApp, ConfigError> {
         let bound = config.bind_addr()?;
         let policy = HostOriginPolicy::from_config(config, bound);
-        let (app, legacy) = self.endpoint_router(config)?;
+        let (app, legacy) = self.endpoints(config)?;
         // Only the authorization server's per-client-IP rate limits read the peer address.
         let peer_addresses = matches!(auth, Auth::AuthorizationServer { .. });
         let timeout = Duration::from_secs(config.http.request_timeout_secs.max(1));
@@ -103,10 +103,7 @@ impl Server {
 
     /// The MCP endpoint at `server.path` and, when enabled, the legacy
     /// HTTP+SSE endpoints beside it; no layers yet.
-    pub(crate) fn endpoint_router(
-        &self,
-        config: &Config,
-    ) -> Result<(Endpoint, Option<LegacySse>), ConfigError> {
+    pub(crate) fn endpoints(&self, config: &Config) -> Result<(Endpoint, Option<LegacySse>), ConfigError> {
         let options = HttpOptions::default()
             .idle_timeout(Duration::from_secs(config.sessions.idle_timeout_secs.max(1)))
             .max_sessions(config.sessions.max_sessions)
@@ -394,7 +391,7 @@ pub(super) fn authorization_server_builder(
     if let Some(url) = &config.redis.url {
         builder = builder.redis_rate_limits(url.as_str(), config.redis.key_prefix.as_str());
     }
-    // (Without the feature, `endpoint_router` refuses a `[redis] url`.)
+    // (Without the feature, `endpoints` refuses a `[redis] url`.)
     Ok((builder, as_config, canonical))
 }
 

@@ -141,14 +141,14 @@ impl Mounts {
                 };
                 let layer = layer.map_err(auth_config_error)?;
                 server.insert_state(auth_server.upstream_tokens());
-                let endpoint = self.admitted(path, server.endpoint_router(mount)?.0);
+                let endpoint = self.admitted(path, server.endpoints(mount)?.0);
                 mounted.push(Mounted::new(mount, BoxCloneSyncService::new(layer.layer(endpoint))));
             }
             tracing::info!(issuer = %auth_server.issuer(), mounts = mounted.len(), "built-in OAuth authorization server");
             return Ok(outer_layers(oauth_first(&auth_server, dispatch(mounted)), policy, timeout));
         }
         for ((path, server), mount) in self.mounts.iter().zip(&configs) {
-            let endpoint = self.admitted(path, server.endpoint_router(mount)?.0);
+            let endpoint = self.admitted(path, server.endpoints(mount)?.0);
             let endpoint = match sync_auth(server, mount, mode)? {
                 Auth::ResourceServer(layer) => BoxCloneSyncService::new(layer.layer(endpoint)),
                 _ => endpoint,
@@ -225,12 +225,12 @@ type MountService = BoxCloneSyncService<Request<Body>, Response<Body>, Infallibl
 struct Mounted {
     /// The folder of its endpoint: `/fs` for `/fs/mcp` (`""`: everything).
     folder: String,
-    router: MountService,
+    service: MountService,
 }
 
 impl Mounted {
-    fn new(config: &Config, router: MountService) -> Self {
-        Self { folder: legacy_base(config).to_owned(), router }
+    fn new(config: &Config, service: MountService) -> Self {
+        Self { folder: legacy_base(config).to_owned(), service }
     }
 
     /// Whether `path` is this mount's: under its folder, or its metadata
@@ -268,7 +268,7 @@ fn dispatch(
                 *response.status_mut() = StatusCode::NOT_FOUND;
                 return Ok::<_, Infallible>(response);
             };
-            mount.router.clone().oneshot(request).await
+            mount.service.clone().oneshot(request).await
         }
     })
 }
@@ -279,7 +279,7 @@ mod tests {
 
     #[test]
     fn a_mount_owns_its_folder_and_its_metadata_only() {
-        let fs = Mounted { folder: "/fs".into(), router: BoxCloneSyncService::new(Router::new()) };
+        let fs = Mounted { folder: "/fs".into(), service: BoxCloneSyncService::new(Router::new()) };
         for path in ["/fs/mcp", "/fs/sse", "/fs/messages", "/.well-known/oauth-protected-resource/fs/mcp"] {
             assert!(fs.owns(path), "{path}");
         }
