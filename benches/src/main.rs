@@ -354,8 +354,13 @@ impl Bench {
         let upstream = self.start(&self.opts.echo.clone(), &[], &[], "gateway-upstream").await?;
         let config = self.opts.out.join("gateway.toml");
         let echo = std::path::absolute(&self.opts.echo).map_err(|e| e.to_string())?;
+        // Each upstream's concurrency cap (32 by default) at the highest concurrency measured, as
+        // echo direct takes every call at once: the rounds measure forwarding, not calls waiting
+        // for a permit.
+        let cap = self.opts.concurrency.iter().copied().max().unwrap_or(1);
         let text = format!(
-            "[app.upstreams.http]\nurl = \"http://{}/mcp\"\n[app.upstreams.stdio]\ncommand = {:?}\n",
+            "[app.upstreams.http]\nurl = \"http://{}/mcp\"\nmax_concurrency = {cap}\n\
+             [app.upstreams.stdio]\ncommand = {:?}\nmax_concurrency = {cap}\n",
             upstream.addr,
             echo.display().to_string()
         );
