@@ -79,6 +79,13 @@ pub enum ToolOutput {
     /// as it is: for a tool that forwards calls, so that fields and content
     /// types this crate does not model reach the client unchanged. Only
     /// `structuredContent` is left out for clients older than 2025-06-18.
+    ///
+    /// ```
+    /// use mcp_server::tool::ToolOutput;
+    /// let answer = serde_json::json!({"content": [{"type": "text", "text": "from upstream"}]});
+    /// let output = ToolOutput::Json(answer.as_object().cloned().unwrap_or_default());
+    /// assert!(matches!(output, ToolOutput::Json(result) if result.contains_key("content")));
+    /// ```
     Json(JsonObject),
 }
 
