@@ -14,7 +14,10 @@ mod as_support;
 
 use std::sync::Arc;
 
-use as_support::{Browser, TestClient, TestServer, param, pkce, redirect_params, start, start_with};
+use as_support::{
+    Browser, ManualClock, TestClient, TestServer, param, pkce, redirect_params, start, start_built,
+    start_with,
+};
 use mcp_auth::authorization_server::store::MemoryStore;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -112,12 +115,17 @@ async fn approvals_are_not_remembered_by_default() {
 
 #[tokio::test]
 async fn remembered_approvals_skip_the_page_only_within_their_bounds() {
-    let s = start_with(|c| c.with_remember_consent(true), Arc::new(MemoryStore::new()), "").await;
+    let clock = Arc::new(ManualClock::default());
+    let store = Arc::new(MemoryStore::new());
+    let s = start_built(|c| c.with_remember_consent(true), |b| b.store(store).clock(clock.clone()), "").await;
     let client = s.public_client().await;
     let mut browser = Browser::new();
     let back = first_approval(&s, &mut browser, &client, "notes:read", true).await;
     assert!(param(&back, "code").is_some());
     assert!(browser.has_cookie("mcp-auth-browser"));
+    // A later second: the grant made below replaces this one, and the
+    // approval it was made with must outlive the grant it replaces.
+    clock.advance(2);
 
     // Same browser, same client and redirect URI, same scope: no page, a code at once.
     let (verifier, challenge) = pkce();

@@ -223,7 +223,8 @@ async fn revoke_earlier_grants(
             && earlier.redirect_uri == grant.redirect_uri
             && !earlier.revoked
         {
-            shared.store.revoke_grant(&earlier.grant_id).await?;
+            // The remembered approval stays: this authorization may have used it.
+            shared.store.supersede_grant(&earlier.grant_id).await?;
             shared.revoked_here(&RevocationEvent::Grant(earlier.grant_id.clone()));
         }
     }

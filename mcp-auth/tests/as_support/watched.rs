@@ -71,6 +71,9 @@ impl AuthStore for WatchedStore {
     fn revoke_grant<'a>(&'a self, grant_id: &'a str) -> StoreResult<'a, ()> {
         self.inner.revoke_grant(grant_id)
     }
+    fn supersede_grant<'a>(&'a self, grant_id: &'a str) -> StoreResult<'a, ()> {
+        self.inner.supersede_grant(grant_id)
+    }
     fn set_upstream_token<'a>(&'a self, grant_id: &'a str, sealed: &'a str) -> StoreResult<'a, ()> {
         self.inner.set_upstream_token(grant_id, sealed)
     }

@@ -26,6 +26,7 @@ where
     clients_are_unique_and_expire(fresh().await.as_ref()).await;
     codes_count_uses_and_expire(fresh().await.as_ref()).await;
     revoking_a_grant_reaches_its_tokens_and_consents(fresh().await.as_ref()).await;
+    a_superseded_grant_keeps_the_remembered_approval(fresh().await.as_ref()).await;
     grants_are_found_by_user_and_client(fresh().await.as_ref()).await;
     refresh_rotation_keeps_one_live_successor(fresh().await.as_ref()).await;
     access_tokens_are_revoked_one_by_one(fresh().await.as_ref()).await;
@@ -158,6 +159,20 @@ async fn revoking_a_grant_reaches_its_tokens_and_consents(store: &dyn AuthStore)
     assert!(revoked.revoked);
     assert_eq!(revoked.upstream_token.as_deref(), Some("sealed-2"));
     assert_eq!(store.grant("g", 1000).await.unwrap(), None, "expired");
+}
+
+async fn a_superseded_grant_keeps_the_remembered_approval(store: &dyn AuthStore) {
+    store.put_grant(grant("g", "alice", "c", 1000)).await.unwrap();
+    store.put_access_token(access("j", "g", 1000)).await.unwrap();
+    store.put_refresh_token(refresh("r", "g", None, Some("j"))).await.unwrap();
+    store.put_consent(consent("alice", "c", "b1", 1000)).await.unwrap();
+
+    store.supersede_grant("g").await.unwrap();
+    assert!(store.grant("g", 2).await.unwrap().unwrap().revoked);
+    assert!(store.access_token("j", 2).await.unwrap().unwrap().revoked);
+    assert!(store.refresh_token("r", 2).await.unwrap().is_none());
+    let approval = store.consent("alice", "c", "http://127.0.0.1/cb", "b1", 2).await.unwrap();
+    assert!(approval.is_some(), "the approval the later authorization may have used stays");
 }
 
 async fn grants_are_found_by_user_and_client(store: &dyn AuthStore) {

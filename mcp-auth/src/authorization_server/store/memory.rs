@@ -73,6 +73,27 @@ impl MemoryStore {
         let result = f(&mut self.tables());
         Box::pin(std::future::ready(result))
     }
+
+    /// Revokes a grant and its tokens, and with `forget_approvals` the
+    /// approvals its user remembered for its client.
+    fn end_grant<'a>(&'a self, grant_id: &'a str, forget_approvals: bool) -> StoreResult<'a, ()> {
+        let revoked = self.run(|t| {
+            if let Some(grant) = t.grants.get_mut(grant_id) {
+                grant.revoked = true;
+                if forget_approvals {
+                    let (subject, client_id) = (grant.subject.clone(), grant.client_id.clone());
+                    t.consents.retain(|_, c| c.subject != subject || c.client_id != client_id);
+                }
+            }
+            t.refresh_tokens.retain(|_, r| r.record.grant_id != grant_id);
+            for token in t.access_tokens.values_mut().filter(|a| a.grant_id == grant_id) {
+                token.revoked = true;
+            }
+            Ok(())
+        });
+        self.revocations.tell(RevocationEvent::Grant(grant_id.to_owned()));
+        revoked
+    }
 }
 
 impl AuthStore for MemoryStore {
@@ -156,21 +177,11 @@ impl AuthStore for MemoryStore {
     }
 
     fn revoke_grant<'a>(&'a self, grant_id: &'a str) -> StoreResult<'a, ()> {
-        let revoked = self.run(|t| {
-            if let Some(grant) = t.grants.get_mut(grant_id) {
-                grant.revoked = true;
-                // The approval the user remembered for this client goes with the grant.
-                let (subject, client_id) = (grant.subject.clone(), grant.client_id.clone());
-                t.consents.retain(|_, c| c.subject != subject || c.client_id != client_id);
-            }
-            t.refresh_tokens.retain(|_, r| r.record.grant_id != grant_id);
-            for token in t.access_tokens.values_mut().filter(|a| a.grant_id == grant_id) {
-                token.revoked = true;
-            }
-            Ok(())
-        });
-        self.revocations.tell(RevocationEvent::Grant(grant_id.to_owned()));
-        revoked
+        self.end_grant(grant_id, true)
+    }
+
+    fn supersede_grant<'a>(&'a self, grant_id: &'a str) -> StoreResult<'a, ()> {
+        self.end_grant(grant_id, false)
     }
 
     fn put_refresh_token(&self, token: RefreshTokenRecord) -> StoreResult<'_, ()> {

@@ -445,6 +445,12 @@ pub trait AuthStore: Send + Sync + std::fmt::Debug + 'static {
     /// it, and the approvals its user remembered for its client (so the next
     /// authorization shows the consent page again).
     fn revoke_grant<'a>(&'a self, grant_id: &'a str) -> StoreResult<'a, ()>;
+    /// Revokes a grant that a later authorization of the same user, client
+    /// and redirect URI replaces: its refresh and access tokens go as with
+    /// [`revoke_grant`](Self::revoke_grant), but the approvals the user
+    /// remembered for the client stay, since the later authorization may
+    /// have been made with one of them.
+    fn supersede_grant<'a>(&'a self, grant_id: &'a str) -> StoreResult<'a, ()>;
     /// Replaces the sealed upstream token of a grant (after an upstream
     /// refresh), changing nothing else: a concurrent revocation stays.
     fn set_upstream_token<'a>(&'a self, grant_id: &'a str, sealed: &'a str) -> StoreResult<'a, ()>;

@@ -118,6 +118,38 @@ impl SqliteStore {
             .map_err(|e| StoreError::Task(e.to_string()))?
         })
     }
+
+    /// Revokes a grant and its tokens, and with `forget_approvals` the
+    /// approvals its user remembered for its client, so that the next
+    /// authorization asks again.
+    fn end_grant<'a>(&'a self, grant_id: &'a str, forget_approvals: bool) -> StoreResult<'a, ()> {
+        let grant_id = grant_id.to_owned();
+        let revocations = self.revocations.clone();
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            if forget_approvals {
+                tx.execute(
+                    "DELETE FROM mcp_auth_records WHERE kind = ?1 AND EXISTS (
+                         SELECT 1 FROM mcp_auth_records AS g WHERE g.kind = ?2 AND g.grant_id = ?3
+                         AND json_extract(g.data, '$.subject') = json_extract(mcp_auth_records.data, '$.subject')
+                         AND json_extract(g.data, '$.client_id') = json_extract(mcp_auth_records.data, '$.client_id'))",
+                    params![CONSENT, GRANT, grant_id],
+                )?;
+            }
+            tx.execute(
+                "UPDATE mcp_auth_records SET data = json_set(data, '$.revoked', json('true'))
+                 WHERE grant_id = ?1 AND kind IN (?2, ?3)",
+                params![grant_id, GRANT, ACCESS],
+            )?;
+            tx.execute(
+                "DELETE FROM mcp_auth_records WHERE grant_id = ?1 AND kind = ?2",
+                params![grant_id, REFRESH],
+            )?;
+            tx.commit()?;
+            revocations.tell(RevocationEvent::Grant(grant_id));
+            Ok(())
+        })
+    }
 }
 
 /// Creates the database file with mode 0600 if it does not exist, and
@@ -381,32 +413,11 @@ impl AuthStore for SqliteStore {
     }
 
     fn revoke_grant<'a>(&'a self, grant_id: &'a str) -> StoreResult<'a, ()> {
-        let grant_id = grant_id.to_owned();
-        let revocations = self.revocations.clone();
-        self.run(move |c| {
-            let tx = c.transaction()?;
-            // The approval the user remembered for this client goes with the grant, so the
-            // next authorization asks again.
-            tx.execute(
-                "DELETE FROM mcp_auth_records WHERE kind = ?1 AND EXISTS (
-                     SELECT 1 FROM mcp_auth_records AS g WHERE g.kind = ?2 AND g.grant_id = ?3
-                     AND json_extract(g.data, '$.subject') = json_extract(mcp_auth_records.data, '$.subject')
-                     AND json_extract(g.data, '$.client_id') = json_extract(mcp_auth_records.data, '$.client_id'))",
-                params![CONSENT, GRANT, grant_id],
-            )?;
-            tx.execute(
-                "UPDATE mcp_auth_records SET data = json_set(data, '$.revoked', json('true'))
-                 WHERE grant_id = ?1 AND kind IN (?2, ?3)",
-                params![grant_id, GRANT, ACCESS],
-            )?;
-            tx.execute(
-                "DELETE FROM mcp_auth_records WHERE grant_id = ?1 AND kind = ?2",
-                params![grant_id, REFRESH],
-            )?;
-            tx.commit()?;
-            revocations.tell(RevocationEvent::Grant(grant_id));
-            Ok(())
-        })
+        self.end_grant(grant_id, true)
+    }
+
+    fn supersede_grant<'a>(&'a self, grant_id: &'a str) -> StoreResult<'a, ()> {
+        self.end_grant(grant_id, false)
     }
 
     fn put_refresh_token(&self, token: RefreshTokenRecord) -> StoreResult<'_, ()> {

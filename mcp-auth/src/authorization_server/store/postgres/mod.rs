@@ -161,6 +161,48 @@ impl PostgresStore {
         Ok(client)
     }
 
+    /// Revokes a grant and its tokens, and with `forget_approvals` the
+    /// approvals its user remembered for its client, so that the next
+    /// authorization asks again.
+    fn end_grant<'a>(&'a self, grant_id: &'a str, forget_approvals: bool) -> StoreResult<'a, ()> {
+        self.run(move |mut c| async move {
+            let tx = c.transaction().await.map_err(db)?;
+            if forget_approvals {
+                tx.execute(
+                    "DELETE FROM mcp_auth_records AS c WHERE c.kind = $1 AND EXISTS (
+                         SELECT 1 FROM mcp_auth_records AS g WHERE g.kind = $2 AND g.key = $3
+                         AND g.data->>'subject' = c.data->>'subject'
+                         AND g.data->>'client_id' = c.data->>'client_id')",
+                    &[&CONSENT, &GRANT, &grant_id],
+                )
+                .await
+                .map_err(db)?;
+            }
+            // Refresh tokens before access tokens, each in key order, as a rotation
+            // locks them: the two never wait for each other in a circle.
+            tx.execute(
+                "SELECT key FROM mcp_auth_records WHERE grant_id = $1 AND kind = $2 ORDER BY key FOR UPDATE",
+                &[&grant_id, &REFRESH],
+            )
+            .await
+            .map_err(db)?;
+            tx.execute(
+                "DELETE FROM mcp_auth_records WHERE grant_id = $1 AND kind = $2",
+                &[&grant_id, &REFRESH],
+            )
+            .await
+            .map_err(db)?;
+            tx.execute(
+                "UPDATE mcp_auth_records SET data = jsonb_set(data, '{revoked}', 'true')
+                 WHERE grant_id = $1 AND kind IN ($2, $3)",
+                &[&grant_id, &GRANT, &ACCESS],
+            )
+            .await
+            .map_err(db)?;
+            tx.commit().await.map_err(db)
+        })
+    }
+
     /// Runs `f` on a pooled connection, within the operation time limit.
     fn run<'a, T, F>(&'a self, f: impl FnOnce(Object) -> F + Send + 'a) -> StoreResult<'a, T>
     where
@@ -282,42 +324,11 @@ impl AuthStore for PostgresStore {
     }
 
     fn revoke_grant<'a>(&'a self, grant_id: &'a str) -> StoreResult<'a, ()> {
-        self.run(move |mut c| async move {
-            let tx = c.transaction().await.map_err(db)?;
-            // The approval the user remembered for this client goes with the grant, so the
-            // next authorization asks again.
-            tx.execute(
-                "DELETE FROM mcp_auth_records AS c WHERE c.kind = $1 AND EXISTS (
-                     SELECT 1 FROM mcp_auth_records AS g WHERE g.kind = $2 AND g.key = $3
-                     AND g.data->>'subject' = c.data->>'subject'
-                     AND g.data->>'client_id' = c.data->>'client_id')",
-                &[&CONSENT, &GRANT, &grant_id],
-            )
-            .await
-            .map_err(db)?;
-            // Refresh tokens before access tokens, each in key order, as a rotation
-            // locks them: the two never wait for each other in a circle.
-            tx.execute(
-                "SELECT key FROM mcp_auth_records WHERE grant_id = $1 AND kind = $2 ORDER BY key FOR UPDATE",
-                &[&grant_id, &REFRESH],
-            )
-            .await
-            .map_err(db)?;
-            tx.execute(
-                "DELETE FROM mcp_auth_records WHERE grant_id = $1 AND kind = $2",
-                &[&grant_id, &REFRESH],
-            )
-            .await
-            .map_err(db)?;
-            tx.execute(
-                "UPDATE mcp_auth_records SET data = jsonb_set(data, '{revoked}', 'true')
-                 WHERE grant_id = $1 AND kind IN ($2, $3)",
-                &[&grant_id, &GRANT, &ACCESS],
-            )
-            .await
-            .map_err(db)?;
-            tx.commit().await.map_err(db)
-        })
+        self.end_grant(grant_id, true)
+    }
+
+    fn supersede_grant<'a>(&'a self, grant_id: &'a str) -> StoreResult<'a, ()> {
+        self.end_grant(grant_id, false)
     }
 
     fn put_refresh_token(&self, token: RefreshTokenRecord) -> StoreResult<'_, ()> {
