@@ -371,6 +371,35 @@ async fn listen_acknowledges_then_sends_only_what_was_asked_tagged() {
     assert_eq!((error["id"].clone(), error["error"]["code"].clone()), (json!(5), json!(-32602)));
 }
 
+/// A listener woken again and again by changes it does not send still sends
+/// its keep-alive one interval after its last frame.
+#[tokio::test]
+async fn listen_streams_keep_alive_through_changes_they_do_not_send() {
+    let _shared = EXCLUSIVE.read().await;
+    let h = start(HttpOptions::default().keep_alive(Some(Duration::from_millis(100)))).await;
+    let mut response = h.listen(json!(1), json!({"toolsListChanged": true})).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // An unlisted resource changes every 20 ms, for several keep-alive intervals.
+    let server = h.server.clone();
+    let churn = tokio::spawn(async move {
+        for _ in 0..40 {
+            server.notify_resource_updated("test://unlisted");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    let deadline = Instant::now() + Duration::from_millis(600);
+    let mut seen = String::new();
+    while !seen.contains(": keep-alive") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(chunk) = tokio::time::timeout(left, response.chunk()).await else { break };
+        seen.push_str(std::str::from_utf8(&chunk.unwrap().expect("the stream stays open")).unwrap());
+    }
+    churn.abort();
+    assert!(seen.contains("notifications/subscriptions/acknowledged"), "{seen}");
+    assert!(seen.contains(": keep-alive"), "no keep-alive within 600 ms: {seen}");
+    assert!(!seen.contains("test://unlisted"), "{seen}");
+}
+
 #[tokio::test]
 async fn idle_sessions_are_reclaimed_and_the_cap_holds() {
     let _shared = EXCLUSIVE.read().await;

@@ -21,7 +21,7 @@ use mcp_core::types::{SubscriptionFilter, SubscriptionsListenRequestParams, meth
 use mcp_core::{McpError, ProtocolVersion, meta};
 use serde_json::{Value, json};
 
-use super::reply::{self, sleep_for};
+use super::reply::{self, KeepAlive};
 use crate::changes::{ChangeFeed, Changed, EVERY_LIST};
 use crate::server::{Change, Server};
 
@@ -45,7 +45,7 @@ pub(super) fn handle(server: &Server, request: Request, keep_alive: Option<Durat
         filter: honoured,
         subscription_id,
         pending: Vec::new(),
-        keep_alive,
+        keep_alive: KeepAlive::new(keep_alive),
         finished: false,
     };
     let body = futures_util::stream::unfold(listener, |mut listener| async move {
@@ -87,7 +87,7 @@ struct Listener {
     filter: SubscriptionFilter,
     subscription_id: Value,
     pending: Vec<Bytes>,
-    keep_alive: Option<Duration>,
+    keep_alive: KeepAlive,
     /// The server went away and the final result was sent.
     finished: bool,
 }
@@ -95,6 +95,7 @@ struct Listener {
 impl Listener {
     async fn next(&mut self) -> Option<Bytes> {
         if let Some(first) = self.first.take() {
+            self.keep_alive.sent();
             return Some(first);
         }
         if self.finished {
@@ -102,6 +103,7 @@ impl Listener {
         }
         loop {
             if !self.pending.is_empty() {
+                self.keep_alive.sent();
                 return Some(self.pending.remove(0));
             }
             tokio::select! {
@@ -124,7 +126,7 @@ impl Listener {
                         return Some(reply::frame(&Message::Response(JsonRpcResponse::new(id, result))));
                     }
                 },
-                () = sleep_for(self.keep_alive) => return Some(Bytes::from_static(b": keep-alive\n\n")),
+                frame = self.keep_alive.beat() => return Some(frame),
             }
         }
     }

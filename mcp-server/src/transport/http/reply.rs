@@ -369,7 +369,7 @@ pub(super) async fn legacy_request(
                 written: Some(written),
                 prelude,
                 deadline,
-                keep_alive: options.keep_alive,
+                keep_alive: KeepAlive::new(options.keep_alive),
             };
             sse_response(reader.into_body())
         }
@@ -511,7 +511,7 @@ struct StreamReader {
     prelude: VecDeque<Bytes>,
     /// Polling: when to close the connection if the stream is still going.
     deadline: Option<Instant>,
-    keep_alive: Option<Duration>,
+    keep_alive: KeepAlive,
     /// Held for its effect: the session is not idle while this stream is open.
     _busy: Busy,
 }
@@ -520,6 +520,7 @@ impl StreamReader {
     async fn next(&mut self) -> Option<Bytes> {
         loop {
             if let Some(frame) = self.prelude.pop_front() {
+                self.keep_alive.sent();
                 return Some(frame);
             }
             if let Some(written) = &mut self.written {
@@ -546,7 +547,7 @@ impl StreamReader {
                 }
                 () = self.session.ended.cancelled() => return None,
                 () = sleep_until(self.deadline) => return None,
-                () = sleep_for(self.keep_alive) => return Some(Bytes::from_static(KEEP_ALIVE)),
+                frame = self.keep_alive.beat() => return Some(frame),
             }
         }
     }
@@ -607,7 +608,7 @@ async fn resume(options: &HttpOptions, session: Arc<OpenSession>, from: EventId)
         written,
         prelude: VecDeque::new(),
         deadline,
-        keep_alive: options.keep_alive,
+        keep_alive: KeepAlive::new(options.keep_alive),
     };
     sse_response(reader.into_body())
 }
@@ -788,10 +789,7 @@ impl SharedStreamReader {
                 () = tokio::time::sleep_until(self.poll_at) => {}
                 () = self.session.ended.cancelled() => return None,
                 () = sleep_until(self.deadline) => return None,
-                () = self.keep_alive.due() => {
-                    self.keep_alive.sent();
-                    return Some(Bytes::from_static(KEEP_ALIVE));
-                }
+                frame = self.keep_alive.beat() => return Some(frame),
             }
             self.poll_at = Instant::now() + SHARED_POLL;
             match self.shared.events_after(&self.session.id, self.stream, self.cursor).await {
@@ -823,24 +821,27 @@ async fn next_note(
 
 /// When a silent stream sends its next keep-alive: one interval after its
 /// last frame, however often the reader wakes up meanwhile.
-struct KeepAlive {
+pub(super) struct KeepAlive {
     every: Option<Duration>,
     due: Option<Instant>,
 }
 
 impl KeepAlive {
-    fn new(every: Option<Duration>) -> Self {
+    pub(super) fn new(every: Option<Duration>) -> Self {
         Self { every, due: every.map(|every| Instant::now() + every) }
     }
 
     /// A frame was just sent.
-    fn sent(&mut self) {
+    pub(super) fn sent(&mut self) {
         self.due = self.every.map(|every| Instant::now() + every);
     }
 
-    /// Waits until a keep-alive is due.
-    async fn due(&self) {
+    /// Waits until a keep-alive is due, and counts it as sent: the comment
+    /// frame to send.
+    pub(super) async fn beat(&mut self) -> Bytes {
         sleep_until(self.due).await;
+        self.sent();
+        Bytes::from_static(KEEP_ALIVE)
     }
 }
 
@@ -879,10 +880,7 @@ impl StandaloneReader {
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Closed) => self.notes = None,
                 },
-                () = self.keep_alive.due() => {
-                    self.keep_alive.sent();
-                    return Some(Bytes::from_static(KEEP_ALIVE));
-                }
+                frame = self.keep_alive.beat() => return Some(frame),
             }
         }
     }
