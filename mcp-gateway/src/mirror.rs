@@ -366,23 +366,29 @@ fn forwarder(
     }
 }
 
-/// An upstream's `tools/call` result, checked for the shape of a
+/// An upstream's `tools/call` result, checked for the shape of a finished
 /// `CallToolResult` and otherwise passed on as it is: content types and
-/// fields this gateway does not know reach the client unchanged.
+/// fields this gateway does not know reach the client unchanged. Null
+/// members are dropped and a missing `content` is `[]`, as reading it into
+/// the typed result would have made them; a result that is not finished
+/// (`resultType` other than `"complete"`: the gateway speaks a session
+/// revision upstream, which has none) is refused.
 fn call_tool_result(result: Value) -> Result<JsonObject, &'static str> {
-    let Value::Object(result) = result else { return Err("not a JSON object") };
-    let present = |key: &str| result.get(key).filter(|v| !v.is_null());
-    if let Some(content) = present("content") {
-        let blocks = content.as_array().ok_or("`content` is not an array")?;
-        if !blocks.iter().all(|block| block.get("type").is_some_and(Value::is_string)) {
-            return Err("a content block has no `type`");
-        }
+    let Value::Object(mut result) = result else { return Err("not a JSON object") };
+    result.retain(|_, value| !value.is_null());
+    let blocks = result.entry("content").or_insert_with(|| Value::Array(Vec::new()));
+    let blocks = blocks.as_array().ok_or("`content` is not an array")?;
+    if !blocks.iter().all(|block| block.get("type").is_some_and(Value::is_string)) {
+        return Err("a content block has no `type`");
     }
-    if present("isError").is_some_and(|v| !v.is_boolean()) {
+    if result.get("isError").is_some_and(|v| !v.is_boolean()) {
         return Err("`isError` is not a boolean");
     }
-    if present("_meta").is_some_and(|v| !v.is_object()) {
+    if result.get("_meta").is_some_and(|v| !v.is_object()) {
         return Err("`_meta` is not an object");
+    }
+    if result.get("resultType").is_some_and(|v| v != "complete") {
+        return Err("`resultType` is not \"complete\"");
     }
     Ok(result)
 }
@@ -456,17 +462,22 @@ mod tests {
     fn call_tool_results_pass_as_they_are_when_shaped_like_one() {
         let unknown_to_this_crate = json!({
             "content": [{"type": "hologram", "frames": 3}, {"type": "text", "text": "hi"}],
-            "isError": false, "structuredContent": {"n": 1}, "_meta": {"a": 1}, "futureField": [1]
+            "isError": false, "structuredContent": {"n": 1}, "_meta": {"a": 1}, "futureField": [1],
+            "resultType": "complete"
         });
         let passed = call_tool_result(unknown_to_this_crate.clone()).unwrap();
         assert_eq!(Value::Object(passed), unknown_to_this_crate);
-        assert!(call_tool_result(json!({"content": null, "isError": null})).is_ok());
+        // Nulls dropped, `content` defaulted, as the typed result would have them.
+        let bare = call_tool_result(json!({"structuredContent": {"n": 1}, "_meta": null, "isError": null}));
+        assert_eq!(Value::Object(bare.unwrap()), json!({"structuredContent": {"n": 1}, "content": []}));
         for refused in [
             json!("text"),
             json!({"content": "text"}),
             json!({"content": [{"text": "no type"}]}),
             json!({"content": [], "isError": "yes"}),
             json!({"content": [], "_meta": 1}),
+            json!({"resultType": "input_required", "inputRequests": {}, "requestState": "s"}),
+            json!({"content": [], "resultType": 5}),
         ] {
             assert!(call_tool_result(refused.clone()).is_err(), "{refused}");
         }

@@ -149,13 +149,12 @@ fn call_tool_params(params: Option<Value>) -> Result<CallToolRequestParams, McpE
 /// Removes `key` from `fields` when it holds an object; anything else stays
 /// for the typed parse to accept or refuse.
 fn take_object(fields: &mut JsonObject, key: &str) -> Option<JsonObject> {
+    if !fields.get(key).is_some_and(Value::is_object) {
+        return None;
+    }
     match fields.remove(key) {
         Some(Value::Object(object)) => Some(object),
-        Some(other) => {
-            fields.insert(key.to_owned(), other);
-            None
-        }
-        None => None,
+        _ => None,
     }
 }
 

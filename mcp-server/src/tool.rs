@@ -65,6 +65,7 @@ impl ToolCall {
 
 /// What a tool handler produced, before the runtime shapes it for the wire.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ToolOutput {
     /// A finished result.
     Result(CallToolResult),

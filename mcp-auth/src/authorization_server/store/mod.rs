@@ -450,7 +450,13 @@ pub trait AuthStore: Send + Sync + std::fmt::Debug + 'static {
     /// [`revoke_grant`](Self::revoke_grant), but the approvals the user
     /// remembered for the client stay, since the later authorization may
     /// have been made with one of them.
-    fn supersede_grant<'a>(&'a self, grant_id: &'a str) -> StoreResult<'a, ()>;
+    ///
+    /// The default is [`revoke_grant`](Self::revoke_grant), which forgets
+    /// those approvals too (the consent page is shown again): stores of this
+    /// crate keep them; a store of your own should too.
+    fn supersede_grant<'a>(&'a self, grant_id: &'a str) -> StoreResult<'a, ()> {
+        self.revoke_grant(grant_id)
+    }
     /// Replaces the sealed upstream token of a grant (after an upstream
     /// refresh), changing nothing else: a concurrent revocation stays.
     fn set_upstream_token<'a>(&'a self, grant_id: &'a str, sealed: &'a str) -> StoreResult<'a, ()>;
