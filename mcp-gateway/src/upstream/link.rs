@@ -11,6 +11,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use http_body_util::BodyExt as _;
 use mcp_server::core::error::with_causes;
+use mcp_server::core::jsonrpc::to_json_vec;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::process::{Child, Command};
@@ -41,31 +42,22 @@ pub(crate) enum Link {
 }
 
 impl Link {
+    /// Sends one message (a notification, an answer, a request whose reply
+    /// is not waited on here); an HTTP exchange runs in a task of its own.
     pub(crate) async fn send(&self, message: Value) -> Result<(), UpstreamError> {
         let id = message.get("method").and(message.get("id")).cloned();
-        let body = serde_json::to_vec(&message).map_err(|e| UpstreamError::Garbage(e.to_string()))?;
-        self.send_with(body, id, None).await
-    }
-
-    /// Sends one message already written as JSON; `id` when it is a
-    /// request, with headers of this message's own (HTTP only). An HTTP
-    /// exchange runs in a task of its own.
-    pub(crate) async fn send_with(
-        &self,
-        body: Vec<u8>,
-        id: Option<Value>,
-        extra: Option<HeaderMap>,
-    ) -> Result<(), UpstreamError> {
-        if let Some(exchange) = self.start(body, id, extra).await? {
+        let body = to_json_vec(&message).map_err(|e| UpstreamError::Garbage(e.to_string()))?;
+        if let Some(exchange) = self.start(body, id, None).await? {
             tokio::spawn(exchange);
         }
         Ok(())
     }
 
-    /// Like [`Self::send_with`], but an HTTP exchange (the POST and the
-    /// reading of its answer) is returned for the caller to drive, rather
-    /// than spawned; dropping it aborts the POST. Its answers come back as
-    /// on stdio, through the peer.
+    /// Sends one message already written as JSON; `id` when it is a
+    /// request, with headers of this message's own (HTTP only). An HTTP
+    /// exchange (the POST and the reading of its answer) is returned for
+    /// the caller to drive; dropping it aborts the POST. Its answers come
+    /// back as on stdio, through the peer.
     pub(crate) async fn start(
         &self,
         mut body: Vec<u8>,
